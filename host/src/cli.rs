@@ -1,0 +1,308 @@
+//! The `robohost` command.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::domain::{Calendar, Capability, Cause, Entity, Fields, Timestamp};
+use crate::harness::JsonCrm;
+use crate::runtime::{Grants, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "robohost",
+    version,
+    about = "A CRM automation host whose robots are sandboxed WebAssembly components"
+)]
+struct Cli {
+    /// The configuration file (TOML); its `[sandbox]` table sets the limits.
+    #[arg(long, global = true, env = "ROBOHOST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with robot plugins locally.
+    #[command(subcommand)]
+    Robot(RobotCommand),
+}
+
+#[derive(Subcommand)]
+enum RobotCommand {
+    /// Runs one robot in the real sandbox against entities from JSON files
+    /// and prints its outcome, effects, returned values, log, fuel and time.
+    Run(RunArgs),
+    /// Lists the robots a plugin provides, with their properties.
+    Describe {
+        /// The plugin: a WebAssembly component (.wasm).
+        #[arg(long)]
+        plugin: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The plugin: a WebAssembly component (.wasm).
+    #[arg(long)]
+    plugin: PathBuf,
+    /// The code of the robot to run.
+    #[arg(long)]
+    robot: String,
+    /// The entity the robot runs on (JSON).
+    #[arg(long)]
+    entity: PathBuf,
+    /// The robot's properties (a JSON object of code to value).
+    #[arg(long)]
+    props: Option<PathBuf>,
+    /// Entities linked to it (a JSON array), for `crm.list-related` and `crm.find`.
+    #[arg(long)]
+    related: Option<PathBuf>,
+    /// The working-time calendar (JSON); Mon-Fri 09:00-18:00 UTC when not given.
+    #[arg(long)]
+    calendar: Option<PathBuf>,
+    /// The key-value store's contents (a JSON object of key to string).
+    #[arg(long)]
+    kv: Option<PathBuf>,
+    /// The fuel budget; the configuration's `sandbox.fuel` when not given.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Capabilities to grant, comma-separated; all when not given. A robot
+    /// gets only those it also requested.
+    #[arg(long, value_delimiter = ',')]
+    grant: Option<Vec<Capability>>,
+    /// The time the robot sees as now (RFC 3339); the real time when not given.
+    #[arg(long)]
+    now: Option<Timestamp>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    sandbox: SandboxConfig,
+}
+
+/// Runs the command line; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Robot(RobotCommand::Run(args)) => run_robot(config, args),
+        Command::Robot(RobotCommand::Describe { plugin, json }) => describe(config, &plugin, json),
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<SandboxConfig> {
+    let mut config = match path {
+        Some(path) => {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("reading the configuration {}", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("in the configuration {}", path.display()))?
+                .sandbox
+        }
+        None => SandboxConfig::default(),
+    };
+    if config.cache_dir.is_none() {
+        config.cache_dir =
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/robohost/compiled"));
+    }
+    Ok(config)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
+}
+
+fn load_plugin(sandbox: &Sandbox, path: &Path, context: &RunContext) -> anyhow::Result<Plugin> {
+    let wasm = fs::read(path).with_context(|| format!("reading the plugin {}", path.display()))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(sandbox.load(&name, &wasm, context)?)
+}
+
+fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let entity: Entity = read_json(&args.entity, "the entity")?;
+    let properties: Fields = match &args.props {
+        Some(path) => read_json(path, "the properties")?,
+        None => Fields::new(),
+    };
+    let related: Vec<Entity> = match &args.related {
+        Some(path) => read_json(path, "the related entities")?,
+        None => Vec::new(),
+    };
+    let calendar: Calendar = match &args.calendar {
+        Some(path) => read_json(path, "the calendar")?,
+        None => Calendar::default(),
+    };
+    let kv: HashMap<String, String> = match &args.kv {
+        Some(path) => read_json(path, "the key-value store")?,
+        None => HashMap::new(),
+    };
+    let kv = kv.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+    let grants = match &args.grant {
+        Some(list) => list.iter().copied().collect(),
+        None => Grants::ALL,
+    };
+
+    let sandbox = Sandbox::new(config)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .context("starting the sandbox")?;
+    let context = RunContext {
+        data: Arc::new(JsonCrm::new(entity.clone(), related).with_kv(kv)),
+        calendar: Arc::new(calendar),
+        kv_namespace: "local".into(),
+    };
+    let plugin = load_plugin(&sandbox, &args.plugin, &context)?;
+    let cause = Cause::Manual {
+        user: entity.responsible.unwrap_or(1),
+    };
+    let report = sandbox.run(
+        &plugin,
+        RunRequest {
+            robot: &args.robot,
+            entity: &entity,
+            properties: &properties,
+            cause: &cause,
+            run_id: "local-1",
+            attempt: 1,
+            idempotency_key: "local-1",
+            now: args.now.unwrap_or_else(Timestamp::now),
+            grants,
+            fuel: args.fuel,
+            context,
+        },
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&plugin, &report);
+    }
+    if report.outcome.is_success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "error: plugin {} ({}) robot `{}`: {}",
+        plugin.name(),
+        report.plugin,
+        report.robot,
+        report.outcome
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn print_report(plugin: &Plugin, report: &RunReport) {
+    println!("plugin   {} ({})", plugin.name(), report.plugin);
+    println!("robot    {}", report.robot);
+    println!("outcome  {}", report.outcome.code());
+    println!("fuel     {}", report.fuel_used);
+    println!("time     {:.3} ms", report.duration.as_secs_f64() * 1e3);
+    println!("effects  {}", report.effects.len());
+    for (i, effect) in report.effects.iter().enumerate() {
+        println!("  {}. {effect}", i + 1);
+    }
+    println!("returns  {}", report.returns.len());
+    for (code, value) in &report.returns {
+        println!("  {code} = {value}");
+    }
+    println!("log      {}", report.logs.len());
+    for line in &report.logs {
+        println!(
+            "  [{}] {}",
+            serde_json::to_value(line.level)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            line.message
+        );
+    }
+    for denial in &report.denials {
+        println!("denied   `{}` needed {}", denial.call, denial.denied);
+    }
+}
+
+fn describe(config: SandboxConfig, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let sandbox = Sandbox::new(config)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .context("starting the sandbox")?;
+    let context = RunContext {
+        data: Arc::new(JsonCrm::new(
+            Entity {
+                ..serde_json::from_str(r#"{"kind":"deal","id":0}"#)?
+            },
+            vec![],
+        )),
+        calendar: Arc::new(Calendar::default()),
+        kv_namespace: "local".into(),
+    };
+    let plugin = load_plugin(&sandbox, path, &context)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(plugin.robots())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("plugin {} ({})", plugin.name(), plugin.digest());
+    if plugin.robots().is_empty() {
+        bail!("the plugin provides no robots");
+    }
+    for robot in plugin.robots() {
+        let name = robot
+            .names
+            .get("en")
+            .or_else(|| robot.names.values().next())
+            .cloned()
+            .unwrap_or_default();
+        println!("\n{}  {name}", robot.code);
+        if let Some(text) = robot.descriptions.get("en") {
+            println!("  {text}");
+        }
+        let caps: Vec<_> = robot.capabilities.iter().map(|c| c.as_str()).collect();
+        println!(
+            "  capabilities: {}",
+            if caps.is_empty() {
+                "none".into()
+            } else {
+                caps.join(", ")
+            }
+        );
+        for (title, props) in [("property", &robot.properties), ("returns", &robot.returns)] {
+            for p in props {
+                let flags = [(p.required, "required"), (p.multiple, "multiple")]
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, f)| *f)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                println!("  {title} {}: {:?} {flags}", p.code, p.value_type);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,317 @@
+//! The portal's working-time calendar: working hours, weekend days and
+//! holidays, in the portal's time zone. Robots delayed "in working time" and
+//! the `calendar` host interface both count time with it.
+
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
+};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::value::Timestamp;
+
+/// How far ahead the calendar looks for working time before it gives up. A
+/// calendar is checked to have working days, so only a year of holidays in a
+/// row could reach it.
+const SEARCH_DAYS: i64 = 3 * 366;
+
+/// A working-time calendar.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "CalendarSpec", into = "CalendarSpec")]
+pub struct Calendar {
+    time_zone: Tz,
+    work_start: NaiveTime,
+    work_end: NaiveTime,
+    weekend: Vec<Weekday>,
+    holidays: Vec<NaiveDate>,
+}
+
+/// The calendar as written in JSON and TOML.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarSpec {
+    #[serde(default = "utc")]
+    time_zone: String,
+    #[serde(default = "nine")]
+    work_start: NaiveTime,
+    #[serde(default = "eighteen")]
+    work_end: NaiveTime,
+    #[serde(default = "saturday_sunday")]
+    weekend: Vec<Weekday>,
+    #[serde(default)]
+    holidays: Vec<NaiveDate>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+fn nine() -> NaiveTime {
+    NaiveTime::from_hms_opt(9, 0, 0).expect("valid time")
+}
+fn eighteen() -> NaiveTime {
+    NaiveTime::from_hms_opt(18, 0, 0).expect("valid time")
+}
+fn saturday_sunday() -> Vec<Weekday> {
+    vec![Weekday::Sat, Weekday::Sun]
+}
+
+/// A calendar that cannot be used, with what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("`{0}` is not an IANA time zone such as Europe/Moscow")]
+    UnknownTimeZone(String),
+    #[error("working hours must start before they end, not {start} to {end}")]
+    EmptyDay { start: NaiveTime, end: NaiveTime },
+    #[error("every day of the week is a weekend day: the calendar has no working time")]
+    NoWorkingDays,
+    #[error("no working time within {SEARCH_DAYS} days of {from}")]
+    NoWorkingTime { from: Timestamp },
+}
+
+impl Default for Calendar {
+    fn default() -> Self {
+        Calendar::try_from(CalendarSpec {
+            time_zone: utc(),
+            work_start: nine(),
+            work_end: eighteen(),
+            weekend: saturday_sunday(),
+            holidays: vec![],
+        })
+        .expect("the default calendar is valid")
+    }
+}
+
+impl TryFrom<CalendarSpec> for Calendar {
+    type Error = CalendarError;
+    fn try_from(spec: CalendarSpec) -> Result<Self, CalendarError> {
+        let time_zone = spec
+            .time_zone
+            .parse()
+            .map_err(|_| CalendarError::UnknownTimeZone(spec.time_zone.clone()))?;
+        Calendar::new(
+            time_zone,
+            spec.work_start,
+            spec.work_end,
+            spec.weekend,
+            spec.holidays,
+        )
+    }
+}
+
+impl From<Calendar> for CalendarSpec {
+    fn from(c: Calendar) -> Self {
+        CalendarSpec {
+            time_zone: c.time_zone.name().to_owned(),
+            work_start: c.work_start,
+            work_end: c.work_end,
+            weekend: c.weekend,
+            holidays: c.holidays,
+        }
+    }
+}
+
+impl Calendar {
+    pub fn new(
+        time_zone: Tz,
+        work_start: NaiveTime,
+        work_end: NaiveTime,
+        weekend: Vec<Weekday>,
+        mut holidays: Vec<NaiveDate>,
+    ) -> Result<Self, CalendarError> {
+        if work_start >= work_end {
+            return Err(CalendarError::EmptyDay {
+                start: work_start,
+                end: work_end,
+            });
+        }
+        if weekend.len() >= 7
+            && [
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sat,
+                Weekday::Sun,
+            ]
+            .iter()
+            .all(|d| weekend.contains(d))
+        {
+            return Err(CalendarError::NoWorkingDays);
+        }
+        holidays.sort_unstable();
+        holidays.dedup();
+        Ok(Calendar {
+            time_zone,
+            work_start,
+            work_end,
+            weekend,
+            holidays,
+        })
+    }
+
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    fn is_working_day(&self, day: NaiveDate) -> bool {
+        !self.weekend.contains(&day.weekday()) && self.holidays.binary_search(&day).is_err()
+    }
+
+    fn local(&self, at: Timestamp) -> NaiveDateTime {
+        at.to_datetime()
+            .with_timezone(&self.time_zone)
+            .naive_local()
+    }
+
+    /// The instant of a local wall-clock time; in a daylight-saving gap, the
+    /// first instant after it.
+    fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        let mut probe = local;
+        loop {
+            if let Some(at) = self.time_zone.from_local_datetime(&probe).earliest() {
+                return at.with_timezone(&Utc);
+            }
+            probe += Duration::minutes(15);
+        }
+    }
+
+    pub fn is_working_time(&self, at: Timestamp) -> bool {
+        let local = self.local(at);
+        self.is_working_day(local.date())
+            && local.time() >= self.work_start
+            && local.time() < self.work_end
+    }
+
+    /// `at` itself in working time, else the start of the next working period.
+    pub fn next_working_moment(&self, at: Timestamp) -> Result<Timestamp, CalendarError> {
+        if self.is_working_time(at) {
+            return Ok(at);
+        }
+        let local = self.local(at);
+        let mut day = local.date();
+        if local.time() >= self.work_start {
+            day = day
+                .succ_opt()
+                .ok_or(CalendarError::NoWorkingTime { from: at })?;
+        }
+        for _ in 0..SEARCH_DAYS {
+            if self.is_working_day(day) {
+                return Ok(Timestamp::from_datetime(
+                    self.instant(day.and_time(self.work_start)),
+                ));
+            }
+            day = day
+                .succ_opt()
+                .ok_or(CalendarError::NoWorkingTime { from: at })?;
+        }
+        Err(CalendarError::NoWorkingTime { from: at })
+    }
+
+    /// The moment `duration` of working time after `start`.
+    pub fn add_working_time(
+        &self,
+        start: Timestamp,
+        duration: Duration,
+    ) -> Result<Timestamp, CalendarError> {
+        let mut at = self.next_working_moment(start)?;
+        let mut left = duration.max(Duration::zero());
+        for _ in 0..SEARCH_DAYS {
+            let day_end = self.instant(self.local(at).date().and_time(self.work_end));
+            let available = day_end - at.to_datetime();
+            if left <= available {
+                return Ok(Timestamp::from_datetime(at.to_datetime() + left));
+            }
+            left -= available;
+            at = self.next_working_moment(Timestamp::from_datetime(day_end))?;
+        }
+        Err(CalendarError::NoWorkingTime { from: start })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moscow() -> Calendar {
+        serde_json::from_str(r#"{"time_zone": "Europe/Moscow", "holidays": ["2026-11-04"]}"#)
+            .unwrap()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Timestamp::from_datetime(t.with_timezone(&Utc)))
+            .unwrap()
+    }
+
+    #[test]
+    fn working_hours_are_local() {
+        let cal = moscow();
+        assert!(cal.is_working_time(at("2026-11-25T09:00:00+03:00")));
+        assert!(!cal.is_working_time(at("2026-11-25T08:59:59+03:00")));
+        assert!(!cal.is_working_time(at("2026-11-25T18:00:00+03:00")));
+        assert!(
+            !cal.is_working_time(at("2026-11-28T12:00:00+03:00")),
+            "Saturday"
+        );
+        assert!(
+            !cal.is_working_time(at("2026-11-04T12:00:00+03:00")),
+            "holiday"
+        );
+    }
+
+    #[test]
+    fn next_working_moment_skips_nights_weekends_and_holidays() {
+        let cal = moscow();
+        assert_eq!(
+            cal.next_working_moment(at("2026-11-27T19:00:00+03:00"))
+                .unwrap(),
+            at("2026-11-30T09:00:00+03:00")
+        );
+        assert_eq!(
+            cal.next_working_moment(at("2026-11-03T18:30:00+03:00"))
+                .unwrap(),
+            at("2026-11-05T09:00:00+03:00")
+        );
+        assert_eq!(
+            cal.next_working_moment(at("2026-11-25T07:00:00+03:00"))
+                .unwrap(),
+            at("2026-11-25T09:00:00+03:00")
+        );
+    }
+
+    #[test]
+    fn working_durations_carry_over_days() {
+        let cal = moscow();
+        // Friday 17:00 + 3 working hours = Monday 11:00.
+        assert_eq!(
+            cal.add_working_time(at("2026-11-27T17:00:00+03:00"), Duration::hours(3))
+                .unwrap(),
+            at("2026-11-30T11:00:00+03:00")
+        );
+        // Three working days from Tuesday 10:00, over the Wednesday holiday.
+        assert_eq!(
+            cal.add_working_time(at("2026-11-03T10:00:00+03:00"), Duration::hours(27))
+                .unwrap(),
+            at("2026-11-09T10:00:00+03:00")
+        );
+    }
+
+    #[test]
+    fn unusable_calendars_are_refused() {
+        let err = |json: &str| {
+            serde_json::from_str::<Calendar>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(r#"{"time_zone": "Mars/Olympus"}"#).contains("not an IANA time zone"));
+        assert!(
+            err(r#"{"work_start": "18:00:00", "work_end": "09:00:00"}"#)
+                .contains("must start before they end")
+        );
+        assert!(
+            err(r#"{"weekend": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"]}"#)
+                .contains("no working time")
+        );
+    }
+}

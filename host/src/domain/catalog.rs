@@ -1,0 +1,60 @@
+//! What a plugin says it provides: its robots, their properties and the
+//! values they return (Bitrix24's `PROPERTIES` and `RETURN_PROPERTIES`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::entity::Capability;
+use super::value::FieldValue;
+
+/// Texts by language code (`en`, `ru`).
+pub type Localized = BTreeMap<String, String>;
+
+/// The type of a property's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    Text,
+    Integer,
+    Decimal,
+    Money,
+    Boolean,
+    Date,
+    Datetime,
+    User,
+    Entity,
+    Option,
+    File,
+}
+
+/// One choice of an option property.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub code: String,
+    pub names: Localized,
+}
+
+/// A robot's input property or returned value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PropertySpec {
+    pub code: String,
+    pub names: Localized,
+    pub descriptions: Localized,
+    pub value_type: ValueType,
+    pub required: bool,
+    pub multiple: bool,
+    pub default: Option<FieldValue>,
+    pub choices: Vec<Choice>,
+}
+
+/// One robot a plugin provides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RobotInfo {
+    pub code: String,
+    pub names: Localized,
+    pub descriptions: Localized,
+    pub capabilities: Vec<Capability>,
+    pub properties: Vec<PropertySpec>,
+    pub returns: Vec<PropertySpec>,
+}

@@ -1,0 +1,319 @@
+//! Entities, the effects robots ask for, and the capabilities that gate them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::value::{FieldValue, Timestamp, ValueError};
+
+pub type UserId = u64;
+pub type EntityId = u64;
+
+/// Field values by code. Ordered, so output and comparisons are stable.
+pub type Fields = BTreeMap<String, FieldValue>;
+
+/// The kinds of CRM records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityKind {
+    Lead,
+    Deal,
+    Contact,
+    Company,
+    Task,
+    Activity,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::Lead,
+        EntityKind::Deal,
+        EntityKind::Contact,
+        EntityKind::Company,
+        EntityKind::Task,
+        EntityKind::Activity,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Lead => "lead",
+            EntityKind::Deal => "deal",
+            EntityKind::Contact => "contact",
+            EntityKind::Company => "company",
+            EntityKind::Task => "task",
+            EntityKind::Activity => "activity",
+        }
+    }
+}
+
+impl FromStr for EntityKind {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        EntityKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            ValueError::new(format!("`{s}` is not an entity kind; use lead, deal, contact, company, task or activity"))
+        })
+    }
+}
+
+/// A reference to one entity, written `deal:42`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntityRef {
+    pub kind: EntityKind,
+    pub id: EntityId,
+}
+
+impl fmt::Display for EntityRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.id)
+    }
+}
+
+impl FromStr for EntityRef {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let bad = || {
+            ValueError::new(format!(
+                "`{s}` is not an entity reference such as `deal:42`"
+            ))
+        };
+        let (kind, id) = s.split_once(':').ok_or_else(bad)?;
+        Ok(EntityRef {
+            kind: kind.parse()?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// An entity as robots see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entity {
+    pub kind: EntityKind,
+    pub id: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responsible: Option<UserId>,
+    /// Standard fields: `TITLE`, `OPPORTUNITY`, `PHONE`...
+    #[serde(default)]
+    pub fields: Fields,
+    /// Custom fields: `UF_...`.
+    #[serde(default)]
+    pub custom_fields: Fields,
+    #[serde(default)]
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub updated_at: Timestamp,
+}
+
+impl Entity {
+    pub fn reference(&self) -> EntityRef {
+        EntityRef {
+            kind: self.kind,
+            id: self.id,
+        }
+    }
+
+    /// A standard or custom field.
+    pub fn field(&self, code: &str) -> Option<&FieldValue> {
+        self.fields
+            .get(code)
+            .or_else(|| self.custom_fields.get(code))
+    }
+}
+
+/// An entity a robot asks to create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewEntity {
+    pub kind: EntityKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responsible: Option<UserId>,
+    #[serde(default)]
+    pub fields: Fields,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<EntityRef>,
+}
+
+/// A change a robot asks the host to make. A run's effects are applied
+/// together, in order, only when the run succeeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "kebab-case")]
+pub enum Effect {
+    SetFields {
+        target: EntityRef,
+        fields: Fields,
+    },
+    MoveToStage {
+        target: EntityRef,
+        stage: String,
+    },
+    MoveToPipeline {
+        target: EntityRef,
+        pipeline: String,
+        stage: Option<String>,
+    },
+    ChangeResponsible {
+        target: EntityRef,
+        user: UserId,
+    },
+    /// `id` was reserved when the robot asked, so it could return it.
+    CreateEntity {
+        id: EntityRef,
+        entity: NewEntity,
+    },
+    AddComment {
+        target: EntityRef,
+        text: String,
+    },
+    Notify {
+        user: UserId,
+        text: String,
+        about: Option<EntityRef>,
+    },
+    /// A write to the plugin's key-value store.
+    KvSet {
+        key: String,
+        value: Vec<u8>,
+    },
+    KvDelete {
+        key: String,
+    },
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Effect::SetFields { target, fields } => {
+                write!(f, "set fields of {target}:")?;
+                for (code, value) in fields {
+                    write!(f, " {code} = {value};")?;
+                }
+                Ok(())
+            }
+            Effect::MoveToStage { target, stage } => write!(f, "move {target} to stage {stage}"),
+            Effect::MoveToPipeline {
+                target,
+                pipeline,
+                stage,
+            } => match stage {
+                Some(stage) => write!(f, "move {target} to pipeline {pipeline}, stage {stage}"),
+                None => write!(f, "move {target} to pipeline {pipeline}, first stage"),
+            },
+            Effect::ChangeResponsible { target, user } => {
+                write!(f, "make user {user} responsible for {target}")
+            }
+            Effect::CreateEntity { id, entity } => {
+                write!(f, "create {id}")?;
+                if let Some(parent) = entity.parent {
+                    write!(f, " on {parent}")?;
+                }
+                if let Some(user) = entity.responsible {
+                    write!(f, " for user {user}")?;
+                }
+                for (code, value) in &entity.fields {
+                    write!(f, "; {code} = {value}")?;
+                }
+                Ok(())
+            }
+            Effect::AddComment { target, text } => write!(f, "comment on {target}: {text}"),
+            Effect::Notify { user, text, about } => match about {
+                Some(about) => write!(f, "notify user {user} about {about}: {text}"),
+                None => write!(f, "notify user {user}: {text}"),
+            },
+            Effect::KvSet { key, value } => write!(f, "store {} bytes under `{key}`", value.len()),
+            Effect::KvDelete { key } => write!(f, "delete `{key}`"),
+        }
+    }
+}
+
+/// What a plugin may be allowed to touch. A host call needs its capability
+/// both requested by the robot and granted by the admin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    CrmRead,
+    SetFields,
+    MoveStage,
+    ChangeResponsible,
+    CreateEntity,
+    AddComment,
+    Notify,
+    KvStore,
+    Calendar,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 9] = [
+        Capability::CrmRead,
+        Capability::SetFields,
+        Capability::MoveStage,
+        Capability::ChangeResponsible,
+        Capability::CreateEntity,
+        Capability::AddComment,
+        Capability::Notify,
+        Capability::KvStore,
+        Capability::Calendar,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::CrmRead => "crm-read",
+            Capability::SetFields => "set-fields",
+            Capability::MoveStage => "move-stage",
+            Capability::ChangeResponsible => "change-responsible",
+            Capability::CreateEntity => "create-entity",
+            Capability::AddComment => "add-comment",
+            Capability::Notify => "notify",
+            Capability::KvStore => "kv-store",
+            Capability::Calendar => "calendar",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Capability {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        Capability::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<_> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+                ValueError::new(format!(
+                    "`{s}` is not a capability; use one of {}",
+                    all.join(", ")
+                ))
+            })
+    }
+}
+
+/// Why a robot runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "cause")]
+pub enum Cause {
+    /// The entity entered the robot's stage.
+    StageEntered {
+        pipeline: String,
+        stage: String,
+        previous_stage: Option<String>,
+    },
+    /// A trigger with this code moved the entity.
+    Trigger { code: String },
+    /// A schedule with this name came due.
+    Schedule { name: String },
+    /// A user started the robot by hand.
+    Manual { user: UserId },
+}

@@ -1,0 +1,19 @@
+//! The CRM's own vocabulary: typed values, entities, effects, capabilities and
+//! the working-time calendar.
+//!
+//! Pure data and pure functions: nothing here does IO or knows about
+//! wasmtime, SQL or HTTP. Every other layer converts to and from these types.
+
+mod calendar;
+mod catalog;
+mod digest;
+mod entity;
+mod value;
+
+pub use calendar::{Calendar, CalendarError};
+pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, ValueType};
+pub use digest::Digest;
+pub use entity::{
+    Capability, Cause, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, NewEntity, UserId,
+};
+pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};

@@ -1,0 +1,95 @@
+//! Compiled plugins on disk, keyed by content digest and engine.
+//!
+//! Loading a precompiled artifact runs native code, so only artifacts this
+//! host compiled itself are ever loaded, and only from this cache: each file
+//! starts with the SHA-256 of the rest, checked before it is deserialised, and
+//! lives in a folder only the host's user can write.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::domain::Digest;
+
+pub struct ArtifactCache {
+    /// `<cache-dir>/<engine hash>`; `None` compiles in memory only.
+    dir: Option<PathBuf>,
+}
+
+/// Feeds `Hash` output into SHA-256, for a hash that is stable across runs.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only `write` is used")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+impl ArtifactCache {
+    pub fn new(engine: &Engine, root: Option<&Path>) -> std::io::Result<Self> {
+        let Some(root) = root else {
+            return Ok(ArtifactCache { dir: None });
+        };
+        let mut hasher = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = root.join(&hex::encode(hasher.0.finalize())[..16]);
+        fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(ArtifactCache { dir: Some(dir) })
+    }
+
+    /// The compiled component, from the cache or compiled now and stored.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        digest: Digest,
+        wasm: &[u8],
+    ) -> wasmtime::Result<Component> {
+        let Some(dir) = &self.dir else {
+            return Component::new(engine, wasm);
+        };
+        let path = dir.join(format!("{}.cwasm", digest.hex()));
+        if let Ok(stored) = fs::read(&path) {
+            if let Some(artifact) = checked(&stored) {
+                // SAFETY: the artifact was produced by `precompile_component`
+                // of an engine with this compatibility hash (the folder) and is
+                // unchanged since (the checksum); nothing else writes here.
+                return unsafe { Component::deserialize(engine, artifact) };
+            }
+            tracing::warn!(path = %path.display(), "compiled plugin failed its checksum; compiling again");
+        }
+        let artifact = engine.precompile_component(wasm)?;
+        if let Err(e) = store(&path, &artifact) {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+        }
+        // SAFETY: produced just now by this engine.
+        unsafe { Component::deserialize(engine, &artifact) }
+    }
+}
+
+fn checked(stored: &[u8]) -> Option<&[u8]> {
+    let (sum, artifact) = stored.split_at_checked(32)?;
+    (Sha256::digest(artifact).as_slice() == sum).then_some(artifact)
+}
+
+/// Writes atomically: a reader sees the whole file or none.
+fn store(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(&Sha256::digest(artifact))?;
+    file.write_all(artifact)?;
+    file.sync_all()?;
+    fs::rename(tmp, path)
+}

@@ -1,0 +1,94 @@
+//! The sandbox's limits. Every limit has a default, a key under `[sandbox]`
+//! in `robohost.toml`, and a note on the threat it stops.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+const MIB: usize = 1024 * 1024;
+
+/// How a run is confined. Read from the `[sandbox]` table of the
+/// configuration file; every key is optional.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SandboxConfig {
+    /// `fuel`: wasm instructions one run may execute. Stops a guest that
+    /// computes forever or too long (an endless loop, tail-call recursion),
+    /// deterministically: the same input always uses the same fuel. 500 M is
+    /// about 40 ms of tight loop here, enough for a Python robot.
+    pub fuel: u64,
+    /// `max-fuel`: the largest per-robot fuel budget an admin may set. Stops a
+    /// configuration mistake from giving one robot unbounded CPU.
+    pub max_fuel: u64,
+    /// `wall-time-ms`: wall-clock time of one run. The backstop for what fuel
+    /// misses: time the thread is descheduled, and slow host calls. Enforced by
+    /// epoch interruption.
+    pub wall_time_ms: u64,
+    /// `memory-bytes`: linear memory of one run, summed over all of its
+    /// memories. Stops a memory bomb, including one spread over many core
+    /// instances each under a per-memory cap.
+    pub memory_bytes: usize,
+    /// `table-elements`: elements of one table. Stops a guest exhausting host
+    /// memory through `table.grow`.
+    pub table_elements: usize,
+    /// `instances`: core instances, `tables` and `memories` one run may
+    /// create. Stops a small component that instantiates itself many times.
+    pub instances: usize,
+    pub tables: usize,
+    pub memories: usize,
+    /// `max-wasm-stack`: bytes of native stack wasm may use. Stops unbounded
+    /// recursion before it overflows the host thread's stack.
+    pub max_wasm_stack: usize,
+    /// `hostcall-bytes`: bytes a guest may pass to the host in one call or
+    /// return from `run`. Stops a guest making the host allocate without
+    /// bound (a 1 GiB string).
+    pub hostcall_bytes: usize,
+    /// `output-bytes`: bytes of log lines, stdout and stderr kept per run.
+    /// Stops a guest filling the run log and the database behind it.
+    pub output_bytes: usize,
+    /// `max-effects`: effects one run may ask for. Stops a run that would
+    /// commit millions of changes in one transaction.
+    pub max_effects: usize,
+    /// `kv-value-bytes`: size of one value in the plugin's key-value store.
+    pub kv_value_bytes: usize,
+    /// `pool-slots`: runs that may be in flight at once in this process; the
+    /// pooling allocator reserves address space for this many.
+    pub pool_slots: u32,
+    /// `pooling`: use the pooling instance allocator (fast fresh sandboxes).
+    /// When the machine cannot reserve its address space the sandbox falls
+    /// back to on-demand allocation by itself.
+    pub pooling: bool,
+    /// `cache-dir`: where compiled plugins are kept, keyed by content digest
+    /// and engine. Nothing precompiled is loaded from anywhere else.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            fuel: 500_000_000,
+            max_fuel: 10_000_000_000,
+            wall_time_ms: 2_000,
+            memory_bytes: 128 * MIB,
+            table_elements: 100_000,
+            instances: 50,
+            tables: 50,
+            memories: 10,
+            max_wasm_stack: 512 * 1024,
+            hostcall_bytes: 4 * MIB,
+            output_bytes: 256 * 1024,
+            max_effects: 1_000,
+            kv_value_bytes: 64 * 1024,
+            pool_slots: 128,
+            pooling: true,
+            cache_dir: None,
+        }
+    }
+}
+
+impl SandboxConfig {
+    pub fn wall_time(&self) -> Duration {
+        Duration::from_millis(self.wall_time_ms)
+    }
+}

@@ -1,0 +1,591 @@
+//! The robot sandbox: the only code that links wasmtime.
+//!
+//! One [`Sandbox`] per process holds the engine, configured for untrusted
+//! code, and the linker. A [`Plugin`] is a component compiled once (and kept
+//! in the on-disk cache), type-checked against the `robot` world once, with
+//! its catalog read once. Every run gets a fresh store with its own fuel,
+//! deadline, memory and output limits, and ends in one typed [`Outcome`].
+//!
+//! Invariants:
+//! - Plugins have no ambient authority: no files, environment, arguments or
+//!   sockets. They reach CRM data only through [`CrmData`], and only with a
+//!   capability the robot requested and the caller granted.
+//! - A run changes nothing by itself: effects and key-value writes come back
+//!   in the [`RunReport`], and only from a successful run.
+//! - Only artifacts compiled by this process's engine are deserialised.
+
+mod bindings;
+mod cache;
+mod config;
+mod data;
+mod limiter;
+mod outcome;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, Resource};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
+    Trap, WasmBacktrace,
+};
+
+use crate::domain::{Cause, Digest, Entity, Fields, RobotInfo, Timestamp};
+use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
+use cache::ArtifactCache;
+use limiter::MemoryLimitHit;
+use state::{HostFault, OutputLimitHit, RunState};
+
+pub use config::SandboxConfig;
+pub use data::{CrmData, DataError};
+pub use outcome::{Blame, Denial, Denied, LogLevel, LogLine, Outcome, RunReport};
+pub use state::{Grants, RunContext};
+
+/// How often the epoch advances: the resolution of the wall-clock limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The WASI version whose functions the sandbox overrides to refuse.
+const WASI_VERSION: &str = "0.2.12";
+
+/// A plugin that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{name} is not a WebAssembly component: {detail}")]
+    NotAComponent { name: String, detail: &'static str },
+    #[error("{name} does not compile: {detail}")]
+    Compile { name: String, detail: String },
+    #[error("{name} does not fit the robot world robohost:robot@0.1.0: {detail}")]
+    WrongWorld { name: String, detail: String },
+    #[error("{name} failed while describing its robots: {outcome}")]
+    Describe { name: String, outcome: Outcome },
+    #[error("{name} describes its robots wrongly: {detail}")]
+    BadCatalog { name: String, detail: String },
+}
+
+/// A run that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("plugin {plugin} has no robot `{robot}`; it has: {known}")]
+    UnknownRobot {
+        plugin: String,
+        robot: String,
+        known: String,
+    },
+    #[error("a fuel budget of {asked} is above `sandbox.max-fuel` ({max})")]
+    FuelAboveMax { asked: u64, max: u64 },
+}
+
+/// The engine and linker shared by every run in this process.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<RunState>,
+    config: SandboxConfig,
+    cache: ArtifactCache,
+    pooling: bool,
+    _ticker: EpochTicker,
+}
+
+/// A plugin ready to run: compiled, linked, and its catalog read.
+pub struct Plugin {
+    name: String,
+    digest: Digest,
+    pre: RobotPre<RunState>,
+    robots: Vec<RobotInfo>,
+    requested: HashMap<String, Grants>,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The robots it provides, as its `describe` said.
+    pub fn robots(&self) -> &[RobotInfo] {
+        &self.robots
+    }
+}
+
+/// One run to make.
+pub struct RunRequest<'a> {
+    pub robot: &'a str,
+    pub entity: &'a Entity,
+    /// Resolved properties, defaults applied.
+    pub properties: &'a Fields,
+    pub cause: &'a Cause,
+    pub run_id: &'a str,
+    pub attempt: u32,
+    pub idempotency_key: &'a str,
+    pub now: Timestamp,
+    /// What the admin granted; the robot gets what it also requested.
+    pub grants: Grants,
+    /// The fuel budget; `sandbox.fuel` when `None`.
+    pub fuel: Option<u64>,
+    pub context: RunContext,
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> wasmtime::Result<Self> {
+        let (engine, pooling) = match engine(&config, config.pooling) {
+            Ok(engine) => (engine, config.pooling),
+            Err(error) if config.pooling => {
+                tracing::warn!(%error, "cannot reserve the pooling allocator here; using on-demand allocation (slower sandboxes)");
+                (engine(&config, false)?, false)
+            }
+            Err(error) => return Err(error),
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Robot::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
+        refuse_ambient_authority(&mut linker)?;
+        let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref())?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Sandbox {
+            engine,
+            linker,
+            config,
+            cache,
+            pooling,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// Whether fresh sandboxes come from the pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Compiles (or takes from the cache), links and describes a plugin.
+    /// `name` is how messages refer to it.
+    pub fn load(&self, name: &str, wasm: &[u8], context: &RunContext) -> Result<Plugin, LoadError> {
+        check_component_header(name, wasm)?;
+        let digest = Digest::of(wasm);
+        let component: Component =
+            self.cache
+                .component(&self.engine, digest, wasm)
+                .map_err(|e| LoadError::Compile {
+                    name: name.into(),
+                    detail: format!("{e:#}"),
+                })?;
+        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+            name: name.into(),
+            detail: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = RobotPre::new(pre).map_err(wrong_world)?;
+
+        let mut store = self.store(
+            RunState::new(&self.config, Grants::NONE, context.clone()),
+            self.config.fuel,
+        );
+        let described = pre
+            .instantiate(&mut store)
+            .and_then(|robot| robot.call_describe(&mut store));
+        let infos = match described {
+            Ok(infos) => infos,
+            Err(e) => {
+                let denials = std::mem::take(&mut store.data_mut().denials);
+                return Err(LoadError::Describe {
+                    name: name.into(),
+                    outcome: self.classify(e, self.config.fuel, &denials),
+                });
+            }
+        };
+        let bad_catalog = |detail: String| LoadError::BadCatalog {
+            name: name.into(),
+            detail,
+        };
+        let robots = infos
+            .into_iter()
+            .map(|info| RobotInfo::try_from(info).map_err(|e| bad_catalog(e.0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut requested = HashMap::new();
+        for robot in &robots {
+            if robot.code.is_empty() {
+                return Err(bad_catalog("a robot has an empty code".into()));
+            }
+            if requested
+                .insert(
+                    robot.code.clone(),
+                    robot.capabilities.iter().copied().collect(),
+                )
+                .is_some()
+            {
+                return Err(bad_catalog(format!(
+                    "two robots have the code `{}`",
+                    robot.code
+                )));
+            }
+        }
+        Ok(Plugin {
+            name: name.into(),
+            digest,
+            pre,
+            robots,
+            requested,
+        })
+    }
+
+    /// Runs one robot in a fresh sandbox.
+    pub fn run(&self, plugin: &Plugin, request: RunRequest<'_>) -> Result<RunReport, RunError> {
+        let Some(requested) = plugin.requested.get(request.robot) else {
+            let known: Vec<_> = plugin.robots.iter().map(|r| r.code.as_str()).collect();
+            return Err(RunError::UnknownRobot {
+                plugin: plugin.name.clone(),
+                robot: request.robot.into(),
+                known: known.join(", "),
+            });
+        };
+        let fuel = request.fuel.unwrap_or(self.config.fuel);
+        if fuel > self.config.max_fuel {
+            return Err(RunError::FuelAboveMax {
+                asked: fuel,
+                max: self.config.max_fuel,
+            });
+        }
+        let started = Instant::now();
+        let time_zone = request.context.calendar.time_zone().name().to_owned();
+        let state = RunState::new(
+            &self.config,
+            requested.intersect(request.grants),
+            request.context,
+        );
+        let mut store = self.store(state, fuel);
+        let invocation = robot_types::Invocation {
+            robot: request.robot.to_owned(),
+            entity: request.entity.into(),
+            properties: fields_out(request.properties),
+            cause: cause_out(request.cause),
+            run_id: request.run_id.to_owned(),
+            attempt: request.attempt,
+            idempotency_key: request.idempotency_key.to_owned(),
+            now: request.now.0,
+            time_zone,
+        };
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|robot| robot.call_run(&mut store, &invocation));
+        let fuel_used = fuel - store.get_fuel().unwrap_or(0);
+        let mut state = store.into_data();
+
+        let (outcome, returns) = match result {
+            Ok(Ok(values)) => match fields_in(values) {
+                Ok(returns) => (Outcome::Success, returns),
+                Err(e) => {
+                    let message = format!("returned an invalid value: {}", e.0);
+                    (
+                        Outcome::RobotError {
+                            code: "invalid-return".into(),
+                            message,
+                            retryable: false,
+                        },
+                        Fields::new(),
+                    )
+                }
+            },
+            Ok(Err(failure)) => {
+                let outcome = match state.denials.first() {
+                    Some(d) => Outcome::CapabilityDenied {
+                        denied: d.denied.clone(),
+                        call: d.call.into(),
+                    },
+                    None => Outcome::RobotError {
+                        code: failure.code,
+                        message: failure.message,
+                        retryable: failure.retryable,
+                    },
+                };
+                (outcome, Fields::new())
+            }
+            Err(e) => (self.classify(e, fuel, &state.denials), Fields::new()),
+        };
+        let mut logs = std::mem::take(&mut state.logs);
+        for (level, pipe) in [
+            (LogLevel::Stdout, &state.stdout),
+            (LogLevel::Stderr, &state.stderr),
+        ] {
+            let text = pipe.contents();
+            let text = String::from_utf8_lossy(&text);
+            logs.extend(text.lines().map(|line| LogLine {
+                level,
+                message: line.to_owned(),
+            }));
+        }
+        let effects = if outcome.is_success() {
+            std::mem::take(&mut state.effects)
+        } else {
+            Vec::new()
+        };
+        Ok(RunReport {
+            plugin: plugin.digest,
+            robot: request.robot.to_owned(),
+            blame: outcome.blame(),
+            outcome,
+            effects,
+            returns,
+            logs,
+            denials: state.denials,
+            fuel_used,
+            duration: started.elapsed(),
+        })
+    }
+
+    fn store(&self, state: RunState, fuel: u64) -> Store<RunState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(fuel).expect("fuel is enabled on the engine");
+        store.set_epoch_deadline(
+            self.config
+                .wall_time_ms
+                .div_ceil(EPOCH_TICK.as_millis() as u64)
+                + 1,
+        );
+        store.set_hostcall_fuel(self.config.hostcall_bytes);
+        store
+    }
+
+    /// Maps a trap or error ending a run to its outcome.
+    fn classify(&self, error: wasmtime::Error, fuel: u64, denials: &[Denial]) -> Outcome {
+        let config = &self.config;
+        if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
+            return Outcome::MemoryLimit {
+                limit_bytes: hit.limit,
+            };
+        }
+        if let Some(OutputLimitHit(what)) = error.downcast_ref::<OutputLimitHit>() {
+            return Outcome::OutputLimit { what: what.clone() };
+        }
+        if let Some(HostFault(message)) = error.downcast_ref::<HostFault>() {
+            return Outcome::HostError {
+                message: message.clone(),
+            };
+        }
+        if let Some(trap) = error.downcast_ref::<Trap>() {
+            return match trap {
+                Trap::OutOfFuel => Outcome::OutOfFuel { budget: fuel },
+                Trap::Interrupt => Outcome::DeadlineExceeded {
+                    limit_ms: config.wall_time_ms,
+                },
+                Trap::StackOverflow => Outcome::StackOverflow {
+                    limit_bytes: config.max_wasm_stack,
+                },
+                trap => {
+                    if let Some(d) = denials.first() {
+                        return Outcome::CapabilityDenied {
+                            denied: d.denied.clone(),
+                            call: d.call.into(),
+                        };
+                    }
+                    Outcome::GuestTrap {
+                        message: trap.to_string(),
+                        frames: guest_frames(&error),
+                    }
+                }
+            };
+        }
+        // Two limits surface as errors of wasmtime's own whose types are
+        // private: the per-call data cap and a full stdout/stderr pipe.
+        let message = format!("{error:#}");
+        if message.contains("hostcall fuel") {
+            return Outcome::OutputLimit {
+                what: format!(
+                    "passed more than {} bytes to the host at once (limit `sandbox.hostcall-bytes`)",
+                    config.hostcall_bytes
+                ),
+            };
+        }
+        if message.contains("beyond capacity of MemoryOutputPipe") {
+            return Outcome::OutputLimit {
+                what: format!(
+                    "wrote more than {} bytes to stdout or stderr (limit `sandbox.output-bytes`)",
+                    config.output_bytes
+                ),
+            };
+        }
+        Outcome::HostError { message }
+    }
+}
+
+/// The guest's function names at the trap, innermost first.
+fn guest_frames(error: &wasmtime::Error) -> Vec<String> {
+    let Some(trace) = error.downcast_ref::<WasmBacktrace>() else {
+        return Vec::new();
+    };
+    trace
+        .frames()
+        .iter()
+        .filter_map(|frame| frame.func_name())
+        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+        .filter(|name| {
+            !name.starts_with("core::") && !name.starts_with("std::") && !name.starts_with("__rust")
+        })
+        .take(8)
+        .collect()
+}
+
+fn cause_out(cause: &Cause) -> robot_types::Cause {
+    match cause {
+        Cause::StageEntered {
+            pipeline,
+            stage,
+            previous_stage,
+        } => robot_types::Cause::StageEntered(robot_types::StageEntry {
+            pipeline: pipeline.clone(),
+            stage: stage.clone(),
+            previous_stage: previous_stage.clone(),
+        }),
+        Cause::Trigger { code } => robot_types::Cause::Trigger(code.clone()),
+        Cause::Schedule { name } => robot_types::Cause::Schedule(name.clone()),
+        Cause::Manual { user } => robot_types::Cause::Manual(*user),
+    }
+}
+
+/// Only binary components are accepted: wasmtime would also compile WAT text
+/// and core modules, which no plugin is.
+fn check_component_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    let not = |detail| {
+        Err(LoadError::NotAComponent {
+            name: name.into(),
+            detail,
+        })
+    };
+    match wasm.get(..8) {
+        Some([0, b'a', b's', b'm', 0x0d, 0, 0x01, 0]) => Ok(()),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => not(
+            "it is a core module; build for wasm32-wasip2 or wrap it with `wasm-tools component new`",
+        ),
+        Some([0, b'a', b's', b'm', ..]) => not("it is a WebAssembly binary of an unknown version"),
+        _ => not("it does not start with the WebAssembly magic bytes"),
+    }
+}
+
+fn engine(config: &SandboxConfig, pooling: bool) -> wasmtime::Result<Engine> {
+    let mut c = Config::new();
+    c.consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack)
+        .concurrency_support(false);
+    if pooling {
+        let slots = config.pool_slots;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 16)
+            .total_memories(slots * 2)
+            .total_tables(slots * 4)
+            .max_core_instances_per_component(config.instances as u32)
+            .max_memories_per_component(config.memories as u32)
+            .max_tables_per_component(config.tables as u32)
+            .max_memory_size(config.memory_bytes)
+            .table_elements(config.table_elements)
+            // Reset pages in place rather than unmapping them, and only the
+            // ones a run dirtied: fresh sandboxes stay cheap on both cores.
+            .linear_memory_keep_resident(2 * 1024 * 1024)
+            .table_keep_resident(2 * 1024 * 1024)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Engine::new(&c)
+}
+
+/// Refuses the ambient authority a WASI guest might reach for, recording
+/// each attempt so the run's outcome can say what was refused.
+fn refuse_ambient_authority(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+    linker.allow_shadowing(true);
+    linker
+        .instance(&format!("wasi:filesystem/preopens@{WASI_VERSION}"))?
+        .func_wrap(
+            "get-directories",
+            |mut store: StoreContextMut<'_, RunState>, (): ()| {
+                store.data_mut().deny(
+                    Denied::Filesystem,
+                    "wasi:filesystem/preopens.get-directories",
+                );
+                Ok((Vec::<(
+                    Resource<wasmtime_wasi::filesystem::Descriptor>,
+                    String,
+                )>::new(),))
+            },
+        )?;
+    linker
+        .instance(&format!("wasi:sockets/tcp-create-socket@{WASI_VERSION}"))?
+        .func_wrap(
+            "create-tcp-socket",
+            |mut store: StoreContextMut<'_, RunState>, (_,): (IpAddressFamily,)| {
+                store.data_mut().deny(
+                    Denied::Network,
+                    "wasi:sockets/tcp-create-socket.create-tcp-socket",
+                );
+                Ok((Err::<Resource<wasmtime_wasi::p2::TcpSocket>, _>(
+                    ErrorCode::AccessDenied,
+                ),))
+            },
+        )?;
+    linker
+        .instance(&format!("wasi:sockets/udp-create-socket@{WASI_VERSION}"))?
+        .func_wrap(
+            "create-udp-socket",
+            |mut store: StoreContextMut<'_, RunState>, (_,): (IpAddressFamily,)| {
+                store.data_mut().deny(
+                    Denied::Network,
+                    "wasi:sockets/udp-create-socket.create-udp-socket",
+                );
+                Ok((Err::<Resource<wasmtime_wasi::p2::UdpSocket>, _>(
+                    ErrorCode::AccessDenied,
+                ),))
+            },
+        )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let engine = engine.weak();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("robohost-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

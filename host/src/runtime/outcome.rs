@@ -1,0 +1,207 @@
+//! How a run ends: one typed outcome, who is to blame, and the run's report.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::domain::{Capability, Digest, Effect, Fields};
+
+/// Who caused a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Blame {
+    /// The plugin: its code, its limits, its requests.
+    Guest,
+    /// robohost itself or the data behind it.
+    Host,
+}
+
+/// Something the sandbox refused a plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "capability")]
+pub enum Denied {
+    /// A host call whose capability the robot did not request or the admin did not grant.
+    Capability(Capability),
+    /// Opening a file: plugins have no filesystem.
+    Filesystem,
+    /// Opening a socket: plugins have no network.
+    Network,
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denied::Capability(c) => write!(f, "the `{c}` capability"),
+            Denied::Filesystem => f.write_str("the filesystem, which plugins do not have"),
+            Denied::Network => f.write_str("the network, which plugins do not have"),
+        }
+    }
+}
+
+/// One refusal during a run: what was refused and which call asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Denial {
+    pub denied: Denied,
+    pub call: &'static str,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Outcome {
+    /// The robot returned its values; its effects are to be applied.
+    Success,
+    /// The robot returned a failure of its own.
+    RobotError {
+        code: String,
+        message: String,
+        retryable: bool,
+    },
+    /// The robot used its whole fuel budget.
+    OutOfFuel { budget: u64 },
+    /// The robot ran past its wall-clock limit.
+    DeadlineExceeded { limit_ms: u64 },
+    /// The robot tried to grow its memory past the limit.
+    MemoryLimit { limit_bytes: usize },
+    /// The robot recursed past the wasm stack limit.
+    StackOverflow { limit_bytes: usize },
+    /// The robot produced more output than a limit allows: logs, effects,
+    /// or data passed to the host.
+    OutputLimit { what: String },
+    /// The robot trapped: a panic, an out-of-bounds access, `unreachable`.
+    GuestTrap {
+        message: String,
+        frames: Vec<String>,
+    },
+    /// The robot failed after the sandbox refused it something.
+    CapabilityDenied { denied: Denied, call: String },
+    /// robohost failed; the plugin is not to blame.
+    HostError { message: String },
+}
+
+impl Outcome {
+    /// A stable code for the outcome, used in the run record and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::RobotError { .. } => "robot-error",
+            Outcome::OutOfFuel { .. } => "out-of-fuel",
+            Outcome::DeadlineExceeded { .. } => "deadline-exceeded",
+            Outcome::MemoryLimit { .. } => "memory-limit",
+            Outcome::StackOverflow { .. } => "stack-overflow",
+            Outcome::OutputLimit { .. } => "output-limit",
+            Outcome::GuestTrap { .. } => "guest-trap",
+            Outcome::CapabilityDenied { .. } => "capability-denied",
+            Outcome::HostError { .. } => "host-error",
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Success)
+    }
+
+    /// Who caused it; `None` for success.
+    pub fn blame(&self) -> Option<Blame> {
+        match self {
+            Outcome::Success => None,
+            Outcome::HostError { .. } => Some(Blame::Host),
+            _ => Some(Blame::Guest),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Success => f.write_str("success"),
+            Outcome::RobotError { code, message, .. } => {
+                write!(f, "robot error `{code}`: {message}")
+            }
+            Outcome::OutOfFuel { budget } => {
+                write!(
+                    f,
+                    "out of fuel: used its whole budget of {budget} (limit `sandbox.fuel`)"
+                )
+            }
+            Outcome::DeadlineExceeded { limit_ms } => {
+                write!(
+                    f,
+                    "deadline exceeded: ran longer than {limit_ms} ms (limit `sandbox.wall-time-ms`)"
+                )
+            }
+            Outcome::MemoryLimit { limit_bytes } => {
+                write!(
+                    f,
+                    "memory limit: tried to use more than {limit_bytes} bytes (limit `sandbox.memory-bytes`)"
+                )
+            }
+            Outcome::StackOverflow { limit_bytes } => {
+                write!(
+                    f,
+                    "stack overflow: recursed past {limit_bytes} bytes of stack (limit `sandbox.max-wasm-stack`)"
+                )
+            }
+            Outcome::OutputLimit { what } => write!(f, "output limit: {what}"),
+            Outcome::GuestTrap { message, frames } => {
+                write!(f, "guest trap: {message}")?;
+                if !frames.is_empty() {
+                    write!(f, " in {}", frames.join(" <- "))?;
+                }
+                Ok(())
+            }
+            Outcome::CapabilityDenied { denied, call } => {
+                write!(
+                    f,
+                    "capability denied: `{call}` needs {denied}, which this robot was not granted"
+                )
+            }
+            Outcome::HostError { message } => write!(f, "host error: {message}"),
+        }
+    }
+}
+
+/// Where a log line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    /// The guest wrote it to stdout.
+    Stdout,
+    /// The guest wrote it to stderr.
+    Stderr,
+}
+
+/// One line of a run's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub plugin: Digest,
+    pub robot: String,
+    pub outcome: Outcome,
+    pub blame: Option<Blame>,
+    /// The effects to apply, in order. Empty unless the run succeeded.
+    pub effects: Vec<Effect>,
+    /// The values the robot returned. Empty unless the run succeeded.
+    pub returns: Fields,
+    pub logs: Vec<LogLine>,
+    /// Everything the sandbox refused, whether or not the robot recovered.
+    pub denials: Vec<Denial>,
+    pub fuel_used: u64,
+    #[serde(serialize_with = "micros")]
+    pub duration: Duration,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros() as u64)
+}

@@ -1,0 +1,441 @@
+//! The state of one run, and the host side of every interface a robot imports.
+//!
+//! Each host call first checks its capability; a refused call returns
+//! `host-error.denied` to the guest, which may handle it, and is recorded.
+//! Effects and key-value writes are only buffered here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::SandboxConfig;
+use super::bindings::robohost::robot::{calendar, crm, effects, kv, log};
+use super::bindings::{BadValue, fields_in, wit};
+use super::data::{CrmData, DataError};
+use super::limiter::RunLimiter;
+use super::outcome::{Denial, Denied, LogLevel, LogLine};
+use crate::domain::{Calendar, Capability, Effect, EntityRef, NewEntity, Timestamp, Value};
+
+/// A set of capabilities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grants(u16);
+
+impl Grants {
+    pub const ALL: Grants = Grants(u16::MAX);
+    pub const NONE: Grants = Grants(0);
+
+    pub fn contains(self, c: Capability) -> bool {
+        self.0 & (1 << c as u16) != 0
+    }
+
+    pub fn with(self, c: Capability) -> Grants {
+        Grants(self.0 | 1 << c as u16)
+    }
+
+    pub fn intersect(self, other: Grants) -> Grants {
+        Grants(self.0 & other.0)
+    }
+}
+
+impl FromIterator<Capability> for Grants {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        iter.into_iter().fold(Grants::NONE, Grants::with)
+    }
+}
+
+/// A per-run limit the guest hit in a host call; ends the run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OutputLimitHit(pub String);
+
+/// A failure of the host while serving a call; ends the run, blaming the host.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HostFault(pub String);
+
+/// What a run may read: the data port, the calendar and the plugin's
+/// key-value namespace.
+#[derive(Clone)]
+pub struct RunContext {
+    pub data: Arc<dyn CrmData>,
+    pub calendar: Arc<Calendar>,
+    pub kv_namespace: Arc<str>,
+}
+
+pub struct RunState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limiter: RunLimiter,
+    pub(super) stdout: MemoryOutputPipe,
+    pub(super) stderr: MemoryOutputPipe,
+    grants: Grants,
+    context: RunContext,
+    max_effects: usize,
+    output_left: usize,
+    kv_value_bytes: usize,
+    pub(super) effects: Vec<Effect>,
+    /// Key-value writes of this run, so its reads see them.
+    kv_writes: BTreeMap<String, Option<Vec<u8>>>,
+    pub(super) logs: Vec<LogLine>,
+    pub(super) denials: Vec<Denial>,
+}
+
+impl RunState {
+    pub fn new(config: &SandboxConfig, grants: Grants, context: RunContext) -> Self {
+        let stdout = MemoryOutputPipe::new(config.output_bytes);
+        let stderr = MemoryOutputPipe::new(config.output_bytes);
+        // No preopened directories, no environment, no arguments, no network:
+        // the sandbox gives plugins no ambient authority.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: RunLimiter::new(config),
+            stdout,
+            stderr,
+            grants,
+            context,
+            max_effects: config.max_effects,
+            output_left: config.output_bytes,
+            kv_value_bytes: config.kv_value_bytes,
+            effects: Vec::new(),
+            kv_writes: BTreeMap::new(),
+            logs: Vec::new(),
+            denials: Vec::new(),
+        }
+    }
+
+    pub(super) fn deny(&mut self, denied: Denied, call: &'static str) {
+        self.denials.push(Denial { denied, call });
+    }
+
+    fn check(&mut self, capability: Capability, call: &'static str) -> Result<(), wit::HostError> {
+        if self.grants.contains(capability) {
+            Ok(())
+        } else {
+            self.deny(Denied::Capability(capability), call);
+            Err(wit::HostError::Denied(capability.into()))
+        }
+    }
+
+    fn push_effect(&mut self, effect: Effect) -> wasmtime::Result<()> {
+        if self.effects.len() >= self.max_effects {
+            return Err(OutputLimitHit(format!(
+                "asked for more than {} effects (limit `sandbox.max-effects`)",
+                self.max_effects
+            ))
+            .into());
+        }
+        self.effects.push(effect);
+        Ok(())
+    }
+
+    /// Buffers an effect after its capability check.
+    fn effect(
+        &mut self,
+        capability: Capability,
+        call: &'static str,
+        effect: Effect,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        if let Err(denied) = self.check(capability, call) {
+            return Ok(Err(denied));
+        }
+        self.push_effect(effect).map(Ok)
+    }
+
+    /// Turns the data port's answer into the guest's or the run's error.
+    fn data<T>(result: Result<T, DataError>) -> wasmtime::Result<Result<T, wit::HostError>> {
+        match result {
+            Ok(v) => Ok(Ok(v)),
+            Err(DataError::Unavailable(why)) => Ok(Err(wit::HostError::Unavailable(why))),
+            Err(DataError::Fault(why)) => Err(HostFault(why).into()),
+        }
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn invalid(e: BadValue) -> wit::HostError {
+    wit::HostError::Invalid(e.0)
+}
+
+impl wit::Host for RunState {}
+impl super::bindings::robot_types::Host for RunState {}
+
+impl crm::Host for RunState {
+    fn get_entity(
+        &mut self,
+        target: wit::EntityRef,
+    ) -> wasmtime::Result<Result<wit::Entity, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::CrmRead, "crm.get-entity") {
+            return Ok(Err(denied));
+        }
+        let target = EntityRef::from(target);
+        Ok(match Self::data(self.context.data.get_entity(target))? {
+            Ok(Some(entity)) => Ok((&entity).into()),
+            Ok(None) => Err(wit::HostError::NotFound(format!("{target} does not exist"))),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn list_related(
+        &mut self,
+        target: wit::EntityRef,
+        kind: wit::EntityKind,
+    ) -> wasmtime::Result<Result<Vec<wit::Entity>, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::CrmRead, "crm.list-related") {
+            return Ok(Err(denied));
+        }
+        let found = Self::data(self.context.data.list_related(target.into(), kind.into()))?;
+        Ok(found.map(|list| list.iter().map(Into::into).collect()))
+    }
+
+    fn find(
+        &mut self,
+        kind: wit::EntityKind,
+        code: String,
+        value: wit::Value,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<wit::Entity>, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::CrmRead, "crm.find") {
+            return Ok(Err(denied));
+        }
+        let value = match Value::try_from(value) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(invalid(e))),
+        };
+        let found = Self::data(self.context.data.find(
+            kind.into(),
+            &code,
+            &value,
+            limit.min(1000),
+        ))?;
+        Ok(found.map(|list| list.iter().map(Into::into).collect()))
+    }
+}
+
+impl effects::Host for RunState {
+    fn set_fields(
+        &mut self,
+        target: wit::EntityRef,
+        fields: Vec<wit::Field>,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let fields = match fields_in(fields) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(invalid(e))),
+        };
+        self.effect(
+            Capability::SetFields,
+            "effects.set-fields",
+            Effect::SetFields {
+                target: target.into(),
+                fields,
+            },
+        )
+    }
+
+    fn move_to_stage(
+        &mut self,
+        target: wit::EntityRef,
+        stage: String,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.effect(
+            Capability::MoveStage,
+            "effects.move-to-stage",
+            Effect::MoveToStage {
+                target: target.into(),
+                stage,
+            },
+        )
+    }
+
+    fn move_to_pipeline(
+        &mut self,
+        target: wit::EntityRef,
+        pipeline: String,
+        stage: Option<String>,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let effect = Effect::MoveToPipeline {
+            target: target.into(),
+            pipeline,
+            stage,
+        };
+        self.effect(Capability::MoveStage, "effects.move-to-pipeline", effect)
+    }
+
+    fn change_responsible(
+        &mut self,
+        target: wit::EntityRef,
+        user: u64,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let effect = Effect::ChangeResponsible {
+            target: target.into(),
+            user,
+        };
+        self.effect(
+            Capability::ChangeResponsible,
+            "effects.change-responsible",
+            effect,
+        )
+    }
+
+    fn create_entity(
+        &mut self,
+        entity: effects::NewEntity,
+    ) -> wasmtime::Result<Result<wit::EntityRef, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::CreateEntity, "effects.create-entity") {
+            return Ok(Err(denied));
+        }
+        let fields = match fields_in(entity.fields) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(invalid(e))),
+        };
+        let kind = entity.kind.into();
+        let id = match Self::data(self.context.data.reserve_id(kind))? {
+            Ok(id) => EntityRef { kind, id },
+            Err(e) => return Ok(Err(e)),
+        };
+        let new = NewEntity {
+            kind,
+            pipeline: entity.pipeline,
+            stage: entity.stage,
+            responsible: entity.responsible,
+            fields,
+            parent: entity.parent.map(Into::into),
+        };
+        self.push_effect(Effect::CreateEntity { id, entity: new })?;
+        Ok(Ok(id.into()))
+    }
+
+    fn add_comment(
+        &mut self,
+        target: wit::EntityRef,
+        text: String,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.effect(
+            Capability::AddComment,
+            "effects.add-comment",
+            Effect::AddComment {
+                target: target.into(),
+                text,
+            },
+        )
+    }
+
+    fn notify(
+        &mut self,
+        user: u64,
+        text: String,
+        about: Option<wit::EntityRef>,
+    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let effect = Effect::Notify {
+            user,
+            text,
+            about: about.map(Into::into),
+        };
+        self.effect(Capability::Notify, "effects.notify", effect)
+    }
+}
+
+impl log::Host for RunState {
+    fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.output_left = self.output_left.checked_sub(message.len()).ok_or_else(|| {
+            OutputLimitHit("wrote more log than `sandbox.output-bytes` allows".into())
+        })?;
+        self.logs.push(LogLine { level, message });
+        Ok(())
+    }
+}
+
+impl kv::Host for RunState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::KvStore, "kv.get") {
+            return Ok(Err(denied));
+        }
+        if let Some(written) = self.kv_writes.get(&key) {
+            return Ok(Ok(written.clone()));
+        }
+        Self::data(self.context.data.kv_get(&self.context.kv_namespace, &key))
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), wit::HostError>> {
+        if let Err(denied) = self.check(Capability::KvStore, "kv.set") {
+            return Ok(Err(denied));
+        }
+        if value.len() > self.kv_value_bytes {
+            return Ok(Err(wit::HostError::LimitExceeded(format!(
+                "a value is at most {} bytes, not {} (limit `sandbox.kv-value-bytes`)",
+                self.kv_value_bytes,
+                value.len()
+            ))));
+        }
+        self.kv_writes.insert(key.clone(), Some(value.clone()));
+        self.push_effect(Effect::KvSet { key, value }).map(Ok)
+    }
+
+    fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), wit::HostError>> {
+        if let Err(denied) = self.check(Capability::KvStore, "kv.delete") {
+            return Ok(Err(denied));
+        }
+        self.kv_writes.insert(key.clone(), None);
+        self.push_effect(Effect::KvDelete { key }).map(Ok)
+    }
+}
+
+impl calendar::Host for RunState {
+    fn is_working_time(&mut self, at: i64) -> wasmtime::Result<Result<bool, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::Calendar, "calendar.is-working-time") {
+            return Ok(Err(denied));
+        }
+        Ok(Ok(self.context.calendar.is_working_time(Timestamp(at))))
+    }
+
+    fn add_working_time(
+        &mut self,
+        start: i64,
+        duration_ms: u64,
+    ) -> wasmtime::Result<Result<i64, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::Calendar, "calendar.add-working-time") {
+            return Ok(Err(denied));
+        }
+        let duration = chrono::Duration::milliseconds(duration_ms.min(i64::MAX as u64 / 2) as i64);
+        Ok(self
+            .context
+            .calendar
+            .add_working_time(Timestamp(start), duration)
+            .map(|t| t.0)
+            .map_err(|e| wit::HostError::Invalid(e.to_string())))
+    }
+
+    fn next_working_moment(&mut self, at: i64) -> wasmtime::Result<Result<i64, wit::HostError>> {
+        if let Err(denied) = self.check(Capability::Calendar, "calendar.next-working-moment") {
+            return Ok(Err(denied));
+        }
+        Ok(self
+            .context
+            .calendar
+            .next_working_moment(Timestamp(at))
+            .map(|t| t.0)
+            .map_err(|e| wit::HostError::Invalid(e.to_string())))
+    }
+}

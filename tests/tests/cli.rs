@@ -1,0 +1,135 @@
+//! `robohost robot run`, the plugin author's local harness, as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use robohost_tests::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("writing a test file");
+    path.display().to_string()
+}
+
+fn robohost(args: &[&str]) -> Output {
+    let cache = std::env::temp_dir().join(format!("robohost-cli-cache-{}", std::process::id()));
+    let config = std::env::temp_dir().join(format!("robohost-cli-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "[sandbox]\nfuel = 20000000\nmemory-bytes = 33554432\ncache-dir = {:?}\n",
+            cache.display().to_string()
+        ),
+    )
+    .expect("writing the config");
+    Command::new(robohost_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .expect("running robohost")
+}
+
+#[test]
+fn run_prints_the_effects_of_a_useful_robot() {
+    let dir = tempdir("useful");
+    let entity = write(
+        &dir,
+        "deal.json",
+        r#"{"kind": "deal", "id": 42, "responsible": 1, "fields": {"OPPORTUNITY": {"money": "250000 RUB"}}}"#,
+    );
+    let props = write(
+        &dir,
+        "props.json",
+        r#"{"bounds": [{"decimal": "100000"}, {"decimal": "1000000"}], "users": [{"user": 7}, {"user": 8}, {"user": 9}]}"#,
+    );
+    let plugin = plugin_path("assign_by_amount").display().to_string();
+    let out = robohost(&[
+        "robot",
+        "run",
+        "--plugin",
+        &plugin,
+        "--robot",
+        "assign_by_amount",
+        "--entity",
+        &entity,
+        "--props",
+        &props,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("outcome  success"), "{stdout}");
+    assert!(
+        stdout.contains("1. make user 8 responsible for deal:42"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2. comment on deal:42"), "{stdout}");
+    assert!(stdout.contains("band = 2"), "{stdout}");
+    assert!(stdout.contains("fuel     "), "{stdout}");
+}
+
+#[test]
+fn run_names_the_limit_plugin_and_robot_of_each_hostile_robot() {
+    let dir = tempdir("hostile");
+    let entity = write(&dir, "deal.json", r#"{"kind": "deal", "id": 42}"#);
+    let plugin = plugin_path("hostile").display().to_string();
+    for (robot, says) in [
+        ("infinite_loop", "out of fuel"),
+        ("memory_bomb", "memory limit"),
+        ("deep_recursion", "stack overflow"),
+        ("panic", "guest trap"),
+        ("huge_output", "output limit"),
+        ("stdout_flood", "output limit"),
+        (
+            "ungranted_effect",
+            "capability denied: `effects.notify` needs the `notify` capability",
+        ),
+        ("open_file", "capability denied"),
+        ("open_socket", "capability denied"),
+        ("read_env", "environment is empty"),
+    ] {
+        let out = robohost(&[
+            "robot", "run", "--plugin", &plugin, "--robot", robot, "--entity", &entity,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{robot}: {stderr}");
+        assert!(
+            stderr.contains(&format!("plugin hostile (sha256:")),
+            "{robot}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("robot `{robot}`")),
+            "{robot}: {stderr}"
+        );
+        assert!(
+            stderr.contains(says),
+            "{robot}: expected `{says}` in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_files_are_named() {
+    let dir = tempdir("bad");
+    let entity = write(&dir, "deal.json", r#"{"kind": "deel", "id": 42}"#);
+    let plugin = plugin_path("hostile").display().to_string();
+    let out = robohost(&[
+        "robot", "run", "--plugin", &plugin, "--robot", "panic", "--entity", &entity,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("deal.json is not valid") && stderr.contains("deel"),
+        "{stderr}"
+    );
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("robohost-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creating a temp folder");
+    dir
+}
