@@ -215,7 +215,10 @@ impl Returns {
     fn put(mut self, code: &str, value: FieldValue) -> Self {
         match self.fields.iter_mut().find(|field| field.code == code) {
             Some(field) => field.value = value,
-            None => self.fields.push(Field { code: code.into(), value }),
+            None => self.fields.push(Field {
+                code: code.into(),
+                value,
+            }),
         }
         self
     }
@@ -247,7 +250,12 @@ mod tests {
             .name("en", "Assign")
             .name("ru", "Назначить")
             .capability(Capability::ChangeResponsible)
-            .property(Property::decimal("bounds").required().multiple().name("en", "Bounds"))
+            .property(
+                Property::decimal("bounds")
+                    .required()
+                    .multiple()
+                    .name("en", "Bounds"),
+            )
             .property(Property::text("field").default("OPPORTUNITY"))
             .returns(Property::user("assigned_user"));
         assert_eq!(info.names.len(), 2);
@@ -262,9 +270,16 @@ mod tests {
 
     #[test]
     fn a_later_value_replaces_an_earlier_one() {
-        let fields = Returns::new().set("band", 1).set("user", Value::User(5)).set("band", 2).into_fields();
+        let fields = Returns::new()
+            .set("band", 1)
+            .set("user", Value::User(5))
+            .set("band", 2)
+            .into_fields();
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[0].code, "band");
-        assert!(matches!(fields[0].value, FieldValue::Single(Value::Integer(2))));
+        assert!(matches!(
+            fields[0].value,
+            FieldValue::Single(Value::Integer(2))
+        ));
     }
 }

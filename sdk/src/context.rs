@@ -3,8 +3,8 @@
 //! message names the property, so the admin knows which setting to fix.
 
 use crate::{
-    Cause, Date, Decimal, Entity, EntityRef, Failure, FieldValue, Invocation, Money, Timestamp,
-    UserId, Value, ValueType,
+    Cause, Date, Decimal, Entity, EntityRef, Failure, Field, FieldValue, Invocation, Money,
+    Timestamp, UserId, Value, ValueType,
 };
 
 /// One run of a robot: the invocation and typed accessors over it.
@@ -103,6 +103,41 @@ impl Context {
     }
 }
 
+/// Building invocations by hand, for unit tests of robots: the host passes
+/// real ones.
+impl Invocation {
+    /// A manual run of robot `robot` on `entity`, with no properties, at time
+    /// 0 in UTC.
+    pub fn new(robot: &str, entity: Entity) -> Self {
+        Invocation {
+            robot: robot.into(),
+            entity,
+            properties: Vec::new(),
+            cause: Cause::Manual(0),
+            run_id: "test-run".into(),
+            attempt: 1,
+            idempotency_key: "test-run".into(),
+            now: 0,
+            time_zone: "UTC".into(),
+        }
+    }
+
+    /// With property `code` set to `value`.
+    pub fn with_property(mut self, code: &str, value: impl Into<Value>) -> Self {
+        self.properties.push(Field::new(code, value));
+        self
+    }
+
+    /// With multiple property `code` set to `values`.
+    pub fn with_properties(mut self, code: &str, values: Vec<Value>) -> Self {
+        self.properties.push(Field {
+            code: code.into(),
+            value: FieldValue::List(values),
+        });
+        self
+    }
+}
+
 fn required<T>(code: &str, value: Option<T>) -> Result<T, Failure> {
     value.ok_or_else(|| Failure::missing_property(code))
 }
@@ -179,44 +214,37 @@ typed_accessors! {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::{EntityKind, Field};
+    use crate::EntityKind;
 
     pub(crate) fn invocation(properties: Vec<Field>) -> Invocation {
+        let deal = Entity::new(EntityKind::Deal, 42).with_responsible(1);
         Invocation {
-            robot: "test".into(),
-            entity: Entity {
-                kind: EntityKind::Deal,
-                id: 42,
-                pipeline: Some("sales".into()),
-                stage: Some("new".into()),
-                responsible: Some(1),
-                fields: vec![],
-                custom_fields: vec![],
-                created_at: 0,
-                updated_at: 0,
-            },
             properties,
-            cause: Cause::Manual(1),
-            run_id: "run-1".into(),
-            attempt: 1,
-            idempotency_key: "key-1".into(),
-            now: 0,
-            time_zone: "Europe/Moscow".into(),
+            ..Invocation::new("test", deal)
         }
     }
 
     fn field(code: &str, value: FieldValue) -> Field {
-        Field { code: code.into(), value }
+        Field {
+            code: code.into(),
+            value,
+        }
     }
 
     fn context() -> Context {
         Context::new(invocation(vec![
             Field::new("code", "A-1"),
             Field::new("count", 3),
-            field("bounds", vec![Value::from(Decimal::new(1000, 0)), Value::from(5000)].into()),
+            field(
+                "bounds",
+                vec![Value::from(Decimal::new(1000, 0)), Value::from(5000)].into(),
+            ),
             field("users", vec![Value::User(10), Value::User(11)].into()),
             field("empty", FieldValue::Empty),
-            field("mixed", vec![Value::from(Decimal::new(1, 0)), Value::text("lots")].into()),
+            field(
+                "mixed",
+                vec![Value::from(Decimal::new(1, 0)), Value::text("lots")].into(),
+            ),
             field("one_user", vec![Value::User(12)].into()),
         ]))
     }
@@ -257,9 +285,18 @@ pub(crate) mod tests {
     #[test]
     fn required_properties_name_what_is_missing() {
         let cx = context();
-        assert_eq!(message(cx.prop_users("absent")), "property `absent` is required but not set");
-        assert_eq!(message(cx.prop_text("empty")), "property `empty` is required but not set");
-        assert_eq!(message(cx.prop_decimals("empty")), "property `empty` is required but not set");
+        assert_eq!(
+            message(cx.prop_users("absent")),
+            "property `absent` is required but not set"
+        );
+        assert_eq!(
+            message(cx.prop_text("empty")),
+            "property `empty` is required but not set"
+        );
+        assert_eq!(
+            message(cx.prop_decimals("empty")),
+            "property `empty` is required but not set"
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ impl Decimal {
 
     /// A whole number, at scale 0.
     pub const fn from_integer(value: i64) -> Self {
-        Decimal { units: value, scale: 0 }
+        Decimal {
+            units: value,
+            scale: 0,
+        }
     }
 
     /// Whether the value is zero, at any scale.
@@ -152,9 +155,13 @@ impl FromStr for Decimal {
         let mut units: i64 = 0;
         for digit in whole.bytes().chain(fraction.bytes()) {
             let digit = i64::from(digit - b'0');
-            let next = units
-                .checked_mul(10)
-                .and_then(|u| if negative { u.checked_sub(digit) } else { u.checked_add(digit) });
+            let next = units.checked_mul(10).and_then(|u| {
+                if negative {
+                    u.checked_sub(digit)
+                } else {
+                    u.checked_add(digit)
+                }
+            });
             match next {
                 Some(next) => units = next,
                 None => return fail("too many digits"),
@@ -216,14 +223,24 @@ mod tests {
         assert_eq!(Decimal::new(-5, 2).to_string(), "-0.05");
         assert_eq!(Decimal::new(7, 0).to_string(), "7");
         assert_eq!(Decimal::new(0, 3).to_string(), "0.000");
-        assert_eq!(Decimal::new(i64::MIN, 0).to_string(), "-9223372036854775808");
+        assert_eq!(
+            Decimal::new(i64::MIN, 0).to_string(),
+            "-9223372036854775808"
+        );
         assert_eq!(Decimal::new(1, 18).to_string(), "0.000000000000000001");
         assert_eq!(Money::new(d("12.50"), "RUB").to_string(), "12.50 RUB");
     }
 
     #[test]
     fn parses_what_it_displays() {
-        for text in ["12.50", "-0.05", "7", "0.000", "-9223372036854775808", "0.000000000000000001"] {
+        for text in [
+            "12.50",
+            "-0.05",
+            "7",
+            "0.000",
+            "-9223372036854775808",
+            "0.000000000000000001",
+        ] {
             assert_eq!(d(text).to_string(), text);
         }
         assert_eq!(d("+3"), Decimal::new(3, 0));
@@ -231,11 +248,24 @@ mod tests {
 
     #[test]
     fn rejects_malformed_numbers() {
-        for text in ["", "-", ".5", "5.", "1.2.3", "1e5", "12,50", " 1", "9223372036854775808"] {
+        for text in [
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1.2.3",
+            "1e5",
+            "12,50",
+            " 1",
+            "9223372036854775808",
+        ] {
             assert!(text.parse::<Decimal>().is_err(), "{text:?} parsed");
         }
         let err = "0.1234567890123456789".parse::<Decimal>().unwrap_err();
-        assert_eq!(err.to_string(), "not a decimal number: more than 18 digits after the decimal point");
+        assert_eq!(
+            err.to_string(),
+            "not a decimal number: more than 18 digits after the decimal point"
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ impl Failure {
 
     /// Code `bad_property`: required property `property` has no value.
     pub fn missing_property(property: &str) -> Self {
-        Failure::new("bad_property", format!("property `{property}` is required but not set"))
+        Failure::new(
+            "bad_property",
+            format!("property `{property}` is required but not set"),
+        )
     }
 }
 
@@ -92,7 +95,10 @@ mod tests {
         assert!(!denied.retryable);
 
         let missing = Failure::from(HostError::NotFound("deal 42".into()));
-        assert_eq!((missing.code.as_str(), missing.message.as_str()), ("host_not_found", "not found: deal 42"));
+        assert_eq!(
+            (missing.code.as_str(), missing.message.as_str()),
+            ("host_not_found", "not found: deal 42")
+        );
         assert!(!missing.retryable);
 
         let limit = Failure::from(HostError::LimitExceeded("64 effects".into()));

@@ -188,7 +188,10 @@ mod tests {
         let fields = dispatch(inv, &[Entry::of::<Twice>()]).unwrap();
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].code, "twice");
-        assert!(matches!(fields[0].value, FieldValue::Single(Value::Integer(42))));
+        assert!(matches!(
+            fields[0].value,
+            FieldValue::Single(Value::Integer(42))
+        ));
     }
 
     #[test]
@@ -197,7 +200,10 @@ mod tests {
         inv.robot = "thrice".into();
         let failure = dispatch(inv, &[Entry::of::<Twice>()]).unwrap_err();
         assert_eq!(failure.code, "unknown_robot");
-        assert_eq!(failure.message, "this component has no robot `thrice`; it has: twice");
+        assert_eq!(
+            failure.message,
+            "this component has no robot `thrice`; it has: twice"
+        );
         assert!(!failure.retryable);
     }
 }

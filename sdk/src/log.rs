@@ -6,8 +6,8 @@
 //! log::warn(format!("deal {id} is in {currency}: skipped"));
 //! ```
 
-pub use crate::bindings::robohost::robot::log::Level;
 use crate::bindings::robohost::robot::log as host;
+pub use crate::bindings::robohost::robot::log::Level;
 
 /// Writes one line at `level`.
 pub fn write(level: Level, message: impl AsRef<str>) {

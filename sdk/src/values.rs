@@ -6,8 +6,8 @@
 use core::fmt;
 
 use crate::{
-    Capability, Decimal, Entity, EntityKind, EntityRef, Failure, Field, FieldValue, Money, Value,
-    ValueType,
+    Capability, Decimal, Entity, EntityKind, EntityRef, Failure, Field, FieldValue, Money, UserId,
+    Value, ValueType,
 };
 
 impl Value {
@@ -141,6 +141,44 @@ impl Field {
     }
 }
 
+/// Building entities by hand, for unit tests of robots: the host passes real
+/// ones.
+impl Entity {
+    /// Entity `id` of `kind`, with no fields, pipeline or responsible user.
+    pub fn new(kind: EntityKind, id: u64) -> Self {
+        Entity {
+            kind,
+            id,
+            pipeline: None,
+            stage: None,
+            responsible: None,
+            fields: Vec::new(),
+            custom_fields: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// With standard field `code` set to `value`.
+    pub fn with_field(mut self, code: &str, value: impl Into<Value>) -> Self {
+        self.fields.push(Field::new(code, value));
+        self
+    }
+
+    /// With custom field `code` set to `value`.
+    pub fn with_custom_field(mut self, code: &str, value: impl Into<Value>) -> Self {
+        self.custom_fields.push(Field::new(code, value));
+        self
+    }
+
+    /// Assigned to `user`.
+    pub fn with_responsible(mut self, user: UserId) -> Self {
+        self.responsible = Some(user);
+        self
+    }
+}
+
+/// Reading entities.
 impl Entity {
     /// The reference to this entity, for host calls.
     pub fn reference(&self) -> EntityRef {
@@ -174,7 +212,10 @@ impl Entity {
         match self.value(code)? {
             None => Ok(None),
             Some(Value::Text(text)) => Ok(Some(text)),
-            Some(other) => Err(bad_field(code, format!("expected text, got {}", other.value_type()))),
+            Some(other) => Err(bad_field(
+                code,
+                format!("expected text, got {}", other.value_type()),
+            )),
         }
     }
 
@@ -186,7 +227,10 @@ impl Entity {
             Some(value) => value.as_amount().map(Some).ok_or_else(|| {
                 bad_field(
                     code,
-                    format!("expected an amount (money, decimal or integer), got {}", value.value_type()),
+                    format!(
+                        "expected an amount (money, decimal or integer), got {}",
+                        value.value_type()
+                    ),
                 )
             }),
         }
@@ -197,7 +241,10 @@ impl Entity {
         match self.value(code)? {
             None => Ok(None),
             Some(Value::Money(money)) => Ok(Some(money)),
-            Some(other) => Err(bad_field(code, format!("expected money, got {}", other.value_type()))),
+            Some(other) => Err(bad_field(
+                code,
+                format!("expected money, got {}", other.value_type()),
+            )),
         }
     }
 }
@@ -310,23 +357,23 @@ mod tests {
 
     fn deal(fields: Vec<Field>, custom_fields: Vec<Field>) -> Entity {
         Entity {
-            kind: EntityKind::Deal,
-            id: 7,
-            pipeline: None,
-            stage: None,
-            responsible: None,
             fields,
             custom_fields,
-            created_at: 0,
-            updated_at: 0,
+            ..Entity::new(EntityKind::Deal, 7)
         }
     }
 
     #[test]
     fn finds_standard_and_custom_fields() {
-        let entity = deal(vec![Field::new("TITLE", "Boiler")], vec![Field::new("UF_SIZE", 3)]);
+        let entity = deal(
+            vec![Field::new("TITLE", "Boiler")],
+            vec![Field::new("UF_SIZE", 3)],
+        );
         assert_eq!(entity.text("TITLE").unwrap(), Some("Boiler"));
-        assert!(matches!(entity.value("UF_SIZE").unwrap(), Some(Value::Integer(3))));
+        assert!(matches!(
+            entity.value("UF_SIZE").unwrap(),
+            Some(Value::Integer(3))
+        ));
         assert!(entity.field("UF_NONE").is_none());
         assert_eq!(entity.reference().to_string(), "deal 7");
     }
@@ -338,7 +385,10 @@ mod tests {
                 Field::new("M", Money::new(Decimal::new(1250, 2), "RUB")),
                 Field::new("D", Decimal::new(15, 1)),
                 Field::new("I", 4),
-                Field { code: "E".into(), value: FieldValue::Empty },
+                Field {
+                    code: "E".into(),
+                    value: FieldValue::Empty,
+                },
                 Field::new("T", "lots"),
             ],
             vec![],
@@ -360,12 +410,21 @@ mod tests {
     fn a_list_reads_as_one_value_only_when_it_has_one() {
         let entity = deal(
             vec![
-                Field { code: "ONE".into(), value: vec![Value::from(5)].into() },
-                Field { code: "TWO".into(), value: vec![Value::from(5), Value::from(6)].into() },
+                Field {
+                    code: "ONE".into(),
+                    value: vec![Value::from(5)].into(),
+                },
+                Field {
+                    code: "TWO".into(),
+                    value: vec![Value::from(5), Value::from(6)].into(),
+                },
             ],
             vec![],
         );
         assert_eq!(entity.amount("ONE").unwrap(), Some(Decimal::new(5, 0)));
-        assert_eq!(entity.amount("TWO").unwrap_err().message, "field `TWO`: expected one value, got 2");
+        assert_eq!(
+            entity.amount("TWO").unwrap_err().message,
+            "field `TWO`: expected one value, got 2"
+        );
     }
 }

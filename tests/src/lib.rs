@@ -1,6 +1,6 @@
 //! Helpers for robohost's end-to-end tests and benchmarks: the compiled
-//! plugins (built from `plugins/` by this crate's build script), a sandbox,
-//! entities, and the `robohost` binary.
+//! plugins (built from `plugins/` by this crate's build script), a sandbox and
+//! entities.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,21 +110,4 @@ pub fn run_with(
             },
         )
         .unwrap_or_else(|e| panic!("run of {robot} could not start: {e}"))
-}
-
-/// The `robohost` binary built by `cargo test --workspace`, beside the test
-/// executables.
-pub fn robohost_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .join("robohost");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
 }

@@ -20,6 +20,7 @@ mod config;
 mod data;
 mod limiter;
 mod outcome;
+mod output;
 mod state;
 
 use std::collections::HashMap;
@@ -318,7 +319,7 @@ impl Sandbox {
             (LogLevel::Stdout, &state.stdout),
             (LogLevel::Stderr, &state.stderr),
         ] {
-            let text = pipe.contents();
+            let text = pipe.take();
             let text = String::from_utf8_lossy(&text);
             logs.extend(text.lines().map(|line| LogLine {
                 level,
@@ -397,10 +398,10 @@ impl Sandbox {
                 }
             };
         }
-        // Two limits surface as errors of wasmtime's own whose types are
-        // private: the per-call data cap and a full stdout/stderr pipe.
+        // The per-call data cap surfaces as an error of wasmtime's own whose
+        // type is private.
         let message = format!("{error:#}");
-        if message.contains("hostcall fuel") {
+        if message.contains("fuel allocated for hostcalls") {
             return Outcome::OutputLimit {
                 what: format!(
                     "passed more than {} bytes to the host at once (limit `sandbox.hostcall-bytes`)",

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::SandboxConfig;
@@ -17,6 +16,7 @@ use super::bindings::{BadValue, fields_in, wit};
 use super::data::{CrmData, DataError};
 use super::limiter::RunLimiter;
 use super::outcome::{Denial, Denied, LogLevel, LogLine};
+use super::output::OutputPipe;
 use crate::domain::{Calendar, Capability, Effect, EntityRef, NewEntity, Timestamp, Value};
 
 /// A set of capabilities.
@@ -69,8 +69,8 @@ pub struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limiter: RunLimiter,
-    pub(super) stdout: MemoryOutputPipe,
-    pub(super) stderr: MemoryOutputPipe,
+    pub(super) stdout: OutputPipe,
+    pub(super) stderr: OutputPipe,
     grants: Grants,
     context: RunContext,
     max_effects: usize,
@@ -85,8 +85,8 @@ pub struct RunState {
 
 impl RunState {
     pub fn new(config: &SandboxConfig, grants: Grants, context: RunContext) -> Self {
-        let stdout = MemoryOutputPipe::new(config.output_bytes);
-        let stderr = MemoryOutputPipe::new(config.output_bytes);
+        let stdout = OutputPipe::new(config.output_bytes);
+        let stderr = OutputPipe::new(config.output_bytes);
         // No preopened directories, no environment, no arguments, no network:
         // the sandbox gives plugins no ambient authority.
         let wasi = WasiCtx::builder()

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use robohost_tests::*;
+use robohost_tests::plugin_path;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -22,7 +22,7 @@ fn robohost(args: &[&str]) -> Output {
         ),
     )
     .expect("writing the config");
-    Command::new(robohost_bin())
+    Command::new(env!("CARGO_BIN_EXE_robohost"))
         .arg("--config")
         .arg(&config)
         .args(args)
