@@ -12,6 +12,8 @@
 //! (`cargo test --manifest-path sdk/Cargo.toml`); a host call made outside a
 //! component panics.
 
+#![warn(missing_docs)]
+
 mod catalog;
 mod context;
 mod decimal;

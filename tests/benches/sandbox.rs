@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use robohost::domain::{Effect, Entity, EntityRef, FieldValue, Fields, Value};
-use robohost::runtime::{RunReport, Sandbox, SandboxConfig};
+use robohost::runtime::{RunReport, SandboxConfig};
 use robohost_tests::*;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{

@@ -1,9 +1,10 @@
 //! Robots that misbehave on purpose, one per sandbox limit or denied
 //! authority, for the host's adversarial tests. None takes a property, and
 //! only the two that ask for an effect before failing declare a capability,
-//! so whatever the others reach for must be refused by the host itself. Each must stay as written: a compiler that could see through one
-//! (turning the recursion into a loop, dropping unused memory) would make its
-//! test pass without testing anything.
+//! so whatever the others reach for must be refused by the host itself. Each
+//! must stay as written: a compiler that could see through one (turning the
+//! recursion into a loop, dropping unused memory) would make its test pass
+//! without testing anything.
 
 use core::hint::black_box;
 
@@ -309,7 +310,9 @@ impl Robot for EffectsThenPanic {
     }
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
-        effects::set_fields(cx.this()).set("TITLE", "changed").apply()?;
+        effects::set_fields(cx.this())
+            .set("TITLE", "changed")
+            .apply()?;
         give_up()
     }
 }
@@ -332,8 +335,13 @@ impl Robot for EffectsThenFail {
     }
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
-        effects::set_fields(cx.this()).set("TITLE", "changed").apply()?;
-        Err(Failure::new("changed_my_mind", "asked for a change, then failed"))
+        effects::set_fields(cx.this())
+            .set("TITLE", "changed")
+            .apply()?;
+        Err(Failure::new(
+            "changed_my_mind",
+            "asked for a change, then failed",
+        ))
     }
 }
 
