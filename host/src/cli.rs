@@ -10,9 +10,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::domain::{Calendar, Capability, Cause, Entity, Fields, Timestamp};
+use crate::domain::{
+    Calendar, Capability, Cause, Entity, Fields, HitTarget, Timestamp, WebhookRequest,
+};
 use crate::harness::JsonCrm;
-use crate::runtime::{Grants, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig};
+use crate::runtime::{
+    Denial, Grants, LogLine, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -30,9 +34,51 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Work with robot plugins locally.
+    /// Run robot plugins locally.
     #[command(subcommand)]
     Robot(RobotCommand),
+    /// Run trigger plugins locally.
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
+}
+
+#[derive(Subcommand)]
+enum TriggerCommand {
+    /// Hands one webhook call to a trigger plugin in the real sandbox and
+    /// prints the trigger hits it makes of it.
+    Run(TriggerArgs),
+}
+
+#[derive(Args)]
+struct TriggerArgs {
+    /// The plugin: a WebAssembly component (.wasm) of the trigger world.
+    #[arg(long)]
+    plugin: PathBuf,
+    /// The file holding the request body.
+    #[arg(long)]
+    body: PathBuf,
+    /// The HTTP method.
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// The path after the plugin's webhook address.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// The query string, without `?`.
+    #[arg(long, default_value = "")]
+    query: String,
+    /// A header, `name: value`; repeat for more.
+    #[arg(long = "header", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once(':').ok_or_else(|| {
+        format!("`{text}` is not a header such as `content-type: application/json`")
+    })?;
+    Ok((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
 }
 
 #[derive(Subcommand)]
@@ -113,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Robot(RobotCommand::Run(args)) => run_robot(config, args),
         Command::Robot(RobotCommand::Describe { plugin, json }) => describe(config, &plugin, json),
+        Command::Trigger(TriggerCommand::Run(args)) => run_trigger(config, args),
     }
 }
 
@@ -140,13 +187,22 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> anyhow::R
     serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
 }
 
+fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
+    Sandbox::new(config)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .context("starting the sandbox")
+}
+
+/// How messages name a plugin file: its name without `.wasm`.
+fn plugin_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn load_plugin(sandbox: &Sandbox, path: &Path, context: &RunContext) -> anyhow::Result<Plugin> {
     let wasm = fs::read(path).with_context(|| format!("reading the plugin {}", path.display()))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(sandbox.load(&name, &wasm, context)?)
+    Ok(sandbox.load(&plugin_name(path), &wasm, context)?)
 }
 
 fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -173,9 +229,7 @@ fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
         None => Grants::ALL,
     };
 
-    let sandbox = Sandbox::new(config)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("starting the sandbox")?;
+    let sandbox = start(config)?;
     let context = RunContext {
         data: Arc::new(JsonCrm::new(entity.clone(), related).with_kv(kv)),
         calendar: Arc::new(calendar),
@@ -219,6 +273,67 @@ fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
+fn empty_context() -> anyhow::Result<RunContext> {
+    let nothing: Entity = serde_json::from_str(r#"{"kind": "deal", "id": 0}"#)?;
+    Ok(RunContext {
+        data: Arc::new(JsonCrm::new(nothing, vec![])),
+        calendar: Arc::new(Calendar::default()),
+        kv_namespace: "local".into(),
+    })
+}
+
+fn run_trigger(config: SandboxConfig, args: TriggerArgs) -> anyhow::Result<ExitCode> {
+    let body = fs::read(&args.body)
+        .with_context(|| format!("reading the body {}", args.body.display()))?;
+    let sandbox = start(config)?;
+    let context = empty_context()?;
+    let wasm = fs::read(&args.plugin)
+        .with_context(|| format!("reading the plugin {}", args.plugin.display()))?;
+    let plugin = sandbox.load_trigger(&plugin_name(&args.plugin), &wasm, &context)?;
+    let request = WebhookRequest {
+        method: args.method,
+        path: args.path,
+        query: args.query,
+        headers: args.headers,
+        body,
+    };
+    let report = sandbox.handle(&plugin, &request, Grants::ALL, context);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("plugin   {} ({})", plugin.name(), report.plugin);
+        println!("outcome  {}", report.outcome.code());
+        println!("fuel     {}", report.fuel_used);
+        println!("time     {:.3} ms", report.duration.as_secs_f64() * 1e3);
+        println!("hits     {}", report.hits.len());
+        for hit in &report.hits {
+            let target = match &hit.target {
+                HitTarget::Entity(r) => r.to_string(),
+                HitTarget::Lookup { kind, code, value } => {
+                    format!("the {} whose {code} is {value}", kind.as_str())
+                }
+            };
+            let data: Vec<String> = hit
+                .data
+                .iter()
+                .map(|(code, value)| format!("{code} = {value}"))
+                .collect();
+            println!("  {} for {target}; {}", hit.trigger, data.join("; "));
+        }
+        print_logs(&report.logs, &report.denials);
+    }
+    if report.outcome.is_success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "error: plugin {} ({}): {}",
+        plugin.name(),
+        report.plugin,
+        report.outcome
+    );
+    Ok(ExitCode::FAILURE)
+}
+
 fn print_report(plugin: &Plugin, report: &RunReport) {
     println!("plugin   {} ({})", plugin.name(), report.plugin);
     println!("robot    {}", report.robot);
@@ -233,37 +348,26 @@ fn print_report(plugin: &Plugin, report: &RunReport) {
     for (code, value) in &report.returns {
         println!("  {code} = {value}");
     }
-    println!("log      {}", report.logs.len());
-    for line in &report.logs {
+    print_logs(&report.logs, &report.denials);
+}
+
+fn print_logs(logs: &[LogLine], denials: &[Denial]) {
+    println!("log      {}", logs.len());
+    for line in logs {
         println!(
             "  [{}] {}",
-            serde_json::to_value(line.level)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            format!("{:?}", line.level).to_lowercase(),
             line.message
         );
     }
-    for denial in &report.denials {
+    for denial in denials {
         println!("denied   `{}` needed {}", denial.call, denial.denied);
     }
 }
 
 fn describe(config: SandboxConfig, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let sandbox = Sandbox::new(config)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("starting the sandbox")?;
-    let context = RunContext {
-        data: Arc::new(JsonCrm::new(
-            Entity {
-                ..serde_json::from_str(r#"{"kind":"deal","id":0}"#)?
-            },
-            vec![],
-        )),
-        calendar: Arc::new(Calendar::default()),
-        kv_namespace: "local".into(),
-    };
-    let plugin = load_plugin(&sandbox, path, &context)?;
+    let sandbox = start(config)?;
+    let plugin = load_plugin(&sandbox, path, &empty_context()?)?;
     if json {
         println!("{}", serde_json::to_string_pretty(plugin.robots())?);
         return Ok(ExitCode::SUCCESS);

@@ -133,3 +133,44 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("creating a temp folder");
     dir
 }
+
+#[test]
+fn trigger_run_prints_the_hits_of_a_webhook() {
+    let dir = tempdir("trigger");
+    let body = write(
+        &dir,
+        "call.json",
+        r#"{"event": "call_end", "direction": "inbound", "from": "+7 (912) 345-67-89", "duration": 125, "call_id": "abc-1"}"#,
+    );
+    let plugin = plugin_path("call_notice").display().to_string();
+    let out = robohost(&[
+        "trigger",
+        "run",
+        "--plugin",
+        &plugin,
+        "--body",
+        &body,
+        "--header",
+        "content-type: application/json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("incoming_call for the contact whose PHONE is +79123456789"),
+        "{stdout}"
+    );
+
+    let get = robohost(&[
+        "trigger", "run", "--plugin", &plugin, "--body", &body, "--method", "GET",
+    ]);
+    let stderr = String::from_utf8_lossy(&get.stderr);
+    assert_eq!(get.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("plugin call_notice") && stderr.contains("GET"),
+        "{stderr}"
+    );
+}

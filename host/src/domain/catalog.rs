@@ -58,3 +58,11 @@ pub struct RobotInfo {
     pub properties: Vec<PropertySpec>,
     pub returns: Vec<PropertySpec>,
 }
+
+/// One trigger a plugin provides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerInfo {
+    pub code: String,
+    pub names: Localized,
+    pub descriptions: Localized,
+}

@@ -9,11 +9,13 @@ mod catalog;
 mod digest;
 mod entity;
 mod value;
+mod webhook;
 
 pub use calendar::{Calendar, CalendarError};
-pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, ValueType};
+pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType};
 pub use digest::Digest;
 pub use entity::{
     Capability, Cause, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, NewEntity, UserId,
 };
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
+pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -317,3 +317,60 @@ impl TryFrom<robot_types::RobotInfo> for domain::RobotInfo {
         })
     }
 }
+
+/// The `trigger` world, sharing the robot world's types and host interfaces.
+pub mod trigger_world {
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.1.0",
+        world: "trigger",
+        imports: { default: trappable },
+        with: {
+            "robohost:robot/types": super::robohost::robot::types,
+            "robohost:robot/log": super::robohost::robot::log,
+            "robohost:robot/kv": super::robohost::robot::kv,
+        },
+    });
+}
+
+use trigger_world::robohost::robot::trigger_types;
+
+impl From<trigger_types::TriggerInfo> for domain::TriggerInfo {
+    fn from(t: trigger_types::TriggerInfo) -> Self {
+        domain::TriggerInfo {
+            code: t.code,
+            names: localized(t.names),
+            descriptions: localized(t.descriptions),
+        }
+    }
+}
+
+impl From<&domain::WebhookRequest> for trigger_types::Request {
+    fn from(r: &domain::WebhookRequest) -> Self {
+        trigger_types::Request {
+            method: r.method.clone(),
+            path: r.path.clone(),
+            query: r.query.clone(),
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+        }
+    }
+}
+
+impl TryFrom<trigger_types::Hit> for domain::TriggerHit {
+    type Error = BadValue;
+    fn try_from(hit: trigger_types::Hit) -> Result<Self, BadValue> {
+        let target = match hit.target {
+            trigger_types::Target::Entity(r) => domain::HitTarget::Entity(r.into()),
+            trigger_types::Target::Lookup(l) => domain::HitTarget::Lookup {
+                kind: l.kind.into(),
+                code: l.code,
+                value: l.value.try_into()?,
+            },
+        };
+        Ok(domain::TriggerHit {
+            trigger: hit.trigger,
+            target,
+            data: fields_in(hit.data)?,
+        })
+    }
+}

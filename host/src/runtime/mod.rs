@@ -28,13 +28,16 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, Resource};
+use wasmtime::component::{Component, InstancePre, Linker, Resource};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
     Trap, WasmBacktrace,
 };
 
-use crate::domain::{Cause, Digest, Entity, Fields, RobotInfo, Timestamp};
+use crate::domain::{
+    Cause, Digest, Entity, Fields, RobotInfo, Timestamp, TriggerHit, TriggerInfo, WebhookRequest,
+};
+use bindings::trigger_world::TriggerPre;
 use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
 use cache::ArtifactCache;
 use limiter::MemoryLimitHit;
@@ -42,7 +45,7 @@ use state::{HostFault, OutputLimitHit, RunState};
 
 pub use config::SandboxConfig;
 pub use data::{CrmData, DataError};
-pub use outcome::{Blame, Denial, Denied, LogLevel, LogLine, Outcome, RunReport};
+pub use outcome::{Blame, Denial, Denied, HandleReport, LogLevel, LogLine, Outcome, RunReport};
 pub use state::{Grants, RunContext};
 
 /// How often the epoch advances: the resolution of the wall-clock limit.
@@ -58,11 +61,15 @@ pub enum LoadError {
     NotAComponent { name: String, detail: &'static str },
     #[error("{name} does not compile: {detail}")]
     Compile { name: String, detail: String },
-    #[error("{name} does not fit the robot world robohost:robot@0.1.0: {detail}")]
-    WrongWorld { name: String, detail: String },
-    #[error("{name} failed while describing its robots: {outcome}")]
+    #[error("{name} does not fit the {world} world of robohost:robot@0.1.0: {detail}")]
+    WrongWorld {
+        name: String,
+        world: &'static str,
+        detail: String,
+    },
+    #[error("{name} failed while describing itself: {outcome}")]
     Describe { name: String, outcome: Outcome },
-    #[error("{name} describes its robots wrongly: {detail}")]
+    #[error("{name} describes itself wrongly: {detail}")]
     BadCatalog { name: String, detail: String },
 }
 
@@ -110,6 +117,29 @@ impl Plugin {
     /// The robots it provides, as its `describe` said.
     pub fn robots(&self) -> &[RobotInfo] {
         &self.robots
+    }
+}
+
+/// A trigger plugin ready to handle webhooks.
+pub struct TriggerPlugin {
+    name: String,
+    digest: Digest,
+    pre: TriggerPre<RunState>,
+    triggers: Vec<TriggerInfo>,
+}
+
+impl TriggerPlugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The triggers it provides, as its `describe` said.
+    pub fn triggers(&self) -> &[TriggerInfo] {
+        &self.triggers
     }
 }
 
@@ -166,45 +196,19 @@ impl Sandbox {
         self.pooling
     }
 
-    /// Compiles (or takes from the cache), links and describes a plugin.
-    /// `name` is how messages refer to it.
+    /// Compiles (or takes from the cache), links and describes a robot
+    /// plugin. `name` is how messages refer to it.
     pub fn load(&self, name: &str, wasm: &[u8], context: &RunContext) -> Result<Plugin, LoadError> {
-        check_component_header(name, wasm)?;
-        let digest = Digest::of(wasm);
-        let component: Component =
-            self.cache
-                .component(&self.engine, digest, wasm)
-                .map_err(|e| LoadError::Compile {
-                    name: name.into(),
-                    detail: format!("{e:#}"),
-                })?;
-        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
-            name: name.into(),
-            detail: format!("{e:#}"),
-        };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(wrong_world)?;
-        let pre = RobotPre::new(pre).map_err(wrong_world)?;
-
+        let (digest, pre) = self.link(name, wasm, "robot")?;
+        let pre = RobotPre::new(pre).map_err(|e| wrong_world(name, "robot", e))?;
         let mut store = self.store(
             RunState::new(&self.config, Grants::NONE, context.clone()),
             self.config.fuel,
         );
-        let described = pre
+        let infos = pre
             .instantiate(&mut store)
-            .and_then(|robot| robot.call_describe(&mut store));
-        let infos = match described {
-            Ok(infos) => infos,
-            Err(e) => {
-                let denials = std::mem::take(&mut store.data_mut().denials);
-                return Err(LoadError::Describe {
-                    name: name.into(),
-                    outcome: self.classify(e, self.config.fuel, &denials),
-                });
-            }
-        };
+            .and_then(|robot| robot.call_describe(&mut store))
+            .map_err(|e| self.describe_failed(name, e, &store))?;
         let bad_catalog = |detail: String| LoadError::BadCatalog {
             name: name.into(),
             detail,
@@ -215,21 +219,16 @@ impl Sandbox {
             .collect::<Result<Vec<_>, _>>()?;
         let mut requested = HashMap::new();
         for robot in &robots {
-            if robot.code.is_empty() {
-                return Err(bad_catalog("a robot has an empty code".into()));
-            }
-            if requested
-                .insert(
-                    robot.code.clone(),
-                    robot.capabilities.iter().copied().collect(),
-                )
-                .is_some()
-            {
-                return Err(bad_catalog(format!(
-                    "two robots have the code `{}`",
-                    robot.code
-                )));
-            }
+            check_code(
+                &robot.code,
+                requested
+                    .insert(
+                        robot.code.clone(),
+                        robot.capabilities.iter().copied().collect(),
+                    )
+                    .is_some(),
+            )
+            .map_err(bad_catalog)?;
         }
         Ok(Plugin {
             name: name.into(),
@@ -238,6 +237,146 @@ impl Sandbox {
             robots,
             requested,
         })
+    }
+
+    /// Compiles (or takes from the cache), links and describes a trigger
+    /// plugin.
+    pub fn load_trigger(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        context: &RunContext,
+    ) -> Result<TriggerPlugin, LoadError> {
+        let (digest, pre) = self.link(name, wasm, "trigger")?;
+        let pre = TriggerPre::new(pre).map_err(|e| wrong_world(name, "trigger", e))?;
+        let mut store = self.store(
+            RunState::new(&self.config, Grants::NONE, context.clone()),
+            self.config.fuel,
+        );
+        let infos = pre
+            .instantiate(&mut store)
+            .and_then(|trigger| trigger.call_describe(&mut store))
+            .map_err(|e| self.describe_failed(name, e, &store))?;
+        let triggers: Vec<TriggerInfo> = infos.into_iter().map(Into::into).collect();
+        let mut seen = std::collections::HashSet::new();
+        for trigger in &triggers {
+            check_code(&trigger.code, !seen.insert(trigger.code.as_str())).map_err(|detail| {
+                LoadError::BadCatalog {
+                    name: name.into(),
+                    detail,
+                }
+            })?;
+        }
+        Ok(TriggerPlugin {
+            name: name.into(),
+            digest,
+            pre,
+            triggers,
+        })
+    }
+
+    fn link(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        world: &'static str,
+    ) -> Result<(Digest, InstancePre<RunState>), LoadError> {
+        check_component_header(name, wasm)?;
+        let digest = Digest::of(wasm);
+        let component: Component =
+            self.cache
+                .component(&self.engine, digest, wasm)
+                .map_err(|e| LoadError::Compile {
+                    name: name.into(),
+                    detail: format!("{e:#}"),
+                })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| wrong_world(name, world, e))?;
+        Ok((digest, pre))
+    }
+
+    fn describe_failed(
+        &self,
+        name: &str,
+        error: wasmtime::Error,
+        store: &Store<RunState>,
+    ) -> LoadError {
+        LoadError::Describe {
+            name: name.into(),
+            outcome: self.classify(error, self.config.fuel, &store.data().denials),
+        }
+    }
+
+    /// Turns one webhook call into trigger hits, in a fresh sandbox.
+    pub fn handle(
+        &self,
+        plugin: &TriggerPlugin,
+        request: &WebhookRequest,
+        grants: Grants,
+        context: RunContext,
+    ) -> HandleReport {
+        let started = Instant::now();
+        let fuel = self.config.fuel;
+        let mut store = self.store(RunState::new(&self.config, grants, context), fuel);
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|trigger| trigger.call_handle(&mut store, &request.into()));
+        let fuel_used = fuel - store.get_fuel().unwrap_or(0);
+        let mut state = store.into_data();
+        let (outcome, hits) = match result {
+            Ok(Ok(hits)) => match hits
+                .into_iter()
+                .map(TriggerHit::try_from)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(hits) => match hits
+                    .iter()
+                    .find(|h| !plugin.triggers.iter().any(|t| t.code == h.trigger))
+                {
+                    Some(unknown) => {
+                        let message = format!(
+                            "returned a hit for trigger `{}`, which it does not describe",
+                            unknown.trigger
+                        );
+                        (
+                            Outcome::RobotError {
+                                code: "unknown-trigger".into(),
+                                message,
+                                retryable: false,
+                            },
+                            Vec::new(),
+                        )
+                    }
+                    None => (Outcome::Success, hits),
+                },
+                Err(e) => {
+                    let message = format!("returned an invalid hit: {}", e.0);
+                    (
+                        Outcome::RobotError {
+                            code: "invalid-return".into(),
+                            message,
+                            retryable: false,
+                        },
+                        Vec::new(),
+                    )
+                }
+            },
+            Ok(Err(failure)) => (self.failed(failure, &state.denials), Vec::new()),
+            Err(e) => (self.classify(e, fuel, &state.denials), Vec::new()),
+        };
+        HandleReport {
+            plugin: plugin.digest,
+            blame: outcome.blame(),
+            outcome,
+            hits,
+            logs: state.take_logs(),
+            denials: state.denials,
+            fuel_used,
+            duration: started.elapsed(),
+        }
     }
 
     /// Runs one robot in a fresh sandbox.
@@ -298,34 +437,10 @@ impl Sandbox {
                     )
                 }
             },
-            Ok(Err(failure)) => {
-                let outcome = match state.denials.first() {
-                    Some(d) => Outcome::CapabilityDenied {
-                        denied: d.denied.clone(),
-                        call: d.call.into(),
-                    },
-                    None => Outcome::RobotError {
-                        code: failure.code,
-                        message: failure.message,
-                        retryable: failure.retryable,
-                    },
-                };
-                (outcome, Fields::new())
-            }
+            Ok(Err(failure)) => (self.failed(failure, &state.denials), Fields::new()),
             Err(e) => (self.classify(e, fuel, &state.denials), Fields::new()),
         };
-        let mut logs = std::mem::take(&mut state.logs);
-        for (level, pipe) in [
-            (LogLevel::Stdout, &state.stdout),
-            (LogLevel::Stderr, &state.stderr),
-        ] {
-            let text = pipe.take();
-            let text = String::from_utf8_lossy(&text);
-            logs.extend(text.lines().map(|line| LogLine {
-                level,
-                message: line.to_owned(),
-            }));
-        }
+        let logs = state.take_logs();
         let effects = if outcome.is_success() {
             std::mem::take(&mut state.effects)
         } else {
@@ -357,6 +472,22 @@ impl Sandbox {
         );
         store.set_hostcall_fuel(self.config.hostcall_bytes);
         store
+    }
+
+    /// The outcome of a guest's own failure: a refusal it could not recover
+    /// from explains it better than its message.
+    fn failed(&self, failure: bindings::wit::Failure, denials: &[Denial]) -> Outcome {
+        match denials.first() {
+            Some(d) => Outcome::CapabilityDenied {
+                denied: d.denied.clone(),
+                call: d.call.into(),
+            },
+            None => Outcome::RobotError {
+                code: failure.code,
+                message: failure.message,
+                retryable: failure.retryable,
+            },
+        }
     }
 
     /// Maps a trap or error ending a run to its outcome.
@@ -438,6 +569,25 @@ fn guest_frames(error: &wasmtime::Error) -> Vec<String> {
         .collect()
 }
 
+fn wrong_world(name: &str, world: &'static str, e: wasmtime::Error) -> LoadError {
+    LoadError::WrongWorld {
+        name: name.into(),
+        world,
+        detail: format!("{e:#}"),
+    }
+}
+
+/// A catalog code must be present and unique.
+fn check_code(code: &str, duplicate: bool) -> Result<(), String> {
+    if code.is_empty() {
+        return Err("an entry has an empty code".into());
+    }
+    if duplicate {
+        return Err(format!("two entries have the code `{code}`"));
+    }
+    Ok(())
+}
+
 fn cause_out(cause: &Cause) -> robot_types::Cause {
     match cause {
         Cause::StageEntered {
@@ -484,9 +634,9 @@ fn engine(config: &SandboxConfig, pooling: bool) -> wasmtime::Result<Engine> {
         let slots = config.pool_slots;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots)
-            .total_core_instances(slots * 16)
-            .total_memories(slots * 2)
-            .total_tables(slots * 4)
+            .total_core_instances(slots.saturating_mul(16))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(4))
             .max_core_instances_per_component(config.instances as u32)
             .max_memories_per_component(config.memories as u32)
             .max_tables_per_component(config.tables as u32)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::{Capability, Digest, Effect, Fields};
+use crate::domain::{Capability, Digest, Effect, Fields, TriggerHit};
 
 /// Who caused a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -204,4 +204,19 @@ pub struct RunReport {
 
 fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_micros() as u64)
+}
+
+/// Everything a trigger plugin's handling of one webhook produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct HandleReport {
+    pub plugin: Digest,
+    pub outcome: Outcome,
+    pub blame: Option<Blame>,
+    /// The hits to fire. Empty unless the handling succeeded.
+    pub hits: Vec<TriggerHit>,
+    pub logs: Vec<LogLine>,
+    pub denials: Vec<Denial>,
+    pub fuel_used: u64,
+    #[serde(serialize_with = "micros")]
+    pub duration: Duration,
 }

@@ -69,8 +69,8 @@ pub struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limiter: RunLimiter,
-    pub(super) stdout: OutputPipe,
-    pub(super) stderr: OutputPipe,
+    stdout: OutputPipe,
+    stderr: OutputPipe,
     grants: Grants,
     context: RunContext,
     max_effects: usize,
@@ -109,6 +109,22 @@ impl RunState {
             logs: Vec::new(),
             denials: Vec::new(),
         }
+    }
+
+    /// The log lines, then what the guest wrote to stdout and stderr.
+    pub(super) fn take_logs(&mut self) -> Vec<LogLine> {
+        let mut logs = std::mem::take(&mut self.logs);
+        for (level, pipe) in [
+            (LogLevel::Stdout, &self.stdout),
+            (LogLevel::Stderr, &self.stderr),
+        ] {
+            let text = pipe.take();
+            logs.extend(String::from_utf8_lossy(&text).lines().map(|line| LogLine {
+                level,
+                message: line.to_owned(),
+            }));
+        }
+        logs
     }
 
     pub(super) fn deny(&mut self, denied: Denied, call: &'static str) {

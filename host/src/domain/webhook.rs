@@ -1,0 +1,42 @@
+//! Inbound webhooks and the trigger hits a trigger plugin makes of them.
+
+use serde::{Deserialize, Serialize};
+
+use super::entity::{EntityKind, EntityRef, Fields};
+use super::value::Value;
+
+/// An inbound webhook call, as received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRequest {
+    pub method: String,
+    /// The path after the plugin's webhook address.
+    pub path: String,
+    /// The query string, without `?`.
+    pub query: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Which entity a hit is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HitTarget {
+    /// A known entity.
+    Entity(EntityRef),
+    /// The entities of `kind` whose field `code` holds `value`.
+    Lookup {
+        kind: EntityKind,
+        code: String,
+        value: Value,
+    },
+}
+
+/// Fire trigger `trigger` for `target`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerHit {
+    pub trigger: String,
+    pub target: HitTarget,
+    /// Data of the event, kept with it.
+    pub data: Fields,
+}

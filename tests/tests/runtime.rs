@@ -1,0 +1,109 @@
+//! The sandbox's engine-level behaviour: the compile cache and the pooling
+//! allocator's fallback.
+
+use robohost::runtime::{Outcome, Sandbox, SandboxConfig};
+use robohost_tests::*;
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("robohost-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn compiled_plugins_are_cached_and_a_damaged_artifact_is_recompiled() {
+    let root = temp("cache");
+    let config = SandboxConfig {
+        cache_dir: Some(root.clone()),
+        ..SandboxConfig::default()
+    };
+    let wasm = std::fs::read(plugin_path("bench")).unwrap();
+    let deal = entity(r#"{"kind": "deal", "id": 1}"#);
+    let ctx = context(&deal, vec![]);
+
+    let sandbox = Sandbox::new(config.clone()).unwrap();
+    let first = sandbox.load("bench", &wasm, &ctx).unwrap();
+    let artifacts: Vec<_> = walk(&root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    assert!(
+        artifacts[0]
+            .to_string_lossy()
+            .contains(&first.digest().hex())
+    );
+
+    // A second process-like sandbox loads the artifact instead of compiling.
+    let stored = std::fs::read(&artifacts[0]).unwrap();
+    let again = Sandbox::new(config.clone())
+        .unwrap()
+        .load("bench", &wasm, &ctx)
+        .unwrap();
+    assert_eq!(again.robots(), first.robots());
+    assert_eq!(
+        std::fs::read(&artifacts[0]).unwrap(),
+        stored,
+        "a good artifact is not rewritten"
+    );
+
+    // A damaged artifact fails its checksum and is compiled again, never loaded.
+    let mut damaged = stored.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::write(&artifacts[0], &damaged).unwrap();
+    let sandbox = Sandbox::new(config).unwrap();
+    let plugin = sandbox.load("bench", &wasm, &ctx).unwrap();
+    assert_eq!(std::fs::read(&artifacts[0]).unwrap(), stored);
+    let report = run(
+        &sandbox,
+        &plugin,
+        "echo",
+        &deal,
+        &props(r#"{"text": "hi"}"#),
+        ctx,
+    );
+    assert_eq!(report.outcome, Outcome::Success);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn an_unreservable_pool_falls_back_to_on_demand_allocation() {
+    // Two million 4 GiB memory slots cannot be reserved on any machine.
+    let sandbox = Sandbox::new(SandboxConfig {
+        pool_slots: 1_000_000,
+        cache_dir: None,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    assert!(!sandbox.is_pooling());
+    let plugin = load(&sandbox, "bench");
+    let deal = entity(r#"{"kind": "deal", "id": 1}"#);
+    let report = run(
+        &sandbox,
+        &plugin,
+        "echo",
+        &deal,
+        &props(r#"{"text": "hi"}"#),
+        context(&deal, vec![]),
+    );
+    assert_eq!(report.outcome, Outcome::Success);
+    assert!(sandbox_default_pools());
+}
+
+fn sandbox_default_pools() -> bool {
+    sandbox(SandboxConfig::default()).is_pooling()
+}
