@@ -10,8 +10,12 @@ use crate::{EntityKind, EntityRef, Field, FieldValue, HostError, NewEntity, User
 /// Starts setting fields of `target`; needs
 /// [`Capability::SetFields`](crate::Capability::SetFields).
 ///
-/// ```ignore
+/// ```no_run
+/// # use robohost_sdk::{effects, Context, Failure};
+/// # fn run(cx: &Context) -> Result<(), Failure> {
 /// effects::set_fields(cx.this()).set("UF_SCORE", 3).apply()?;
+/// # Ok(())
+/// # }
 /// ```
 pub fn set_fields(target: EntityRef) -> SetFields {
     SetFields {
@@ -91,12 +95,16 @@ pub fn notify(user: UserId, text: &str, about: Option<EntityRef>) -> Result<(), 
 
 /// Starts creating an entity of `kind`; needs `create-entity`.
 ///
-/// ```ignore
+/// ```no_run
+/// # use robohost_sdk::{effects, Context, EntityKind, Failure};
+/// # fn run(cx: &Context, user: u64) -> Result<(), Failure> {
 /// let task = effects::create(EntityKind::Task)
 ///     .title("Call the client")
 ///     .responsible(user)
 ///     .parent(cx.this())
 ///     .create()?;
+/// # Ok(())
+/// # }
 /// ```
 pub fn create(kind: EntityKind) -> Create {
     Create {

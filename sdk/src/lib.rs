@@ -54,7 +54,9 @@ pub use decimal::ParseDecimalError;
 
 /// One robot of a component: its catalog entry and its entry point.
 ///
-/// ```ignore
+/// ```no_run
+/// use robohost_sdk::{log, Context, Failure, Returns, Robot, RobotInfo};
+///
 /// struct Hello;
 ///
 /// impl Robot for Hello {
@@ -89,7 +91,20 @@ pub trait Robot {
 /// entries and `run` dispatches on [`Invocation::robot`]. Use it once per
 /// plugin crate.
 ///
-/// ```ignore
+/// ```no_run
+/// # use robohost_sdk::{Context, Failure, Returns, Robot, RobotInfo};
+/// # struct AssignByAmount;
+/// # impl Robot for AssignByAmount {
+/// #     const CODE: &'static str = "assign_by_amount";
+/// #     fn info() -> RobotInfo { RobotInfo::new(Self::CODE) }
+/// #     fn run(_: &Context) -> Result<Returns, Failure> { Ok(Returns::new()) }
+/// # }
+/// # struct RelatedTotals;
+/// # impl Robot for RelatedTotals {
+/// #     const CODE: &'static str = "related_totals";
+/// #     fn info() -> RobotInfo { RobotInfo::new(Self::CODE) }
+/// #     fn run(_: &Context) -> Result<Returns, Failure> { Ok(Returns::new()) }
+/// # }
 /// robohost_sdk::export_robots!(AssignByAmount, RelatedTotals);
 /// ```
 #[macro_export]

@@ -2,7 +2,9 @@
 //! allowed; the host caps the bytes it keeps per run, so log what explains a
 //! decision, not every step.
 //!
-//! ```ignore
+//! ```no_run
+//! # use robohost_sdk::log;
+//! # let (id, currency) = (42, "EUR");
 //! log::warn(format!("deal {id} is in {currency}: skipped"));
 //! ```
 
