@@ -4,6 +4,7 @@
 //! Pure data and pure functions: nothing here does IO or knows about
 //! wasmtime, SQL or HTTP. Every other layer converts to and from these types.
 
+mod automation;
 mod calendar;
 mod catalog;
 mod digest;
@@ -11,6 +12,10 @@ mod entity;
 mod value;
 mod webhook;
 
+pub use automation::{
+    Condition, Constants, Department, DepartmentId, Directory, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
+    Semantic, Stage, Timing, TriggerBinding, User,
+};
 pub use calendar::{Calendar, CalendarError};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType};
 pub use digest::Digest;

@@ -1,0 +1,223 @@
+//! The CRM's structure and its automation: pipelines of stages, users and
+//! departments, global constants, and the robots and triggers placed on
+//! stages.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::Localized;
+use super::entity::{EntityKind, UserId};
+use super::value::FieldValue;
+
+/// What reaching a stage means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Semantic {
+    InProgress,
+    /// Final: won.
+    Success,
+    /// Final: lost, for one of several reasons.
+    Failure,
+}
+
+/// One step of a pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Unique within its pipeline, such as `NEW` or `PREPARATION`.
+    pub code: String,
+    pub names: Localized,
+    pub semantic: Semantic,
+}
+
+/// An ordered list of stages for one entity kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Unique in the portal, such as `general` or `shipment`.
+    pub code: String,
+    pub kind: EntityKind,
+    pub names: Localized,
+    /// In order: an entity moves forward by going to a later stage.
+    pub stages: Vec<Stage>,
+}
+
+impl Pipeline {
+    pub fn stage(&self, code: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.code == code)
+    }
+
+    /// The position of a stage, for telling forward from backward moves.
+    pub fn position(&self, code: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.code == code)
+    }
+}
+
+pub type DepartmentId = u64;
+
+/// An employee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    #[serde(default)]
+    pub department: Option<DepartmentId>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A department; its head is the supervisor of its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    pub id: DepartmentId,
+    pub name: String,
+    #[serde(default)]
+    pub head: Option<UserId>,
+    /// The department above, whose head supervises this one's head.
+    #[serde(default)]
+    pub parent: Option<DepartmentId>,
+}
+
+/// The portal's people, for resolving "the responsible's supervisor" and
+/// user names in expressions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    pub users: Vec<User>,
+    pub departments: Vec<Department>,
+}
+
+impl Directory {
+    pub fn user(&self, id: UserId) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// The head of the user's department; for a department's own head, the
+    /// head of the department above.
+    pub fn supervisor(&self, id: UserId) -> Option<UserId> {
+        let mut department = self.user(id)?.department;
+        while let Some(d) = department.and_then(|d| self.departments.iter().find(|x| x.id == d)) {
+            match d.head {
+                Some(head) if head != id => return Some(head),
+                _ => department = d.parent,
+            }
+        }
+        None
+    }
+}
+
+/// Portal-wide named values, such as `Clerk` = a user.
+pub type Constants = BTreeMap<String, FieldValue>;
+
+/// To whom a robot's work goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipient {
+    /// The entity's responsible.
+    Responsible,
+    /// The head of the responsible's department.
+    Supervisor,
+    /// A named user.
+    User(UserId),
+    /// The user a global constant holds.
+    Constant(String),
+}
+
+/// When a robot runs after the entity enters its stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// Run after the previous robot of the stage has finished, not at entry.
+    #[serde(default)]
+    pub after_previous: bool,
+    /// How long to wait, in seconds.
+    #[serde(default)]
+    pub delay_seconds: u64,
+    /// Wait from this date or date-time field of the entity instead of from
+    /// the stage entry; with a negative delay, run before it.
+    #[serde(default)]
+    pub relative_to: Option<RelativeTo>,
+    /// Count only working time, and run only in working time.
+    #[serde(default)]
+    pub working_time: bool,
+}
+
+/// A date field a delay counts from, with a signed offset in seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelativeTo {
+    pub field: String,
+    pub offset_seconds: i64,
+}
+
+/// A comparison of entity fields, combined with all/any.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Compare { field: String, op: Op, value: FieldValue },
+}
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    /// Text containing the value, or a list holding it.
+    Contains,
+    Empty,
+    NotEmpty,
+}
+
+/// A robot placed on a stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotBinding {
+    pub id: u64,
+    pub pipeline: String,
+    pub stage: String,
+    /// The plugin, by name, and the robot's code in it.
+    pub plugin: String,
+    pub robot: String,
+    /// What the admin calls it; shown in the run log.
+    #[serde(default)]
+    pub title: String,
+    /// Property values; text may hold expressions such as `{=Document.TITLE}`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, FieldValue>,
+    /// Passed to the robot as the `recipient` property when set.
+    #[serde(default)]
+    pub recipient: Option<Recipient>,
+    #[serde(default)]
+    pub timing: Timing,
+    #[serde(default)]
+    pub condition: Option<Condition>,
+}
+
+/// A trigger placed on a stage: moves an entity there when an event with its
+/// code happens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBinding {
+    pub id: u64,
+    pub pipeline: String,
+    pub stage: String,
+    pub code: String,
+    #[serde(default)]
+    pub condition: Option<Condition>,
+    /// Whether it may move an entity back to an earlier stage.
+    #[serde(default)]
+    pub allow_backwards: bool,
+}
