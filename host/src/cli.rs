@@ -85,7 +85,7 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 enum RobotCommand {
     /// Runs one robot in the real sandbox against entities from JSON files
     /// and prints its outcome, effects, returned values, log, fuel and time.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Lists the robots a plugin provides, with their properties.
     Describe {
         /// The plugin: a WebAssembly component (.wasm).
@@ -157,7 +157,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
-        Command::Robot(RobotCommand::Run(args)) => run_robot(config, args),
+        Command::Robot(RobotCommand::Run(args)) => run_robot(config, *args),
         Command::Robot(RobotCommand::Describe { plugin, json }) => describe(config, &plugin, json),
         Command::Trigger(TriggerCommand::Run(args)) => run_trigger(config, args),
     }

@@ -3,10 +3,14 @@
 //!
 //! - [`domain`]: the CRM's vocabulary, pure.
 //! - [`runtime`]: the sandbox, the only code that links wasmtime.
+//! - [`engine`]: stage entries, the durable run queue, the scheduler.
+//! - [`storage`]: the database, the only code that speaks SQL.
 //! - [`harness`]: CRM data served from JSON files, for the local run command.
 //! - [`cli`]: the `robohost` command.
 
 pub mod cli;
 pub mod domain;
+pub mod engine;
 pub mod harness;
 pub mod runtime;
+pub mod storage;

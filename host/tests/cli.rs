@@ -98,7 +98,7 @@ fn run_names_the_limit_plugin_and_robot_of_each_hostile_robot() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{robot}: {stderr}");
         assert!(
-            stderr.contains(&format!("plugin hostile (sha256:")),
+            stderr.contains(&"plugin hostile (sha256:".to_string()),
             "{robot}: {stderr}"
         );
         assert!(

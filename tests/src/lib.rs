@@ -2,6 +2,8 @@
 //! plugins (built from `plugins/` by this crate's build script), a sandbox and
 //! entities.
 
+pub mod db;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -162,7 +162,11 @@ pub struct RelativeTo {
 pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
-    Compare { field: String, op: Op, value: FieldValue },
+    Compare {
+        field: String,
+        op: Op,
+        value: FieldValue,
+    },
 }
 
 /// A comparison operator.

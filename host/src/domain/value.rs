@@ -59,8 +59,9 @@ impl FromStr for Timestamp {
 /// A calendar date.
 pub type Date = NaiveDate;
 
-/// An exact decimal number: `units * 10^-scale`.
-#[derive(Clone, Copy, Debug, Eq, Hash)]
+/// An exact decimal number: `units * 10^-scale`. `12.5` and `12.50` are
+/// equal and hash alike.
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct Decimal {
     pub units: i64,
     pub scale: u8,
@@ -83,6 +84,17 @@ impl Decimal {
 impl PartialEq for Decimal {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl std::hash::Hash for Decimal {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (mut units, mut scale) = (self.units, self.scale);
+        while scale > 0 && units % 10 == 0 {
+            units /= 10;
+            scale -= 1;
+        }
+        (units, scale).hash(state);
     }
 }
 

@@ -1,0 +1,684 @@
+//! The automation engine: turns "this entity entered that stage" into robot
+//! runs whose effects are committed exactly once, now or days later, on one
+//! process or several sharing a database.
+//!
+//! - A change (create, update, move) and the events and runs it causes are
+//!   written in one transaction ([`Engine::create_entity`],
+//!   [`Engine::move_entity`]...).
+//! - Runs are the durable queue: due runs are leased to a worker with a
+//!   fence, run in the sandbox, and finished in one transaction with their
+//!   effects; a worker whose lease was taken over cannot finish ([`worker`]).
+//! - Time comes from a [`Clock`]; the scheduler sleeps until the next due
+//!   run or a wake-up ([`Engine::serve`]).
+
+mod clock;
+mod data;
+mod stage;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{
+    Calendar, Capability, Cause, Constants, Department, Directory, Entity, EntityKind, EntityRef,
+    FieldValue, Fields, HitTarget, Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
+};
+use crate::runtime::{Grants, LoadError, Plugin, RunContext, Sandbox};
+use crate::storage::{Store, StoreError, StoredPlugin};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use data::StoreData;
+
+/// A request the engine refuses, or a failure underneath it.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{what} does not exist")]
+    NotFound { what: String },
+    #[error("`{field}`: {problem}")]
+    Invalid { field: String, problem: String },
+    #[error(transparent)]
+    Plugin(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> EngineError {
+    EngineError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// How the engine retries and leases.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Attempts a run gets before it is dead.
+    pub max_attempts: u32,
+    /// The wait before the second attempt; it doubles for each one after.
+    pub backoff_ms: i64,
+    /// How long a worker holds a run before another may take it over.
+    pub lease_ms: i64,
+    /// Runs claimed, run and committed together.
+    pub batch: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_attempts: 3,
+            backoff_ms: 10_000,
+            lease_ms: 30_000,
+            batch: 64,
+        }
+    }
+}
+
+/// The portal's automation settings, read once and kept until changed.
+#[derive(Default)]
+pub(crate) struct Settings {
+    pipelines: HashMap<String, Pipeline>,
+    /// Robot bindings by stage, in order.
+    robots: HashMap<(String, String), Vec<RobotBinding>>,
+    triggers: HashMap<String, Vec<TriggerBinding>>,
+    directory: Directory,
+    constants: Constants,
+    calendar: Arc<Calendar>,
+}
+
+impl Settings {
+    fn robots_at(&self, pipeline: &str, stage: &str) -> &[RobotBinding] {
+        self.robots
+            .get(&(pipeline.to_owned(), stage.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn robot(&self, id: u64) -> Option<&RobotBinding> {
+        self.robots.values().flatten().find(|r| r.id == id)
+    }
+}
+
+/// An installed plugin, loaded into the sandbox.
+struct Installed {
+    plugin: Plugin,
+    grants: Grants,
+}
+
+/// Fields of an entity to create.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntityRequest {
+    pub kind: Option<EntityKind>,
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub responsible: Option<u64>,
+    #[serde(default)]
+    pub fields: Fields,
+    #[serde(default)]
+    pub custom_fields: Fields,
+    /// Entities to link it to, such as a deal's contact.
+    #[serde(default)]
+    pub links: Vec<EntityRef>,
+}
+
+pub struct Engine {
+    store: Store,
+    sandbox: Arc<Sandbox>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    settings: RwLock<Arc<Settings>>,
+    plugins: RwLock<HashMap<String, Arc<Installed>>>,
+    /// Who leases runs: unique per engine.
+    owner: String,
+    wake: Notify,
+}
+
+impl Engine {
+    pub async fn new(
+        store: Store,
+        sandbox: Arc<Sandbox>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Arc<Engine>> {
+        let owner = format!("{}-{}", std::process::id(), Timestamp::now().0);
+        let engine = Arc::new(Engine {
+            store,
+            sandbox,
+            clock,
+            config,
+            settings: RwLock::default(),
+            plugins: RwLock::default(),
+            owner,
+            wake: Notify::new(),
+        });
+        engine.reload().await?;
+        for stored in engine.store.plugins().await? {
+            engine.load_plugin(&stored)?;
+        }
+        Ok(engine)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Reads the automation settings again, after a change.
+    pub async fn reload(&self) -> Result<()> {
+        let mut settings = Settings {
+            pipelines: self
+                .store
+                .pipelines()
+                .await?
+                .into_iter()
+                .map(|p| (p.code.clone(), p))
+                .collect(),
+            directory: self.store.directory().await?,
+            constants: self.store.constants().await?,
+            calendar: Arc::new(self.store.calendar().await?),
+            ..Settings::default()
+        };
+        for robot in self.store.all_robots().await? {
+            settings
+                .robots
+                .entry((robot.pipeline.clone(), robot.stage.clone()))
+                .or_default()
+                .push(robot);
+        }
+        for trigger in self.store.all_triggers().await? {
+            settings
+                .triggers
+                .entry(trigger.code.clone())
+                .or_default()
+                .push(trigger);
+        }
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+        Ok(())
+    }
+
+    pub(crate) fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn plugin(&self, name: &str) -> Option<Arc<Installed>> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn context(&self, namespace: &str) -> RunContext {
+        RunContext {
+            data: Arc::new(StoreData {
+                store: self.store.clone(),
+                handle: tokio::runtime::Handle::current(),
+            }),
+            calendar: self.settings().calendar.clone(),
+            kv_namespace: namespace.into(),
+        }
+    }
+
+    fn load_plugin(&self, stored: &StoredPlugin) -> Result<()> {
+        let context = RunContext {
+            data: Arc::new(crate::harness::JsonCrm::new(
+                Entity {
+                    kind: EntityKind::Deal,
+                    id: 0,
+                    pipeline: None,
+                    stage: None,
+                    responsible: None,
+                    fields: Fields::new(),
+                    custom_fields: Fields::new(),
+                    created_at: Timestamp(0),
+                    updated_at: Timestamp(0),
+                },
+                vec![],
+            )),
+            calendar: self.settings().calendar.clone(),
+            kv_namespace: stored.name.clone().into(),
+        };
+        let plugin = self.sandbox.load(&stored.name, &stored.wasm, &context)?;
+        let grants = stored.grants.iter().copied().collect();
+        self.plugins
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stored.name.clone(), Arc::new(Installed { plugin, grants }));
+        Ok(())
+    }
+
+    /// Installs (or replaces) a robot plugin under `name`, granting it `grants`.
+    pub async fn install_plugin(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        grants: Vec<Capability>,
+    ) -> Result<()> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "name",
+                "a plugin name is letters, digits, `_` and `-`",
+            ));
+        }
+        let stored = StoredPlugin {
+            name: name.into(),
+            digest: crate::domain::Digest::of(&wasm),
+            wasm,
+            grants,
+        };
+        self.load_plugin(&stored)?;
+        let mut tx = self.store.begin().await?;
+        tx.put_plugin(&stored, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn put_pipeline(&self, pipeline: &Pipeline) -> Result<()> {
+        if pipeline.code.is_empty() {
+            return Err(invalid("code", "a pipeline needs a code"));
+        }
+        if pipeline.stages.is_empty() {
+            return Err(invalid("stages", "a pipeline needs at least one stage"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for stage in &pipeline.stages {
+            if stage.code.is_empty() || !seen.insert(stage.code.as_str()) {
+                return Err(invalid(
+                    "stages",
+                    format!("stage code `{}` is empty or given twice", stage.code),
+                ));
+            }
+        }
+        let mut tx = self.store.begin().await?;
+        tx.put_pipeline(pipeline).await?;
+        tx.commit().await?;
+        self.reload().await
+    }
+
+    pub async fn put_user(&self, user: &User) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.put_user(user).await?;
+        tx.commit().await?;
+        self.reload().await
+    }
+
+    pub async fn put_department(&self, department: &Department) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.put_department(department).await?;
+        tx.commit().await?;
+        self.reload().await
+    }
+
+    pub async fn set_constant(&self, code: &str, value: &FieldValue) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.set_constant(code, value).await?;
+        tx.commit().await?;
+        self.reload().await
+    }
+
+    pub async fn set_calendar(&self, calendar: &Calendar) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.set_calendar(calendar).await?;
+        tx.commit().await?;
+        self.reload().await
+    }
+
+    /// Places a robot on a stage, after checking it against the pipeline and
+    /// the plugin's catalog. Returns its id.
+    pub async fn add_robot(&self, robot: &RobotBinding) -> Result<u64> {
+        let settings = self.settings();
+        let pipeline = settings
+            .pipelines
+            .get(&robot.pipeline)
+            .ok_or_else(|| invalid("pipeline", format!("no pipeline `{}`", robot.pipeline)))?;
+        if pipeline.stage(&robot.stage).is_none() {
+            return Err(invalid(
+                "stage",
+                format!(
+                    "pipeline `{}` has no stage `{}`",
+                    robot.pipeline, robot.stage
+                ),
+            ));
+        }
+        let installed = self.plugin(&robot.plugin).ok_or_else(|| {
+            invalid(
+                "plugin",
+                format!("no plugin `{}` is installed", robot.plugin),
+            )
+        })?;
+        let info = installed
+            .plugin
+            .robots()
+            .iter()
+            .find(|r| r.code == robot.robot)
+            .ok_or_else(|| {
+                invalid(
+                    "robot",
+                    format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot),
+                )
+            })?;
+        for code in robot.properties.keys() {
+            if !info.properties.iter().any(|p| &p.code == code) {
+                return Err(invalid(
+                    format!("properties.{code}"),
+                    format!("robot `{}` has no property `{code}`", robot.robot),
+                ));
+            }
+        }
+        for spec in info
+            .properties
+            .iter()
+            .filter(|p| p.required && p.default.is_none())
+        {
+            let given = robot.properties.contains_key(&spec.code)
+                || (spec.code == "recipient" && robot.recipient.is_some());
+            if !given {
+                return Err(invalid(format!("properties.{}", spec.code), "is required"));
+            }
+        }
+        for (code, value) in &robot.properties {
+            crate::domain::check(value)
+                .map_err(|e| invalid(format!("properties.{code}"), e.to_string()))?;
+        }
+        let mut tx = self.store.begin().await?;
+        let id = tx.add_robot(robot).await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(id)
+    }
+
+    /// Places a trigger on a stage. Returns its id.
+    pub async fn add_trigger(&self, trigger: &TriggerBinding) -> Result<u64> {
+        let settings = self.settings();
+        let pipeline = settings
+            .pipelines
+            .get(&trigger.pipeline)
+            .ok_or_else(|| invalid("pipeline", format!("no pipeline `{}`", trigger.pipeline)))?;
+        if pipeline.stage(&trigger.stage).is_none() {
+            return Err(invalid(
+                "stage",
+                format!(
+                    "pipeline `{}` has no stage `{}`",
+                    trigger.pipeline, trigger.stage
+                ),
+            ));
+        }
+        if trigger.code.is_empty() {
+            return Err(invalid("code", "a trigger needs a code"));
+        }
+        let mut tx = self.store.begin().await?;
+        let id = tx.add_trigger(trigger).await?;
+        tx.commit().await?;
+        self.reload().await?;
+        Ok(id)
+    }
+
+    /// Creates an entity; when it has a pipeline it enters its stage (the
+    /// first when none is given) and that stage's robots are queued.
+    pub async fn create_entity(&self, request: NewEntityRequest) -> Result<Entity> {
+        let settings = self.settings();
+        let kind = request.kind.ok_or_else(|| invalid("kind", "is required"))?;
+        let target = match &request.pipeline {
+            Some(code) => Some(stage::target(
+                &settings,
+                kind,
+                code,
+                request.stage.as_deref(),
+            )?),
+            None if request.stage.is_some() => {
+                return Err(invalid("stage", "a stage needs its pipeline"));
+            }
+            None => None,
+        };
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let id = tx.reserve_ids(kind, 1).await?;
+        let mut entity = Entity {
+            kind,
+            id,
+            pipeline: None,
+            stage: None,
+            responsible: request.responsible,
+            fields: request.fields,
+            custom_fields: request.custom_fields,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_event(entity.reference(), "created", &json!({}), now)
+            .await?;
+        let mut entry = None;
+        if let Some((pipeline, stage)) = target {
+            stage::enter(
+                &mut tx,
+                &settings,
+                &mut entity,
+                &mut entry,
+                &pipeline,
+                &stage,
+                None,
+                now,
+            )
+            .await?;
+        }
+        tx.put_entity(&entity, entry).await?;
+        for link in &request.links {
+            tx.link(entity.reference(), *link).await?;
+        }
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(entity)
+    }
+
+    /// Changes fields (an empty value removes one) and the responsible.
+    pub async fn update_entity(
+        &self,
+        target: EntityRef,
+        fields: Fields,
+        custom_fields: Fields,
+        responsible: Option<u64>,
+    ) -> Result<Entity> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let (mut entity, entry) =
+            tx.entity_for_update(target)
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    what: target.to_string(),
+                })?;
+        let changed: Vec<&String> = fields.keys().chain(custom_fields.keys()).collect();
+        let data = json!({ "fields": changed });
+        stage::set_fields(&mut entity.fields, fields);
+        stage::set_fields(&mut entity.custom_fields, custom_fields);
+        if let Some(user) = responsible {
+            entity.responsible = Some(user);
+        }
+        entity.updated_at = now;
+        tx.insert_event(target, "updated", &data, now).await?;
+        tx.put_entity(&entity, entry).await?;
+        tx.commit().await?;
+        Ok(entity)
+    }
+
+    /// Moves an entity to a stage of its pipeline, or of another pipeline.
+    pub async fn move_entity(
+        &self,
+        target: EntityRef,
+        pipeline: Option<&str>,
+        stage_code: &str,
+    ) -> Result<Entity> {
+        let settings = self.settings();
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let (mut entity, mut entry) =
+            tx.entity_for_update(target)
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    what: target.to_string(),
+                })?;
+        let pipeline = match pipeline.or(entity.pipeline.as_deref()) {
+            Some(p) => p.to_owned(),
+            None => {
+                return Err(invalid(
+                    "pipeline",
+                    format!("{target} is in no pipeline; name one"),
+                ));
+            }
+        };
+        let (pipeline, stage_code) =
+            stage::target(&settings, entity.kind, &pipeline, Some(stage_code))?;
+        stage::enter(
+            &mut tx,
+            &settings,
+            &mut entity,
+            &mut entry,
+            &pipeline,
+            &stage_code,
+            None,
+            now,
+        )
+        .await?;
+        tx.put_entity(&entity, entry).await?;
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(entity)
+    }
+
+    /// Fires trigger `code` for `target`: each entity it finds (or the
+    /// entities of a trigger's kind linked to it) moves to the stage of a
+    /// matching trigger of its pipeline, forward only unless allowed.
+    /// Returns the entities moved.
+    pub async fn fire_trigger(
+        &self,
+        code: &str,
+        target: &HitTarget,
+        data: &Fields,
+    ) -> Result<Vec<Entity>> {
+        let settings = self.settings();
+        let Some(triggers) = settings.triggers.get(code) else {
+            return Err(EngineError::NotFound {
+                what: format!("a trigger with code `{code}`"),
+            });
+        };
+        let found = match target {
+            HitTarget::Entity(r) => vec![*r],
+            HitTarget::Lookup { kind, code, value } => self
+                .store
+                .find(*kind, code, value, 20)
+                .await?
+                .iter()
+                .map(Entity::reference)
+                .collect(),
+        };
+        let mut candidates = Vec::new();
+        for r in found {
+            for trigger in triggers {
+                let kind = settings.pipelines.get(&trigger.pipeline).map(|p| p.kind);
+                match kind {
+                    Some(k) if k == r.kind => candidates.push(r),
+                    Some(k) => candidates.extend(
+                        self.store
+                            .related(r, k)
+                            .await?
+                            .iter()
+                            .map(Entity::reference),
+                    ),
+                    None => {}
+                }
+            }
+        }
+        candidates.sort();
+        candidates.dedup();
+        let now = self.now();
+        let mut moved = Vec::new();
+        let mut tx = self.store.begin().await?;
+        for r in candidates {
+            let Some((mut entity, mut entry)) = tx.entity_for_update(r).await? else {
+                continue;
+            };
+            let Some(trigger) = stage::pick_trigger(&settings, triggers, &entity) else {
+                continue;
+            };
+            tx.insert_event(
+                r,
+                "trigger-fired",
+                &json!({ "code": code, "stage": trigger.stage, "data": data }),
+                now,
+            )
+            .await?;
+            let cause = Cause::Trigger { code: code.into() };
+            let (pipeline, stage_code) = (trigger.pipeline.clone(), trigger.stage.clone());
+            stage::enter(
+                &mut tx,
+                &settings,
+                &mut entity,
+                &mut entry,
+                &pipeline,
+                &stage_code,
+                Some(cause),
+                now,
+            )
+            .await?;
+            tx.put_entity(&entity, entry).await?;
+            moved.push(entity);
+        }
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(moved)
+    }
+
+    /// Runs due work until none is left at the current time; returns how
+    /// many runs it finished. Tests drive the engine with this.
+    pub async fn run_until_idle(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.run_due(self.config.batch).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Works until `shutdown`: runs due work, then sleeps until the next
+    /// due run, a wake-up, or at most `poll` (other processes add work too).
+    pub async fn serve(self: Arc<Self>, shutdown: CancellationToken, poll: std::time::Duration) {
+        loop {
+            let woken = self.wake.notified();
+            match self.run_due(self.config.batch).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "running due work failed; trying again"),
+            }
+            let wait = match self.store.next_due().await {
+                Ok(Some(at)) => std::time::Duration::from_millis(
+                    (at.0 - self.now().0).clamp(0, poll.as_millis() as i64) as u64,
+                ),
+                _ => poll,
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = woken => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Entering a stage: closing the entry left (cancelling its pending runs),
+//! recording the events, and queueing the new stage's robots with their due
+//! times. Runs inside the transaction of the change that caused it.
+
+use serde_json::json;
+
+use super::{EngineError, Result, Settings, invalid};
+use crate::domain::{
+    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Timestamp, Timing, TriggerBinding,
+    Value, evaluate,
+};
+use crate::storage::{NewRun, RunStatus, Tx};
+
+/// Checks a pipeline and stage for an entity of `kind`; no stage means the
+/// pipeline's first.
+pub(super) fn target(
+    settings: &Settings,
+    kind: EntityKind,
+    pipeline: &str,
+    stage: Option<&str>,
+) -> Result<(String, String)> {
+    let p = settings
+        .pipelines
+        .get(pipeline)
+        .ok_or_else(|| invalid("pipeline", format!("no pipeline `{pipeline}`")))?;
+    if p.kind != kind {
+        return Err(invalid(
+            "pipeline",
+            format!(
+                "pipeline `{pipeline}` holds {}s, not {}s",
+                p.kind.as_str(),
+                kind.as_str()
+            ),
+        ));
+    }
+    let stage = match stage {
+        Some(code) => p.stage(code).ok_or_else(|| {
+            invalid(
+                "stage",
+                format!("pipeline `{pipeline}` has no stage `{code}`"),
+            )
+        })?,
+        None => &p.stages[0],
+    };
+    Ok((p.code.clone(), stage.code.clone()))
+}
+
+/// Moves `entity` into a stage: closes its current entry, opens a new one,
+/// records the events and queues the stage's robots. The caller stores the
+/// entity with the new entry afterwards.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn enter(
+    tx: &mut Tx,
+    settings: &Settings,
+    entity: &mut Entity,
+    entry: &mut Option<u64>,
+    pipeline: &str,
+    stage: &str,
+    cause: Option<Cause>,
+    now: Timestamp,
+) -> Result<()> {
+    let r = entity.reference();
+    let previous = entity
+        .stage
+        .clone()
+        .filter(|_| entity.pipeline.as_deref() == Some(pipeline));
+    if let Some(left) = entry.take() {
+        tx.close_entry(left, now).await?;
+        let data = json!({ "pipeline": entity.pipeline, "stage": entity.stage });
+        tx.insert_event(r, "stage-left", &data, now).await?;
+    }
+    let id = tx.open_entry(r, pipeline, stage, now).await?;
+    entity.pipeline = Some(pipeline.to_owned());
+    entity.stage = Some(stage.to_owned());
+    entity.updated_at = now;
+    tx.insert_event(
+        r,
+        "stage-entered",
+        &json!({ "pipeline": pipeline, "stage": stage, "previous": previous }),
+        now,
+    )
+    .await?;
+    let cause = cause.unwrap_or(Cause::StageEntered {
+        pipeline: pipeline.to_owned(),
+        stage: stage.to_owned(),
+        previous_stage: previous,
+    });
+    for (i, robot) in settings.robots_at(pipeline, stage).iter().enumerate() {
+        let waiting = robot.timing.after_previous && i > 0;
+        let (status, due_at) = if waiting {
+            (RunStatus::Waiting, now)
+        } else {
+            (
+                RunStatus::Queued,
+                due_at(&robot.timing, now, entity, &settings.calendar),
+            )
+        };
+        let run = NewRun {
+            entry_id: id,
+            robot_id: robot.id,
+            entity: r,
+            status,
+            cause: cause.clone(),
+            due_at,
+            created_at: now,
+        };
+        tx.insert_run(&run).await?;
+    }
+    *entry = Some(id);
+    Ok(())
+}
+
+/// When a robot with `timing` is due, counting from `from`.
+pub(super) fn due_at(
+    timing: &Timing,
+    from: Timestamp,
+    entity: &Entity,
+    calendar: &Calendar,
+) -> Timestamp {
+    let base = timing
+        .relative_to
+        .as_ref()
+        .and_then(|rel| {
+            let at = match entity.field(&rel.field)?.single()? {
+                Value::DateTime(t) => *t,
+                Value::Date(d) => Timestamp::from_datetime(d.and_hms_opt(0, 0, 0)?.and_utc()),
+                _ => return None,
+            };
+            Some(Timestamp(at.0 + rel.offset_seconds * 1000))
+        })
+        .unwrap_or(from);
+    let delay = chrono::Duration::seconds(timing.delay_seconds as i64);
+    if timing.working_time {
+        calendar
+            .add_working_time(base, delay)
+            .unwrap_or(Timestamp(base.0 + delay.num_milliseconds()))
+    } else {
+        Timestamp(base.0 + delay.num_milliseconds())
+    }
+}
+
+/// Applies field changes: an empty value removes the field.
+pub(super) fn set_fields(target: &mut Fields, changes: Fields) {
+    for (code, value) in changes {
+        match value {
+            FieldValue::Empty => target.remove(&code),
+            value => target.insert(code, value),
+        };
+    }
+}
+
+/// The trigger of the entity's pipeline that moves it: its condition holds,
+/// and it is ahead of the current stage unless it may move backwards. Of
+/// several, the furthest ahead.
+pub(super) fn pick_trigger<'a>(
+    settings: &Settings,
+    triggers: &'a [TriggerBinding],
+    entity: &Entity,
+) -> Option<&'a TriggerBinding> {
+    let pipeline = settings.pipelines.get(entity.pipeline.as_deref()?)?;
+    let current = pipeline.position(entity.stage.as_deref()?)?;
+    triggers
+        .iter()
+        .filter(|t| t.pipeline == pipeline.code)
+        .filter_map(|t| Some((pipeline.position(&t.stage)?, t)))
+        .filter(|(pos, t)| *pos > current || (t.allow_backwards && *pos != current))
+        .filter(|(_, t)| {
+            t.condition
+                .as_ref()
+                .is_none_or(|c| evaluate(c, entity).is_ok_and(|v| v.passed))
+        })
+        .max_by_key(|(pos, _)| *pos)
+        .map(|(_, t)| t)
+}
+
+impl From<crate::domain::ExprError> for EngineError {
+    fn from(e: crate::domain::ExprError) -> Self {
+        invalid("properties", e.to_string())
+    }
+}

@@ -1,0 +1,593 @@
+//! The worker: leases due runs, prepares them (stage still current?
+//! condition? properties), runs them in the sandbox on a blocking thread, and
+//! finishes them in one transaction with their effects.
+//!
+//! A batch of runs shares that transaction, so the database sees one commit
+//! for many runs; each run still finishes only if its fence holds, so a
+//! worker whose lease was taken over applies nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use super::stage::{self, due_at};
+use super::{Engine, Result, Settings};
+use crate::domain::{
+    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, RobotBinding, Scope, Timestamp,
+    Value, evaluate, resolve,
+};
+use crate::runtime::{Outcome, RunReport, RunRequest};
+use crate::storage::{Claim, RunStatus, Tx};
+
+/// What to do with one leased run.
+enum Step {
+    /// Finish without running: cancelled, skipped, or unrunnable.
+    Finish {
+        claim: Claim,
+        status: RunStatus,
+        report: Json,
+    },
+    /// Run it in the sandbox.
+    Run(Box<Job>),
+}
+
+struct Job {
+    claim: Claim,
+    robot: RobotBinding,
+    entity: Entity,
+    properties: Fields,
+    installed: Arc<super::Installed>,
+}
+
+impl Engine {
+    /// Leases, runs and finishes up to `limit` due runs; returns how many.
+    pub async fn run_due(&self, limit: u32) -> Result<usize> {
+        let now = self.now();
+        let until = Timestamp(now.0 + self.config.lease_ms);
+        let claims = self.store.claim(&self.owner, now, until, limit).await?;
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        let count = claims.len();
+        let settings = self.settings();
+        let mut steps = Vec::with_capacity(count);
+        for claim in claims {
+            steps.push(self.prepare(&settings, claim).await?);
+        }
+
+        let (finished, jobs): (Vec<_>, Vec<_>) = steps
+            .into_iter()
+            .partition(|s| matches!(s, Step::Finish { .. }));
+        let jobs: Vec<Job> = jobs
+            .into_iter()
+            .filter_map(|s| {
+                if let Step::Run(job) = s {
+                    Some(*job)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let sandbox = self.sandbox.clone();
+        let contexts: Vec<_> = jobs.iter().map(|j| self.context(&j.robot.plugin)).collect();
+        let ran = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .zip(contexts)
+                .map(|(job, context)| {
+                    let run_id = job.claim.run_id.to_string();
+                    let key = format!("run-{}", job.claim.run_id);
+                    let report = sandbox.run(
+                        &job.installed.plugin,
+                        RunRequest {
+                            robot: &job.robot.robot,
+                            entity: &job.entity,
+                            properties: &job.properties,
+                            cause: &job.claim.cause,
+                            run_id: &run_id,
+                            attempt: job.claim.attempt,
+                            idempotency_key: &key,
+                            now,
+                            grants: job.installed.grants,
+                            fuel: None,
+                            context,
+                        },
+                    );
+                    (job, report)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("the sandbox thread does not panic");
+
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        for step in finished {
+            if let Step::Finish {
+                claim,
+                status,
+                report,
+            } = step
+                && tx
+                    .finish_run(claim.run_id, claim.fence, status, &report, now)
+                    .await?
+            {
+                self.release_next(&mut tx, &settings, &claim, now).await?;
+            }
+        }
+        for (job, report) in ran {
+            match report {
+                Ok(report) => self.complete(&mut tx, &settings, job, report, now).await?,
+                Err(e) => {
+                    let report = json!({ "outcome": "host-error", "blame": "host", "message": e.to_string() });
+                    self.fail(&mut tx, &settings, &job.claim, report, false, now)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(count)
+    }
+
+    async fn prepare(&self, settings: &Settings, claim: Claim) -> Result<Step> {
+        let finish = |claim, status, report| {
+            Ok(Step::Finish {
+                claim,
+                status,
+                report,
+            })
+        };
+        let Some((entity, entry)) = self.store.entity_with_entry(claim.entity).await? else {
+            return finish(
+                claim,
+                RunStatus::Cancelled,
+                json!({ "reason": "the entity no longer exists" }),
+            );
+        };
+        if entry != Some(claim.entry_id) {
+            return finish(
+                claim,
+                RunStatus::Cancelled,
+                json!({ "reason": "the entity left the stage" }),
+            );
+        }
+        let Some(robot) = settings.robot(claim.robot_id).cloned() else {
+            return finish(
+                claim,
+                RunStatus::Cancelled,
+                json!({ "reason": "the robot was removed from the stage" }),
+            );
+        };
+        let Some(installed) = self.plugin(&robot.plugin) else {
+            let message = format!("plugin `{}` is not installed", robot.plugin);
+            return finish(
+                claim,
+                RunStatus::Dead,
+                json!({ "outcome": "host-error", "blame": "host", "message": message }),
+            );
+        };
+        if let Some(condition) = &robot.condition {
+            match evaluate(condition, &entity) {
+                Ok(verdict) if !verdict.passed => {
+                    return finish(
+                        claim,
+                        RunStatus::Skipped,
+                        json!({ "reason": format!("condition is false: {}", verdict.reason) }),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let message = format!("the condition cannot be checked: {e}");
+                    return finish(
+                        claim,
+                        RunStatus::Dead,
+                        json!({ "outcome": "configuration-error", "blame": "host", "message": message }),
+                    );
+                }
+            }
+        }
+        let returns = self.earlier_returns(claim.entry_id).await?;
+        match self.properties(settings, &robot, &installed, &entity, &returns) {
+            Ok(properties) => Ok(Step::Run(Box::new(Job {
+                claim,
+                robot,
+                entity,
+                properties,
+                installed,
+            }))),
+            Err(message) => finish(
+                claim,
+                RunStatus::Dead,
+                json!({ "outcome": "configuration-error", "blame": "host", "message": message }),
+            ),
+        }
+    }
+
+    /// Values returned by the stage entry's finished robots, by robot id.
+    async fn earlier_returns(&self, entry_id: u64) -> Result<BTreeMap<String, Fields>> {
+        let mut returns = BTreeMap::new();
+        for run in self.store.entry_runs(entry_id).await? {
+            if let Some(values) = run.report.as_ref().and_then(|r| r.get("returns"))
+                && let Ok(values) = serde_json::from_value::<Fields>(values.clone())
+            {
+                returns.insert(run.robot_id.to_string(), values);
+            }
+        }
+        Ok(returns)
+    }
+
+    /// The robot's properties: defaults, then the binding's values with
+    /// expressions resolved, then the recipient.
+    fn properties(
+        &self,
+        settings: &Settings,
+        robot: &RobotBinding,
+        installed: &super::Installed,
+        entity: &Entity,
+        returns: &BTreeMap<String, Fields>,
+    ) -> Result<Fields, String> {
+        let scope = Scope {
+            entity,
+            directory: &settings.directory,
+            constants: &settings.constants,
+            returns,
+        };
+        let mut properties = Fields::new();
+        if let Some(info) = installed
+            .plugin
+            .robots()
+            .iter()
+            .find(|r| r.code == robot.robot)
+        {
+            for spec in &info.properties {
+                if let Some(default) = &spec.default {
+                    properties.insert(spec.code.clone(), default.clone());
+                }
+            }
+        }
+        for (code, value) in &robot.properties {
+            let value = resolve(value, &scope).map_err(|e| format!("property `{code}`: {e}"))?;
+            properties.insert(code.clone(), value);
+        }
+        if let Some(recipient) = &robot.recipient {
+            let user = match recipient {
+                Recipient::Responsible => entity.responsible,
+                Recipient::Supervisor => entity
+                    .responsible
+                    .and_then(|u| settings.directory.supervisor(u)),
+                Recipient::User(u) => Some(*u),
+                Recipient::Constant(name) => match settings.constants.get(name) {
+                    Some(FieldValue::Single(Value::User(u))) => Some(*u),
+                    Some(_) => return Err(format!("constant `{name}` does not hold a user")),
+                    None => return Err(format!("constant `{name}` is not set")),
+                },
+            };
+            let user =
+                user.ok_or_else(|| format!("the recipient ({recipient:?}) resolves to no user"))?;
+            properties.insert("recipient".into(), FieldValue::Single(Value::User(user)));
+        }
+        Ok(properties)
+    }
+
+    /// Finishes a run the sandbox ran: applies its effects when it succeeded,
+    /// or schedules another attempt.
+    async fn complete(
+        &self,
+        tx: &mut Tx,
+        settings: &Settings,
+        job: Job,
+        report: RunReport,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut record = serde_json::to_value(&report).expect("reports serialise");
+        record["properties"] = serde_json::to_value(&job.properties).expect("fields serialise");
+        if !report.outcome.is_success() {
+            let retryable = !matches!(
+                report.outcome,
+                Outcome::RobotError {
+                    retryable: false,
+                    ..
+                }
+            );
+            return self
+                .fail(tx, settings, &job.claim, record, retryable, now)
+                .await;
+        }
+        if let Err(problem) = self.check_effects(settings, &report.effects).await {
+            record["outcome"] = json!("robot-error");
+            record["message"] = json!(format!(
+                "asked for an effect the host cannot make: {problem}"
+            ));
+            record["effects"] = json!([]);
+            return self
+                .fail(tx, settings, &job.claim, record, false, now)
+                .await;
+        }
+        if !tx
+            .finish_run(
+                job.claim.run_id,
+                job.claim.fence,
+                RunStatus::Succeeded,
+                &record,
+                now,
+            )
+            .await?
+        {
+            tracing::warn!(
+                run = job.claim.run_id,
+                "lease lost before finishing; another worker owns the run"
+            );
+            return Ok(());
+        }
+        for effect in report.effects {
+            self.apply(
+                tx,
+                settings,
+                &job.robot.plugin,
+                job.claim.run_id,
+                effect,
+                now,
+            )
+            .await?;
+        }
+        self.release_next(tx, settings, &job.claim, now).await
+    }
+
+    /// Retries a failed run with backoff, or ends it dead after its last
+    /// attempt.
+    async fn fail(
+        &self,
+        tx: &mut Tx,
+        settings: &Settings,
+        claim: &Claim,
+        report: Json,
+        retryable: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        if retryable && claim.attempt < self.config.max_attempts {
+            let backoff = self.config.backoff_ms << (claim.attempt - 1).min(16);
+            tx.retry_run(
+                claim.run_id,
+                claim.fence,
+                Timestamp(now.0 + backoff),
+                &report,
+            )
+            .await?;
+            return Ok(());
+        }
+        if tx
+            .finish_run(claim.run_id, claim.fence, RunStatus::Dead, &report, now)
+            .await?
+        {
+            self.release_next(tx, settings, claim, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the next robot of the stage when it waits for this one.
+    async fn release_next(
+        &self,
+        tx: &mut Tx,
+        settings: &Settings,
+        claim: &Claim,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(robot) = settings.robot(claim.robot_id) else {
+            return Ok(());
+        };
+        let robots = settings.robots_at(&robot.pipeline, &robot.stage);
+        let Some(next) = robots
+            .iter()
+            .position(|r| r.id == robot.id)
+            .and_then(|i| robots.get(i + 1))
+        else {
+            return Ok(());
+        };
+        if !next.timing.after_previous {
+            return Ok(());
+        }
+        let Some((entity, _)) = tx.entity_for_update(claim.entity).await? else {
+            return Ok(());
+        };
+        let due = due_at(&next.timing, now, &entity, &settings.calendar);
+        tx.release_waiting(claim.entry_id, next.id, due).await?;
+        Ok(())
+    }
+
+    /// Checks that every effect can be applied, before any is.
+    async fn check_effects(&self, settings: &Settings, effects: &[Effect]) -> Result<(), String> {
+        for effect in effects {
+            match effect {
+                Effect::MoveToStage { target, stage } => {
+                    let entity = self.existing(*target).await?;
+                    let pipeline = entity
+                        .pipeline
+                        .as_deref()
+                        .ok_or_else(|| format!("{target} is in no pipeline"))?;
+                    stage::target(settings, target.kind, pipeline, Some(stage))
+                        .map_err(|e| e.to_string())?;
+                }
+                Effect::MoveToPipeline {
+                    target,
+                    pipeline,
+                    stage,
+                } => {
+                    stage::target(settings, target.kind, pipeline, stage.as_deref())
+                        .map_err(|e| e.to_string())?;
+                }
+                Effect::SetFields { target, .. } | Effect::ChangeResponsible { target, .. } => {
+                    self.existing(*target).await?;
+                }
+                Effect::CreateEntity { id, entity } => {
+                    if let Some(pipeline) = &entity.pipeline {
+                        stage::target(settings, id.kind, pipeline, entity.stage.as_deref())
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                Effect::AddComment { .. }
+                | Effect::Notify { .. }
+                | Effect::KvSet { .. }
+                | Effect::KvDelete { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn existing(&self, target: EntityRef) -> Result<Entity, String> {
+        self.store
+            .entity(target)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{target} does not exist"))
+    }
+
+    /// Applies one effect of a successful run.
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        settings: &Settings,
+        plugin: &str,
+        run_id: u64,
+        effect: Effect,
+        now: Timestamp,
+    ) -> Result<()> {
+        let missing = |r: EntityRef| super::EngineError::NotFound {
+            what: r.to_string(),
+        };
+        match effect {
+            Effect::SetFields { target, fields } => {
+                let (mut entity, entry) = tx
+                    .entity_for_update(target)
+                    .await?
+                    .ok_or_else(|| missing(target))?;
+                let codes: Vec<&String> = fields.keys().collect();
+                tx.insert_event(
+                    target,
+                    "updated",
+                    &json!({ "fields": codes, "run": run_id }),
+                    now,
+                )
+                .await?;
+                let (standard, custom): (Fields, Fields) = fields
+                    .into_iter()
+                    .partition(|(code, _)| !code.starts_with("UF_"));
+                stage::set_fields(&mut entity.fields, standard);
+                stage::set_fields(&mut entity.custom_fields, custom);
+                entity.updated_at = now;
+                tx.put_entity(&entity, entry).await?;
+            }
+            Effect::MoveToStage {
+                target,
+                stage: code,
+            } => {
+                let (mut entity, mut entry) = tx
+                    .entity_for_update(target)
+                    .await?
+                    .ok_or_else(|| missing(target))?;
+                if entity.stage.as_deref() != Some(code.as_str()) {
+                    let pipeline = entity.pipeline.clone().unwrap_or_default();
+                    stage::enter(
+                        tx,
+                        settings,
+                        &mut entity,
+                        &mut entry,
+                        &pipeline,
+                        &code,
+                        None,
+                        now,
+                    )
+                    .await?;
+                    tx.put_entity(&entity, entry).await?;
+                }
+            }
+            Effect::MoveToPipeline {
+                target,
+                pipeline,
+                stage: code,
+            } => {
+                let (mut entity, mut entry) = tx
+                    .entity_for_update(target)
+                    .await?
+                    .ok_or_else(|| missing(target))?;
+                let (pipeline, code) =
+                    stage::target(settings, target.kind, &pipeline, code.as_deref())?;
+                stage::enter(
+                    tx,
+                    settings,
+                    &mut entity,
+                    &mut entry,
+                    &pipeline,
+                    &code,
+                    None,
+                    now,
+                )
+                .await?;
+                tx.put_entity(&entity, entry).await?;
+            }
+            Effect::ChangeResponsible { target, user } => {
+                let (mut entity, entry) = tx
+                    .entity_for_update(target)
+                    .await?
+                    .ok_or_else(|| missing(target))?;
+                let data = json!({ "from": entity.responsible, "to": user, "run": run_id });
+                tx.insert_event(target, "responsible-changed", &data, now)
+                    .await?;
+                entity.responsible = Some(user);
+                entity.updated_at = now;
+                tx.put_entity(&entity, entry).await?;
+            }
+            Effect::CreateEntity { id, entity: new } => {
+                let mut entity = Entity {
+                    kind: id.kind,
+                    id: id.id,
+                    pipeline: None,
+                    stage: None,
+                    responsible: new.responsible,
+                    fields: Fields::new(),
+                    custom_fields: Fields::new(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                let (standard, custom): (Fields, Fields) = new
+                    .fields
+                    .into_iter()
+                    .partition(|(code, _)| !code.starts_with("UF_"));
+                entity.fields = standard;
+                entity.custom_fields = custom;
+                tx.insert_event(id, "created", &json!({ "run": run_id }), now)
+                    .await?;
+                let mut entry = None;
+                if let Some(pipeline) = &new.pipeline {
+                    let (pipeline, code) =
+                        stage::target(settings, id.kind, pipeline, new.stage.as_deref())?;
+                    stage::enter(
+                        tx,
+                        settings,
+                        &mut entity,
+                        &mut entry,
+                        &pipeline,
+                        &code,
+                        None,
+                        now,
+                    )
+                    .await?;
+                }
+                tx.put_entity(&entity, entry).await?;
+                if let Some(parent) = new.parent {
+                    tx.link(id, parent).await?;
+                }
+            }
+            Effect::AddComment { target, text } => {
+                tx.add_comment(target, &text, Some(run_id), now).await?
+            }
+            Effect::Notify { user, text, about } => {
+                tx.add_notification(user, &text, about, Some(run_id), now)
+                    .await?
+            }
+            Effect::KvSet { key, value } => tx.kv_set(plugin, &key, Some(&value)).await?,
+            Effect::KvDelete { key } => tx.kv_set(plugin, &key, None).await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,269 @@
+//! Rows as sqlx reads them (plain tuples, which both backends decode), and
+//! their conversion to domain types.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Result, StoreError, from_json};
+use crate::domain::{
+    Cause, Digest, Entity, EntityKind, EntityRef, RobotBinding, Timestamp, TriggerBinding,
+};
+
+pub(super) const ENTITY_COLUMNS: &str = "kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at";
+pub(super) const ENTITY_SELECT: &str = "SELECT kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at FROM entities WHERE kind = $1 AND id = $2";
+
+pub(super) type EntityRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+fn kind(text: &str) -> Result<EntityKind> {
+    text.parse()
+        .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
+            what: "entity kind",
+            detail: e.to_string(),
+        })
+}
+
+/// An entity and its current stage entry.
+pub(super) fn entity(row: EntityRow) -> Result<(Entity, Option<u64>)> {
+    let (
+        k,
+        id,
+        pipeline,
+        stage,
+        entry_id,
+        responsible,
+        fields,
+        custom_fields,
+        created_at,
+        updated_at,
+    ) = row;
+    let entity = Entity {
+        kind: kind(&k)?,
+        id: id as u64,
+        pipeline,
+        stage,
+        responsible: responsible.map(|u| u as u64),
+        fields: from_json("entity fields", &fields)?,
+        custom_fields: from_json("entity custom fields", &custom_fields)?,
+        created_at: Timestamp(created_at),
+        updated_at: Timestamp(updated_at),
+    };
+    Ok((entity, entry_id.map(|e| e as u64)))
+}
+
+pub(super) fn robot(id: i64, spec: &str) -> Result<RobotBinding> {
+    let mut robot: RobotBinding = from_json("robot", spec)?;
+    robot.id = id as u64;
+    Ok(robot)
+}
+
+pub(super) fn trigger(id: i64, spec: &str) -> Result<TriggerBinding> {
+    let mut trigger: TriggerBinding = from_json("trigger", spec)?;
+    trigger.id = id as u64;
+    Ok(trigger)
+}
+
+/// An installed plugin.
+#[derive(Clone, Debug)]
+pub struct StoredPlugin {
+    pub name: String,
+    pub digest: Digest,
+    pub wasm: Vec<u8>,
+    /// The capabilities the admin granted.
+    pub grants: Vec<crate::domain::Capability>,
+}
+
+pub(super) fn plugin(
+    (name, digest, wasm, grants): (String, String, Vec<u8>, String),
+) -> Result<StoredPlugin> {
+    let digest = digest
+        .parse()
+        .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
+            what: "plugin digest",
+            detail: e.to_string(),
+        })?;
+    Ok(StoredPlugin {
+        name,
+        digest,
+        wasm,
+        grants: from_json("plugin grants", &grants)?,
+    })
+}
+
+/// Where a run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Waits for the previous robot of its stage to finish.
+    Waiting,
+    /// Due at its time.
+    Queued,
+    /// A worker holds it.
+    Leased,
+    Succeeded,
+    /// Its condition was false.
+    Skipped,
+    /// Failed for good after its last attempt.
+    Dead,
+    /// The entity left the stage before it ran.
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Waiting => "waiting",
+            RunStatus::Queued => "queued",
+            RunStatus::Leased => "leased",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Skipped => "skipped",
+            RunStatus::Dead => "dead",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Skipped | RunStatus::Dead | RunStatus::Cancelled
+        )
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| {
+            StoreError::Corrupt {
+                what: "run status",
+                detail: s.into(),
+            }
+        })
+    }
+}
+
+/// A run to create when an entity enters a stage.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub entry_id: u64,
+    pub robot_id: u64,
+    pub entity: EntityRef,
+    pub status: RunStatus,
+    pub cause: Cause,
+    pub due_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// A run as recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub id: u64,
+    pub entry_id: u64,
+    pub robot_id: u64,
+    pub entity: EntityRef,
+    pub status: RunStatus,
+    pub cause: Cause,
+    pub due_at: Timestamp,
+    pub attempts: u32,
+    /// What the last attempt produced: outcome, blame, properties, logs,
+    /// effects, returned values, fuel, duration; or why it was skipped.
+    pub report: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+pub(super) const RUN_SELECT: &str = "SELECT id, entry_id, robot_id, kind, entity_id, status, cause, due_at, attempts, report, created_at, finished_at FROM runs";
+
+pub(super) type RunRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+pub(super) fn run(row: RunRow) -> Result<RunRecord> {
+    let (
+        id,
+        entry_id,
+        robot_id,
+        k,
+        entity_id,
+        status,
+        cause,
+        due_at,
+        attempts,
+        report,
+        created_at,
+        finished_at,
+    ) = row;
+    Ok(RunRecord {
+        id: id as u64,
+        entry_id: entry_id as u64,
+        robot_id: robot_id as u64,
+        entity: EntityRef {
+            kind: kind(&k)?,
+            id: entity_id as u64,
+        },
+        status: status.parse()?,
+        cause: from_json("run cause", &cause)?,
+        due_at: Timestamp(due_at),
+        attempts: attempts as u32,
+        report: report.map(|r| from_json("run report", &r)).transpose()?,
+        created_at: Timestamp(created_at),
+        finished_at: finished_at.map(Timestamp),
+    })
+}
+
+/// A run leased to a worker.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub run_id: u64,
+    pub entry_id: u64,
+    pub robot_id: u64,
+    pub entity: EntityRef,
+    pub cause: Cause,
+    pub due_at: Timestamp,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// Proves the lease when the run is finished.
+    pub fence: u64,
+}
+
+pub(super) const CLAIM_RETURNING: &str =
+    "RETURNING id, entry_id, robot_id, kind, entity_id, cause, due_at, attempts, fence";
+
+pub(super) type ClaimRow = (i64, i64, i64, String, i64, String, i64, i64, i64);
+
+pub(super) fn claim(row: ClaimRow) -> Result<Claim> {
+    let (id, entry_id, robot_id, k, entity_id, cause, due_at, attempts, fence) = row;
+    Ok(Claim {
+        run_id: id as u64,
+        entry_id: entry_id as u64,
+        robot_id: robot_id as u64,
+        entity: EntityRef {
+            kind: kind(&k)?,
+            id: entity_id as u64,
+        },
+        cause: from_json("run cause", &cause)?,
+        due_at: Timestamp(due_at),
+        attempt: attempts as u32,
+        fence: fence as u64,
+    })
+}

@@ -1,0 +1,487 @@
+//! The engine's conformance suite: every scenario runs on SQLite and on
+//! PostgreSQL, with real compiled plugins and a clock the tests move.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration};
+use robohost::domain::{
+    Calendar, Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, Pipeline, RobotBinding,
+    Timestamp, TriggerBinding, Value,
+};
+use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
+use robohost::storage::RunStatus;
+use robohost_tests::db::{Db, engine};
+use robohost_tests::plugin_path;
+
+/// Wednesday 2026-11-25, 10:00 in Moscow.
+fn wednesday() -> Timestamp {
+    at("2026-11-25T10:00:00+03:00")
+}
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::from_datetime(DateTime::parse_from_rfc3339(text).unwrap().to_utc())
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A deal pipeline NEW → WORK → WON / LOST, the bench and assign plugins,
+/// and a Moscow calendar with 2026-11-30 (Monday) as a holiday.
+async fn portal(db: Db) -> (Arc<Engine>, Arc<ManualClock>) {
+    let (engine, clock) = engine(db, wednesday(), EngineConfig::default()).await;
+    let pipeline: Pipeline = json(
+        r#"{"code": "general", "kind": "deal", "names": {"en": "General"}, "stages": [
+            {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
+            {"code": "WORK", "names": {"en": "In work"}, "semantic": "in-progress"},
+            {"code": "WON", "names": {"en": "Won"}, "semantic": "success"},
+            {"code": "LOST", "names": {"en": "Lost"}, "semantic": "failure"}]}"#,
+    );
+    engine.put_pipeline(&pipeline).await.unwrap();
+    let calendar: Calendar = json(r#"{"time_zone": "Europe/Moscow", "holidays": ["2026-11-30"]}"#);
+    engine.set_calendar(&calendar).await.unwrap();
+    for name in ["bench", "assign_by_amount", "hostile"] {
+        let wasm = std::fs::read(plugin_path(name)).unwrap();
+        engine
+            .install_plugin(name, wasm, Capability::ALL.to_vec())
+            .await
+            .unwrap();
+    }
+    (engine, clock)
+}
+
+fn robot(stage: &str, plugin: &str, code: &str, extra: &str) -> RobotBinding {
+    let base = format!(
+        r#"{{"id": 0, "pipeline": "general", "stage": "{stage}", "plugin": "{plugin}", "robot": "{code}"{extra}}}"#
+    );
+    json(&base)
+}
+
+async fn deal(engine: &Engine, stage: &str, amount: &str) -> Entity {
+    let request: NewEntityRequest = json(&format!(
+        r#"{{"kind": "deal", "pipeline": "general", "stage": "{stage}", "responsible": 1,
+            "fields": {{"TITLE": "Pumps", "OPPORTUNITY": {{"money": "{amount} RUB"}}}}}}"#
+    ));
+    engine.create_entity(request).await.unwrap()
+}
+
+async fn field(engine: &Engine, r: EntityRef, code: &str) -> FieldValue {
+    let entity = engine.store().entity(r).await.unwrap().unwrap();
+    entity.field(code).cloned().unwrap_or_default()
+}
+
+fn text(s: &str) -> FieldValue {
+    FieldValue::Single(Value::Text(s.into()))
+}
+
+async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
+    let (engine, _) = portal(db).await;
+    let props = r#", "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}"#;
+    engine
+        .add_robot(&robot("NEW", "assign_by_amount", "assign_by_amount", props))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "250000").await;
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    let stored = engine
+        .store()
+        .entity(deal.reference())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.responsible, Some(8));
+    let comments = engine.store().comments(deal.reference()).await.unwrap();
+    assert!(comments[0].1.contains("band 2 of 2"), "{comments:?}");
+    let runs = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+    let report = runs[0].report.as_ref().unwrap();
+    assert_eq!(report["outcome"]["outcome"], "success");
+    assert!(report["fuel_used"].as_u64().unwrap() > 0);
+    let events: Vec<String> = engine
+        .store()
+        .events(deal.reference())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    assert_eq!(events, ["created", "stage-entered", "responsible-changed"]);
+}
+
+async fn working_time_delays_skip_the_weekend_and_a_holiday(db: Db) {
+    let (engine, clock) = portal(db).await;
+    let timing = r#", "properties": {"text": "later"}, "timing": {"delay_seconds": 10800, "working_time": true}"#;
+    engine
+        .add_robot(&robot("NEW", "bench", "echo", timing))
+        .await
+        .unwrap();
+    // Friday 17:00: 1 working hour left, then the weekend and Monday's holiday.
+    clock.set(at("2026-11-27T17:00:00+03:00"));
+    let deal = deal(&engine, "NEW", "100").await;
+    let runs = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].due_at, at("2026-12-01T11:00:00+03:00"));
+    clock.set(at("2026-12-01T10:59:59+03:00"));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 0);
+    assert_eq!(
+        field(&engine, deal.reference(), "UF_ECHO").await,
+        FieldValue::Empty
+    );
+    clock.set(at("2026-12-01T11:00:00+03:00"));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    assert_eq!(
+        field(&engine, deal.reference(), "UF_ECHO").await,
+        text("later")
+    );
+}
+
+async fn leaving_the_stage_cancels_a_pending_delayed_robot(db: Db) {
+    let (engine, clock) = portal(db).await;
+    let timing = r#", "properties": {"text": "too late"}, "timing": {"delay_seconds": 86400}"#;
+    engine
+        .add_robot(&robot("NEW", "bench", "echo", timing))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    clock.advance(Duration::hours(1));
+    engine
+        .move_entity(deal.reference(), None, "WORK")
+        .await
+        .unwrap();
+    clock.advance(Duration::days(2));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 0);
+    let runs = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+    assert_eq!(
+        field(&engine, deal.reference(), "UF_ECHO").await,
+        FieldValue::Empty
+    );
+}
+
+async fn after_previous_runs_in_order_and_sees_earlier_values(db: Db) {
+    let (engine, clock) = portal(db).await;
+    let first = engine
+        .add_robot(&robot(
+            "NEW",
+            "bench",
+            "echo",
+            r#", "properties": {"text": "first"}, "timing": {"delay_seconds": 60}"#,
+        ))
+        .await
+        .unwrap();
+    let second = format!(
+        r#", "properties": {{"text": "after {{=Robot.{first}.echo}}"}}, "timing": {{"after_previous": true}}"#
+    );
+    engine
+        .add_robot(&robot("NEW", "bench", "echo", &second))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    let runs = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        [runs[0].status, runs[1].status],
+        [RunStatus::Queued, RunStatus::Waiting]
+    );
+    assert_eq!(
+        engine.run_until_idle().await.unwrap(),
+        0,
+        "nothing is due before the first robot's delay"
+    );
+    clock.advance(Duration::seconds(60));
+    assert_eq!(engine.run_until_idle().await.unwrap(), 2);
+    assert_eq!(
+        field(&engine, deal.reference(), "UF_ECHO").await,
+        text("after first")
+    );
+    let runs = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap();
+    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+}
+
+async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
+    let (engine, _) = portal(db).await;
+    let condition = r#", "properties": {"text": "big"},
+        "condition": {"compare": {"field": "OPPORTUNITY", "op": "gt", "value": {"decimal": "1000000"}}}"#;
+    engine
+        .add_robot(&robot("NEW", "bench", "echo", condition))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "500").await;
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    let runs = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].status, RunStatus::Skipped);
+    let reason = runs[0].report.as_ref().unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains("OPPORTUNITY") && reason.contains("500"),
+        "{reason}"
+    );
+    assert_eq!(
+        field(&engine, deal.reference(), "UF_ECHO").await,
+        FieldValue::Empty
+    );
+}
+
+async fn a_failing_robot_retries_and_ends_dead_with_its_last_error(db: Db) {
+    let (engine, clock) = portal(db).await;
+    engine
+        .add_robot(&robot("NEW", "hostile", "effects_then_panic", ""))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    let config = EngineConfig::default();
+    for attempt in 1..=config.max_attempts {
+        assert_eq!(
+            engine.run_until_idle().await.unwrap(),
+            1,
+            "attempt {attempt}"
+        );
+        let run = &engine
+            .store()
+            .runs(Some(deal.reference()), 10)
+            .await
+            .unwrap()[0];
+        assert_eq!(run.attempts, attempt);
+        let expected = if attempt < config.max_attempts {
+            RunStatus::Queued
+        } else {
+            RunStatus::Dead
+        };
+        assert_eq!(run.status, expected, "attempt {attempt}");
+        clock.advance(Duration::milliseconds(config.backoff_ms << (attempt - 1)));
+    }
+    let run = &engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap()[0];
+    let report = run.report.as_ref().unwrap();
+    assert_eq!(report["outcome"]["outcome"], "guest-trap");
+    assert_eq!(report["blame"], "guest");
+    assert_eq!(
+        field(&engine, deal.reference(), "TITLE").await,
+        text("Pumps"),
+        "a failed run's effects are not applied"
+    );
+}
+
+async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
+    let (engine, _) = portal(db).await;
+    let trigger = |stage: &str, code: &str, back: bool| -> TriggerBinding {
+        json(&format!(
+            r#"{{"id": 0, "pipeline": "general", "stage": "{stage}", "code": "{code}", "allow_backwards": {back}}}"#
+        ))
+    };
+    engine
+        .add_trigger(&trigger("WORK", "call", false))
+        .await
+        .unwrap();
+    engine
+        .add_trigger(&trigger("NEW", "reopen", false))
+        .await
+        .unwrap();
+    engine
+        .add_trigger(&trigger("NEW", "restart", true))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    let target = HitTarget::Entity(deal.reference());
+    let moved = engine
+        .fire_trigger("call", &target, &Fields::new())
+        .await
+        .unwrap();
+    assert_eq!(moved[0].stage.as_deref(), Some("WORK"));
+    assert!(
+        engine
+            .fire_trigger("call", &target, &Fields::new())
+            .await
+            .unwrap()
+            .is_empty(),
+        "already there"
+    );
+    assert!(
+        engine
+            .fire_trigger("reopen", &target, &Fields::new())
+            .await
+            .unwrap()
+            .is_empty(),
+        "not backwards"
+    );
+    let moved = engine
+        .fire_trigger("restart", &target, &Fields::new())
+        .await
+        .unwrap();
+    assert_eq!(moved[0].stage.as_deref(), Some("NEW"));
+    let events: Vec<String> = engine
+        .store()
+        .events(deal.reference())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    assert!(
+        events.iter().filter(|e| *e == "trigger-fired").count() == 2,
+        "{events:?}"
+    );
+}
+
+async fn a_worker_whose_lease_was_taken_over_cannot_finish(db: Db) {
+    let (engine, _) = portal(db).await;
+    engine
+        .add_robot(&robot(
+            "NEW",
+            "bench",
+            "echo",
+            r#", "properties": {"text": "x"}"#,
+        ))
+        .await
+        .unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    let store = engine.store();
+    let now = engine.now();
+    let a = store
+        .claim("worker-a", now, Timestamp(now.0 + 1_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(
+        store
+            .claim("worker-b", now, Timestamp(now.0 + 1_000), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased runs are not claimed twice"
+    );
+    let later = Timestamp(now.0 + 2_000);
+    let b = store
+        .claim("worker-b", later, Timestamp(later.0 + 1_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(b[0].run_id, a[0].run_id);
+    assert!(b[0].fence > a[0].fence);
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.finish_run(
+            a[0].run_id,
+            a[0].fence,
+            RunStatus::Succeeded,
+            &serde_json::json!({}),
+            later
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        tx.finish_run(
+            b[0].run_id,
+            b[0].fence,
+            RunStatus::Succeeded,
+            &serde_json::json!({}),
+            later
+        )
+        .await
+        .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.runs(Some(deal.reference()), 10).await.unwrap()[0].status,
+        RunStatus::Succeeded
+    );
+}
+
+async fn bad_configuration_is_refused_with_the_field(db: Db) {
+    let (engine, _) = portal(db).await;
+    let cases = [
+        (
+            robot("NOPE", "bench", "echo", ""),
+            "pipeline `general` has no stage `NOPE`",
+        ),
+        (
+            robot("NEW", "nope", "echo", ""),
+            "no plugin `nope` is installed",
+        ),
+        (
+            robot("NEW", "bench", "nope", ""),
+            "plugin `bench` has no robot `nope`",
+        ),
+        (
+            robot("NEW", "bench", "echo", r#", "properties": {"txt": "x"}"#),
+            "`properties.txt`",
+        ),
+        (
+            robot("NEW", "bench", "echo", ""),
+            "`properties.text`: is required",
+        ),
+        (
+            robot(
+                "NEW",
+                "bench",
+                "echo",
+                r#", "properties": {"text": "{=Docment.TITLE}"}"#,
+            ),
+            "unknown namespace `Docment`",
+        ),
+    ];
+    for (binding, message) in cases {
+        let e = engine.add_robot(&binding).await.unwrap_err().to_string();
+        assert!(e.contains(message), "{e} should contain {message}");
+    }
+    let bad_kind: NewEntityRequest = json(r#"{"kind": "lead", "pipeline": "general"}"#);
+    let e = engine
+        .create_entity(bad_kind)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds deals, not leads"), "{e}");
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Postgres).await })*
+        }
+    };
+}
+
+on_both!(
+    stage_entry_runs_its_robots_and_their_effects_show,
+    working_time_delays_skip_the_weekend_and_a_holiday,
+    leaving_the_stage_cancels_a_pending_delayed_robot,
+    after_previous_runs_in_order_and_sees_earlier_values,
+    a_false_condition_is_skipped_with_its_reason,
+    a_failing_robot_retries_and_ends_dead_with_its_last_error,
+    a_trigger_moves_forward_and_backward_only_when_allowed,
+    a_worker_whose_lease_was_taken_over_cannot_finish,
+    bad_configuration_is_refused_with_the_field,
+);
