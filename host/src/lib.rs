@@ -5,9 +5,11 @@
 //! - [`runtime`]: the sandbox, the only code that links wasmtime.
 //! - [`engine`]: stage entries, the durable run queue, the scheduler.
 //! - [`storage`]: the database, the only code that speaks SQL.
+//! - [`api`]: the HTTP API, the only code that knows HTTP and JSON wire shapes.
 //! - [`harness`]: CRM data served from JSON files, for the local run command.
 //! - [`cli`]: the `robohost` command.
 
+pub mod api;
 pub mod cli;
 pub mod domain;
 pub mod engine;
