@@ -10,13 +10,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::domain::{
-    Calendar, Capability, Cause, Entity, Fields, HitTarget, Timestamp, WebhookRequest,
-};
+use crate::domain::{Calendar, Capability, Cause, Entity, Fields, HitTarget, Timestamp, WebhookRequest};
+use crate::engine::{Engine, EngineConfig, SystemClock};
 use crate::harness::JsonCrm;
-use crate::runtime::{
-    Denial, Grants, LogLine, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig,
-};
+use crate::runtime::{Denial, Grants, LogLine, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig};
+use crate::storage::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,19 @@ enum Command {
     /// Run trigger plugins locally.
     #[command(subcommand)]
     Trigger(TriggerCommand),
+    /// Runs the host: the HTTP API and the workers that run robots.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The address the API listens on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The database: a SQLite file (the default, in the working folder) or
+    /// `postgres://...`, which several host processes may share.
+    #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+    database_url: String,
 }
 
 #[derive(Subcommand)]
@@ -75,9 +88,9 @@ struct TriggerArgs {
 }
 
 fn parse_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text.split_once(':').ok_or_else(|| {
-        format!("`{text}` is not a header such as `content-type: application/json`")
-    })?;
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not a header such as `content-type: application/json`"))?;
     Ok((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
 }
 
@@ -140,6 +153,8 @@ struct RunArgs {
 struct ConfigFile {
     #[serde(default)]
     sandbox: SandboxConfig,
+    #[serde(default)]
+    engine: EngineConfig,
 }
 
 /// Runs the command line; the binary's whole `main`.
@@ -155,35 +170,78 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli.config.as_deref())?;
+    let ConfigFile { sandbox, engine } = load_config(cli.config.as_deref())?;
     match cli.command {
-        Command::Robot(RobotCommand::Run(args)) => run_robot(config, *args),
-        Command::Robot(RobotCommand::Describe { plugin, json }) => describe(config, &plugin, json),
-        Command::Trigger(TriggerCommand::Run(args)) => run_trigger(config, args),
+        Command::Robot(RobotCommand::Run(args)) => run_robot(sandbox, *args),
+        Command::Robot(RobotCommand::Describe { plugin, json }) => describe(sandbox, &plugin, json),
+        Command::Trigger(TriggerCommand::Run(args)) => run_trigger(sandbox, args),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(serve(sandbox, engine, args))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<SandboxConfig> {
+async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", args.database_url))?;
+    let sandbox = Arc::new(start(sandbox)?);
+    let workers = config.workers;
+    let engine = Engine::new(store, sandbox, Arc::new(SystemClock), config).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, database = %args.database_url, "robohost is serving");
+    eprintln!("robohost: serving on http://{}", listener.local_addr()?);
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    for _ in 0..workers.max(1) {
+        tasks.spawn(engine.clone().serve(shutdown.clone()));
+    }
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+        }
+    });
+    #[cfg(unix)]
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                tokio::select! { _ = term.recv() => shutdown.cancel(), _ = shutdown.cancelled() => {} }
+            }
+        }
+    });
+    tasks.close();
+    let served = crate::api::run(listener, engine, shutdown.clone()).await;
+    shutdown.cancel();
+    tasks.wait().await;
+    served.context("serving the API")
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
     let mut config = match path {
         Some(path) => {
-            let text = fs::read_to_string(path)
-                .with_context(|| format!("reading the configuration {}", path.display()))?;
-            toml::from_str::<ConfigFile>(&text)
-                .with_context(|| format!("in the configuration {}", path.display()))?
-                .sandbox
+            let text =
+                fs::read_to_string(path).with_context(|| format!("reading the configuration {}", path.display()))?;
+            toml::from_str::<ConfigFile>(&text).with_context(|| format!("in the configuration {}", path.display()))?
         }
-        None => SandboxConfig::default(),
+        None => ConfigFile::default(),
     };
-    if config.cache_dir.is_none() {
-        config.cache_dir =
+    if config.sandbox.cache_dir.is_none() {
+        config.sandbox.cache_dir =
             std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/robohost/compiled"));
     }
     Ok(config)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> anyhow::Result<T> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let text = fs::read_to_string(path).with_context(|| format!("reading {what} {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
 }
 
@@ -283,12 +341,10 @@ fn empty_context() -> anyhow::Result<RunContext> {
 }
 
 fn run_trigger(config: SandboxConfig, args: TriggerArgs) -> anyhow::Result<ExitCode> {
-    let body = fs::read(&args.body)
-        .with_context(|| format!("reading the body {}", args.body.display()))?;
+    let body = fs::read(&args.body).with_context(|| format!("reading the body {}", args.body.display()))?;
     let sandbox = start(config)?;
     let context = empty_context()?;
-    let wasm = fs::read(&args.plugin)
-        .with_context(|| format!("reading the plugin {}", args.plugin.display()))?;
+    let wasm = fs::read(&args.plugin).with_context(|| format!("reading the plugin {}", args.plugin.display()))?;
     let plugin = sandbox.load_trigger(&plugin_name(&args.plugin), &wasm, &context)?;
     let request = WebhookRequest {
         method: args.method,
@@ -354,11 +410,7 @@ fn print_report(plugin: &Plugin, report: &RunReport) {
 fn print_logs(logs: &[LogLine], denials: &[Denial]) {
     println!("log      {}", logs.len());
     for line in logs {
-        println!(
-            "  [{}] {}",
-            format!("{:?}", line.level).to_lowercase(),
-            line.message
-        );
+        println!("  [{}] {}", format!("{:?}", line.level).to_lowercase(), line.message);
     }
     for denial in denials {
         println!("denied   `{}` needed {}", denial.call, denial.denied);

@@ -51,11 +51,7 @@ fn holds(field: Option<&FieldValue>, value: &Value) -> bool {
 
 impl CrmData for JsonCrm {
     fn get_entity(&self, target: EntityRef) -> Result<Option<Entity>, DataError> {
-        Ok(self
-            .entities
-            .iter()
-            .find(|e| e.reference() == target)
-            .cloned())
+        Ok(self.entities.iter().find(|e| e.reference() == target).cloned())
     }
 
     fn list_related(&self, target: EntityRef, kind: EntityKind) -> Result<Vec<Entity>, DataError> {
@@ -69,13 +65,7 @@ impl CrmData for JsonCrm {
         })
     }
 
-    fn find(
-        &self,
-        kind: EntityKind,
-        code: &str,
-        value: &Value,
-        limit: u32,
-    ) -> Result<Vec<Entity>, DataError> {
+    fn find(&self, kind: EntityKind, code: &str, value: &Value, limit: u32) -> Result<Vec<Entity>, DataError> {
         Ok(self
             .entities
             .iter()

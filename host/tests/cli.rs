@@ -63,10 +63,7 @@ fn run_prints_the_effects_of_a_useful_robot() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("outcome  success"), "{stdout}");
-    assert!(
-        stdout.contains("1. make user 8 responsible for deal:42"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("1. make user 8 responsible for deal:42"), "{stdout}");
     assert!(stdout.contains("2. comment on deal:42"), "{stdout}");
     assert!(stdout.contains("band = 2"), "{stdout}");
     assert!(stdout.contains("fuel     "), "{stdout}");
@@ -101,14 +98,8 @@ fn run_names_the_limit_plugin_and_robot_of_each_hostile_robot() {
             stderr.contains(&"plugin hostile (sha256:".to_string()),
             "{robot}: {stderr}"
         );
-        assert!(
-            stderr.contains(&format!("robot `{robot}`")),
-            "{robot}: {stderr}"
-        );
-        assert!(
-            stderr.contains(says),
-            "{robot}: expected `{says}` in {stderr}"
-        );
+        assert!(stderr.contains(&format!("robot `{robot}`")), "{robot}: {stderr}");
+        assert!(stderr.contains(says), "{robot}: expected `{says}` in {stderr}");
     }
 }
 

@@ -18,8 +18,7 @@ use robohost::runtime::{RunReport, SandboxConfig};
 use robohost_tests::*;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -36,9 +35,7 @@ const SAMPLES: usize = 20_000;
 
 fn main() {
     let cfg = SandboxConfig::default();
-    let deal = entity(
-        r#"{"kind": "deal", "id": 42, "stage": "NEW", "responsible": 1, "fields": {"TITLE": "Pumps"}}"#,
-    );
+    let deal = entity(r#"{"kind": "deal", "id": 42, "stage": "NEW", "responsible": 1, "fields": {"TITLE": "Pumps"}}"#);
     let properties = props(r#"{"text": "hello"}"#);
     let wasm = std::fs::read(plugin_path("bench")).expect("bench plugin");
 
@@ -63,15 +60,9 @@ fn main() {
     println!("  native Rust function     {}", native);
     println!("  raw wasmtime floor       {}", raw);
     println!("  robohost Sandbox::run    {}", ours);
-    println!(
-        "  robohost / floor         {:.2}x  (goal <= 1.5x)",
-        ours.p50 / raw.p50
-    );
+    println!("  robohost / floor         {:.2}x  (goal <= 1.5x)", ours.p50 / raw.p50);
     println!("  robohost / native        {:.0}x", ours.p50 / native.p50);
-    println!(
-        "  robohost p50             {:.1} µs (goal <= 15 µs)",
-        ours.p50 * 1e6
-    );
+    println!("  robohost p50             {:.1} µs (goal <= 15 µs)", ours.p50 * 1e6);
 
     // Fuel metering on against off, same CPU-heavy guest.
     let metered = Floor::new(&floor_engine, &wasm);
@@ -106,12 +97,10 @@ fn main() {
     let start = Instant::now();
     thread::scope(|s| {
         for _ in 0..threads {
-            let (sandbox, plugin, deal, properties, ctx) =
-                (&sandbox, &plugin, &deal, &properties, ctx.clone());
+            let (sandbox, plugin, deal, properties, ctx) = (&sandbox, &plugin, &deal, &properties, ctx.clone());
             s.spawn(move || {
                 for _ in 0..per_thread {
-                    let report: RunReport =
-                        run(sandbox, plugin, "echo", deal, properties, ctx.clone());
+                    let report: RunReport = run(sandbox, plugin, "echo", deal, properties, ctx.clone());
                     debug_assert!(report.outcome.is_success());
                     black_box(report);
                 }
@@ -164,10 +153,7 @@ fn echo_native(entity: &Entity, properties: &Fields) -> (Vec<Effect>, Fields) {
         id: entity.id,
     };
     let mut fields = Fields::new();
-    fields.insert(
-        "UF_ECHO".into(),
-        FieldValue::Single(Value::Text(text.clone())),
-    );
+    fields.insert("UF_ECHO".into(), FieldValue::Single(Value::Text(text.clone())));
     let mut returns = Fields::new();
     returns.insert("echo".into(), FieldValue::Single(Value::Text(text)));
     (vec![Effect::SetFields { target, fields }], returns)
@@ -224,13 +210,7 @@ impl crm::Host for FloorState {
     fn list_related(&mut self, _: types::EntityRef, _: types::EntityKind) -> R<Vec<types::Entity>> {
         unused()
     }
-    fn find(
-        &mut self,
-        _: types::EntityKind,
-        _: String,
-        _: types::Value,
-        _: u32,
-    ) -> R<Vec<types::Entity>> {
+    fn find(&mut self, _: types::EntityKind, _: String, _: types::Value, _: u32) -> R<Vec<types::Entity>> {
         unused()
     }
 }
@@ -298,8 +278,7 @@ impl Floor {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
         floor::Robot::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).expect("robot imports");
         let component = Component::new(engine, wasm).expect("compiles");
-        let pre = floor::RobotPre::new(linker.instantiate_pre(&component).expect("links"))
-            .expect("robot world");
+        let pre = floor::RobotPre::new(linker.instantiate_pre(&component).expect("links")).expect("robot world");
         let ticker = engine.weak();
         thread::spawn(move || {
             while let Some(engine) = ticker.upgrade() {
@@ -371,10 +350,7 @@ impl Floor {
         store.set_epoch_deadline(1_000);
         store.set_hostcall_fuel(cfg.hostcall_bytes);
         let robot = self.pre.instantiate(&mut store).expect("instantiates");
-        let values = robot
-            .call_run(&mut store, invocation)
-            .expect("runs")
-            .expect("succeeds");
+        let values = robot.call_run(&mut store, invocation).expect("runs").expect("succeeds");
         values.len() + store.data().effects.len()
     }
 }

@@ -22,12 +22,12 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// The PostgreSQL the tests use.
 pub fn postgres_url() -> String {
-    std::env::var("ROBOHOST_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("ROBOHOST_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-/// A new, empty, migrated database of kind `db`.
-pub async fn store(db: Db) -> Store {
+/// The URL of a new, empty database of kind `db`: a SQLite file in the temp
+/// folder, or a new schema of the test PostgreSQL.
+pub async fn fresh_url(db: Db) -> String {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let name = format!("robohost_t{}_{n}", std::process::id());
     match db {
@@ -36,9 +36,7 @@ pub async fn store(db: Db) -> Store {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-            Store::open(&format!("sqlite://{}", path.display()))
-                .await
-                .expect("opening SQLite")
+            format!("sqlite://{}", path.display())
         }
         Db::Postgres => {
             let url = postgres_url();
@@ -54,11 +52,15 @@ pub async fn store(db: Db) -> Store {
                 .await
                 .expect("creating the schema");
             let sep = if url.contains('?') { '&' } else { '?' };
-            Store::open(&format!("{url}{sep}options=-c%20search_path%3D{name}"))
-                .await
-                .expect("opening PostgreSQL")
+            format!("{url}{sep}options=-c%20search_path%3D{name}")
         }
     }
+}
+
+/// A new, empty, migrated database of kind `db`.
+pub async fn store(db: Db) -> Store {
+    let url = fresh_url(db).await;
+    Store::open(&url).await.unwrap_or_else(|e| panic!("opening {url}: {e}"))
 }
 
 /// One sandbox for the whole test binary: each reserves its pool.
@@ -78,11 +80,7 @@ pub fn shared_sandbox() -> Arc<Sandbox> {
 }
 
 /// An engine on a new database with a clock standing at `at`.
-pub async fn engine(
-    db: Db,
-    at: Timestamp,
-    config: EngineConfig,
-) -> (Arc<Engine>, Arc<ManualClock>) {
+pub async fn engine(db: Db, at: Timestamp, config: EngineConfig) -> (Arc<Engine>, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(at));
     let engine = Engine::new(store(db).await, shared_sandbox(), clock.clone(), config)
         .await

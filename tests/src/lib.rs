@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use robohost::domain::{Calendar, Cause, Entity, Fields, Timestamp};
 use robohost::harness::JsonCrm;
-use robohost::runtime::{
-    Grants, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig,
-};
+use robohost::runtime::{Grants, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig};
 
 /// The folder holding the compiled plugins.
 pub fn plugins_dir() -> &'static Path {
@@ -53,8 +51,7 @@ pub fn sandbox(config: SandboxConfig) -> Sandbox {
 
 /// Loads a compiled plugin into `sandbox`.
 pub fn load(sandbox: &Sandbox, name: &str) -> Plugin {
-    let wasm =
-        std::fs::read(plugin_path(name)).unwrap_or_else(|e| panic!("reading plugin {name}: {e}"));
+    let wasm = std::fs::read(plugin_path(name)).unwrap_or_else(|e| panic!("reading plugin {name}: {e}"));
     let probe = entity(r#"{"kind": "deal", "id": 1}"#);
     sandbox
         .load(name, &wasm, &context(&probe, vec![]))
@@ -70,16 +67,7 @@ pub fn run(
     properties: &Fields,
     ctx: RunContext,
 ) -> RunReport {
-    run_with(
-        sandbox,
-        plugin,
-        robot,
-        entity,
-        properties,
-        ctx,
-        Grants::ALL,
-        None,
-    )
+    run_with(sandbox, plugin, robot, entity, properties, ctx, Grants::ALL, None)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
 use robohost::domain::{
-    Calendar, Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, Pipeline, RobotBinding,
-    Timestamp, TriggerBinding, Value,
+    Calendar, Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, Pipeline, RobotBinding, Timestamp,
+    TriggerBinding, Value,
 };
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
 use robohost::storage::RunStatus;
@@ -83,20 +83,11 @@ async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
         .unwrap();
     let deal = deal(&engine, "NEW", "250000").await;
     assert_eq!(engine.run_until_idle().await.unwrap(), 1);
-    let stored = engine
-        .store()
-        .entity(deal.reference())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = engine.store().entity(deal.reference()).await.unwrap().unwrap();
     assert_eq!(stored.responsible, Some(8));
     let comments = engine.store().comments(deal.reference()).await.unwrap();
     assert!(comments[0].1.contains("band 2 of 2"), "{comments:?}");
-    let runs = engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap();
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Succeeded);
     let report = runs[0].report.as_ref().unwrap();
@@ -116,58 +107,32 @@ async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
 async fn working_time_delays_skip_the_weekend_and_a_holiday(db: Db) {
     let (engine, clock) = portal(db).await;
     let timing = r#", "properties": {"text": "later"}, "timing": {"delay_seconds": 10800, "working_time": true}"#;
-    engine
-        .add_robot(&robot("NEW", "bench", "echo", timing))
-        .await
-        .unwrap();
+    engine.add_robot(&robot("NEW", "bench", "echo", timing)).await.unwrap();
     // Friday 17:00: 1 working hour left, then the weekend and Monday's holiday.
     clock.set(at("2026-11-27T17:00:00+03:00"));
     let deal = deal(&engine, "NEW", "100").await;
-    let runs = engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap();
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(runs[0].due_at, at("2026-12-01T11:00:00+03:00"));
     clock.set(at("2026-12-01T10:59:59+03:00"));
     assert_eq!(engine.run_until_idle().await.unwrap(), 0);
-    assert_eq!(
-        field(&engine, deal.reference(), "UF_ECHO").await,
-        FieldValue::Empty
-    );
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, FieldValue::Empty);
     clock.set(at("2026-12-01T11:00:00+03:00"));
     assert_eq!(engine.run_until_idle().await.unwrap(), 1);
-    assert_eq!(
-        field(&engine, deal.reference(), "UF_ECHO").await,
-        text("later")
-    );
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("later"));
 }
 
 async fn leaving_the_stage_cancels_a_pending_delayed_robot(db: Db) {
     let (engine, clock) = portal(db).await;
     let timing = r#", "properties": {"text": "too late"}, "timing": {"delay_seconds": 86400}"#;
-    engine
-        .add_robot(&robot("NEW", "bench", "echo", timing))
-        .await
-        .unwrap();
+    engine.add_robot(&robot("NEW", "bench", "echo", timing)).await.unwrap();
     let deal = deal(&engine, "NEW", "100").await;
     clock.advance(Duration::hours(1));
-    engine
-        .move_entity(deal.reference(), None, "WORK")
-        .await
-        .unwrap();
+    engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
     clock.advance(Duration::days(2));
     assert_eq!(engine.run_until_idle().await.unwrap(), 0);
-    let runs = engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap();
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(runs[0].status, RunStatus::Cancelled);
-    assert_eq!(
-        field(&engine, deal.reference(), "UF_ECHO").await,
-        FieldValue::Empty
-    );
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, FieldValue::Empty);
 }
 
 async fn after_previous_runs_in_order_and_sees_earlier_values(db: Db) {
@@ -181,19 +146,11 @@ async fn after_previous_runs_in_order_and_sees_earlier_values(db: Db) {
         ))
         .await
         .unwrap();
-    let second = format!(
-        r#", "properties": {{"text": "after {{=Robot.{first}.echo}}"}}, "timing": {{"after_previous": true}}"#
-    );
-    engine
-        .add_robot(&robot("NEW", "bench", "echo", &second))
-        .await
-        .unwrap();
+    let second =
+        format!(r#", "properties": {{"text": "after {{=Robot.{first}.echo}}"}}, "timing": {{"after_previous": true}}"#);
+    engine.add_robot(&robot("NEW", "bench", "echo", &second)).await.unwrap();
     let deal = deal(&engine, "NEW", "100").await;
-    let runs = engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap();
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(
         [runs[0].status, runs[1].status],
         [RunStatus::Queued, RunStatus::Waiting]
@@ -205,15 +162,8 @@ async fn after_previous_runs_in_order_and_sees_earlier_values(db: Db) {
     );
     clock.advance(Duration::seconds(60));
     assert_eq!(engine.run_until_idle().await.unwrap(), 2);
-    assert_eq!(
-        field(&engine, deal.reference(), "UF_ECHO").await,
-        text("after first")
-    );
-    let runs = engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap();
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("after first"));
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
 }
 
@@ -227,24 +177,11 @@ async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
         .unwrap();
     let deal = deal(&engine, "NEW", "500").await;
     assert_eq!(engine.run_until_idle().await.unwrap(), 1);
-    let runs = engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap();
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(runs[0].status, RunStatus::Skipped);
-    let reason = runs[0].report.as_ref().unwrap()["reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        reason.contains("OPPORTUNITY") && reason.contains("500"),
-        "{reason}"
-    );
-    assert_eq!(
-        field(&engine, deal.reference(), "UF_ECHO").await,
-        FieldValue::Empty
-    );
+    let reason = runs[0].report.as_ref().unwrap()["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("OPPORTUNITY") && reason.contains("500"), "{reason}");
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, FieldValue::Empty);
 }
 
 async fn a_failing_robot_retries_and_ends_dead_with_its_last_error(db: Db) {
@@ -256,16 +193,8 @@ async fn a_failing_robot_retries_and_ends_dead_with_its_last_error(db: Db) {
     let deal = deal(&engine, "NEW", "100").await;
     let config = EngineConfig::default();
     for attempt in 1..=config.max_attempts {
-        assert_eq!(
-            engine.run_until_idle().await.unwrap(),
-            1,
-            "attempt {attempt}"
-        );
-        let run = &engine
-            .store()
-            .runs(Some(deal.reference()), 10)
-            .await
-            .unwrap()[0];
+        assert_eq!(engine.run_until_idle().await.unwrap(), 1, "attempt {attempt}");
+        let run = &engine.store().runs(Some(deal.reference()), 10).await.unwrap()[0];
         assert_eq!(run.attempts, attempt);
         let expected = if attempt < config.max_attempts {
             RunStatus::Queued
@@ -275,11 +204,7 @@ async fn a_failing_robot_retries_and_ends_dead_with_its_last_error(db: Db) {
         assert_eq!(run.status, expected, "attempt {attempt}");
         clock.advance(Duration::milliseconds(config.backoff_ms << (attempt - 1)));
     }
-    let run = &engine
-        .store()
-        .runs(Some(deal.reference()), 10)
-        .await
-        .unwrap()[0];
+    let run = &engine.store().runs(Some(deal.reference()), 10).await.unwrap()[0];
     let report = run.report.as_ref().unwrap();
     assert_eq!(report["outcome"]["outcome"], "guest-trap");
     assert_eq!(report["blame"], "guest");
@@ -297,24 +222,12 @@ async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
             r#"{{"id": 0, "pipeline": "general", "stage": "{stage}", "code": "{code}", "allow_backwards": {back}}}"#
         ))
     };
-    engine
-        .add_trigger(&trigger("WORK", "call", false))
-        .await
-        .unwrap();
-    engine
-        .add_trigger(&trigger("NEW", "reopen", false))
-        .await
-        .unwrap();
-    engine
-        .add_trigger(&trigger("NEW", "restart", true))
-        .await
-        .unwrap();
+    engine.add_trigger(&trigger("WORK", "call", false)).await.unwrap();
+    engine.add_trigger(&trigger("NEW", "reopen", false)).await.unwrap();
+    engine.add_trigger(&trigger("NEW", "restart", true)).await.unwrap();
     let deal = deal(&engine, "NEW", "100").await;
     let target = HitTarget::Entity(deal.reference());
-    let moved = engine
-        .fire_trigger("call", &target, &Fields::new())
-        .await
-        .unwrap();
+    let moved = engine.fire_trigger("call", &target, &Fields::new()).await.unwrap();
     assert_eq!(moved[0].stage.as_deref(), Some("WORK"));
     assert!(
         engine
@@ -332,10 +245,7 @@ async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
             .is_empty(),
         "not backwards"
     );
-    let moved = engine
-        .fire_trigger("restart", &target, &Fields::new())
-        .await
-        .unwrap();
+    let moved = engine.fire_trigger("restart", &target, &Fields::new()).await.unwrap();
     assert_eq!(moved[0].stage.as_deref(), Some("NEW"));
     let events: Vec<String> = engine
         .store()
@@ -354,12 +264,7 @@ async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
 async fn a_worker_whose_lease_was_taken_over_cannot_finish(db: Db) {
     let (engine, _) = portal(db).await;
     engine
-        .add_robot(&robot(
-            "NEW",
-            "bench",
-            "echo",
-            r#", "properties": {"text": "x"}"#,
-        ))
+        .add_robot(&robot("NEW", "bench", "echo", r#", "properties": {"text": "x"}"#))
         .await
         .unwrap();
     let deal = deal(&engine, "NEW", "100").await;
@@ -422,22 +327,13 @@ async fn bad_configuration_is_refused_with_the_field(db: Db) {
             robot("NOPE", "bench", "echo", ""),
             "pipeline `general` has no stage `NOPE`",
         ),
-        (
-            robot("NEW", "nope", "echo", ""),
-            "no plugin `nope` is installed",
-        ),
-        (
-            robot("NEW", "bench", "nope", ""),
-            "plugin `bench` has no robot `nope`",
-        ),
+        (robot("NEW", "nope", "echo", ""), "no plugin `nope` is installed"),
+        (robot("NEW", "bench", "nope", ""), "plugin `bench` has no robot `nope`"),
         (
             robot("NEW", "bench", "echo", r#", "properties": {"txt": "x"}"#),
             "`properties.txt`",
         ),
-        (
-            robot("NEW", "bench", "echo", ""),
-            "`properties.text`: is required",
-        ),
+        (robot("NEW", "bench", "echo", ""), "`properties.text`: is required"),
         (
             robot(
                 "NEW",
@@ -453,11 +349,7 @@ async fn bad_configuration_is_refused_with_the_field(db: Db) {
         assert!(e.contains(message), "{e} should contain {message}");
     }
     let bad_kind: NewEntityRequest = json(r#"{"kind": "lead", "pipeline": "general"}"#);
-    let e = engine
-        .create_entity(bad_kind)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = engine.create_entity(bad_kind).await.unwrap_err().to_string();
     assert!(e.contains("holds deals, not leads"), "{e}");
 }
 

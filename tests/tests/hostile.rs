@@ -16,31 +16,14 @@ fn config() -> SandboxConfig {
 }
 
 fn deal() -> Entity {
-    entity(
-        r#"{"kind": "deal", "id": 42, "responsible": 1, "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
-    )
+    entity(r#"{"kind": "deal", "id": 42, "responsible": 1, "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#)
 }
 
 fn hostile(sandbox: &Sandbox, plugin: &Plugin, robot: &str) -> RunReport {
     let deal = deal();
-    let report = run(
-        sandbox,
-        plugin,
-        robot,
-        &deal,
-        &props("{}"),
-        context(&deal, vec![]),
-    );
-    assert_eq!(
-        report.blame,
-        Some(Blame::Guest),
-        "{robot}: {:?}",
-        report.outcome
-    );
-    assert!(
-        report.effects.is_empty(),
-        "{robot}: a failed run returns no effects"
-    );
+    let report = run(sandbox, plugin, robot, &deal, &props("{}"), context(&deal, vec![]));
+    assert_eq!(report.blame, Some(Blame::Guest), "{robot}: {:?}", report.outcome);
+    assert!(report.effects.is_empty(), "{robot}: a failed run returns no effects");
     report
 }
 
@@ -51,12 +34,7 @@ fn every_hostile_robot_ends_in_its_own_outcome() {
     let plugin = load(&sandbox, "hostile");
     let outcome = |robot| hostile(&sandbox, &plugin, robot).outcome;
 
-    assert_eq!(
-        outcome("infinite_loop"),
-        Outcome::OutOfFuel {
-            budget: config.fuel
-        }
-    );
+    assert_eq!(outcome("infinite_loop"), Outcome::OutOfFuel { budget: config.fuel });
     assert_eq!(
         outcome("memory_bomb"),
         Outcome::MemoryLimit {
@@ -75,12 +53,8 @@ fn every_hostile_robot_ends_in_its_own_outcome() {
         }
         other => panic!("panic: {other:?}"),
     }
-    assert!(
-        matches!(outcome("huge_output"), Outcome::OutputLimit { what } if what.contains("sandbox.hostcall-bytes"))
-    );
-    assert!(
-        matches!(outcome("stdout_flood"), Outcome::OutputLimit { what } if what.contains("sandbox.output-bytes"))
-    );
+    assert!(matches!(outcome("huge_output"), Outcome::OutputLimit { what } if what.contains("sandbox.hostcall-bytes")));
+    assert!(matches!(outcome("stdout_flood"), Outcome::OutputLimit { what } if what.contains("sandbox.output-bytes")));
     assert_eq!(
         outcome("ungranted_effect"),
         Outcome::CapabilityDenied {
@@ -151,10 +125,7 @@ fn effects_of_a_failed_run_are_not_returned() {
 
 fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
     line.split_whitespace()
         .nth(1)
         .and_then(|n| n.parse().ok())
@@ -214,13 +185,7 @@ fn wrong_inputs_are_refused_before_running() {
     let sandbox = sandbox(config());
     let deal = deal();
     let ctx = context(&deal, vec![]);
-    let err = |bytes: &[u8]| {
-        sandbox
-            .load("x", bytes, &ctx)
-            .err()
-            .expect("refused")
-            .to_string()
-    };
+    let err = |bytes: &[u8]| sandbox.load("x", bytes, &ctx).err().expect("refused").to_string();
     assert!(err(b"(component)").contains("magic bytes"));
     assert!(err(&[0, b'a', b's', b'm', 1, 0, 0, 0]).contains("core module"));
     let plugin = load(&sandbox, "hostile");
@@ -244,8 +209,7 @@ fn wrong_inputs_are_refused_before_running() {
         .err()
         .expect("unknown robot refused");
     assert!(
-        e.to_string()
-            .contains("has no robot `nope`; it has: infinite_loop"),
+        e.to_string().contains("has no robot `nope`; it has: infinite_loop"),
         "{e}"
     );
 }

@@ -37,12 +37,7 @@ fn assign_by_amount_picks_the_band_and_comments() {
             &props(BANDS),
             context(&deal, vec![]),
         );
-        assert_eq!(
-            report.outcome,
-            Outcome::Success,
-            "{amount}: {:?}",
-            report.logs
-        );
+        assert_eq!(report.outcome, Outcome::Success, "{amount}: {:?}", report.logs);
         assert_eq!(
             report.effects[0],
             Effect::ChangeResponsible { target: this, user },
@@ -56,14 +51,8 @@ fn assign_by_amount_picks_the_band_and_comments() {
             other => panic!("expected a comment, got {other:?}"),
         }
         assert_eq!(report.effects.len(), 2);
-        assert_eq!(
-            report.returns["assigned_user"],
-            FieldValue::Single(Value::User(user))
-        );
-        assert_eq!(
-            report.returns["band"],
-            FieldValue::Single(Value::Integer(band))
-        );
+        assert_eq!(report.returns["assigned_user"], FieldValue::Single(Value::User(user)));
+        assert_eq!(report.returns["band"], FieldValue::Single(Value::Integer(band)));
     }
 }
 
@@ -101,10 +90,7 @@ fn assign_by_amount_explains_bad_properties() {
             r#"{"bounds": [{"decimal": "5"}, {"decimal": "1"}], "users": [{"user": 1}, {"user": 2}, {"user": 3}]}"#,
             "bounds",
         ),
-        (
-            r#"{"bounds": [{"decimal": "5"}], "users": [{"user": 1}]}"#,
-            "users",
-        ),
+        (r#"{"bounds": [{"decimal": "5"}], "users": [{"user": 1}]}"#, "users"),
         (r#"{"users": [{"user": 1}]}"#, "bounds"),
     ];
     for (properties, named) in cases {
@@ -169,15 +155,9 @@ fn related_totals_reads_linked_deals() {
         panic!("{:?}", report.effects)
     };
     assert_eq!(*target, this);
-    assert_eq!(
-        fields["UF_DEALS_COUNT"],
-        FieldValue::Single(Value::Integer(3))
-    );
+    assert_eq!(fields["UF_DEALS_COUNT"], FieldValue::Single(Value::Integer(3)));
     assert_eq!(fields["UF_DEALS_TOTAL"].to_string(), "3000.50 RUB");
-    assert_eq!(
-        report.returns["skipped"],
-        FieldValue::Single(Value::Integer(1))
-    );
+    assert_eq!(report.returns["skipped"], FieldValue::Single(Value::Integer(1)));
 
     // Without `crm-read` the robot is told, and the run says why it failed.
     let report = run_with(
@@ -228,14 +208,7 @@ fn the_same_input_uses_the_same_fuel() {
     let bench = load(&sandbox, "bench");
     let crunch = |rounds: i64| {
         let p = props(&format!(r#"{{"rounds": {rounds}}}"#));
-        run(
-            &sandbox,
-            &bench,
-            "crunch",
-            &deal,
-            &p,
-            context(&deal, vec![]),
-        )
+        run(&sandbox, &bench, "crunch", &deal, &p, context(&deal, vec![]))
     };
     let (a, b, more) = (crunch(10_000), crunch(10_000), crunch(20_000));
     assert_eq!(a.fuel_used, b.fuel_used);

@@ -28,11 +28,7 @@ fn compiled_plugins_are_cached_and_a_damaged_artifact_is_recompiled() {
         .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
         .collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
-    assert!(
-        artifacts[0]
-            .to_string_lossy()
-            .contains(&first.digest().hex())
-    );
+    assert!(artifacts[0].to_string_lossy().contains(&first.digest().hex()));
 
     // A second process-like sandbox loads the artifact instead of compiling.
     let stored = std::fs::read(&artifacts[0]).unwrap();
@@ -55,14 +51,7 @@ fn compiled_plugins_are_cached_and_a_damaged_artifact_is_recompiled() {
     let sandbox = Sandbox::new(config).unwrap();
     let plugin = sandbox.load("bench", &wasm, &ctx).unwrap();
     assert_eq!(std::fs::read(&artifacts[0]).unwrap(), stored);
-    let report = run(
-        &sandbox,
-        &plugin,
-        "echo",
-        &deal,
-        &props(r#"{"text": "hi"}"#),
-        ctx,
-    );
+    let report = run(&sandbox, &plugin, "echo", &deal, &props(r#"{"text": "hi"}"#), ctx);
     assert_eq!(report.outcome, Outcome::Success);
     std::fs::remove_dir_all(root).unwrap();
 }

@@ -25,8 +25,7 @@ fn a_call_notice_becomes_a_hit_on_the_caller() {
     let codes: Vec<_> = plugin.triggers().iter().map(|t| t.code.as_str()).collect();
     assert_eq!(codes, ["incoming_call", "missed_call"]);
 
-    let handle =
-        |body: &str| sandbox.handle(&plugin, &post(body), Grants::ALL, context(&nobody, vec![]));
+    let handle = |body: &str| sandbox.handle(&plugin, &post(body), Grants::ALL, context(&nobody, vec![]));
     let report = handle(
         r#"{"event": "call_end", "direction": "inbound", "from": "+7 (912) 345-67-89", "duration": 125, "call_id": "abc-1"}"#,
     );
@@ -42,23 +41,12 @@ fn a_call_notice_becomes_a_hit_on_the_caller() {
             value: Value::Text("+79123456789".into())
         }
     );
-    assert_eq!(
-        hit.data["DURATION"],
-        FieldValue::Single(Value::Integer(125))
-    );
-    assert!(
-        report
-            .logs
-            .iter()
-            .any(|l| l.message.contains("incoming_call"))
-    );
+    assert_eq!(hit.data["DURATION"], FieldValue::Single(Value::Integer(125)));
+    assert!(report.logs.iter().any(|l| l.message.contains("incoming_call")));
 
-    let missed =
-        handle(r#"{"event": "call_missed", "direction": "inbound", "from": "8 912 345 67 89"}"#);
+    let missed = handle(r#"{"event": "call_missed", "direction": "inbound", "from": "8 912 345 67 89"}"#);
     assert_eq!(missed.hits[0].trigger, "missed_call");
-    let outbound = handle(
-        r#"{"event": "call_end", "direction": "outbound", "from": "+74951234567", "duration": 60}"#,
-    );
+    let outbound = handle(r#"{"event": "call_end", "direction": "outbound", "from": "+74951234567", "duration": 60}"#);
     assert_eq!(outbound.outcome, Outcome::Success);
     assert!(outbound.hits.is_empty());
 

@@ -162,11 +162,7 @@ pub struct RelativeTo {
 pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
-    Compare {
-        field: String,
-        op: Op,
-        value: FieldValue,
-    },
+    Compare { field: String, op: Op, value: FieldValue },
 }
 
 /// A comparison operator.

@@ -2,9 +2,7 @@
 //! holidays, in the portal's time zone. Robots delayed "in working time" and
 //! the `calendar` host interface both count time with it.
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -88,13 +86,7 @@ impl TryFrom<CalendarSpec> for Calendar {
             .time_zone
             .parse()
             .map_err(|_| CalendarError::UnknownTimeZone(spec.time_zone.clone()))?;
-        Calendar::new(
-            time_zone,
-            spec.work_start,
-            spec.work_end,
-            spec.weekend,
-            spec.holidays,
-        )
+        Calendar::new(time_zone, spec.work_start, spec.work_end, spec.weekend, spec.holidays)
     }
 }
 
@@ -159,9 +151,7 @@ impl Calendar {
     }
 
     fn local(&self, at: Timestamp) -> NaiveDateTime {
-        at.to_datetime()
-            .with_timezone(&self.time_zone)
-            .naive_local()
+        at.to_datetime().with_timezone(&self.time_zone).naive_local()
     }
 
     /// The instant of a local wall-clock time; in a daylight-saving gap, the
@@ -178,9 +168,7 @@ impl Calendar {
 
     pub fn is_working_time(&self, at: Timestamp) -> bool {
         let local = self.local(at);
-        self.is_working_day(local.date())
-            && local.time() >= self.work_start
-            && local.time() < self.work_end
+        self.is_working_day(local.date()) && local.time() >= self.work_start && local.time() < self.work_end
     }
 
     /// `at` itself in working time, else the start of the next working period.
@@ -191,29 +179,19 @@ impl Calendar {
         let local = self.local(at);
         let mut day = local.date();
         if local.time() >= self.work_start {
-            day = day
-                .succ_opt()
-                .ok_or(CalendarError::NoWorkingTime { from: at })?;
+            day = day.succ_opt().ok_or(CalendarError::NoWorkingTime { from: at })?;
         }
         for _ in 0..SEARCH_DAYS {
             if self.is_working_day(day) {
-                return Ok(Timestamp::from_datetime(
-                    self.instant(day.and_time(self.work_start)),
-                ));
+                return Ok(Timestamp::from_datetime(self.instant(day.and_time(self.work_start))));
             }
-            day = day
-                .succ_opt()
-                .ok_or(CalendarError::NoWorkingTime { from: at })?;
+            day = day.succ_opt().ok_or(CalendarError::NoWorkingTime { from: at })?;
         }
         Err(CalendarError::NoWorkingTime { from: at })
     }
 
     /// The moment `duration` of working time after `start`.
-    pub fn add_working_time(
-        &self,
-        start: Timestamp,
-        duration: Duration,
-    ) -> Result<Timestamp, CalendarError> {
+    pub fn add_working_time(&self, start: Timestamp, duration: Duration) -> Result<Timestamp, CalendarError> {
         let mut at = self.next_working_moment(start)?;
         let mut left = duration.max(Duration::zero());
         for _ in 0..SEARCH_DAYS {
@@ -234,8 +212,7 @@ mod tests {
     use super::*;
 
     fn moscow() -> Calendar {
-        serde_json::from_str(r#"{"time_zone": "Europe/Moscow", "holidays": ["2026-11-04"]}"#)
-            .unwrap()
+        serde_json::from_str(r#"{"time_zone": "Europe/Moscow", "holidays": ["2026-11-04"]}"#).unwrap()
     }
 
     fn at(text: &str) -> Timestamp {
@@ -250,32 +227,23 @@ mod tests {
         assert!(cal.is_working_time(at("2026-11-25T09:00:00+03:00")));
         assert!(!cal.is_working_time(at("2026-11-25T08:59:59+03:00")));
         assert!(!cal.is_working_time(at("2026-11-25T18:00:00+03:00")));
-        assert!(
-            !cal.is_working_time(at("2026-11-28T12:00:00+03:00")),
-            "Saturday"
-        );
-        assert!(
-            !cal.is_working_time(at("2026-11-04T12:00:00+03:00")),
-            "holiday"
-        );
+        assert!(!cal.is_working_time(at("2026-11-28T12:00:00+03:00")), "Saturday");
+        assert!(!cal.is_working_time(at("2026-11-04T12:00:00+03:00")), "holiday");
     }
 
     #[test]
     fn next_working_moment_skips_nights_weekends_and_holidays() {
         let cal = moscow();
         assert_eq!(
-            cal.next_working_moment(at("2026-11-27T19:00:00+03:00"))
-                .unwrap(),
+            cal.next_working_moment(at("2026-11-27T19:00:00+03:00")).unwrap(),
             at("2026-11-30T09:00:00+03:00")
         );
         assert_eq!(
-            cal.next_working_moment(at("2026-11-03T18:30:00+03:00"))
-                .unwrap(),
+            cal.next_working_moment(at("2026-11-03T18:30:00+03:00")).unwrap(),
             at("2026-11-05T09:00:00+03:00")
         );
         assert_eq!(
-            cal.next_working_moment(at("2026-11-25T07:00:00+03:00"))
-                .unwrap(),
+            cal.next_working_moment(at("2026-11-25T07:00:00+03:00")).unwrap(),
             at("2026-11-25T09:00:00+03:00")
         );
     }
@@ -299,19 +267,9 @@ mod tests {
 
     #[test]
     fn unusable_calendars_are_refused() {
-        let err = |json: &str| {
-            serde_json::from_str::<Calendar>(json)
-                .unwrap_err()
-                .to_string()
-        };
+        let err = |json: &str| serde_json::from_str::<Calendar>(json).unwrap_err().to_string();
         assert!(err(r#"{"time_zone": "Mars/Olympus"}"#).contains("not an IANA time zone"));
-        assert!(
-            err(r#"{"work_start": "18:00:00", "work_end": "09:00:00"}"#)
-                .contains("must start before they end")
-        );
-        assert!(
-            err(r#"{"weekend": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"]}"#)
-                .contains("no working time")
-        );
+        assert!(err(r#"{"work_start": "18:00:00", "work_end": "09:00:00"}"#).contains("must start before they end"));
+        assert!(err(r#"{"weekend": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"]}"#).contains("no working time"));
     }
 }

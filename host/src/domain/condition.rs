@@ -27,17 +27,9 @@ pub struct Verdict {
 /// A condition that cannot be evaluated: a mistake in its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConditionError {
-    #[error(
-        "cannot compare {field} ({left}) with {right}; give the condition a value {field} can be compared with"
-    )]
-    Incomparable {
-        field: String,
-        left: String,
-        right: String,
-    },
-    #[error(
-        "{field} is a display name, known only with the portal's directory; test ASSIGNED_BY_ID instead"
-    )]
+    #[error("cannot compare {field} ({left}) with {right}; give the condition a value {field} can be compared with")]
+    Incomparable { field: String, left: String, right: String },
+    #[error("{field} is a display name, known only with the portal's directory; test ASSIGNED_BY_ID instead")]
     DisplayName { field: String },
 }
 
@@ -53,10 +45,8 @@ pub fn evaluate(condition: &Condition, entity: &Entity) -> Result<Verdict, Condi
         Condition::All(parts) => combine(parts, entity, false, "nothing to check"),
         Condition::Any(parts) => combine(parts, entity, true, "no alternative given"),
         Condition::Compare { field, op, value } => {
-            let left =
-                document_field(entity, field, None).ok_or_else(|| ConditionError::DisplayName {
-                    field: field.clone(),
-                })?;
+            let left = document_field(entity, field, None)
+                .ok_or_else(|| ConditionError::DisplayName { field: field.clone() })?;
             let passed = compare(field, *op, &left, value)?;
             let wanted = match op {
                 Op::Empty | Op::NotEmpty => String::new(),
@@ -70,12 +60,7 @@ pub fn evaluate(condition: &Condition, entity: &Entity) -> Result<Verdict, Condi
 
 /// All (`decisive` false) or Any (`decisive` true): the first part whose
 /// verdict is `decisive` decides; otherwise every part's reason counts.
-fn combine(
-    parts: &[Condition],
-    entity: &Entity,
-    decisive: bool,
-    none: &str,
-) -> Result<Verdict, ConditionError> {
+fn combine(parts: &[Condition], entity: &Entity, decisive: bool, none: &str) -> Result<Verdict, ConditionError> {
     let mut reasons = Vec::with_capacity(parts.len());
     for part in parts {
         let verdict = evaluate(part, entity)?;
@@ -95,12 +80,7 @@ fn combine(
     })
 }
 
-fn compare(
-    field: &str,
-    op: Op,
-    left: &FieldValue,
-    right: &FieldValue,
-) -> Result<bool, ConditionError> {
+fn compare(field: &str, op: Op, left: &FieldValue, right: &FieldValue) -> Result<bool, ConditionError> {
     let incomparable = || ConditionError::Incomparable {
         field: field.to_owned(),
         left: kind(left),
@@ -136,8 +116,9 @@ fn equals(left: &FieldValue, right: &FieldValue) -> Option<bool> {
         (l, r) if is_empty(l) || is_empty(r) => Some(is_empty(l) && is_empty(r)),
         (FieldValue::Single(a), FieldValue::Single(b)) => equal(a, b),
         // A list equals a single value when it holds it, as in Bitrix24.
-        (FieldValue::List(items), FieldValue::Single(one))
-        | (FieldValue::Single(one), FieldValue::List(items)) => holds(items, one),
+        (FieldValue::List(items), FieldValue::Single(one)) | (FieldValue::Single(one), FieldValue::List(items)) => {
+            holds(items, one)
+        }
         (FieldValue::List(a), FieldValue::List(b)) => {
             let pairs: Option<Vec<bool>> = a.iter().zip(b).map(|(x, y)| equal(x, y)).collect();
             Some(a.len() == b.len() && pairs?.into_iter().all(|same| same))
@@ -168,8 +149,7 @@ fn holds(items: &[Value], one: &Value) -> Option<bool> {
 
 fn equal(a: &Value, b: &Value) -> Option<bool> {
     if let (Some((x, x_currency)), Some((y, y_currency))) = (number(a), number(b)) {
-        let same_currency =
-            x_currency.is_none() || y_currency.is_none() || x_currency == y_currency;
+        let same_currency = x_currency.is_none() || y_currency.is_none() || x_currency == y_currency;
         return Some(same_currency && x == y);
     }
     if let (Some(x), Some(y)) = (instant(a), instant(b)) {
@@ -178,9 +158,7 @@ fn equal(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Value::Text(x) | Value::Option(x), Value::Text(y) | Value::Option(y)) => Some(x == y),
         (Value::Boolean(x), Value::Boolean(y)) => Some(x == y),
-        (Value::Boolean(x), Value::Text(text)) | (Value::Text(text), Value::Boolean(x)) => {
-            truth(text).map(|y| *x == y)
-        }
+        (Value::Boolean(x), Value::Text(text)) | (Value::Text(text), Value::Boolean(x)) => truth(text).map(|y| *x == y),
         (Value::User(x), Value::User(y)) => Some(x == y),
         (Value::Entity(x), Value::Entity(y)) => Some(x == y),
         (Value::File(x), Value::File(y)) => Some(x == y),
@@ -218,9 +196,7 @@ fn number(value: &Value) -> Option<(Decimal, Option<&str>)> {
 /// A point in time; a date counts from its midnight in UTC.
 fn instant(value: &Value) -> Option<Timestamp> {
     match value {
-        Value::Date(d) => Some(Timestamp::from_datetime(
-            d.and_time(NaiveTime::MIN).and_utc(),
-        )),
+        Value::Date(d) => Some(Timestamp::from_datetime(d.and_time(NaiveTime::MIN).and_utc())),
         Value::DateTime(t) => Some(*t),
         _ => None,
     }
@@ -254,10 +230,7 @@ fn kind(value: &FieldValue) -> String {
     match value {
         FieldValue::Empty => "empty".to_owned(),
         FieldValue::Single(value) => one(value),
-        FieldValue::List(items) => format!(
-            "list of {}",
-            items.first().map_or("nothing".to_owned(), one)
-        ),
+        FieldValue::List(items) => format!("list of {}", items.first().map_or("nothing".to_owned(), one)),
     }
 }
 
@@ -324,14 +297,8 @@ mod tests {
     #[track_caller]
     fn verdict(condition: Condition, expected: &str) {
         let actual = match evaluate(&condition, &entity()) {
-            Ok(Verdict {
-                passed: true,
-                reason,
-            }) => format!("pass: {reason}"),
-            Ok(Verdict {
-                passed: false,
-                reason,
-            }) => format!("fail: {reason}"),
+            Ok(Verdict { passed: true, reason }) => format!("pass: {reason}"),
+            Ok(Verdict { passed: false, reason }) => format!("fail: {reason}"),
             Err(error) => format!("error: {error}"),
         };
         assert_eq!(actual, expected, "{condition:?}");
@@ -354,67 +321,22 @@ mod tests {
                 r#""big deal""#,
                 "fail: TITLE is Big deal, wanted = big deal",
             ),
-            (
-                "TITLE",
-                Ne,
-                r#""x""#,
-                "pass: TITLE is Big deal, wanted != x",
-            ),
-            (
-                "UF_MISSING",
-                Eq,
-                r#""x""#,
-                "fail: UF_MISSING is empty, wanted = x",
-            ),
-            (
-                "UF_MISSING",
-                Ne,
-                r#""x""#,
-                "pass: UF_MISSING is empty, wanted != x",
-            ),
-            (
-                "UF_MISSING",
-                Eq,
-                "null",
-                "pass: UF_MISSING is empty, wanted = empty",
-            ),
-            (
-                "UF_BLANK",
-                Eq,
-                "null",
-                "pass: UF_BLANK is empty, wanted = empty",
-            ),
+            ("TITLE", Ne, r#""x""#, "pass: TITLE is Big deal, wanted != x"),
+            ("UF_MISSING", Eq, r#""x""#, "fail: UF_MISSING is empty, wanted = x"),
+            ("UF_MISSING", Ne, r#""x""#, "pass: UF_MISSING is empty, wanted != x"),
+            ("UF_MISSING", Eq, "null", "pass: UF_MISSING is empty, wanted = empty"),
+            ("UF_BLANK", Eq, "null", "pass: UF_BLANK is empty, wanted = empty"),
             // Booleans, also as Bitrix24's Y/N and yes/no/true/false text.
-            (
-                "UF_IN_STOCK",
-                Eq,
-                r#""yes""#,
-                "fail: UF_IN_STOCK is no, wanted = yes",
-            ),
-            (
-                "UF_IN_STOCK",
-                Eq,
-                "true",
-                "fail: UF_IN_STOCK is no, wanted = yes",
-            ),
-            (
-                "UF_IN_STOCK",
-                Ne,
-                r#""Y""#,
-                "pass: UF_IN_STOCK is no, wanted != Y",
-            ),
+            ("UF_IN_STOCK", Eq, r#""yes""#, "fail: UF_IN_STOCK is no, wanted = yes"),
+            ("UF_IN_STOCK", Eq, "true", "fail: UF_IN_STOCK is no, wanted = yes"),
+            ("UF_IN_STOCK", Ne, r#""Y""#, "pass: UF_IN_STOCK is no, wanted != Y"),
             (
                 "UF_IN_STOCK",
                 Eq,
                 r#""FALSE""#,
                 "pass: UF_IN_STOCK is no, wanted = FALSE",
             ),
-            (
-                "UF_IN_STOCK",
-                Eq,
-                r#""n""#,
-                "pass: UF_IN_STOCK is no, wanted = n",
-            ),
+            ("UF_IN_STOCK", Eq, r#""n""#, "pass: UF_IN_STOCK is no, wanted = n"),
             ("UF_FLAG", Eq, "true", "pass: UF_FLAG is Y, wanted = yes"),
             (
                 "UF_IN_STOCK",
@@ -511,24 +433,9 @@ mod tests {
                 "pass: DATE_CREATE is 2026-11-25T09:00:00.000Z, wanted > 2026-11-25",
             ),
             // Text orders lexicographically; nothing is ordered against empty.
-            (
-                "TITLE",
-                Gt,
-                r#""Apple""#,
-                "pass: TITLE is Big deal, wanted > Apple",
-            ),
-            (
-                "TITLE",
-                Lt,
-                r#""Big""#,
-                "fail: TITLE is Big deal, wanted < Big",
-            ),
-            (
-                "UF_MISSING",
-                Gt,
-                "1",
-                "fail: UF_MISSING is empty, wanted > 1",
-            ),
+            ("TITLE", Gt, r#""Apple""#, "pass: TITLE is Big deal, wanted > Apple"),
+            ("TITLE", Lt, r#""Big""#, "fail: TITLE is Big deal, wanted < Big"),
+            ("UF_MISSING", Gt, "1", "fail: UF_MISSING is empty, wanted > 1"),
             // Options compare codes, with options or text.
             (
                 "UF_SEGMENT",
@@ -536,12 +443,7 @@ mod tests {
                 r#"{"option": "vip"}"#,
                 "pass: UF_SEGMENT is vip, wanted = vip",
             ),
-            (
-                "UF_SEGMENT",
-                Eq,
-                r#""vip""#,
-                "pass: UF_SEGMENT is vip, wanted = vip",
-            ),
+            ("UF_SEGMENT", Eq, r#""vip""#, "pass: UF_SEGMENT is vip, wanted = vip"),
             (
                 "UF_SEGMENT",
                 Ne,
@@ -617,50 +519,15 @@ mod tests {
                 "error: cannot compare UF_COUNT (integer) with text; give the condition a value UF_COUNT can be compared with",
             ),
             // Empty: absent, empty text, empty list.
-            (
-                "UF_MISSING",
-                Empty,
-                "null",
-                "pass: UF_MISSING is empty, wanted empty",
-            ),
-            (
-                "UF_BLANK",
-                Empty,
-                "null",
-                "pass: UF_BLANK is empty, wanted empty",
-            ),
-            (
-                "UF_NONE",
-                Empty,
-                "null",
-                "pass: UF_NONE is empty, wanted empty",
-            ),
-            (
-                "TITLE",
-                Empty,
-                "null",
-                "fail: TITLE is Big deal, wanted empty",
-            ),
-            (
-                "TITLE",
-                NotEmpty,
-                "null",
-                "pass: TITLE is Big deal, wanted not empty",
-            ),
-            (
-                "UF_NONE",
-                NotEmpty,
-                "null",
-                "fail: UF_NONE is empty, wanted not empty",
-            ),
+            ("UF_MISSING", Empty, "null", "pass: UF_MISSING is empty, wanted empty"),
+            ("UF_BLANK", Empty, "null", "pass: UF_BLANK is empty, wanted empty"),
+            ("UF_NONE", Empty, "null", "pass: UF_NONE is empty, wanted empty"),
+            ("TITLE", Empty, "null", "fail: TITLE is Big deal, wanted empty"),
+            ("TITLE", NotEmpty, "null", "pass: TITLE is Big deal, wanted not empty"),
+            ("UF_NONE", NotEmpty, "null", "fail: UF_NONE is empty, wanted not empty"),
             // The same specials as in expressions.
             ("ID", Eq, "42", "pass: ID is 42, wanted = 42"),
-            (
-                "STAGE_ID",
-                Eq,
-                r#""NEW""#,
-                "pass: STAGE_ID is NEW, wanted = NEW",
-            ),
+            ("STAGE_ID", Eq, r#""NEW""#, "pass: STAGE_ID is NEW, wanted = NEW"),
             (
                 "CATEGORY_ID",
                 Ne,

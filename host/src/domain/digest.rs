@@ -42,11 +42,7 @@ impl fmt::Debug for Digest {
 impl FromStr for Digest {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        let bad = || {
-            ValueError::new(format!(
-                "`{s}` is not a digest such as sha256:<64 hex digits>"
-            ))
-        };
+        let bad = || ValueError::new(format!("`{s}` is not a digest such as sha256:<64 hex digits>"));
         let hex = s.strip_prefix("sha256:").ok_or_else(bad)?;
         let mut out = [0; 32];
         hex::decode_to_slice(hex, &mut out).map_err(|_| bad())?;
@@ -62,8 +58,6 @@ impl Serialize for Digest {
 
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }

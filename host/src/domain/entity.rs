@@ -52,7 +52,9 @@ impl FromStr for EntityKind {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
         EntityKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            ValueError::new(format!("`{s}` is not an entity kind; use lead, deal, contact, company, task or activity"))
+            ValueError::new(format!(
+                "`{s}` is not an entity kind; use lead, deal, contact, company, task or activity"
+            ))
         })
     }
 }
@@ -73,11 +75,7 @@ impl fmt::Display for EntityRef {
 impl FromStr for EntityRef {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        let bad = || {
-            ValueError::new(format!(
-                "`{s}` is not an entity reference such as `deal:42`"
-            ))
-        };
+        let bad = || ValueError::new(format!("`{s}` is not an entity reference such as `deal:42`"));
         let (kind, id) = s.split_once(':').ok_or_else(bad)?;
         Ok(EntityRef {
             kind: kind.parse()?,
@@ -120,9 +118,7 @@ impl Entity {
 
     /// A standard or custom field.
     pub fn field(&self, code: &str) -> Option<&FieldValue> {
-        self.fields
-            .get(code)
-            .or_else(|| self.custom_fields.get(code))
+        self.fields.get(code).or_else(|| self.custom_fields.get(code))
     }
 }
 
@@ -287,16 +283,10 @@ impl fmt::Display for Capability {
 impl FromStr for Capability {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        Capability::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                let all: Vec<_> = Capability::ALL.iter().map(|c| c.as_str()).collect();
-                ValueError::new(format!(
-                    "`{s}` is not a capability; use one of {}",
-                    all.join(", ")
-                ))
-            })
+        Capability::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            let all: Vec<_> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+            ValueError::new(format!("`{s}` is not a capability; use one of {}", all.join(", ")))
+        })
     }
 }
 

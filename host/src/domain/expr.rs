@@ -63,31 +63,17 @@ pub enum ExprError {
     #[error(
         "`{expr}` at {at}: unknown namespace `{namespace}`; use Document, GlobalConst, Robot, Responsible or Supervisor"
     )]
-    UnknownNamespace {
-        expr: String,
-        at: usize,
-        namespace: String,
-    },
-    #[error(
-        "`{expr}` at {at}: write it as `{form}`, with names made of letters, digits, `_` and `-`"
-    )]
+    UnknownNamespace { expr: String, at: usize, namespace: String },
+    #[error("`{expr}` at {at}: write it as `{form}`, with names made of letters, digits, `_` and `-`")]
     Malformed {
         expr: String,
         at: usize,
         form: &'static str,
     },
-    #[error(
-        "`{{=GlobalConst.{name}}}`: there is no global constant `{name}`; define it or use one of: {known}"
-    )]
+    #[error("`{{=GlobalConst.{name}}}`: there is no global constant `{name}`; define it or use one of: {known}")]
     UnknownConstant { name: String, known: String },
-    #[error(
-        "`{{=Robot.{key}.{value}}}`: no earlier robot of this stage has the key `{key}`; use one of: {known}"
-    )]
-    UnknownRobot {
-        key: String,
-        value: String,
-        known: String,
-    },
+    #[error("`{{=Robot.{key}.{value}}}`: no earlier robot of this stage has the key `{key}`; use one of: {known}")]
+    UnknownRobot { key: String, value: String, known: String },
     #[error("item {index}: {error}")]
     Item { index: usize, error: Box<ExprError> },
 }
@@ -118,9 +104,7 @@ pub fn resolve(value: &FieldValue, scope: &Scope) -> Result<FieldValue, ExprErro
             let mut resolved = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
                 let item = match item {
-                    Value::Text(text) => {
-                        resolve_text(text, scope).map_err(|error| in_item(index, error))?
-                    }
+                    Value::Text(text) => resolve_text(text, scope).map_err(|error| in_item(index, error))?,
                     other => FieldValue::Single(other.clone()),
                 };
                 match item {
@@ -138,20 +122,14 @@ pub fn resolve(value: &FieldValue, scope: &Scope) -> Result<FieldValue, ExprErro
 /// The value of `{=Document.FIELD}`: a standard or custom field, or one of the
 /// specials, Empty when absent. `None` for the responsible's name without a
 /// directory to look it up in.
-pub(super) fn document_field(
-    entity: &Entity,
-    code: &str,
-    directory: Option<&Directory>,
-) -> Option<FieldValue> {
+pub(super) fn document_field(entity: &Entity, code: &str, directory: Option<&Directory>) -> Option<FieldValue> {
     let text = |s: &Option<String>| {
         s.clone()
             .map_or(FieldValue::Empty, |s| FieldValue::Single(Value::Text(s)))
     };
     Some(match code {
         // Ids beyond i64::MAX do not occur; Empty is the honest answer if one did.
-        "ID" => i64::try_from(entity.id).map_or(FieldValue::Empty, |id| {
-            FieldValue::Single(Value::Integer(id))
-        }),
+        "ID" => i64::try_from(entity.id).map_or(FieldValue::Empty, |id| FieldValue::Single(Value::Integer(id))),
         "STAGE_ID" => text(&entity.stage),
         "CATEGORY_ID" | "PIPELINE" => text(&entity.pipeline),
         "ASSIGNED_BY_ID" => user(entity.responsible),
@@ -217,9 +195,7 @@ fn reference(inner: &str, expr: &str, at: usize) -> Result<Reference, ExprError>
         form,
     };
     let name = |part: &str, form| {
-        let valid = part
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        let valid = part.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
         if valid {
             Ok(part.to_owned())
         } else {
@@ -294,32 +270,25 @@ fn lookup(reference: &Reference, scope: &Scope) -> Result<FieldValue, ExprError>
         Reference::Document(field) => {
             Ok(document_field(scope.entity, field, Some(scope.directory)).unwrap_or_default())
         }
-        Reference::GlobalConst(name) => {
-            scope
-                .constants
-                .get(name)
-                .cloned()
-                .ok_or_else(|| ExprError::UnknownConstant {
-                    name: name.clone(),
-                    known: known(scope.constants.keys()),
-                })
-        }
+        Reference::GlobalConst(name) => scope
+            .constants
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ExprError::UnknownConstant {
+                name: name.clone(),
+                known: known(scope.constants.keys()),
+            }),
         Reference::Robot { key, value } => {
-            let returned = scope
-                .returns
-                .get(key)
-                .ok_or_else(|| ExprError::UnknownRobot {
-                    key: key.clone(),
-                    value: value.clone(),
-                    known: known(scope.returns.keys()),
-                })?;
+            let returned = scope.returns.get(key).ok_or_else(|| ExprError::UnknownRobot {
+                key: key.clone(),
+                value: value.clone(),
+                known: known(scope.returns.keys()),
+            })?;
             // A robot may leave an optional value unset: like a missing field.
             Ok(returned.get(value).cloned().unwrap_or_default())
         }
         Reference::Responsible => Ok(user(responsible)),
-        Reference::Supervisor => Ok(user(
-            responsible.and_then(|id| scope.directory.supervisor(id)),
-        )),
+        Reference::Supervisor => Ok(user(responsible.and_then(|id| scope.directory.supervisor(id)))),
     }
 }
 
@@ -355,21 +324,13 @@ fn display(value: &FieldValue, directory: &Directory) -> String {
     }
 }
 
-fn for_each_text(
-    value: &FieldValue,
-    mut visit: impl FnMut(&str) -> Result<(), ExprError>,
-) -> Result<(), ExprError> {
+fn for_each_text(value: &FieldValue, mut visit: impl FnMut(&str) -> Result<(), ExprError>) -> Result<(), ExprError> {
     match value {
         FieldValue::Single(Value::Text(text)) => visit(text),
-        FieldValue::List(items) => {
-            items
-                .iter()
-                .enumerate()
-                .try_for_each(|(index, item)| match item {
-                    Value::Text(text) => visit(text).map_err(|error| in_item(index, error)),
-                    _ => Ok(()),
-                })
-        }
+        FieldValue::List(items) => items.iter().enumerate().try_for_each(|(index, item)| match item {
+            Value::Text(text) => visit(text).map_err(|error| in_item(index, error)),
+            _ => Ok(()),
+        }),
         _ => Ok(()),
     }
 }
@@ -429,10 +390,7 @@ mod tests {
             ("Boss".into(), value(r#"{"user": 12}"#)),
             ("Observers".into(), value(r#"[{"user": 5}, {"user": 9}]"#)),
         ]);
-        let returns = BTreeMap::from([(
-            "send".into(),
-            Fields::from([("MESSAGE_ID".into(), value(r#""m-1""#))]),
-        )]);
+        let returns = BTreeMap::from([("send".into(), Fields::from([("MESSAGE_ID".into(), value(r#""m-1""#))]))]);
         let directory = directory();
         let scope = Scope {
             entity,
@@ -456,10 +414,7 @@ mod tests {
     fn a_lone_expression_keeps_its_type() {
         for (input, expected) in [
             (r#""{=Document.TITLE}""#, r#""Big deal""#),
-            (
-                r#""{=Document.OPPORTUNITY}""#,
-                r#"{"money":"150000.00 RUB"}"#,
-            ),
+            (r#""{=Document.OPPORTUNITY}""#, r#"{"money":"150000.00 RUB"}"#),
             (r#""  {=GlobalConst.Clerk} ""#, r#"{"user":5}"#),
             (r#""{=Document.UF_CRM_X}""#, r#"{"option":"vip"}"#),
             (r#""{=Document.ID}""#, "42"),
@@ -480,10 +435,7 @@ mod tests {
             (r#""{=Responsible}""#, r#"{"user":5}"#),
             (r#""{=Supervisor}""#, r#"{"user":9}"#),
             (r#""{=Robot.send.MESSAGE_ID}""#, r#""m-1""#),
-            (
-                r#""{=GlobalConst.Observers}""#,
-                r#"[{"user":5},{"user":9}]"#,
-            ),
+            (r#""{=GlobalConst.Observers}""#, r#"[{"user":5},{"user":9}]"#),
             // Absent fields and unset returned values are empty, as in Bitrix24.
             (r#""{=Document.UF_MISSING}""#, "null"),
             (r#""{=Robot.send.NOT_RETURNED}""#, "null"),
@@ -598,11 +550,7 @@ mod tests {
     #[track_caller]
     fn parses(input: &str, expected: &str) {
         let actual = match check(&value(input)) {
-            Ok(references) => references
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
+            Ok(references) => references.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
             Err(error) => format!("error: {error}"),
         };
         assert_eq!(actual, expected, "{input}");
@@ -618,10 +566,7 @@ mod tests {
                 r#""Hi {=Document.TITLE}, {=GlobalConst.Clerk}{=Robot.send.ID} {=Supervisor} {=Responsible}""#,
                 "{=Document.TITLE} {=GlobalConst.Clerk} {=Robot.send.ID} {=Supervisor} {=Responsible}",
             ),
-            (
-                r#""{= Document.UF_CRM_ДОСТАВКА }""#,
-                "{=Document.UF_CRM_ДОСТАВКА}",
-            ),
+            (r#""{= Document.UF_CRM_ДОСТАВКА }""#, "{=Document.UF_CRM_ДОСТАВКА}"),
             (
                 r#"[1, "{=Document.TITLE}", "{=GlobalConst.Clerk}"]"#,
                 "{=Document.TITLE} {=GlobalConst.Clerk}",

@@ -15,16 +15,14 @@ mod value;
 mod webhook;
 
 pub use automation::{
-    Condition, Constants, Department, DepartmentId, Directory, Op, Pipeline, Recipient, RelativeTo,
-    RobotBinding, Semantic, Stage, Timing, TriggerBinding, User,
+    Condition, Constants, Department, DepartmentId, Directory, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
+    Semantic, Stage, Timing, TriggerBinding, User,
 };
 pub use calendar::{Calendar, CalendarError};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType};
 pub use condition::{ConditionError, Verdict, evaluate};
 pub use digest::Digest;
-pub use entity::{
-    Capability, Cause, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, NewEntity, UserId,
-};
+pub use entity::{Capability, Cause, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, NewEntity, UserId};
 pub use expr::{ExprError, Reference, Scope, check, resolve};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -137,19 +137,13 @@ impl FromStr for Decimal {
         let negative = int.starts_with('-');
         let digits = int.trim_start_matches(['-', '+']);
         if digits.is_empty() && frac.is_empty()
-            || !digits
-                .chars()
-                .chain(frac.chars())
-                .all(|c| c.is_ascii_digit())
+            || !digits.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
             || frac.len() > MAX_SCALE as usize
         {
             return Err(bad());
         }
         let units: i64 = format!("{digits}{frac}").parse().map_err(|_| bad())?;
-        Ok(Decimal::new(
-            if negative { -units } else { units },
-            frac.len() as u8,
-        ))
+        Ok(Decimal::new(if negative { -units } else { units }, frac.len() as u8))
     }
 }
 
@@ -171,9 +165,9 @@ impl FromStr for Money {
     type Err = ValueError;
     /// `150000.00 RUB`, or Bitrix24's `150000|RUB`.
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        let (amount, currency) = s.split_once([' ', '|']).ok_or_else(|| {
-            ValueError::new(format!("`{s}` is not money such as `150000.00 RUB`"))
-        })?;
+        let (amount, currency) = s
+            .split_once([' ', '|'])
+            .ok_or_else(|| ValueError::new(format!("`{s}` is not money such as `150000.00 RUB`")))?;
         let currency = currency.trim();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ValueError::new(format!(
@@ -288,9 +282,9 @@ impl Value {
 
 fn typed_from_json(ty: &str, inner: &Json) -> Result<Value, ValueError> {
     let text = || {
-        inner.as_str().ok_or_else(|| {
-            ValueError::new(format!("the value of `{ty}` must be a string, not {inner}"))
-        })
+        inner
+            .as_str()
+            .ok_or_else(|| ValueError::new(format!("the value of `{ty}` must be a string, not {inner}")))
     };
     let id = || {
         inner.as_u64().ok_or_else(|| {
@@ -316,9 +310,11 @@ fn typed_from_json(ty: &str, inner: &Json) -> Result<Value, ValueError> {
             _ => text()?.parse()?,
         }),
         "money" => Value::Money(text()?.parse()?),
-        "date" => Value::Date(text()?.parse().map_err(|_| {
-            ValueError::new(format!("{inner} is not a date such as \"2026-11-25\""))
-        })?),
+        "date" => Value::Date(
+            text()?
+                .parse()
+                .map_err(|_| ValueError::new(format!("{inner} is not a date such as \"2026-11-25\"")))?,
+        ),
         "datetime" => Value::DateTime(text()?.parse()?),
         "user" => Value::User(id()?),
         "entity" => Value::Entity(text()?.parse()?),
@@ -359,9 +355,7 @@ impl FieldValue {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| {
-                        Value::from_json(v).map_err(|e| ValueError::new(format!("item {i}: {e}")))
-                    })
+                    .map(|(i, v)| Value::from_json(v).map_err(|e| ValueError::new(format!("item {i}: {e}"))))
                     .collect::<Result<_, _>>()?,
             ),
             other => FieldValue::Single(Value::from_json(other)?),
@@ -431,9 +425,7 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -481,10 +473,7 @@ mod tests {
             r#"1.5 is not a whole number; write decimals as {"decimal": "1.5"}"#
         );
         assert!(err(r#"{"monee": "1 RUB"}"#).starts_with("`monee` is not a value type"));
-        assert_eq!(
-            err(r#"{"money": "100"}"#),
-            "`100` is not money such as `150000.00 RUB`"
-        );
+        assert_eq!(err(r#"{"money": "100"}"#), "`100` is not money such as `150000.00 RUB`");
         assert_eq!(
             err(r#"[1, {"user": -1}]"#),
             "item 1: the value of `user` must be a positive whole number, not -1"
@@ -500,9 +489,6 @@ mod tests {
         assert_eq!(d("-3.05").to_string(), "-3.05");
         assert!("1.2.3".parse::<Decimal>().is_err());
         assert!("".parse::<Decimal>().is_err());
-        assert_eq!(
-            "150000|RUB".parse::<Money>().unwrap().to_string(),
-            "150000 RUB"
-        );
+        assert_eq!("150000|RUB".parse::<Money>().unwrap().to_string(), "150000 RUB");
     }
 }

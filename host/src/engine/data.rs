@@ -19,9 +19,7 @@ fn unavailable(e: StoreError) -> DataError {
 
 impl CrmData for StoreData {
     fn get_entity(&self, target: EntityRef) -> Result<Option<Entity>, DataError> {
-        self.handle
-            .block_on(self.store.entity(target))
-            .map_err(unavailable)
+        self.handle.block_on(self.store.entity(target)).map_err(unavailable)
     }
 
     fn list_related(&self, target: EntityRef, kind: EntityKind) -> Result<Vec<Entity>, DataError> {
@@ -30,13 +28,7 @@ impl CrmData for StoreData {
             .map_err(unavailable)
     }
 
-    fn find(
-        &self,
-        kind: EntityKind,
-        code: &str,
-        value: &Value,
-        limit: u32,
-    ) -> Result<Vec<Entity>, DataError> {
+    fn find(&self, kind: EntityKind, code: &str, value: &Value, limit: u32) -> Result<Vec<Entity>, DataError> {
         self.handle
             .block_on(self.store.find(kind, code, value, limit))
             .map_err(unavailable)

@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{
-    Calendar, Capability, Cause, Constants, Department, Directory, Entity, EntityKind, EntityRef,
-    FieldValue, Fields, HitTarget, Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
+    Calendar, Capability, Cause, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldValue, Fields,
+    HitTarget, Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
 };
 use crate::runtime::{Grants, LoadError, Plugin, RunContext, Sandbox};
 use crate::storage::{Store, StoreError, StoredPlugin};
@@ -55,8 +55,10 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> EngineError 
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-/// How the engine retries and leases.
-#[derive(Clone, Debug)]
+/// How the engine retries, leases and polls: the `[engine]` table of the
+/// configuration file.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EngineConfig {
     /// Attempts a run gets before it is dead.
     pub max_attempts: u32,
@@ -66,6 +68,11 @@ pub struct EngineConfig {
     pub lease_ms: i64,
     /// Runs claimed, run and committed together.
     pub batch: u32,
+    /// The longest a worker sleeps before looking for work that other
+    /// processes queued.
+    pub poll_ms: u64,
+    /// Worker loops per process.
+    pub workers: usize,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +82,8 @@ impl Default for EngineConfig {
             backoff_ms: 10_000,
             lease_ms: 30_000,
             batch: 64,
+            poll_ms: 500,
+            workers: 2,
         }
     }
 }
@@ -198,21 +207,14 @@ impl Engine {
                 .push(robot);
         }
         for trigger in self.store.all_triggers().await? {
-            settings
-                .triggers
-                .entry(trigger.code.clone())
-                .or_default()
-                .push(trigger);
+            settings.triggers.entry(trigger.code.clone()).or_default().push(trigger);
         }
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
         Ok(())
     }
 
     pub(crate) fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn plugin(&self, name: &str) -> Option<Arc<Installed>> {
@@ -263,21 +265,9 @@ impl Engine {
     }
 
     /// Installs (or replaces) a robot plugin under `name`, granting it `grants`.
-    pub async fn install_plugin(
-        &self,
-        name: &str,
-        wasm: Vec<u8>,
-        grants: Vec<Capability>,
-    ) -> Result<()> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(invalid(
-                "name",
-                "a plugin name is letters, digits, `_` and `-`",
-            ));
+    pub async fn install_plugin(&self, name: &str, wasm: Vec<u8>, grants: Vec<Capability>) -> Result<()> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid("name", "a plugin name is letters, digits, `_` and `-`"));
         }
         let stored = StoredPlugin {
             name: name.into(),
@@ -353,18 +343,12 @@ impl Engine {
         if pipeline.stage(&robot.stage).is_none() {
             return Err(invalid(
                 "stage",
-                format!(
-                    "pipeline `{}` has no stage `{}`",
-                    robot.pipeline, robot.stage
-                ),
+                format!("pipeline `{}` has no stage `{}`", robot.pipeline, robot.stage),
             ));
         }
-        let installed = self.plugin(&robot.plugin).ok_or_else(|| {
-            invalid(
-                "plugin",
-                format!("no plugin `{}` is installed", robot.plugin),
-            )
-        })?;
+        let installed = self
+            .plugin(&robot.plugin)
+            .ok_or_else(|| invalid("plugin", format!("no plugin `{}` is installed", robot.plugin)))?;
         let info = installed
             .plugin
             .robots()
@@ -384,20 +368,15 @@ impl Engine {
                 ));
             }
         }
-        for spec in info
-            .properties
-            .iter()
-            .filter(|p| p.required && p.default.is_none())
-        {
-            let given = robot.properties.contains_key(&spec.code)
-                || (spec.code == "recipient" && robot.recipient.is_some());
+        for spec in info.properties.iter().filter(|p| p.required && p.default.is_none()) {
+            let given =
+                robot.properties.contains_key(&spec.code) || (spec.code == "recipient" && robot.recipient.is_some());
             if !given {
                 return Err(invalid(format!("properties.{}", spec.code), "is required"));
             }
         }
         for (code, value) in &robot.properties {
-            crate::domain::check(value)
-                .map_err(|e| invalid(format!("properties.{code}"), e.to_string()))?;
+            crate::domain::check(value).map_err(|e| invalid(format!("properties.{code}"), e.to_string()))?;
         }
         let mut tx = self.store.begin().await?;
         let id = tx.add_robot(robot).await?;
@@ -416,10 +395,7 @@ impl Engine {
         if pipeline.stage(&trigger.stage).is_none() {
             return Err(invalid(
                 "stage",
-                format!(
-                    "pipeline `{}` has no stage `{}`",
-                    trigger.pipeline, trigger.stage
-                ),
+                format!("pipeline `{}` has no stage `{}`", trigger.pipeline, trigger.stage),
             ));
         }
         if trigger.code.is_empty() {
@@ -438,12 +414,7 @@ impl Engine {
         let settings = self.settings();
         let kind = request.kind.ok_or_else(|| invalid("kind", "is required"))?;
         let target = match &request.pipeline {
-            Some(code) => Some(stage::target(
-                &settings,
-                kind,
-                code,
-                request.stage.as_deref(),
-            )?),
+            Some(code) => Some(stage::target(&settings, kind, code, request.stage.as_deref())?),
             None if request.stage.is_some() => {
                 return Err(invalid("stage", "a stage needs its pipeline"));
             }
@@ -463,8 +434,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        tx.insert_event(entity.reference(), "created", &json!({}), now)
-            .await?;
+        tx.insert_event(entity.reference(), "created", &json!({}), now).await?;
         let mut entry = None;
         if let Some((pipeline, stage)) = target {
             stage::enter(
@@ -498,12 +468,12 @@ impl Engine {
     ) -> Result<Entity> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let (mut entity, entry) =
-            tx.entity_for_update(target)
-                .await?
-                .ok_or_else(|| EngineError::NotFound {
-                    what: target.to_string(),
-                })?;
+        let (mut entity, entry) = tx
+            .entity_for_update(target)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: target.to_string(),
+            })?;
         let changed: Vec<&String> = fields.keys().chain(custom_fields.keys()).collect();
         let data = json!({ "fields": changed });
         stage::set_fields(&mut entity.fields, fields);
@@ -519,32 +489,23 @@ impl Engine {
     }
 
     /// Moves an entity to a stage of its pipeline, or of another pipeline.
-    pub async fn move_entity(
-        &self,
-        target: EntityRef,
-        pipeline: Option<&str>,
-        stage_code: &str,
-    ) -> Result<Entity> {
+    pub async fn move_entity(&self, target: EntityRef, pipeline: Option<&str>, stage_code: &str) -> Result<Entity> {
         let settings = self.settings();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let (mut entity, mut entry) =
-            tx.entity_for_update(target)
-                .await?
-                .ok_or_else(|| EngineError::NotFound {
-                    what: target.to_string(),
-                })?;
+        let (mut entity, mut entry) = tx
+            .entity_for_update(target)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: target.to_string(),
+            })?;
         let pipeline = match pipeline.or(entity.pipeline.as_deref()) {
             Some(p) => p.to_owned(),
             None => {
-                return Err(invalid(
-                    "pipeline",
-                    format!("{target} is in no pipeline; name one"),
-                ));
+                return Err(invalid("pipeline", format!("{target} is in no pipeline; name one")));
             }
         };
-        let (pipeline, stage_code) =
-            stage::target(&settings, entity.kind, &pipeline, Some(stage_code))?;
+        let (pipeline, stage_code) = stage::target(&settings, entity.kind, &pipeline, Some(stage_code))?;
         stage::enter(
             &mut tx,
             &settings,
@@ -566,12 +527,7 @@ impl Engine {
     /// entities of a trigger's kind linked to it) moves to the stage of a
     /// matching trigger of its pipeline, forward only unless allowed.
     /// Returns the entities moved.
-    pub async fn fire_trigger(
-        &self,
-        code: &str,
-        target: &HitTarget,
-        data: &Fields,
-    ) -> Result<Vec<Entity>> {
+    pub async fn fire_trigger(&self, code: &str, target: &HitTarget, data: &Fields) -> Result<Vec<Entity>> {
         let settings = self.settings();
         let Some(triggers) = settings.triggers.get(code) else {
             return Err(EngineError::NotFound {
@@ -594,13 +550,7 @@ impl Engine {
                 let kind = settings.pipelines.get(&trigger.pipeline).map(|p| p.kind);
                 match kind {
                     Some(k) if k == r.kind => candidates.push(r),
-                    Some(k) => candidates.extend(
-                        self.store
-                            .related(r, k)
-                            .await?
-                            .iter()
-                            .map(Entity::reference),
-                    ),
+                    Some(k) => candidates.extend(self.store.related(r, k).await?.iter().map(Entity::reference)),
                     None => {}
                 }
             }
@@ -659,9 +609,14 @@ impl Engine {
     }
 
     /// Works until `shutdown`: runs due work, then sleeps until the next
-    /// due run, a wake-up, or at most `poll` (other processes add work too).
-    pub async fn serve(self: Arc<Self>, shutdown: CancellationToken, poll: std::time::Duration) {
+    /// due run, a wake-up, or at most `poll_ms` (other processes add work
+    /// too). A batch in flight is finished before it returns.
+    pub async fn serve(self: Arc<Self>, shutdown: CancellationToken) {
+        let poll = std::time::Duration::from_millis(self.config.poll_ms);
         loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
             let woken = self.wake.notified();
             match self.run_due(self.config.batch).await {
                 Ok(n) if n > 0 => continue,
@@ -669,9 +624,9 @@ impl Engine {
                 Err(error) => tracing::error!(%error, "running due work failed; trying again"),
             }
             let wait = match self.store.next_due().await {
-                Ok(Some(at)) => std::time::Duration::from_millis(
-                    (at.0 - self.now().0).clamp(0, poll.as_millis() as i64) as u64,
-                ),
+                Ok(Some(at)) => {
+                    std::time::Duration::from_millis((at.0 - self.now().0).clamp(0, poll.as_millis() as i64) as u64)
+                }
                 _ => poll,
             };
             tokio::select! {

@@ -6,8 +6,7 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Timestamp, Timing, TriggerBinding,
-    Value, evaluate,
+    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Timestamp, Timing, TriggerBinding, Value, evaluate,
 };
 use crate::storage::{NewRun, RunStatus, Tx};
 
@@ -34,12 +33,9 @@ pub(super) fn target(
         ));
     }
     let stage = match stage {
-        Some(code) => p.stage(code).ok_or_else(|| {
-            invalid(
-                "stage",
-                format!("pipeline `{pipeline}` has no stage `{code}`"),
-            )
-        })?,
+        Some(code) => p
+            .stage(code)
+            .ok_or_else(|| invalid("stage", format!("pipeline `{pipeline}` has no stage `{code}`")))?,
         None => &p.stages[0],
     };
     Ok((p.code.clone(), stage.code.clone()))
@@ -111,12 +107,7 @@ pub(super) async fn enter(
 }
 
 /// When a robot with `timing` is due, counting from `from`.
-pub(super) fn due_at(
-    timing: &Timing,
-    from: Timestamp,
-    entity: &Entity,
-    calendar: &Calendar,
-) -> Timestamp {
+pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar: &Calendar) -> Timestamp {
     let base = timing
         .relative_to
         .as_ref()

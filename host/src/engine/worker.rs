@@ -14,8 +14,7 @@ use serde_json::{Value as Json, json};
 use super::stage::{self, due_at};
 use super::{Engine, Result, Settings};
 use crate::domain::{
-    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, RobotBinding, Scope, Timestamp,
-    Value, evaluate, resolve,
+    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, RobotBinding, Scope, Timestamp, Value, evaluate, resolve,
 };
 use crate::runtime::{Outcome, RunReport, RunRequest};
 use crate::storage::{Claim, RunStatus, Tx};
@@ -56,18 +55,10 @@ impl Engine {
             steps.push(self.prepare(&settings, claim).await?);
         }
 
-        let (finished, jobs): (Vec<_>, Vec<_>) = steps
-            .into_iter()
-            .partition(|s| matches!(s, Step::Finish { .. }));
+        let (finished, jobs): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| matches!(s, Step::Finish { .. }));
         let jobs: Vec<Job> = jobs
             .into_iter()
-            .filter_map(|s| {
-                if let Step::Run(job) = s {
-                    Some(*job)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|s| if let Step::Run(job) = s { Some(*job) } else { None })
             .collect();
         let sandbox = self.sandbox.clone();
         let contexts: Vec<_> = jobs.iter().map(|j| self.context(&j.robot.plugin)).collect();
@@ -103,14 +94,8 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         for step in finished {
-            if let Step::Finish {
-                claim,
-                status,
-                report,
-            } = step
-                && tx
-                    .finish_run(claim.run_id, claim.fence, status, &report, now)
-                    .await?
+            if let Step::Finish { claim, status, report } = step
+                && tx.finish_run(claim.run_id, claim.fence, status, &report, now).await?
             {
                 self.release_next(&mut tx, &settings, &claim, now).await?;
             }
@@ -120,8 +105,7 @@ impl Engine {
                 Ok(report) => self.complete(&mut tx, &settings, job, report, now).await?,
                 Err(e) => {
                     let report = json!({ "outcome": "host-error", "blame": "host", "message": e.to_string() });
-                    self.fail(&mut tx, &settings, &job.claim, report, false, now)
-                        .await?;
+                    self.fail(&mut tx, &settings, &job.claim, report, false, now).await?;
                 }
             }
         }
@@ -131,13 +115,7 @@ impl Engine {
     }
 
     async fn prepare(&self, settings: &Settings, claim: Claim) -> Result<Step> {
-        let finish = |claim, status, report| {
-            Ok(Step::Finish {
-                claim,
-                status,
-                report,
-            })
-        };
+        let finish = |claim, status, report| Ok(Step::Finish { claim, status, report });
         let Some((entity, entry)) = self.store.entity_with_entry(claim.entity).await? else {
             return finish(
                 claim,
@@ -234,12 +212,7 @@ impl Engine {
             returns,
         };
         let mut properties = Fields::new();
-        if let Some(info) = installed
-            .plugin
-            .robots()
-            .iter()
-            .find(|r| r.code == robot.robot)
-        {
+        if let Some(info) = installed.plugin.robots().iter().find(|r| r.code == robot.robot) {
             for spec in &info.properties {
                 if let Some(default) = &spec.default {
                     properties.insert(spec.code.clone(), default.clone());
@@ -253,9 +226,7 @@ impl Engine {
         if let Some(recipient) = &robot.recipient {
             let user = match recipient {
                 Recipient::Responsible => entity.responsible,
-                Recipient::Supervisor => entity
-                    .responsible
-                    .and_then(|u| settings.directory.supervisor(u)),
+                Recipient::Supervisor => entity.responsible.and_then(|u| settings.directory.supervisor(u)),
                 Recipient::User(u) => Some(*u),
                 Recipient::Constant(name) => match settings.constants.get(name) {
                     Some(FieldValue::Single(Value::User(u))) => Some(*u),
@@ -263,8 +234,7 @@ impl Engine {
                     None => return Err(format!("constant `{name}` is not set")),
                 },
             };
-            let user =
-                user.ok_or_else(|| format!("the recipient ({recipient:?}) resolves to no user"))?;
+            let user = user.ok_or_else(|| format!("the recipient ({recipient:?}) resolves to no user"))?;
             properties.insert("recipient".into(), FieldValue::Single(Value::User(user)));
         }
         Ok(properties)
@@ -283,35 +253,17 @@ impl Engine {
         let mut record = serde_json::to_value(&report).expect("reports serialise");
         record["properties"] = serde_json::to_value(&job.properties).expect("fields serialise");
         if !report.outcome.is_success() {
-            let retryable = !matches!(
-                report.outcome,
-                Outcome::RobotError {
-                    retryable: false,
-                    ..
-                }
-            );
-            return self
-                .fail(tx, settings, &job.claim, record, retryable, now)
-                .await;
+            let retryable = !matches!(report.outcome, Outcome::RobotError { retryable: false, .. });
+            return self.fail(tx, settings, &job.claim, record, retryable, now).await;
         }
         if let Err(problem) = self.check_effects(settings, &report.effects).await {
             record["outcome"] = json!("robot-error");
-            record["message"] = json!(format!(
-                "asked for an effect the host cannot make: {problem}"
-            ));
+            record["message"] = json!(format!("asked for an effect the host cannot make: {problem}"));
             record["effects"] = json!([]);
-            return self
-                .fail(tx, settings, &job.claim, record, false, now)
-                .await;
+            return self.fail(tx, settings, &job.claim, record, false, now).await;
         }
         if !tx
-            .finish_run(
-                job.claim.run_id,
-                job.claim.fence,
-                RunStatus::Succeeded,
-                &record,
-                now,
-            )
+            .finish_run(job.claim.run_id, job.claim.fence, RunStatus::Succeeded, &record, now)
             .await?
         {
             tracing::warn!(
@@ -321,15 +273,8 @@ impl Engine {
             return Ok(());
         }
         for effect in report.effects {
-            self.apply(
-                tx,
-                settings,
-                &job.robot.plugin,
-                job.claim.run_id,
-                effect,
-                now,
-            )
-            .await?;
+            self.apply(tx, settings, &job.robot.plugin, job.claim.run_id, effect, now)
+                .await?;
         }
         self.release_next(tx, settings, &job.claim, now).await
     }
@@ -347,13 +292,8 @@ impl Engine {
     ) -> Result<()> {
         if retryable && claim.attempt < self.config.max_attempts {
             let backoff = self.config.backoff_ms << (claim.attempt - 1).min(16);
-            tx.retry_run(
-                claim.run_id,
-                claim.fence,
-                Timestamp(now.0 + backoff),
-                &report,
-            )
-            .await?;
+            tx.retry_run(claim.run_id, claim.fence, Timestamp(now.0 + backoff), &report)
+                .await?;
             return Ok(());
         }
         if tx
@@ -366,13 +306,7 @@ impl Engine {
     }
 
     /// Starts the next robot of the stage when it waits for this one.
-    async fn release_next(
-        &self,
-        tx: &mut Tx,
-        settings: &Settings,
-        claim: &Claim,
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn release_next(&self, tx: &mut Tx, settings: &Settings, claim: &Claim, now: Timestamp) -> Result<()> {
         let Some(robot) = settings.robot(claim.robot_id) else {
             return Ok(());
         };
@@ -405,16 +339,14 @@ impl Engine {
                         .pipeline
                         .as_deref()
                         .ok_or_else(|| format!("{target} is in no pipeline"))?;
-                    stage::target(settings, target.kind, pipeline, Some(stage))
-                        .map_err(|e| e.to_string())?;
+                    stage::target(settings, target.kind, pipeline, Some(stage)).map_err(|e| e.to_string())?;
                 }
                 Effect::MoveToPipeline {
                     target,
                     pipeline,
                     stage,
                 } => {
-                    stage::target(settings, target.kind, pipeline, stage.as_deref())
-                        .map_err(|e| e.to_string())?;
+                    stage::target(settings, target.kind, pipeline, stage.as_deref()).map_err(|e| e.to_string())?;
                 }
                 Effect::SetFields { target, .. } | Effect::ChangeResponsible { target, .. } => {
                     self.existing(*target).await?;
@@ -425,10 +357,7 @@ impl Engine {
                             .map_err(|e| e.to_string())?;
                     }
                 }
-                Effect::AddComment { .. }
-                | Effect::Notify { .. }
-                | Effect::KvSet { .. }
-                | Effect::KvDelete { .. } => {}
+                Effect::AddComment { .. } | Effect::Notify { .. } | Effect::KvSet { .. } | Effect::KvDelete { .. } => {}
             }
         }
         Ok(())
@@ -452,52 +381,25 @@ impl Engine {
         effect: Effect,
         now: Timestamp,
     ) -> Result<()> {
-        let missing = |r: EntityRef| super::EngineError::NotFound {
-            what: r.to_string(),
-        };
+        let missing = |r: EntityRef| super::EngineError::NotFound { what: r.to_string() };
         match effect {
             Effect::SetFields { target, fields } => {
-                let (mut entity, entry) = tx
-                    .entity_for_update(target)
-                    .await?
-                    .ok_or_else(|| missing(target))?;
+                let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let codes: Vec<&String> = fields.keys().collect();
-                tx.insert_event(
-                    target,
-                    "updated",
-                    &json!({ "fields": codes, "run": run_id }),
-                    now,
-                )
-                .await?;
-                let (standard, custom): (Fields, Fields) = fields
-                    .into_iter()
-                    .partition(|(code, _)| !code.starts_with("UF_"));
+                tx.insert_event(target, "updated", &json!({ "fields": codes, "run": run_id }), now)
+                    .await?;
+                let (standard, custom): (Fields, Fields) =
+                    fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"));
                 stage::set_fields(&mut entity.fields, standard);
                 stage::set_fields(&mut entity.custom_fields, custom);
                 entity.updated_at = now;
                 tx.put_entity(&entity, entry).await?;
             }
-            Effect::MoveToStage {
-                target,
-                stage: code,
-            } => {
-                let (mut entity, mut entry) = tx
-                    .entity_for_update(target)
-                    .await?
-                    .ok_or_else(|| missing(target))?;
+            Effect::MoveToStage { target, stage: code } => {
+                let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 if entity.stage.as_deref() != Some(code.as_str()) {
                     let pipeline = entity.pipeline.clone().unwrap_or_default();
-                    stage::enter(
-                        tx,
-                        settings,
-                        &mut entity,
-                        &mut entry,
-                        &pipeline,
-                        &code,
-                        None,
-                        now,
-                    )
-                    .await?;
+                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, now).await?;
                     tx.put_entity(&entity, entry).await?;
                 }
             }
@@ -506,33 +408,15 @@ impl Engine {
                 pipeline,
                 stage: code,
             } => {
-                let (mut entity, mut entry) = tx
-                    .entity_for_update(target)
-                    .await?
-                    .ok_or_else(|| missing(target))?;
-                let (pipeline, code) =
-                    stage::target(settings, target.kind, &pipeline, code.as_deref())?;
-                stage::enter(
-                    tx,
-                    settings,
-                    &mut entity,
-                    &mut entry,
-                    &pipeline,
-                    &code,
-                    None,
-                    now,
-                )
-                .await?;
+                let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
+                let (pipeline, code) = stage::target(settings, target.kind, &pipeline, code.as_deref())?;
+                stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, now).await?;
                 tx.put_entity(&entity, entry).await?;
             }
             Effect::ChangeResponsible { target, user } => {
-                let (mut entity, entry) = tx
-                    .entity_for_update(target)
-                    .await?
-                    .ok_or_else(|| missing(target))?;
+                let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let data = json!({ "from": entity.responsible, "to": user, "run": run_id });
-                tx.insert_event(target, "responsible-changed", &data, now)
-                    .await?;
+                tx.insert_event(target, "responsible-changed", &data, now).await?;
                 entity.responsible = Some(user);
                 entity.updated_at = now;
                 tx.put_entity(&entity, entry).await?;
@@ -549,42 +433,23 @@ impl Engine {
                     created_at: now,
                     updated_at: now,
                 };
-                let (standard, custom): (Fields, Fields) = new
-                    .fields
-                    .into_iter()
-                    .partition(|(code, _)| !code.starts_with("UF_"));
+                let (standard, custom): (Fields, Fields) =
+                    new.fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"));
                 entity.fields = standard;
                 entity.custom_fields = custom;
-                tx.insert_event(id, "created", &json!({ "run": run_id }), now)
-                    .await?;
+                tx.insert_event(id, "created", &json!({ "run": run_id }), now).await?;
                 let mut entry = None;
                 if let Some(pipeline) = &new.pipeline {
-                    let (pipeline, code) =
-                        stage::target(settings, id.kind, pipeline, new.stage.as_deref())?;
-                    stage::enter(
-                        tx,
-                        settings,
-                        &mut entity,
-                        &mut entry,
-                        &pipeline,
-                        &code,
-                        None,
-                        now,
-                    )
-                    .await?;
+                    let (pipeline, code) = stage::target(settings, id.kind, pipeline, new.stage.as_deref())?;
+                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, now).await?;
                 }
                 tx.put_entity(&entity, entry).await?;
                 if let Some(parent) = new.parent {
                     tx.link(id, parent).await?;
                 }
             }
-            Effect::AddComment { target, text } => {
-                tx.add_comment(target, &text, Some(run_id), now).await?
-            }
-            Effect::Notify { user, text, about } => {
-                tx.add_notification(user, &text, about, Some(run_id), now)
-                    .await?
-            }
+            Effect::AddComment { target, text } => tx.add_comment(target, &text, Some(run_id), now).await?,
+            Effect::Notify { user, text, about } => tx.add_notification(user, &text, about, Some(run_id), now).await?,
             Effect::KvSet { key, value } => tx.kv_set(plugin, &key, Some(&value)).await?,
             Effect::KvDelete { key } => tx.kv_set(plugin, &key, None).await?,
         }

@@ -154,9 +154,8 @@ impl TryFrom<wit::Value> for Value {
             }),
             wit::Value::Boolean(b) => Value::Boolean(b),
             wit::Value::Date(d) => Value::Date(
-                NaiveDate::from_ymd_opt(d.year, d.month.into(), d.day.into()).ok_or_else(|| {
-                    BadValue(format!("{}-{}-{} is not a date", d.year, d.month, d.day))
-                })?,
+                NaiveDate::from_ymd_opt(d.year, d.month.into(), d.day.into())
+                    .ok_or_else(|| BadValue(format!("{}-{}-{} is not a date", d.year, d.month, d.day)))?,
             ),
             wit::Value::Datetime(t) => Value::DateTime(Timestamp(t)),
             wit::Value::User(u) => Value::User(u),
@@ -173,10 +172,7 @@ impl TryFrom<wit::Value> for Value {
 
 fn decimal_in(d: wit::Decimal) -> Result<domain::Decimal, BadValue> {
     if d.scale > 18 {
-        return Err(BadValue(format!(
-            "a decimal's scale is at most 18, not {}",
-            d.scale
-        )));
+        return Err(BadValue(format!("a decimal's scale is at most 18, not {}", d.scale)));
     }
     Ok(domain::Decimal::new(d.units, d.scale))
 }
@@ -197,11 +193,9 @@ impl TryFrom<wit::FieldValue> for FieldValue {
         Ok(match v {
             wit::FieldValue::Empty => FieldValue::Empty,
             wit::FieldValue::Single(v) => FieldValue::Single(v.try_into()?),
-            wit::FieldValue::List(vs) => FieldValue::List(
-                vs.into_iter()
-                    .map(TryInto::try_into)
-                    .collect::<Result<_, _>>()?,
-            ),
+            wit::FieldValue::List(vs) => {
+                FieldValue::List(vs.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?)
+            }
         })
     }
 }
@@ -247,10 +241,7 @@ impl From<&domain::Entity> for wit::Entity {
 }
 
 fn localized(texts: Vec<wit::Localized>) -> domain::Localized {
-    texts
-        .into_iter()
-        .map(|t| (t.lang, t.text))
-        .collect::<BTreeMap<_, _>>()
+    texts.into_iter().map(|t| (t.lang, t.text)).collect::<BTreeMap<_, _>>()
 }
 
 fn value_type(t: robot_types::ValueType) -> domain::ValueType {
@@ -304,16 +295,8 @@ impl TryFrom<robot_types::RobotInfo> for domain::RobotInfo {
             names: localized(r.names),
             descriptions: localized(r.descriptions),
             capabilities: r.capabilities.into_iter().map(Into::into).collect(),
-            properties: r
-                .properties
-                .into_iter()
-                .map(property)
-                .collect::<Result<_, _>>()?,
-            returns: r
-                .returns
-                .into_iter()
-                .map(property)
-                .collect::<Result<_, _>>()?,
+            properties: r.properties.into_iter().map(property).collect::<Result<_, _>>()?,
+            returns: r.returns.into_iter().map(property).collect::<Result<_, _>>()?,
         })
     }
 }

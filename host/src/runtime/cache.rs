@@ -51,12 +51,7 @@ impl ArtifactCache {
     }
 
     /// The compiled component, from the cache or compiled now and stored.
-    pub fn component(
-        &self,
-        engine: &Engine,
-        digest: Digest,
-        wasm: &[u8],
-    ) -> wasmtime::Result<Component> {
+    pub fn component(&self, engine: &Engine, digest: Digest, wasm: &[u8]) -> wasmtime::Result<Component> {
         let Some(dir) = &self.dir else {
             return Component::new(engine, wasm);
         };

@@ -27,13 +27,7 @@ pub trait CrmData: Send + Sync {
     fn list_related(&self, target: EntityRef, kind: EntityKind) -> Result<Vec<Entity>, DataError>;
 
     /// At most `limit` entities of `kind` whose field `code` holds `value`.
-    fn find(
-        &self,
-        kind: EntityKind,
-        code: &str,
-        value: &Value,
-        limit: u32,
-    ) -> Result<Vec<Entity>, DataError>;
+    fn find(&self, kind: EntityKind, code: &str, value: &Value, limit: u32) -> Result<Vec<Entity>, DataError>;
 
     /// A value in a plugin's key-value store, as committed by earlier runs.
     fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, DataError>;

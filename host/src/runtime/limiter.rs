@@ -37,12 +37,7 @@ impl RunLimiter {
 }
 
 impl ResourceLimiter for RunLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let used = self.memory_used - current.min(self.memory_used) + desired;
         if used > self.memory_limit {
             return Err(MemoryLimitHit {
@@ -54,12 +49,7 @@ impl ResourceLimiter for RunLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= self.table_elements)
     }
 

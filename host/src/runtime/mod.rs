@@ -30,13 +30,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, InstancePre, Linker, Resource};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
-    Trap, WasmBacktrace,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut, Trap, WasmBacktrace,
 };
 
-use crate::domain::{
-    Cause, Digest, Entity, Fields, RobotInfo, Timestamp, TriggerHit, TriggerInfo, WebhookRequest,
-};
+use crate::domain::{Cause, Digest, Entity, Fields, RobotInfo, Timestamp, TriggerHit, TriggerInfo, WebhookRequest};
 use bindings::trigger_world::TriggerPre;
 use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
 use cache::ArtifactCache;
@@ -222,10 +219,7 @@ impl Sandbox {
             check_code(
                 &robot.code,
                 requested
-                    .insert(
-                        robot.code.clone(),
-                        robot.capabilities.iter().copied().collect(),
-                    )
+                    .insert(robot.code.clone(), robot.capabilities.iter().copied().collect())
                     .is_some(),
             )
             .map_err(bad_catalog)?;
@@ -241,12 +235,7 @@ impl Sandbox {
 
     /// Compiles (or takes from the cache), links and describes a trigger
     /// plugin.
-    pub fn load_trigger(
-        &self,
-        name: &str,
-        wasm: &[u8],
-        context: &RunContext,
-    ) -> Result<TriggerPlugin, LoadError> {
+    pub fn load_trigger(&self, name: &str, wasm: &[u8], context: &RunContext) -> Result<TriggerPlugin, LoadError> {
         let (digest, pre) = self.link(name, wasm, "trigger")?;
         let pre = TriggerPre::new(pre).map_err(|e| wrong_world(name, "trigger", e))?;
         let mut store = self.store(
@@ -260,11 +249,9 @@ impl Sandbox {
         let triggers: Vec<TriggerInfo> = infos.into_iter().map(Into::into).collect();
         let mut seen = std::collections::HashSet::new();
         for trigger in &triggers {
-            check_code(&trigger.code, !seen.insert(trigger.code.as_str())).map_err(|detail| {
-                LoadError::BadCatalog {
-                    name: name.into(),
-                    detail,
-                }
+            check_code(&trigger.code, !seen.insert(trigger.code.as_str())).map_err(|detail| LoadError::BadCatalog {
+                name: name.into(),
+                detail,
             })?;
         }
         Ok(TriggerPlugin {
@@ -275,12 +262,7 @@ impl Sandbox {
         })
     }
 
-    fn link(
-        &self,
-        name: &str,
-        wasm: &[u8],
-        world: &'static str,
-    ) -> Result<(Digest, InstancePre<RunState>), LoadError> {
+    fn link(&self, name: &str, wasm: &[u8], world: &'static str) -> Result<(Digest, InstancePre<RunState>), LoadError> {
         check_component_header(name, wasm)?;
         let digest = Digest::of(wasm);
         let component: Component =
@@ -297,12 +279,7 @@ impl Sandbox {
         Ok((digest, pre))
     }
 
-    fn describe_failed(
-        &self,
-        name: &str,
-        error: wasmtime::Error,
-        store: &Store<RunState>,
-    ) -> LoadError {
+    fn describe_failed(&self, name: &str, error: wasmtime::Error, store: &Store<RunState>) -> LoadError {
         LoadError::Describe {
             name: name.into(),
             outcome: self.classify(error, self.config.fuel, &store.data().denials),
@@ -398,11 +375,7 @@ impl Sandbox {
         }
         let started = Instant::now();
         let time_zone = request.context.calendar.time_zone().name().to_owned();
-        let state = RunState::new(
-            &self.config,
-            requested.intersect(request.grants),
-            request.context,
-        );
+        let state = RunState::new(&self.config, requested.intersect(request.grants), request.context);
         let mut store = self.store(state, fuel);
         let invocation = robot_types::Invocation {
             robot: request.robot.to_owned(),
@@ -464,12 +437,7 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(fuel).expect("fuel is enabled on the engine");
-        store.set_epoch_deadline(
-            self.config
-                .wall_time_ms
-                .div_ceil(EPOCH_TICK.as_millis() as u64)
-                + 1,
-        );
+        store.set_epoch_deadline(self.config.wall_time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1);
         store.set_hostcall_fuel(self.config.hostcall_bytes);
         store
     }
@@ -494,9 +462,7 @@ impl Sandbox {
     fn classify(&self, error: wasmtime::Error, fuel: u64, denials: &[Denial]) -> Outcome {
         let config = &self.config;
         if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
-            return Outcome::MemoryLimit {
-                limit_bytes: hit.limit,
-            };
+            return Outcome::MemoryLimit { limit_bytes: hit.limit };
         }
         if let Some(OutputLimitHit(what)) = error.downcast_ref::<OutputLimitHit>() {
             return Outcome::OutputLimit { what: what.clone() };
@@ -562,9 +528,7 @@ fn guest_frames(error: &wasmtime::Error) -> Vec<String> {
         .iter()
         .filter_map(|frame| frame.func_name())
         .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
-        .filter(|name| {
-            !name.starts_with("core::") && !name.starts_with("std::") && !name.starts_with("__rust")
-        })
+        .filter(|name| !name.starts_with("core::") && !name.starts_with("std::") && !name.starts_with("__rust"))
         .take(8)
         .collect()
 }
@@ -616,9 +580,9 @@ fn check_component_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
     };
     match wasm.get(..8) {
         Some([0, b'a', b's', b'm', 0x0d, 0, 0x01, 0]) => Ok(()),
-        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => not(
-            "it is a core module; build for wasm32-wasip2 or wrap it with `wasm-tools component new`",
-        ),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
+            not("it is a core module; build for wasm32-wasip2 or wrap it with `wasm-tools component new`")
+        }
         Some([0, b'a', b's', b'm', ..]) => not("it is a WebAssembly binary of an unknown version"),
         _ => not("it does not start with the WebAssembly magic bytes"),
     }
@@ -659,28 +623,20 @@ fn refuse_ambient_authority(linker: &mut Linker<RunState>) -> wasmtime::Result<(
     linker.allow_shadowing(true);
     linker
         .instance(&format!("wasi:filesystem/preopens@{WASI_VERSION}"))?
-        .func_wrap(
-            "get-directories",
-            |mut store: StoreContextMut<'_, RunState>, (): ()| {
-                store.data_mut().deny(
-                    Denied::Filesystem,
-                    "wasi:filesystem/preopens.get-directories",
-                );
-                Ok((Vec::<(
-                    Resource<wasmtime_wasi::filesystem::Descriptor>,
-                    String,
-                )>::new(),))
-            },
-        )?;
+        .func_wrap("get-directories", |mut store: StoreContextMut<'_, RunState>, (): ()| {
+            store
+                .data_mut()
+                .deny(Denied::Filesystem, "wasi:filesystem/preopens.get-directories");
+            Ok((Vec::<(Resource<wasmtime_wasi::filesystem::Descriptor>, String)>::new(),))
+        })?;
     linker
         .instance(&format!("wasi:sockets/tcp-create-socket@{WASI_VERSION}"))?
         .func_wrap(
             "create-tcp-socket",
             |mut store: StoreContextMut<'_, RunState>, (_,): (IpAddressFamily,)| {
-                store.data_mut().deny(
-                    Denied::Network,
-                    "wasi:sockets/tcp-create-socket.create-tcp-socket",
-                );
+                store
+                    .data_mut()
+                    .deny(Denied::Network, "wasi:sockets/tcp-create-socket.create-tcp-socket");
                 Ok((Err::<Resource<wasmtime_wasi::p2::TcpSocket>, _>(
                     ErrorCode::AccessDenied,
                 ),))
@@ -691,10 +647,9 @@ fn refuse_ambient_authority(linker: &mut Linker<RunState>) -> wasmtime::Result<(
         .func_wrap(
             "create-udp-socket",
             |mut store: StoreContextMut<'_, RunState>, (_,): (IpAddressFamily,)| {
-                store.data_mut().deny(
-                    Denied::Network,
-                    "wasi:sockets/udp-create-socket.create-udp-socket",
-                );
+                store
+                    .data_mut()
+                    .deny(Denied::Network, "wasi:sockets/udp-create-socket.create-udp-socket");
                 Ok((Err::<Resource<wasmtime_wasi::p2::UdpSocket>, _>(
                     ErrorCode::AccessDenied,
                 ),))

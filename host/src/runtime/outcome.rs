@@ -70,10 +70,7 @@ pub enum Outcome {
     /// or data passed to the host.
     OutputLimit { what: String },
     /// The robot trapped: a panic, an out-of-bounds access, `unreachable`.
-    GuestTrap {
-        message: String,
-        frames: Vec<String>,
-    },
+    GuestTrap { message: String, frames: Vec<String> },
     /// The robot failed after the sandbox refused it something.
     CapabilityDenied { denied: Denied, call: String },
     /// robohost failed; the plugin is not to blame.

@@ -69,8 +69,7 @@ impl StdoutStream for OutputPipe {
 #[wasmtime_wasi::async_trait]
 impl OutputStream for OutputPipe {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.append(&bytes)
-            .map_err(|hit| StreamError::Trap(hit.into()))
+        self.append(&bytes).map_err(|hit| StreamError::Trap(hit.into()))
     }
 
     fn flush(&mut self) -> Result<(), StreamError> {
@@ -88,16 +87,8 @@ impl Pollable for OutputPipe {
 }
 
 impl tokio::io::AsyncWrite for OutputPipe {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready(
-            self.append(buf)
-                .map(|()| buf.len())
-                .map_err(io::Error::other),
-        )
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.append(buf).map(|()| buf.len()).map_err(io::Error::other))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

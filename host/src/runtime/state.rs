@@ -89,10 +89,7 @@ impl RunState {
         let stderr = OutputPipe::new(config.output_bytes);
         // No preopened directories, no environment, no arguments, no network:
         // the sandbox gives plugins no ambient authority.
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
         RunState {
             wasi,
             table: ResourceTable::new(),
@@ -114,10 +111,7 @@ impl RunState {
     /// The log lines, then what the guest wrote to stdout and stderr.
     pub(super) fn take_logs(&mut self) -> Vec<LogLine> {
         let mut logs = std::mem::take(&mut self.logs);
-        for (level, pipe) in [
-            (LogLevel::Stdout, &self.stdout),
-            (LogLevel::Stderr, &self.stderr),
-        ] {
+        for (level, pipe) in [(LogLevel::Stdout, &self.stdout), (LogLevel::Stderr, &self.stderr)] {
             let text = pipe.take();
             logs.extend(String::from_utf8_lossy(&text).lines().map(|line| LogLine {
                 level,
@@ -192,10 +186,7 @@ impl wit::Host for RunState {}
 impl super::bindings::robot_types::Host for RunState {}
 
 impl crm::Host for RunState {
-    fn get_entity(
-        &mut self,
-        target: wit::EntityRef,
-    ) -> wasmtime::Result<Result<wit::Entity, wit::HostError>> {
+    fn get_entity(&mut self, target: wit::EntityRef) -> wasmtime::Result<Result<wit::Entity, wit::HostError>> {
         if let Err(denied) = self.check(Capability::CrmRead, "crm.get-entity") {
             return Ok(Err(denied));
         }
@@ -233,12 +224,7 @@ impl crm::Host for RunState {
             Ok(v) => v,
             Err(e) => return Ok(Err(invalid(e))),
         };
-        let found = Self::data(self.context.data.find(
-            kind.into(),
-            &code,
-            &value,
-            limit.min(1000),
-        ))?;
+        let found = Self::data(self.context.data.find(kind.into(), &code, &value, limit.min(1000)))?;
         Ok(found.map(|list| list.iter().map(Into::into).collect()))
     }
 }
@@ -263,11 +249,7 @@ impl effects::Host for RunState {
         )
     }
 
-    fn move_to_stage(
-        &mut self,
-        target: wit::EntityRef,
-        stage: String,
-    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+    fn move_to_stage(&mut self, target: wit::EntityRef, stage: String) -> wasmtime::Result<Result<(), wit::HostError>> {
         self.effect(
             Capability::MoveStage,
             "effects.move-to-stage",
@@ -301,11 +283,7 @@ impl effects::Host for RunState {
             target: target.into(),
             user,
         };
-        self.effect(
-            Capability::ChangeResponsible,
-            "effects.change-responsible",
-            effect,
-        )
+        self.effect(Capability::ChangeResponsible, "effects.change-responsible", effect)
     }
 
     fn create_entity(
@@ -336,11 +314,7 @@ impl effects::Host for RunState {
         Ok(Ok(id.into()))
     }
 
-    fn add_comment(
-        &mut self,
-        target: wit::EntityRef,
-        text: String,
-    ) -> wasmtime::Result<Result<(), wit::HostError>> {
+    fn add_comment(&mut self, target: wit::EntityRef, text: String) -> wasmtime::Result<Result<(), wit::HostError>> {
         self.effect(
             Capability::AddComment,
             "effects.add-comment",
@@ -375,9 +349,10 @@ impl log::Host for RunState {
             log::Level::Warn => LogLevel::Warn,
             log::Level::Error => LogLevel::Error,
         };
-        self.output_left = self.output_left.checked_sub(message.len()).ok_or_else(|| {
-            OutputLimitHit("wrote more log than `sandbox.output-bytes` allows".into())
-        })?;
+        self.output_left = self
+            .output_left
+            .checked_sub(message.len())
+            .ok_or_else(|| OutputLimitHit("wrote more log than `sandbox.output-bytes` allows".into()))?;
         self.logs.push(LogLine { level, message });
         Ok(())
     }
@@ -426,11 +401,7 @@ impl calendar::Host for RunState {
         Ok(Ok(self.context.calendar.is_working_time(Timestamp(at))))
     }
 
-    fn add_working_time(
-        &mut self,
-        start: i64,
-        duration_ms: u64,
-    ) -> wasmtime::Result<Result<i64, wit::HostError>> {
+    fn add_working_time(&mut self, start: i64, duration_ms: u64) -> wasmtime::Result<Result<i64, wit::HostError>> {
         if let Err(denied) = self.check(Capability::Calendar, "calendar.add-working-time") {
             return Ok(Err(denied));
         }

@@ -23,8 +23,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::domain::{
-    Calendar, Constants, Department, Directory, Entity, EntityId, EntityKind, EntityRef,
-    FieldValue, Pipeline, RobotBinding, Timestamp, TriggerBinding, User, Value,
+    Calendar, Constants, Department, Directory, Entity, EntityId, EntityKind, EntityRef, FieldValue, Pipeline,
+    RobotBinding, Timestamp, TriggerBinding, User, Value,
 };
 pub use rows::{Claim, NewRun, RunRecord, RunStatus, StoredPlugin};
 
@@ -101,12 +101,8 @@ impl Store {
             SQLITE_MIGRATIONS.run(&pool).await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|_| StoreError::BadUrl { url: url.into() })?;
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .connect_with(options)
-                .await?;
+            let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
+            let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
             Backend::Postgres(pool)
         } else {
@@ -120,12 +116,8 @@ impl Store {
     /// Connects to PostgreSQL without migrating, for administration such as
     /// creating a schema.
     pub async fn open_raw_postgres(url: &str) -> Result<Store> {
-        let options =
-            PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
+        let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
+        let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
         Ok(Store {
             db: std::sync::Arc::new(Backend::Postgres(pool)),
         })
@@ -148,7 +140,8 @@ impl Store {
     }
 
     pub async fn pipelines(&self) -> Result<Vec<Pipeline>> {
-        let specs: Vec<String> = on!(&*self.db, c => sqlx::query_scalar("SELECT spec FROM pipelines ORDER BY code").fetch_all(c).await)?;
+        let specs: Vec<String> =
+            on!(&*self.db, c => sqlx::query_scalar("SELECT spec FROM pipelines ORDER BY code").fetch_all(c).await)?;
         specs.iter().map(|s| from_json("pipeline", s)).collect()
     }
 
@@ -183,7 +176,8 @@ impl Store {
     }
 
     pub async fn constants(&self) -> Result<Constants> {
-        let rows: Vec<(String, String)> = on!(&*self.db, c => sqlx::query_as("SELECT code, value FROM constants").fetch_all(c).await)?;
+        let rows: Vec<(String, String)> =
+            on!(&*self.db, c => sqlx::query_as("SELECT code, value FROM constants").fetch_all(c).await)?;
         rows.into_iter()
             .map(|(code, value)| Ok((code, from_json::<FieldValue>("constant", &value)?)))
             .collect()
@@ -198,23 +192,19 @@ impl Store {
 
     pub async fn robots_at(&self, pipeline: &str, stage: &str) -> Result<Vec<RobotBinding>> {
         let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots WHERE pipeline = $1 AND stage = $2 ORDER BY id").bind(pipeline).bind(stage).fetch_all(c).await)?;
-        rows.into_iter()
-            .map(|(id, spec)| rows::robot(id, &spec))
-            .collect()
+        rows.into_iter().map(|(id, spec)| rows::robot(id, &spec)).collect()
     }
 
     pub async fn all_robots(&self) -> Result<Vec<RobotBinding>> {
-        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots ORDER BY id").fetch_all(c).await)?;
-        rows.into_iter()
-            .map(|(id, spec)| rows::robot(id, &spec))
-            .collect()
+        let rows: Vec<(i64, String)> =
+            on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots ORDER BY id").fetch_all(c).await)?;
+        rows.into_iter().map(|(id, spec)| rows::robot(id, &spec)).collect()
     }
 
     pub async fn all_triggers(&self) -> Result<Vec<TriggerBinding>> {
-        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM triggers ORDER BY id").fetch_all(c).await)?;
-        rows.into_iter()
-            .map(|(id, spec)| rows::trigger(id, &spec))
-            .collect()
+        let rows: Vec<(i64, String)> =
+            on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM triggers ORDER BY id").fetch_all(c).await)?;
+        rows.into_iter().map(|(id, spec)| rows::trigger(id, &spec)).collect()
     }
 
     pub async fn robot(&self, id: u64) -> Result<Option<RobotBinding>> {
@@ -224,16 +214,12 @@ impl Store {
 
     pub async fn triggers_with_code(&self, code: &str) -> Result<Vec<TriggerBinding>> {
         let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM triggers WHERE code = $1 ORDER BY id").bind(code).fetch_all(c).await)?;
-        rows.into_iter()
-            .map(|(id, spec)| rows::trigger(id, &spec))
-            .collect()
+        rows.into_iter().map(|(id, spec)| rows::trigger(id, &spec)).collect()
     }
 
     pub async fn triggers_at(&self, pipeline: &str, stage: &str) -> Result<Vec<TriggerBinding>> {
         let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM triggers WHERE pipeline = $1 AND stage = $2 ORDER BY id").bind(pipeline).bind(stage).fetch_all(c).await)?;
-        rows.into_iter()
-            .map(|(id, spec)| rows::trigger(id, &spec))
-            .collect()
+        rows.into_iter().map(|(id, spec)| rows::trigger(id, &spec)).collect()
     }
 
     pub async fn plugins(&self) -> Result<Vec<StoredPlugin>> {
@@ -247,10 +233,7 @@ impl Store {
     }
 
     /// An entity and its current stage entry.
-    pub async fn entity_with_entry(
-        &self,
-        target: EntityRef,
-    ) -> Result<Option<(Entity, Option<u64>)>> {
+    pub async fn entity_with_entry(&self, target: EntityRef) -> Result<Option<(Entity, Option<u64>)>> {
         let row: Option<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(rows::ENTITY_SELECT).bind(target.kind.as_str()).bind(target.id as i64).fetch_optional(c).await)?;
         row.map(rows::entity).transpose()
     }
@@ -262,10 +245,7 @@ impl Store {
             rows::ENTITY_COLUMNS
         );
         let found: Vec<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(&sql).bind(kind.as_str()).bind(after as i64).bind(limit as i64).fetch_all(c).await)?;
-        found
-            .into_iter()
-            .map(|row| rows::entity(row).map(|(e, _)| e))
-            .collect()
+        found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
     /// The runs of one stage entry, in order.
@@ -279,19 +259,13 @@ impl Store {
     /// Timeline comments of an entity, oldest first.
     pub async fn comments(&self, target: EntityRef) -> Result<Vec<(Timestamp, String)>> {
         let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT at, text FROM timeline WHERE kind = $1 AND entity_id = $2 ORDER BY id").bind(target.kind.as_str()).bind(target.id as i64).fetch_all(c).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(at, text)| (Timestamp(at), text))
-            .collect())
+        Ok(rows.into_iter().map(|(at, text)| (Timestamp(at), text)).collect())
     }
 
     /// Notifications to a user, oldest first.
     pub async fn notifications(&self, user: u64) -> Result<Vec<(Timestamp, String)>> {
         let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT at, text FROM notifications WHERE user_id = $1 ORDER BY id").bind(user as i64).fetch_all(c).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(at, text)| (Timestamp(at), text))
-            .collect())
+        Ok(rows.into_iter().map(|(at, text)| (Timestamp(at), text)).collect())
     }
 
     /// Events of an entity, oldest first: (event, data).
@@ -309,20 +283,11 @@ impl Store {
             rows::ENTITY_COLUMNS
         );
         let found: Vec<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(&sql).bind(target.kind.as_str()).bind(target.id as i64).bind(kind.as_str()).fetch_all(c).await)?;
-        found
-            .into_iter()
-            .map(|row| rows::entity(row).map(|(e, _)| e))
-            .collect()
+        found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
     /// Entities of `kind` whose field `code` holds `value` (or has it in its list).
-    pub async fn find(
-        &self,
-        kind: EntityKind,
-        code: &str,
-        value: &Value,
-        limit: u32,
-    ) -> Result<Vec<Entity>> {
+    pub async fn find(&self, kind: EntityKind, code: &str, value: &Value, limit: u32) -> Result<Vec<Entity>> {
         // The JSON text of the value narrows the scan; the typed check decides.
         let needle = format!(
             "%{}%",
@@ -337,7 +302,8 @@ impl Store {
             "SELECT {} FROM entities WHERE kind = $1 AND (fields LIKE $2 ESCAPE '\\' OR custom_fields LIKE $2 ESCAPE '\\') ORDER BY id",
             rows::ENTITY_COLUMNS
         );
-        let found: Vec<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(&sql).bind(kind.as_str()).bind(&needle).fetch_all(c).await)?;
+        let found: Vec<rows::EntityRow> =
+            on!(&*self.db, c => sqlx::query_as(&sql).bind(kind.as_str()).bind(&needle).fetch_all(c).await)?;
         let found = found
             .into_iter()
             .map(|row| rows::entity(row).map(|(e, _)| e))
@@ -368,14 +334,13 @@ impl Store {
 
     /// Runs on one entity, oldest first; all runs when `entity` is `None`.
     pub async fn runs(&self, entity: Option<EntityRef>, limit: u32) -> Result<Vec<RunRecord>> {
-        let (kind, id) = entity
-            .map(|e| (e.kind.as_str(), e.id as i64))
-            .unwrap_or(("", -1));
+        let (kind, id) = entity.map(|e| (e.kind.as_str(), e.id as i64)).unwrap_or(("", -1));
         let sql = format!(
             "{} WHERE ($1 = '' OR (kind = $1 AND entity_id = $2)) ORDER BY id LIMIT $3",
             rows::RUN_SELECT
         );
-        let found: Vec<rows::RunRow> = on!(&*self.db, c => sqlx::query_as(&sql).bind(kind).bind(id).bind(limit as i64).fetch_all(c).await)?;
+        let found: Vec<rows::RunRow> =
+            on!(&*self.db, c => sqlx::query_as(&sql).bind(kind).bind(id).bind(limit as i64).fetch_all(c).await)?;
         found.into_iter().map(rows::run).collect()
     }
 
@@ -411,13 +376,7 @@ impl Store {
     /// Leases up to `limit` runs that are due (or whose lease expired) to
     /// `owner` until `until`. Each claim bumps the run's fence, so a worker
     /// whose lease was taken over cannot finish the run.
-    pub async fn claim(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        until: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Claim>> {
+    pub async fn claim(&self, owner: &str, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Claim>> {
         let returning = rows::CLAIM_RETURNING;
         match &*self.db {
             Backend::Postgres(pool) => {
@@ -538,10 +497,7 @@ impl Tx {
 
     /// The entity and its current stage entry, locked for this transaction
     /// on PostgreSQL (SQLite's single writer already serialises changes).
-    pub async fn entity_for_update(
-        &mut self,
-        target: EntityRef,
-    ) -> Result<Option<(Entity, Option<u64>)>> {
+    pub async fn entity_for_update(&mut self, target: EntityRef) -> Result<Option<(Entity, Option<u64>)>> {
         let sql = match &self.0 {
             Backend::Sqlite(_) => rows::ENTITY_SELECT.to_owned(),
             Backend::Postgres(_) => format!("{} FOR UPDATE", rows::ENTITY_SELECT),
@@ -573,13 +529,7 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn open_entry(
-        &mut self,
-        target: EntityRef,
-        pipeline: &str,
-        stage: &str,
-        at: Timestamp,
-    ) -> Result<u64> {
+    pub async fn open_entry(&mut self, target: EntityRef, pipeline: &str, stage: &str, at: Timestamp) -> Result<u64> {
         let id: i64 = on!(&mut self.0, t => sqlx::query_scalar("INSERT INTO stage_entries (kind, entity_id, pipeline, stage, entered_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(target.kind.as_str()).bind(target.id as i64).bind(pipeline).bind(stage).bind(at.0).fetch_one(&mut **t).await)?;
         Ok(id as u64)
@@ -616,12 +566,7 @@ impl Tx {
     }
 
     /// Queues the waiting run of `robot_id` in a stage entry, due at `due_at`.
-    pub async fn release_waiting(
-        &mut self,
-        entry_id: u64,
-        robot_id: u64,
-        due_at: Timestamp,
-    ) -> Result<bool> {
+    pub async fn release_waiting(&mut self, entry_id: u64, robot_id: u64, due_at: Timestamp) -> Result<bool> {
         let n = on!(&mut self.0, t => sqlx::query("UPDATE runs SET status = 'queued', due_at = $1 WHERE entry_id = $2 AND robot_id = $3 AND status = 'waiting'")
             .bind(due_at.0).bind(entry_id as i64).bind(robot_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
@@ -662,7 +607,8 @@ impl Tx {
     /// The stage entry's runs by robot, with their status and report.
     pub async fn entry_runs(&mut self, entry_id: u64) -> Result<Vec<RunRecord>> {
         let sql = format!("{} WHERE entry_id = $1 ORDER BY id", rows::RUN_SELECT);
-        let found: Vec<rows::RunRow> = on!(&mut self.0, t => sqlx::query_as(&sql).bind(entry_id as i64).fetch_all(&mut **t).await)?;
+        let found: Vec<rows::RunRow> =
+            on!(&mut self.0, t => sqlx::query_as(&sql).bind(entry_id as i64).fetch_all(&mut **t).await)?;
         found.into_iter().map(rows::run).collect()
     }
 

@@ -4,11 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Result, StoreError, from_json};
-use crate::domain::{
-    Cause, Digest, Entity, EntityKind, EntityRef, RobotBinding, Timestamp, TriggerBinding,
-};
+use crate::domain::{Cause, Digest, Entity, EntityKind, EntityRef, RobotBinding, Timestamp, TriggerBinding};
 
-pub(super) const ENTITY_COLUMNS: &str = "kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at";
+pub(super) const ENTITY_COLUMNS: &str =
+    "kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at";
 pub(super) const ENTITY_SELECT: &str = "SELECT kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at FROM entities WHERE kind = $1 AND id = $2";
 
 pub(super) type EntityRow = (
@@ -34,18 +33,7 @@ fn kind(text: &str) -> Result<EntityKind> {
 
 /// An entity and its current stage entry.
 pub(super) fn entity(row: EntityRow) -> Result<(Entity, Option<u64>)> {
-    let (
-        k,
-        id,
-        pipeline,
-        stage,
-        entry_id,
-        responsible,
-        fields,
-        custom_fields,
-        created_at,
-        updated_at,
-    ) = row;
+    let (k, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at) = row;
     let entity = Entity {
         kind: kind(&k)?,
         id: id as u64,
@@ -82,9 +70,7 @@ pub struct StoredPlugin {
     pub grants: Vec<crate::domain::Capability>,
 }
 
-pub(super) fn plugin(
-    (name, digest, wasm, grants): (String, String, Vec<u8>, String),
-) -> Result<StoredPlugin> {
+pub(super) fn plugin((name, digest, wasm, grants): (String, String, Vec<u8>, String)) -> Result<StoredPlugin> {
     let digest = digest
         .parse()
         .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
@@ -142,11 +128,9 @@ impl RunStatus {
 impl std::str::FromStr for RunStatus {
     type Err = StoreError;
     fn from_str(s: &str) -> Result<Self> {
-        serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| {
-            StoreError::Corrupt {
-                what: "run status",
-                detail: s.into(),
-            }
+        serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| StoreError::Corrupt {
+            what: "run status",
+            detail: s.into(),
         })
     }
 }
@@ -199,20 +183,7 @@ pub(super) type RunRow = (
 );
 
 pub(super) fn run(row: RunRow) -> Result<RunRecord> {
-    let (
-        id,
-        entry_id,
-        robot_id,
-        k,
-        entity_id,
-        status,
-        cause,
-        due_at,
-        attempts,
-        report,
-        created_at,
-        finished_at,
-    ) = row;
+    let (id, entry_id, robot_id, k, entity_id, status, cause, due_at, attempts, report, created_at, finished_at) = row;
     Ok(RunRecord {
         id: id as u64,
         entry_id: entry_id as u64,
