@@ -14,7 +14,8 @@ use serde_json::{Value as Json, json};
 use super::stage::{self, due_at};
 use super::{Engine, Result, Settings};
 use crate::domain::{
-    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, RobotBinding, Scope, Timestamp, Value, evaluate, resolve,
+    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, Reference, RobotBinding, Scope, Timestamp, Value, check, evaluate,
+    resolve,
 };
 use crate::runtime::{Outcome, RunReport, RunRequest};
 use crate::storage::{Claim, RunStatus, Tx};
@@ -165,7 +166,14 @@ impl Engine {
                 }
             }
         }
-        let returns = self.earlier_returns(claim.entry_id).await?;
+        // Only robots that use earlier robots' values pay for reading them.
+        let uses_returns = robot
+            .properties
+            .values()
+            .filter_map(|v| check(v).ok())
+            .flatten()
+            .any(|r| matches!(r, Reference::Robot { .. }));
+        let returns = if uses_returns { self.earlier_returns(claim.entry_id).await? } else { BTreeMap::new() };
         match self.properties(settings, &robot, &installed, &entity, &returns) {
             Ok(properties) => Ok(Step::Run(Box::new(Job {
                 claim,

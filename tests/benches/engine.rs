@@ -1,0 +1,99 @@
+//! Engine benchmark: robot runs per second from stage entry to committed
+//! effects, and the latency of each run, on SQLite and on PostgreSQL:
+//! `cargo bench -p robohost-tests --bench engine`.
+//!
+//! Producers create deals that enter a stage with one robot (`bench.echo`,
+//! one set-fields effect) while workers run them; the clock is the real one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use robohost::domain::{Capability, Pipeline, RobotBinding};
+use robohost::engine::{Engine, EngineConfig, NewEntityRequest, SystemClock};
+use robohost::storage::{RunStatus, Store};
+use robohost_tests::db::{Db, fresh_url, shared_sandbox};
+use robohost_tests::plugin_path;
+use tokio_util::sync::CancellationToken;
+
+const RUNS: usize = 5_000;
+
+async fn engine(url: &str, setup: bool) -> Arc<Engine> {
+    let store = Store::open(url).await.unwrap();
+    let config = EngineConfig { poll_ms: 5, batch: 128, ..EngineConfig::default() };
+    let engine = Engine::new(store, shared_sandbox(), Arc::new(SystemClock), config).await.unwrap();
+    if setup {
+        let pipeline: Pipeline = serde_json::from_str(
+            r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
+        )
+        .unwrap();
+        engine.put_pipeline(&pipeline).await.unwrap();
+        let wasm = std::fs::read(plugin_path("bench")).unwrap();
+        engine.install_plugin("bench", wasm, Capability::ALL.to_vec()).await.unwrap();
+        let robot: RobotBinding = serde_json::from_str(
+            r#"{"id": 0, "pipeline": "general", "stage": "NEW", "plugin": "bench", "robot": "echo", "properties": {"text": "hi"}}"#,
+        )
+        .unwrap();
+        engine.add_robot(&robot).await.unwrap();
+    }
+    engine
+}
+
+async fn measure(db: Db, hosts: usize) {
+    let url = fresh_url(db).await;
+    let first = engine(&url, true).await;
+    let mut engines = vec![first.clone()];
+    for _ in 1..hosts {
+        engines.push(engine(&url, false).await);
+    }
+    let shutdown = CancellationToken::new();
+    let workers: Vec<_> = engines.iter().map(|e| tokio::spawn(e.clone().serve(shutdown.clone()))).collect();
+
+    let start = Instant::now();
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let engine = first.clone();
+            tokio::spawn(async move {
+                for _ in 0..RUNS / 2 {
+                    let request: NewEntityRequest = serde_json::from_str(&format!(
+                        r#"{{"kind": "deal", "pipeline": "general", "fields": {{"TITLE": "deal from producer {p}"}}}}"#
+                    ))
+                    .unwrap();
+                    engine.create_entity(request).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await.unwrap();
+    }
+    let entered = start.elapsed();
+    while first.store().count_runs(RunStatus::Succeeded).await.unwrap() < RUNS as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let total = start.elapsed();
+    shutdown.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let runs = first.store().runs(None, RUNS as u32 + 10).await.unwrap();
+    let mut latency: Vec<i64> =
+        runs.iter().filter_map(|r| r.finished_at.map(|f| f.0 - r.created_at.0)).collect();
+    latency.sort_unstable();
+    let pct = |p: usize| latency[(latency.len() * p / 100).min(latency.len() - 1)];
+    println!(
+        "{db:?} with {hosts} host(s): {RUNS} runs in {:.2} s = {:.0} runs/s (entries alone {:.0}/s); latency p50 {} ms, p99 {} ms",
+        total.as_secs_f64(),
+        RUNS as f64 / total.as_secs_f64(),
+        RUNS as f64 / entered.as_secs_f64(),
+        pct(50),
+        pct(99),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    measure(Db::Sqlite, 1).await;
+    measure(Db::Postgres, 1).await;
+    measure(Db::Postgres, 2).await;
+}
