@@ -353,6 +353,30 @@ async fn bad_configuration_is_refused_with_the_field(db: Db) {
     assert!(e.contains("holds deals, not leads"), "{e}");
 }
 
+async fn a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone(db: Db) {
+    let (engine, clock) = portal(db).await;
+    let trigger: TriggerBinding = json(
+        r#"{"id": 0, "pipeline": "general", "stage": "WORK", "code": "monday_review", "schedule": "0 0 9 * * Mon",
+            "condition": {"compare": {"field": "TITLE", "op": "eq", "value": "Pumps"}}}"#,
+    );
+    engine.add_trigger(&trigger).await.unwrap();
+    let pumps = deal(&engine, "NEW", "100").await;
+    let other: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Valves"}}"#);
+    let other = engine.create_entity(other).await.unwrap();
+    assert_eq!(engine.run_schedules().await.unwrap(), 0, "the first look only sets the next time");
+    clock.set(at("2026-11-30T08:59:59+03:00"));
+    assert_eq!(engine.run_schedules().await.unwrap(), 0);
+    clock.set(at("2026-11-30T09:00:00+03:00"));
+    assert_eq!(engine.run_schedules().await.unwrap(), 1);
+    assert_eq!(engine.run_schedules().await.unwrap(), 0, "fired once");
+    let stage = |e: Entity| e.stage;
+    assert_eq!(stage(engine.store().entity(pumps.reference()).await.unwrap().unwrap()).as_deref(), Some("WORK"));
+    assert_eq!(stage(engine.store().entity(other.reference()).await.unwrap().unwrap()).as_deref(), Some("NEW"));
+    let bad: TriggerBinding = json(r#"{"id": 0, "pipeline": "general", "stage": "WORK", "code": "x", "schedule": "every day"}"#);
+    let e = engine.add_trigger(&bad).await.unwrap_err().to_string();
+    assert!(e.contains("`schedule`") && e.contains("not a cron expression"), "{e}");
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -376,4 +400,5 @@ on_both!(
     a_trigger_moves_forward_and_backward_only_when_allowed,
     a_worker_whose_lease_was_taken_over_cannot_finish,
     bad_configuration_is_refused_with_the_field,
+    a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone,
 );

@@ -220,4 +220,9 @@ pub struct TriggerBinding {
     /// Whether it may move an entity back to an earlier stage.
     #[serde(default)]
     pub allow_backwards: bool,
+    /// A cron expression (`sec min hour day month weekday`, in the portal's
+    /// time zone): the trigger also fires by itself on this schedule, for
+    /// every entity of its pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }

@@ -17,6 +17,7 @@ mod stage;
 mod worker;
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use serde_json::json;
@@ -401,6 +402,11 @@ impl Engine {
         if trigger.code.is_empty() {
             return Err(invalid("code", "a trigger needs a code"));
         }
+        if let Some(expr) = &trigger.schedule {
+            cron::Schedule::from_str(expr).map_err(|e| {
+                invalid("schedule", format!("`{expr}` is not a cron expression such as `0 0 9 * * Mon` ({e})"))
+            })?;
+        }
         let mut tx = self.store.begin().await?;
         let id = tx.add_trigger(trigger).await?;
         tx.commit().await?;
@@ -557,41 +563,79 @@ impl Engine {
         }
         candidates.sort();
         candidates.dedup();
+        self.move_by_triggers(&settings, triggers, code, &candidates, data).await
+    }
+
+    /// Moves each candidate by the trigger of its pipeline that applies
+    /// (see [`stage::pick_trigger`]), in one transaction. Returns the moved.
+    async fn move_by_triggers(
+        &self,
+        settings: &Settings,
+        triggers: &[TriggerBinding],
+        code: &str,
+        candidates: &[EntityRef],
+        data: &Fields,
+    ) -> Result<Vec<Entity>> {
         let now = self.now();
         let mut moved = Vec::new();
         let mut tx = self.store.begin().await?;
-        for r in candidates {
+        for &r in candidates {
             let Some((mut entity, mut entry)) = tx.entity_for_update(r).await? else {
                 continue;
             };
-            let Some(trigger) = stage::pick_trigger(&settings, triggers, &entity) else {
+            let Some(trigger) = stage::pick_trigger(settings, triggers, &entity) else {
                 continue;
             };
-            tx.insert_event(
-                r,
-                "trigger-fired",
-                &json!({ "code": code, "stage": trigger.stage, "data": data }),
-                now,
-            )
-            .await?;
+            let data = json!({ "code": code, "stage": trigger.stage, "data": data });
+            tx.insert_event(r, "trigger-fired", &data, now).await?;
             let cause = Cause::Trigger { code: code.into() };
             let (pipeline, stage_code) = (trigger.pipeline.clone(), trigger.stage.clone());
-            stage::enter(
-                &mut tx,
-                &settings,
-                &mut entity,
-                &mut entry,
-                &pipeline,
-                &stage_code,
-                Some(cause),
-                now,
-            )
-            .await?;
+            stage::enter(&mut tx, settings, &mut entity, &mut entry, &pipeline, &stage_code, Some(cause), now).await?;
             tx.put_entity(&entity, entry).await?;
             moved.push(entity);
         }
         tx.commit().await?;
         self.wake.notify_waiters();
+        Ok(moved)
+    }
+
+    /// Fires the scheduled triggers whose time has come, each once however
+    /// many processes share the database, and sets their next time. Returns
+    /// how many entities moved.
+    pub async fn run_schedules(&self) -> Result<usize> {
+        let settings = self.settings();
+        let now = self.now();
+        let tz = settings.calendar.time_zone();
+        let mut moved = 0;
+        for trigger in settings.triggers.values().flatten() {
+            let Some(expr) = &trigger.schedule else { continue };
+            let Ok(schedule) = cron::Schedule::from_str(expr) else { continue };
+            let next_after = |at: Timestamp| {
+                schedule
+                    .after(&at.to_datetime().with_timezone(&tz))
+                    .next()
+                    .map(|t| Timestamp::from_datetime(t.to_utc()))
+            };
+            let seen = self.store.schedule_next(trigger.id).await?;
+            match seen {
+                None => {
+                    if let Some(next) = next_after(now) {
+                        self.store.advance_schedule(trigger.id, None, next).await?;
+                    }
+                }
+                Some(due) if due <= now => {
+                    let next = next_after(now).unwrap_or(Timestamp(i64::MAX));
+                    if !self.store.advance_schedule(trigger.id, Some(due), next).await? {
+                        continue;
+                    }
+                    let candidates: Vec<EntityRef> =
+                        self.store.entities_in(&trigger.pipeline).await?.iter().map(Entity::reference).collect();
+                    let only = std::slice::from_ref(trigger);
+                    moved += self.move_by_triggers(&settings, only, &trigger.code, &candidates, &Fields::new()).await?.len();
+                }
+                Some(_) => {}
+            }
+        }
         Ok(moved)
     }
 
@@ -618,6 +662,9 @@ impl Engine {
                 return;
             }
             let woken = self.wake.notified();
+            if let Err(error) = self.run_schedules().await {
+                tracing::error!(%error, "firing scheduled triggers failed; trying again");
+            }
             match self.run_due(self.config.batch).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}

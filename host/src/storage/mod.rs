@@ -344,6 +344,33 @@ impl Store {
         found.into_iter().map(rows::run).collect()
     }
 
+    /// Entities in a pipeline, by id.
+    pub async fn entities_in(&self, pipeline: &str) -> Result<Vec<Entity>> {
+        let sql = format!("SELECT {} FROM entities WHERE pipeline = $1 ORDER BY kind, id", rows::ENTITY_COLUMNS);
+        let found: Vec<rows::EntityRow> =
+            on!(&*self.db, c => sqlx::query_as(&sql).bind(pipeline).fetch_all(c).await)?;
+        found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
+    }
+
+    /// When a scheduled trigger fires next, if known.
+    pub async fn schedule_next(&self, trigger_id: u64) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = on!(&*self.db, c => sqlx::query_scalar("SELECT next_at FROM schedules WHERE trigger_id = $1")
+            .bind(trigger_id as i64).fetch_optional(c).await)?;
+        Ok(at.map(Timestamp))
+    }
+
+    /// Moves a trigger's next firing from `seen` (`None`: not yet known) to
+    /// `next`; `false` when another process moved it first.
+    pub async fn advance_schedule(&self, trigger_id: u64, seen: Option<Timestamp>, next: Timestamp) -> Result<bool> {
+        let n = match seen {
+            None => on!(&*self.db, c => sqlx::query("INSERT INTO schedules (trigger_id, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(trigger_id as i64).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?,
+            Some(seen) => on!(&*self.db, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE trigger_id = $2 AND next_at = $3")
+                .bind(next.0).bind(trigger_id as i64).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?,
+        };
+        Ok(n == 1)
+    }
+
     /// The role of the API token with this hash, if any.
     pub async fn token_role(&self, hash: &str) -> Result<Option<String>> {
         Ok(
