@@ -14,6 +14,7 @@
 mod rows;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -77,14 +78,19 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// The database.
 #[derive(Clone)]
 pub struct Store {
-    db: std::sync::Arc<Backend<SqlitePool, PgPool>>,
+    /// Where reads go.
+    db: Arc<Backend<SqlitePool, PgPool>>,
+    /// Where writes go: on SQLite a pool of one connection, so writers queue
+    /// here instead of sleeping in SQLite's busy handler; on PostgreSQL the
+    /// same pool as reads.
+    writer: Arc<Backend<SqlitePool, PgPool>>,
 }
 
 impl Store {
     /// Opens the database at `url` (`sqlite://FILE`, `sqlite::memory:`, or
     /// `postgres://...`), creating a SQLite file when missing, and migrates it.
     pub async fn open(url: &str) -> Result<Store> {
-        let db = if url.starts_with("sqlite:") {
+        if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|_| StoreError::BadUrl { url: url.into() })?
                 .create_if_missing(true)
@@ -92,25 +98,23 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(false);
-            // An in-memory database lives in one connection.
-            let max = if url.contains(":memory:") { 1 } else { 8 };
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max)
-                .connect_with(options)
-                .await?;
-            SQLITE_MIGRATIONS.run(&pool).await?;
-            Backend::Sqlite(pool)
+            let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            SQLITE_MIGRATIONS.run(&writer).await?;
+            // An in-memory database lives in its one connection.
+            let reader = if url.contains(":memory:") {
+                writer.clone()
+            } else {
+                SqlitePoolOptions::new().max_connections(8).connect_with(options).await?
+            };
+            Ok(Store { db: Arc::new(Backend::Sqlite(reader)), writer: Arc::new(Backend::Sqlite(writer)) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
             let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
-            Backend::Postgres(pool)
+            Ok(Store { db: Arc::new(Backend::Postgres(pool.clone())), writer: Arc::new(Backend::Postgres(pool)) })
         } else {
-            return Err(StoreError::BadUrl { url: url.into() });
-        };
-        Ok(Store {
-            db: std::sync::Arc::new(db),
-        })
+            Err(StoreError::BadUrl { url: url.into() })
+        }
     }
 
     /// Connects to PostgreSQL without migrating, for administration such as
@@ -118,14 +122,12 @@ impl Store {
     pub async fn open_raw_postgres(url: &str) -> Result<Store> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
         let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
-        Ok(Store {
-            db: std::sync::Arc::new(Backend::Postgres(pool)),
-        })
+        Ok(Store { db: Arc::new(Backend::Postgres(pool.clone())), writer: Arc::new(Backend::Postgres(pool)) })
     }
 
     /// Runs one statement that takes no parameters.
     pub async fn execute(&self, sql: &str) -> Result<u64> {
-        Ok(on!(&*self.db, c => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()))?)
+        Ok(on!(&*self.writer, c => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()))?)
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -133,7 +135,7 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx(match &*self.db {
+        Ok(Tx(match &*self.writer {
             Backend::Sqlite(pool) => Backend::Sqlite(pool.begin().await?),
             Backend::Postgres(pool) => Backend::Postgres(pool.begin().await?),
         }))
@@ -363,9 +365,9 @@ impl Store {
     /// `next`; `false` when another process moved it first.
     pub async fn advance_schedule(&self, trigger_id: u64, seen: Option<Timestamp>, next: Timestamp) -> Result<bool> {
         let n = match seen {
-            None => on!(&*self.db, c => sqlx::query("INSERT INTO schedules (trigger_id, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            None => on!(&*self.writer, c => sqlx::query("INSERT INTO schedules (trigger_id, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(trigger_id as i64).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?,
-            Some(seen) => on!(&*self.db, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE trigger_id = $2 AND next_at = $3")
+            Some(seen) => on!(&*self.writer, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE trigger_id = $2 AND next_at = $3")
                 .bind(next.0).bind(trigger_id as i64).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?,
         };
         Ok(n == 1)
@@ -380,7 +382,7 @@ impl Store {
 
     /// Stores an API token by its hash.
     pub async fn add_token(&self, hash: &str, name: &str, role: &str, at: Timestamp) -> Result<()> {
-        on!(&*self.db, c => sqlx::query("INSERT INTO api_tokens (hash, name, role, created_at) VALUES ($1, $2, $3, $4)")
+        on!(&*self.writer, c => sqlx::query("INSERT INTO api_tokens (hash, name, role, created_at) VALUES ($1, $2, $3, $4)")
             .bind(hash).bind(name).bind(role).bind(at.0).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
@@ -405,7 +407,7 @@ impl Store {
     /// whose lease was taken over cannot finish the run.
     pub async fn claim(&self, owner: &str, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Claim>> {
         let returning = rows::CLAIM_RETURNING;
-        match &*self.db {
+        match &*self.writer {
             Backend::Postgres(pool) => {
                 let sql = format!(
                     "UPDATE runs SET status = 'leased', lease_owner = $1, lease_until = $2, attempts = attempts + 1, fence = fence + 1 \
@@ -443,7 +445,7 @@ impl Store {
     /// Extends the leases `owner` holds on `runs`.
     pub async fn heartbeat(&self, owner: &str, runs: &[u64], until: Timestamp) -> Result<()> {
         for id in runs {
-            on!(&*self.db, c => sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'").bind(until.0).bind(*id as i64).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
+            on!(&*self.writer, c => sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'").bind(until.0).bind(*id as i64).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
         }
         Ok(())
     }
