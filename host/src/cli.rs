@@ -42,6 +42,25 @@ enum Command {
     Trigger(TriggerCommand),
     /// Runs the host: the HTTP API and the workers that run robots.
     Serve(ServeArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Creates an API token and prints it; only its hash is stored.
+    Create {
+        /// What the token is for, such as the integration's name.
+        #[arg(long)]
+        name: String,
+        /// admin, integrator or manager.
+        #[arg(long)]
+        role: crate::api::Role,
+        /// The database, as for `serve`.
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
 }
 
 #[derive(Args)]
@@ -180,6 +199,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(serve(sandbox, engine, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token(TokenCommand::Create { name, role, database_url }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let token = runtime.block_on(async {
+                let store = Store::open(&database_url).await.with_context(|| format!("opening the database {database_url}"))?;
+                anyhow::Ok(crate::api::create_token(&store, &name, role).await?)
+            })?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -187,6 +215,10 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     let store = Store::open(&args.database_url)
         .await
         .with_context(|| format!("opening the database {}", args.database_url))?;
+    if !store.has_tokens().await? {
+        let token = crate::api::create_token(&store, "first admin", crate::api::Role::Admin).await?;
+        eprintln!("robohost: no API token existed, so one was made for you (admin; shown only now): {token}");
+    }
     let sandbox = Arc::new(start(sandbox)?);
     let workers = config.workers;
     let engine = Engine::new(store, sandbox, Arc::new(SystemClock), config).await?;

@@ -380,6 +380,12 @@ impl Store {
         )
     }
 
+    /// Whether any API token exists.
+    pub async fn has_tokens(&self) -> Result<bool> {
+        let n: i64 = on!(&*self.db, c => sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens").fetch_one(c).await)?;
+        Ok(n > 0)
+    }
+
     /// Stores an API token by its hash.
     pub async fn add_token(&self, hash: &str, name: &str, role: &str, at: Timestamp) -> Result<()> {
         on!(&*self.writer, c => sqlx::query("INSERT INTO api_tokens (hash, name, role, created_at) VALUES ($1, $2, $3, $4)")
