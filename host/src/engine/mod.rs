@@ -159,7 +159,9 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Arc<Engine>> {
-        let owner = format!("{}-{}", std::process::id(), Timestamp::now().0);
+        static ENGINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = ENGINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let owner = format!("{}-{}-{n}", std::process::id(), Timestamp::now().0);
         let engine = Arc::new(Engine {
             store,
             sandbox,
@@ -404,7 +406,10 @@ impl Engine {
         }
         if let Some(expr) = &trigger.schedule {
             cron::Schedule::from_str(expr).map_err(|e| {
-                invalid("schedule", format!("`{expr}` is not a cron expression such as `0 0 9 * * Mon` ({e})"))
+                invalid(
+                    "schedule",
+                    format!("`{expr}` is not a cron expression such as `0 0 9 * * Mon` ({e})"),
+                )
             })?;
         }
         let mut tx = self.store.begin().await?;
@@ -563,7 +568,8 @@ impl Engine {
         }
         candidates.sort();
         candidates.dedup();
-        self.move_by_triggers(&settings, triggers, code, &candidates, data).await
+        self.move_by_triggers(&settings, triggers, code, &candidates, data)
+            .await
     }
 
     /// Moves each candidate by the trigger of its pipeline that applies
@@ -590,7 +596,17 @@ impl Engine {
             tx.insert_event(r, "trigger-fired", &data, now).await?;
             let cause = Cause::Trigger { code: code.into() };
             let (pipeline, stage_code) = (trigger.pipeline.clone(), trigger.stage.clone());
-            stage::enter(&mut tx, settings, &mut entity, &mut entry, &pipeline, &stage_code, Some(cause), now).await?;
+            stage::enter(
+                &mut tx,
+                settings,
+                &mut entity,
+                &mut entry,
+                &pipeline,
+                &stage_code,
+                Some(cause),
+                now,
+            )
+            .await?;
             tx.put_entity(&entity, entry).await?;
             moved.push(entity);
         }
@@ -609,7 +625,9 @@ impl Engine {
         let mut moved = 0;
         for trigger in settings.triggers.values().flatten() {
             let Some(expr) = &trigger.schedule else { continue };
-            let Ok(schedule) = cron::Schedule::from_str(expr) else { continue };
+            let Ok(schedule) = cron::Schedule::from_str(expr) else {
+                continue;
+            };
             let next_after = |at: Timestamp| {
                 schedule
                     .after(&at.to_datetime().with_timezone(&tz))
@@ -628,10 +646,18 @@ impl Engine {
                     if !self.store.advance_schedule(trigger.id, Some(due), next).await? {
                         continue;
                     }
-                    let candidates: Vec<EntityRef> =
-                        self.store.entities_in(&trigger.pipeline).await?.iter().map(Entity::reference).collect();
+                    let candidates: Vec<EntityRef> = self
+                        .store
+                        .entities_in(&trigger.pipeline)
+                        .await?
+                        .iter()
+                        .map(Entity::reference)
+                        .collect();
                     let only = std::slice::from_ref(trigger);
-                    moved += self.move_by_triggers(&settings, only, &trigger.code, &candidates, &Fields::new()).await?.len();
+                    moved += self
+                        .move_by_triggers(&settings, only, &trigger.code, &candidates, &Fields::new())
+                        .await?
+                        .len();
                 }
                 Some(_) => {}
             }

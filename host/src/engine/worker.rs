@@ -14,11 +14,20 @@ use serde_json::{Value as Json, json};
 use super::stage::{self, due_at};
 use super::{Engine, Result, Settings};
 use crate::domain::{
-    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, Reference, RobotBinding, Scope, Timestamp, Value, check, evaluate,
-    resolve,
+    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, Reference, RobotBinding, Scope, Timestamp, Value, check,
+    evaluate, resolve,
 };
 use crate::runtime::{Outcome, RunReport, RunRequest};
 use crate::storage::{Claim, RunStatus, Tx};
+
+/// Keeps a batch's leases alive; stops when dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// What to do with one leased run.
 enum Step {
@@ -50,6 +59,7 @@ impl Engine {
             return Ok(0);
         }
         let count = claims.len();
+        let _leases = self.keep_leases(claims.iter().map(|c| c.run_id).collect());
         let settings = self.settings();
         let mut steps = Vec::with_capacity(count);
         for claim in claims {
@@ -115,6 +125,26 @@ impl Engine {
         Ok(count)
     }
 
+    /// Extends the leases on `runs` every third of a lease until dropped, so
+    /// a long batch is not taken over while it is still working.
+    fn keep_leases(&self, runs: Vec<u64>) -> Heartbeat {
+        let (store, owner, clock, lease) = (
+            self.store.clone(),
+            self.owner.clone(),
+            self.clock.clone(),
+            self.config.lease_ms,
+        );
+        Heartbeat(tokio::spawn(async move {
+            let period = std::time::Duration::from_millis((lease / 3).max(1) as u64);
+            loop {
+                tokio::time::sleep(period).await;
+                if let Err(error) = store.heartbeat(&owner, &runs, Timestamp(clock.now().0 + lease)).await {
+                    tracing::warn!(%error, "could not extend leases");
+                }
+            }
+        }))
+    }
+
     async fn prepare(&self, settings: &Settings, claim: Claim) -> Result<Step> {
         let finish = |claim, status, report| Ok(Step::Finish { claim, status, report });
         let Some((entity, entry)) = self.store.entity_with_entry(claim.entity).await? else {
@@ -173,7 +203,11 @@ impl Engine {
             .filter_map(|v| check(v).ok())
             .flatten()
             .any(|r| matches!(r, Reference::Robot { .. }));
-        let returns = if uses_returns { self.earlier_returns(claim.entry_id).await? } else { BTreeMap::new() };
+        let returns = if uses_returns {
+            self.earlier_returns(claim.entry_id).await?
+        } else {
+            BTreeMap::new()
+        };
         match self.properties(settings, &robot, &installed, &entity, &returns) {
             Ok(properties) => Ok(Step::Run(Box::new(Job {
                 claim,

@@ -98,20 +98,32 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(false);
-            let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
             SQLITE_MIGRATIONS.run(&writer).await?;
             // An in-memory database lives in its one connection.
             let reader = if url.contains(":memory:") {
                 writer.clone()
             } else {
-                SqlitePoolOptions::new().max_connections(8).connect_with(options).await?
+                SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?
             };
-            Ok(Store { db: Arc::new(Backend::Sqlite(reader)), writer: Arc::new(Backend::Sqlite(writer)) })
+            Ok(Store {
+                db: Arc::new(Backend::Sqlite(reader)),
+                writer: Arc::new(Backend::Sqlite(writer)),
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
             let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
-            Ok(Store { db: Arc::new(Backend::Postgres(pool.clone())), writer: Arc::new(Backend::Postgres(pool)) })
+            Ok(Store {
+                db: Arc::new(Backend::Postgres(pool.clone())),
+                writer: Arc::new(Backend::Postgres(pool)),
+            })
         } else {
             Err(StoreError::BadUrl { url: url.into() })
         }
@@ -122,7 +134,10 @@ impl Store {
     pub async fn open_raw_postgres(url: &str) -> Result<Store> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
         let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
-        Ok(Store { db: Arc::new(Backend::Postgres(pool.clone())), writer: Arc::new(Backend::Postgres(pool)) })
+        Ok(Store {
+            db: Arc::new(Backend::Postgres(pool.clone())),
+            writer: Arc::new(Backend::Postgres(pool)),
+        })
     }
 
     /// Runs one statement that takes no parameters.
@@ -348,9 +363,11 @@ impl Store {
 
     /// Entities in a pipeline, by id.
     pub async fn entities_in(&self, pipeline: &str) -> Result<Vec<Entity>> {
-        let sql = format!("SELECT {} FROM entities WHERE pipeline = $1 ORDER BY kind, id", rows::ENTITY_COLUMNS);
-        let found: Vec<rows::EntityRow> =
-            on!(&*self.db, c => sqlx::query_as(&sql).bind(pipeline).fetch_all(c).await)?;
+        let sql = format!(
+            "SELECT {} FROM entities WHERE pipeline = $1 ORDER BY kind, id",
+            rows::ENTITY_COLUMNS
+        );
+        let found: Vec<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(&sql).bind(pipeline).fetch_all(c).await)?;
         found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
@@ -365,10 +382,14 @@ impl Store {
     /// `next`; `false` when another process moved it first.
     pub async fn advance_schedule(&self, trigger_id: u64, seen: Option<Timestamp>, next: Timestamp) -> Result<bool> {
         let n = match seen {
-            None => on!(&*self.writer, c => sqlx::query("INSERT INTO schedules (trigger_id, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(trigger_id as i64).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?,
-            Some(seen) => on!(&*self.writer, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE trigger_id = $2 AND next_at = $3")
-                .bind(next.0).bind(trigger_id as i64).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?,
+            None => {
+                on!(&*self.writer, c => sqlx::query("INSERT INTO schedules (trigger_id, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(trigger_id as i64).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?
+            }
+            Some(seen) => {
+                on!(&*self.writer, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE trigger_id = $2 AND next_at = $3")
+                .bind(next.0).bind(trigger_id as i64).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?
+            }
         };
         Ok(n == 1)
     }
@@ -448,8 +469,10 @@ impl Store {
         }
     }
 
-    /// Extends the leases `owner` holds on `runs`.
+    /// Extends the leases `owner` still holds on `runs`.
     pub async fn heartbeat(&self, owner: &str, runs: &[u64], until: Timestamp) -> Result<()> {
+        // One statement per run keeps the SQL the same on both backends; a
+        // batch is at most `engine.batch` runs, every third of a lease.
         for id in runs {
             on!(&*self.writer, c => sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'").bind(until.0).bind(*id as i64).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
         }
