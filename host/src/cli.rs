@@ -199,10 +199,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(serve(sandbox, engine, args))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token(TokenCommand::Create { name, role, database_url }) => {
+        Command::Token(TokenCommand::Create {
+            name,
+            role,
+            database_url,
+        }) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let token = runtime.block_on(async {
-                let store = Store::open(&database_url).await.with_context(|| format!("opening the database {database_url}"))?;
+                let store = Store::open(&database_url)
+                    .await
+                    .with_context(|| format!("opening the database {database_url}"))?;
                 anyhow::Ok(crate::api::create_token(&store, &name, role).await?)
             })?;
             println!("{token}");

@@ -17,18 +17,55 @@ use tokio_util::sync::CancellationToken;
 
 const RUNS: usize = 5_000;
 
-async fn engine(url: &str, setup: bool) -> Arc<Engine> {
+/// Which kind of robot the benchmark runs.
+#[derive(Clone, Copy, Debug)]
+enum Robot {
+    /// `bench.echo` in the sandbox.
+    Sandboxed,
+    /// The same logic as an HTTP handler on loopback, posted to per run.
+    Webhook,
+}
+
+/// The echo robot as a webhook handler.
+async fn echo_handler() -> String {
+    use axum::{Json, Router, routing::post};
+    let app = Router::new().route(
+        "/robot",
+        post(|Json(run): Json<serde_json::Value>| async move {
+            let target = serde_json::json!({ "kind": run["entity"]["kind"], "id": run["entity"]["id"] });
+            Json(serde_json::json!({
+                "effects": [{"effect": "set-fields", "target": target, "fields": {"UF_ECHO": run["properties"]["text"]}}],
+                "returns": {"echo": run["properties"]["text"]},
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/robot")
+}
+
+async fn engine(url: &str, setup: Option<Robot>) -> Arc<Engine> {
     let store = Store::open(url).await.unwrap();
-    let config = EngineConfig { poll_ms: 5, batch: 128, ..EngineConfig::default() };
-    let engine = Engine::new(store, shared_sandbox(), Arc::new(SystemClock), config).await.unwrap();
-    if setup {
+    let config = EngineConfig {
+        poll_ms: 5,
+        batch: 128,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(store, shared_sandbox(), Arc::new(SystemClock), config)
+        .await
+        .unwrap();
+    if let Some(kind) = setup {
         let pipeline: Pipeline = serde_json::from_str(
             r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
         )
         .unwrap();
         engine.put_pipeline(&pipeline).await.unwrap();
         let wasm = std::fs::read(plugin_path("bench")).unwrap();
-        engine.install_plugin("bench", wasm, Capability::ALL.to_vec()).await.unwrap();
+        engine
+            .install_plugin("bench", wasm, Capability::ALL.to_vec())
+            .await
+            .unwrap();
         let robot: RobotBinding = serde_json::from_str(
             r#"{"id": 0, "pipeline": "general", "stage": "NEW", "plugin": "bench", "robot": "echo", "properties": {"text": "hi"}}"#,
         )
@@ -38,15 +75,18 @@ async fn engine(url: &str, setup: bool) -> Arc<Engine> {
     engine
 }
 
-async fn measure(db: Db, hosts: usize) {
+async fn measure(db: Db, hosts: usize, robot: Robot) {
     let url = fresh_url(db).await;
-    let first = engine(&url, true).await;
+    let first = engine(&url, Some(robot)).await;
     let mut engines = vec![first.clone()];
     for _ in 1..hosts {
-        engines.push(engine(&url, false).await);
+        engines.push(engine(&url, None).await);
     }
     let shutdown = CancellationToken::new();
-    let workers: Vec<_> = engines.iter().map(|e| tokio::spawn(e.clone().serve(shutdown.clone()))).collect();
+    let workers: Vec<_> = engines
+        .iter()
+        .map(|e| tokio::spawn(e.clone().serve(shutdown.clone())))
+        .collect();
 
     let start = Instant::now();
     let producers: Vec<_> = (0..2)
@@ -77,12 +117,14 @@ async fn measure(db: Db, hosts: usize) {
     }
 
     let runs = first.store().runs(None, RUNS as u32 + 10).await.unwrap();
-    let mut latency: Vec<i64> =
-        runs.iter().filter_map(|r| r.finished_at.map(|f| f.0 - r.created_at.0)).collect();
+    let mut latency: Vec<i64> = runs
+        .iter()
+        .filter_map(|r| r.finished_at.map(|f| f.0 - r.created_at.0))
+        .collect();
     latency.sort_unstable();
     let pct = |p: usize| latency[(latency.len() * p / 100).min(latency.len() - 1)];
     println!(
-        "{db:?} with {hosts} host(s): {RUNS} runs in {:.2} s = {:.0} runs/s (entries alone {:.0}/s); latency p50 {} ms, p99 {} ms",
+        "{robot:?} robot, {db:?}, {hosts} host(s): {RUNS} runs in {:.2} s = {:.0} runs/s (entries alone {:.0}/s); latency p50 {} ms, p99 {} ms",
         total.as_secs_f64(),
         RUNS as f64 / total.as_secs_f64(),
         RUNS as f64 / entered.as_secs_f64(),
@@ -93,7 +135,9 @@ async fn measure(db: Db, hosts: usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    measure(Db::Sqlite, 1).await;
-    measure(Db::Postgres, 1).await;
-    measure(Db::Postgres, 2).await;
+    for robot in [Robot::Sandboxed, Robot::Webhook] {
+        measure(Db::Sqlite, 1, robot).await;
+        measure(Db::Postgres, 1, robot).await;
+        measure(Db::Postgres, 2, robot).await;
+    }
 }

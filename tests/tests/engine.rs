@@ -363,18 +363,80 @@ async fn a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone(db: Db) {
     let pumps = deal(&engine, "NEW", "100").await;
     let other: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Valves"}}"#);
     let other = engine.create_entity(other).await.unwrap();
-    assert_eq!(engine.run_schedules().await.unwrap(), 0, "the first look only sets the next time");
+    assert_eq!(
+        engine.run_schedules().await.unwrap(),
+        0,
+        "the first look only sets the next time"
+    );
     clock.set(at("2026-11-30T08:59:59+03:00"));
     assert_eq!(engine.run_schedules().await.unwrap(), 0);
     clock.set(at("2026-11-30T09:00:00+03:00"));
     assert_eq!(engine.run_schedules().await.unwrap(), 1);
     assert_eq!(engine.run_schedules().await.unwrap(), 0, "fired once");
     let stage = |e: Entity| e.stage;
-    assert_eq!(stage(engine.store().entity(pumps.reference()).await.unwrap().unwrap()).as_deref(), Some("WORK"));
-    assert_eq!(stage(engine.store().entity(other.reference()).await.unwrap().unwrap()).as_deref(), Some("NEW"));
-    let bad: TriggerBinding = json(r#"{"id": 0, "pipeline": "general", "stage": "WORK", "code": "x", "schedule": "every day"}"#);
+    assert_eq!(
+        stage(engine.store().entity(pumps.reference()).await.unwrap().unwrap()).as_deref(),
+        Some("WORK")
+    );
+    assert_eq!(
+        stage(engine.store().entity(other.reference()).await.unwrap().unwrap()).as_deref(),
+        Some("NEW")
+    );
+    let bad: TriggerBinding =
+        json(r#"{"id": 0, "pipeline": "general", "stage": "WORK", "code": "x", "schedule": "every day"}"#);
     let e = engine.add_trigger(&bad).await.unwrap_err().to_string();
     assert!(e.contains("`schedule`") && e.contains("not a cron expression"), "{e}");
+}
+
+/// A webhook robot on loopback that sets `UF_ECHO` to its `text` property,
+/// as a Bitrix24 app robot would answer.
+async fn echo_handler() -> String {
+    use axum::{Json, Router, routing::post};
+    let app = Router::new().route(
+        "/robot",
+        post(|Json(run): Json<serde_json::Value>| async move {
+            let target = serde_json::json!({ "kind": run["entity"]["kind"], "id": run["entity"]["id"] });
+            Json(serde_json::json!({
+                "effects": [{"effect": "set-fields", "target": target, "fields": {"UF_ECHO": run["properties"]["text"]}}],
+                "returns": {"echo": run["properties"]["text"]},
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/robot")
+}
+
+async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
+    let (engine, clock) = portal(db).await;
+    let url = echo_handler().await;
+    engine.install_webhook("echo_hook", &url, vec![Capability::SetFields]).await.unwrap();
+    engine.add_robot(&robot("NEW", "echo_hook", "echo", r#", "properties": {"text": "from the web"}"#)).await.unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("from the web"));
+
+    // Not granted what it asks for: refused, nothing applied.
+    engine.install_webhook("nosy_hook", &url, vec![]).await.unwrap();
+    engine.add_robot(&robot("WORK", "nosy_hook", "echo", r#", "properties": {"text": "sneaky"}"#)).await.unwrap();
+    engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
+    assert_eq!(runs[1].report.as_ref().unwrap()["outcome"]["outcome"], "capability-denied");
+    assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("from the web"));
+
+    // Unreachable: an external failure, retried, then dead.
+    engine.install_webhook("gone_hook", "http://127.0.0.1:9/robot", vec![Capability::SetFields]).await.unwrap();
+    engine.add_robot(&robot("WON", "gone_hook", "echo", r#", "properties": {"text": "x"}"#)).await.unwrap();
+    engine.move_entity(deal.reference(), None, "WON").await.unwrap();
+    for _ in 0..EngineConfig::default().max_attempts {
+        engine.run_until_idle().await.unwrap();
+        clock.advance(Duration::minutes(5));
+    }
+    let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().pop().unwrap();
+    assert_eq!(run.status, RunStatus::Dead);
+    assert_eq!(run.report.as_ref().unwrap()["blame"], "external");
 }
 
 macro_rules! on_both {
@@ -401,4 +463,5 @@ on_both!(
     a_worker_whose_lease_was_taken_over_cannot_finish,
     bad_configuration_is_refused_with_the_field,
     a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone,
+    a_webhook_robot_runs_like_a_sandboxed_one,
 );

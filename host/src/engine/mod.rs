@@ -14,6 +14,7 @@
 mod clock;
 mod data;
 mod stage;
+mod webhook;
 mod worker;
 
 use std::collections::HashMap;
@@ -114,10 +115,48 @@ impl Settings {
     }
 }
 
+fn check_plugin_name(name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(invalid("name", "a plugin name is letters, digits, `_` and `-`"));
+    }
+    Ok(())
+}
+
+/// Checks a robot binding against the robot's catalog entry: the robot
+/// exists, every property is known, every required one is given.
+fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Result<()> {
+    let info = plugin
+        .robots()
+        .iter()
+        .find(|r| r.code == robot.robot)
+        .ok_or_else(|| invalid("robot", format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot)))?;
+    for code in robot.properties.keys() {
+        if !info.properties.iter().any(|p| &p.code == code) {
+            let problem = format!("robot `{}` has no property `{code}`", robot.robot);
+            return Err(invalid(format!("properties.{code}"), problem));
+        }
+    }
+    for spec in info.properties.iter().filter(|p| p.required && p.default.is_none()) {
+        let given = robot.properties.contains_key(&spec.code) || (spec.code == "recipient" && robot.recipient.is_some());
+        if !given {
+            return Err(invalid(format!("properties.{}", spec.code), "is required"));
+        }
+    }
+    Ok(())
+}
+
 /// An installed plugin, loaded into the sandbox.
 struct Installed {
-    plugin: Plugin,
+    handler: Handler,
     grants: Grants,
+}
+
+/// What runs a plugin's robots.
+enum Handler {
+    /// A component, in the sandbox.
+    Wasm(Plugin),
+    /// An HTTP handler the host posts each run to.
+    Webhook { url: String, digest: crate::domain::Digest },
 }
 
 /// Fields of an entity to create.
@@ -149,6 +188,8 @@ pub struct Engine {
     plugins: RwLock<HashMap<String, Arc<Installed>>>,
     /// Who leases runs: unique per engine.
     owner: String,
+    /// Calls webhook robots, keeping connections alive.
+    http: webhook::HttpClient,
     wake: Notify,
 }
 
@@ -170,6 +211,7 @@ impl Engine {
             settings: RwLock::default(),
             plugins: RwLock::default(),
             owner,
+            http: webhook::client(),
             wake: Notify::new(),
         });
         engine.reload().await?;
@@ -258,26 +300,39 @@ impl Engine {
             calendar: self.settings().calendar.clone(),
             kv_namespace: stored.name.clone().into(),
         };
-        let plugin = self.sandbox.load(&stored.name, &stored.wasm, &context)?;
+        let handler = match &stored.webhook {
+            Some(url) => Handler::Webhook { url: url.clone(), digest: stored.digest },
+            None => Handler::Wasm(self.sandbox.load(&stored.name, &stored.wasm, &context)?),
+        };
         let grants = stored.grants.iter().copied().collect();
         self.plugins
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(stored.name.clone(), Arc::new(Installed { plugin, grants }));
+            .insert(stored.name.clone(), Arc::new(Installed { handler, grants }));
+        Ok(())
+    }
+
+    /// Installs (or replaces) a webhook plugin: robots run by posting to
+    /// `url` (plain HTTP, such as a handler on the local network).
+    pub async fn install_webhook(&self, name: &str, url: &str, grants: Vec<Capability>) -> Result<()> {
+        check_plugin_name(name)?;
+        if !url.starts_with("http://") || url.parse::<hyper::Uri>().is_err() {
+            return Err(invalid("url", format!("`{url}` is not an http:// URL")));
+        }
+        let digest = crate::domain::Digest::of(url.as_bytes());
+        let stored = StoredPlugin { name: name.into(), digest, wasm: Vec::new(), grants, webhook: Some(url.into()) };
+        self.load_plugin(&stored)?;
+        let mut tx = self.store.begin().await?;
+        tx.put_plugin(&stored, self.now()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Installs (or replaces) a robot plugin under `name`, granting it `grants`.
     pub async fn install_plugin(&self, name: &str, wasm: Vec<u8>, grants: Vec<Capability>) -> Result<()> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(invalid("name", "a plugin name is letters, digits, `_` and `-`"));
-        }
-        let stored = StoredPlugin {
-            name: name.into(),
-            digest: crate::domain::Digest::of(&wasm),
-            wasm,
-            grants,
-        };
+        check_plugin_name(name)?;
+        let digest = crate::domain::Digest::of(&wasm);
+        let stored = StoredPlugin { name: name.into(), digest, wasm, grants, webhook: None };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;
         tx.put_plugin(&stored, self.now()).await?;
@@ -352,31 +407,9 @@ impl Engine {
         let installed = self
             .plugin(&robot.plugin)
             .ok_or_else(|| invalid("plugin", format!("no plugin `{}` is installed", robot.plugin)))?;
-        let info = installed
-            .plugin
-            .robots()
-            .iter()
-            .find(|r| r.code == robot.robot)
-            .ok_or_else(|| {
-                invalid(
-                    "robot",
-                    format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot),
-                )
-            })?;
-        for code in robot.properties.keys() {
-            if !info.properties.iter().any(|p| &p.code == code) {
-                return Err(invalid(
-                    format!("properties.{code}"),
-                    format!("robot `{}` has no property `{code}`", robot.robot),
-                ));
-            }
-        }
-        for spec in info.properties.iter().filter(|p| p.required && p.default.is_none()) {
-            let given =
-                robot.properties.contains_key(&spec.code) || (spec.code == "recipient" && robot.recipient.is_some());
-            if !given {
-                return Err(invalid(format!("properties.{}", spec.code), "is required"));
-            }
+        // A webhook describes no catalog: its properties are its own.
+        if let Handler::Wasm(plugin) = &installed.handler {
+            check_against_catalog(robot, plugin)?;
         }
         for (code, value) in &robot.properties {
             crate::domain::check(value).map_err(|e| invalid(format!("properties.{code}"), e.to_string()))?;

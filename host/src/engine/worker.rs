@@ -17,7 +17,10 @@ use crate::domain::{
     Effect, Entity, EntityRef, FieldValue, Fields, Recipient, Reference, RobotBinding, Scope, Timestamp, Value, check,
     evaluate, resolve,
 };
-use crate::runtime::{Outcome, RunReport, RunRequest};
+use futures_util::future::join_all;
+
+use super::webhook;
+use crate::runtime::{Outcome, RunError, RunReport, RunRequest};
 use crate::storage::{Claim, RunStatus, Tx};
 
 /// Keeps a batch's leases alive; stops when dropped.
@@ -71,36 +74,14 @@ impl Engine {
             .into_iter()
             .filter_map(|s| if let Step::Run(job) = s { Some(*job) } else { None })
             .collect();
-        let sandbox = self.sandbox.clone();
-        let contexts: Vec<_> = jobs.iter().map(|j| self.context(&j.robot.plugin)).collect();
-        let ran = tokio::task::spawn_blocking(move || {
-            jobs.into_iter()
-                .zip(contexts)
-                .map(|(job, context)| {
-                    let run_id = job.claim.run_id.to_string();
-                    let key = format!("run-{}", job.claim.run_id);
-                    let report = sandbox.run(
-                        &job.installed.plugin,
-                        RunRequest {
-                            robot: &job.robot.robot,
-                            entity: &job.entity,
-                            properties: &job.properties,
-                            cause: &job.claim.cause,
-                            run_id: &run_id,
-                            attempt: job.claim.attempt,
-                            idempotency_key: &key,
-                            now,
-                            grants: job.installed.grants,
-                            fuel: None,
-                            context,
-                        },
-                    );
-                    (job, report)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .expect("the sandbox thread does not panic");
+        let (wasm, hooks): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| matches!(j.installed.handler, super::Handler::Wasm(_)));
+        // Webhook robots wait on the network: call them all at once, while
+        // the sandboxed ones run on a blocking thread.
+        let called = join_all(hooks.iter().map(|job| self.call_webhook(job, now)));
+        let sandboxed = self.run_sandboxed(wasm, now);
+        let (called, mut ran) = tokio::join!(called, sandboxed);
+        ran.extend(hooks.into_iter().zip(called.into_iter().map(Ok)));
 
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -123,6 +104,64 @@ impl Engine {
         tx.commit().await?;
         self.wake.notify_waiters();
         Ok(count)
+    }
+
+    /// Runs sandboxed jobs one after another on a blocking thread.
+    async fn run_sandboxed(&self, jobs: Vec<Job>, now: Timestamp) -> Vec<(Job, Result<RunReport, RunError>)> {
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        let sandbox = self.sandbox.clone();
+        let contexts: Vec<_> = jobs.iter().map(|j| self.context(&j.robot.plugin)).collect();
+        tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .zip(contexts)
+                .map(|(job, context)| {
+                    let super::Handler::Wasm(plugin) = &job.installed.handler else {
+                        unreachable!("only sandboxed jobs come here")
+                    };
+                    let run_id = job.claim.run_id.to_string();
+                    let key = format!("run-{}", job.claim.run_id);
+                    let request = RunRequest {
+                        robot: &job.robot.robot,
+                        entity: &job.entity,
+                        properties: &job.properties,
+                        cause: &job.claim.cause,
+                        run_id: &run_id,
+                        attempt: job.claim.attempt,
+                        idempotency_key: &key,
+                        now,
+                        grants: job.installed.grants,
+                        fuel: None,
+                        context,
+                    };
+                    let report = sandbox.run(plugin, request);
+                    (job, report)
+                })
+                .collect()
+        })
+        .await
+        .expect("the sandbox thread does not panic")
+    }
+
+    async fn call_webhook(&self, job: &Job, now: Timestamp) -> RunReport {
+        let super::Handler::Webhook { url, digest } = &job.installed.handler else {
+            unreachable!("only webhook jobs come here")
+        };
+        let call = webhook::Call {
+            url,
+            digest: *digest,
+            robot: &job.robot.robot,
+            entity: &job.entity,
+            properties: &job.properties,
+            cause: &job.claim.cause,
+            run_id: job.claim.run_id,
+            attempt: job.claim.attempt,
+            now,
+            grants: job.installed.grants,
+            timeout: self.sandbox.config().wall_time(),
+        };
+        webhook::run(&self.http, call).await
     }
 
     /// Extends the leases on `runs` every third of a lease until dropped, so
@@ -254,7 +293,11 @@ impl Engine {
             returns,
         };
         let mut properties = Fields::new();
-        if let Some(info) = installed.plugin.robots().iter().find(|r| r.code == robot.robot) {
+        let info = match &installed.handler {
+            super::Handler::Wasm(plugin) => plugin.robots().iter().find(|r| r.code == robot.robot),
+            super::Handler::Webhook { .. } => None,
+        };
+        if let Some(info) = info {
             for spec in &info.properties {
                 if let Some(default) = &spec.default {
                     properties.insert(spec.code.clone(), default.clone());

@@ -15,6 +15,8 @@ pub enum Blame {
     Guest,
     /// robohost itself or the data behind it.
     Host,
+    /// A system outside robohost: a webhook robot's server.
+    External,
 }
 
 /// Something the sandbox refused a plugin.
@@ -75,6 +77,9 @@ pub enum Outcome {
     CapabilityDenied { denied: Denied, call: String },
     /// robohost failed; the plugin is not to blame.
     HostError { message: String },
+    /// An outside system failed: a webhook robot's server could not be
+    /// reached, timed out or answered wrongly.
+    ExternalError { message: String },
 }
 
 impl Outcome {
@@ -91,6 +96,7 @@ impl Outcome {
             Outcome::GuestTrap { .. } => "guest-trap",
             Outcome::CapabilityDenied { .. } => "capability-denied",
             Outcome::HostError { .. } => "host-error",
+            Outcome::ExternalError { .. } => "external-error",
         }
     }
 
@@ -103,6 +109,7 @@ impl Outcome {
         match self {
             Outcome::Success => None,
             Outcome::HostError { .. } => Some(Blame::Host),
+            Outcome::ExternalError { .. } => Some(Blame::External),
             _ => Some(Blame::Guest),
         }
     }
@@ -154,6 +161,7 @@ impl fmt::Display for Outcome {
                 )
             }
             Outcome::HostError { message } => write!(f, "host error: {message}"),
+            Outcome::ExternalError { message } => write!(f, "external error: {message}"),
         }
     }
 }

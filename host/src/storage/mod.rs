@@ -240,7 +240,7 @@ impl Store {
     }
 
     pub async fn plugins(&self) -> Result<Vec<StoredPlugin>> {
-        let rows: Vec<(String, String, Vec<u8>, String)> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants FROM plugins ORDER BY name").fetch_all(c).await)?;
+        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook FROM plugins ORDER BY name").fetch_all(c).await)?;
         rows.into_iter().map(rows::plugin).collect()
     }
 
@@ -523,9 +523,9 @@ impl Tx {
 
     pub async fn put_plugin(&mut self, plugin: &StoredPlugin, at: Timestamp) -> Result<()> {
         let grants = to_json(&plugin.grants);
-        on!(&mut self.0, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at) VALUES ($1, $2, $3, $4, $5) \
-            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at")
-            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.0, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook) VALUES ($1, $2, $3, $4, $5, $6) \
+            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook")
+            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -68,9 +68,14 @@ pub struct StoredPlugin {
     pub wasm: Vec<u8>,
     /// The capabilities the admin granted.
     pub grants: Vec<crate::domain::Capability>,
+    /// For a webhook plugin, the URL the host posts each run to; `wasm` is
+    /// then empty.
+    pub webhook: Option<String>,
 }
 
-pub(super) fn plugin((name, digest, wasm, grants): (String, String, Vec<u8>, String)) -> Result<StoredPlugin> {
+pub(super) type PluginRow = (String, String, Vec<u8>, String, Option<String>);
+
+pub(super) fn plugin((name, digest, wasm, grants, webhook): PluginRow) -> Result<StoredPlugin> {
     let digest = digest
         .parse()
         .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
@@ -82,6 +87,7 @@ pub(super) fn plugin((name, digest, wasm, grants): (String, String, Vec<u8>, Str
         digest,
         wasm,
         grants: from_json("plugin grants", &grants)?,
+        webhook,
     })
 }
 
