@@ -411,30 +411,64 @@ async fn echo_handler() -> String {
 async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
     let (engine, clock) = portal(db).await;
     let url = echo_handler().await;
-    engine.install_webhook("echo_hook", &url, vec![Capability::SetFields]).await.unwrap();
-    engine.add_robot(&robot("NEW", "echo_hook", "echo", r#", "properties": {"text": "from the web"}"#)).await.unwrap();
+    engine
+        .install_webhook("echo_hook", &url, vec![Capability::SetFields])
+        .await
+        .unwrap();
+    engine
+        .add_robot(&robot(
+            "NEW",
+            "echo_hook",
+            "echo",
+            r#", "properties": {"text": "from the web"}"#,
+        ))
+        .await
+        .unwrap();
     let deal = deal(&engine, "NEW", "100").await;
     assert_eq!(engine.run_until_idle().await.unwrap(), 1);
     assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("from the web"));
 
     // Not granted what it asks for: refused, nothing applied.
     engine.install_webhook("nosy_hook", &url, vec![]).await.unwrap();
-    engine.add_robot(&robot("WORK", "nosy_hook", "echo", r#", "properties": {"text": "sneaky"}"#)).await.unwrap();
+    engine
+        .add_robot(&robot(
+            "WORK",
+            "nosy_hook",
+            "echo",
+            r#", "properties": {"text": "sneaky"}"#,
+        ))
+        .await
+        .unwrap();
     engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
     engine.run_until_idle().await.unwrap();
     let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
-    assert_eq!(runs[1].report.as_ref().unwrap()["outcome"]["outcome"], "capability-denied");
+    assert_eq!(
+        runs[1].report.as_ref().unwrap()["outcome"]["outcome"],
+        "capability-denied"
+    );
     assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("from the web"));
 
     // Unreachable: an external failure, retried, then dead.
-    engine.install_webhook("gone_hook", "http://127.0.0.1:9/robot", vec![Capability::SetFields]).await.unwrap();
-    engine.add_robot(&robot("WON", "gone_hook", "echo", r#", "properties": {"text": "x"}"#)).await.unwrap();
+    engine
+        .install_webhook("gone_hook", "http://127.0.0.1:9/robot", vec![Capability::SetFields])
+        .await
+        .unwrap();
+    engine
+        .add_robot(&robot("WON", "gone_hook", "echo", r#", "properties": {"text": "x"}"#))
+        .await
+        .unwrap();
     engine.move_entity(deal.reference(), None, "WON").await.unwrap();
     for _ in 0..EngineConfig::default().max_attempts {
         engine.run_until_idle().await.unwrap();
         clock.advance(Duration::minutes(5));
     }
-    let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().pop().unwrap();
+    let run = engine
+        .store()
+        .runs(Some(deal.reference()), 10)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(run.status, RunStatus::Dead);
     assert_eq!(run.report.as_ref().unwrap()["blame"], "external");
 }

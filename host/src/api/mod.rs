@@ -1,21 +1,268 @@
 //! The HTTP API: the only code that knows HTTP and JSON wire shapes.
+//!
+//! Routes live under `/api`, plus `/health` and `/openapi.json`. Each
+//! handler takes an [`auth::Auth`] naming the roles it admits, then its
+//! path, query and body through the extractors of [`extract`], so bad input
+//! of any kind becomes a 4xx [`ApiError`] with a stable code. The OpenAPI
+//! document is generated from the handlers' `#[utoipa::path]` attributes by
+//! the same router that serves them, so it cannot miss a route.
+//!
+//! This layer holds no state of its own and must not reach around the
+//! engine to change the portal: every change goes through [`Engine`], which
+//! keeps a change and the runs it causes in one transaction. Reads go to the
+//! store directly, and so does the one write the engine has no part in:
+//! storing an API token's hash.
 
-use std::sync::Arc;
+pub mod auth;
+mod automation;
+mod directory;
+mod entities;
+pub mod error;
+mod events;
+mod extract;
+mod plugins;
 
-use axum::Router;
-use axum::routing::get;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{Role, TokenError, create_token};
+pub use error::ApiError;
 
 use crate::engine::Engine;
 
+/// The largest JSON body: far above any settings or entity a person
+/// writes, far below what would let one request tie up memory.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+/// The largest plugin upload. Our own plugins are well under 1 MiB; a
+/// component written in a heavier language may reach a few MiB.
+pub const PLUGIN_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "robohost",
+        description = "Robots and triggers on a CRM's pipelines; robots are sandboxed WebAssembly components. \
+            Authenticate with `Authorization: Bearer <token>`; each operation's security lists the roles it admits. \
+            Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`.",
+    ),
+    components(schemas(error::ErrorBody)),
+    modifiers(&Common),
+)]
+struct ApiDoc;
+
+/// Adds the bearer scheme. (The error response every operation may give is
+/// added by [`openapi`], once the routes have added their operations.)
+struct Common;
+
+impl Modify for Common {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("rh_<64 hex digits>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route, with its OpenAPI description.
+fn routes() -> OpenApiRouter<Arc<Engine>> {
+    // `routes!` mounts its method router at every path of its handlers, so
+    // only handlers of one path share a call.
+    let (schemas, paths, upload) = routes!(plugins::put_plugin);
+    let upload = (schemas, paths, upload.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(openapi_json))
+        .routes(routes!(entities::create_entity))
+        .routes(routes!(entities::list_entities))
+        .routes(routes!(entities::get_entity, entities::patch_entity))
+        .routes(routes!(entities::move_entity))
+        .routes(routes!(entities::timeline))
+        .routes(routes!(automation::list_pipelines))
+        .routes(routes!(automation::put_pipeline))
+        .routes(routes!(automation::list_robots, automation::add_robot))
+        .routes(routes!(automation::list_triggers, automation::add_trigger))
+        .routes(routes!(directory::list_users))
+        .routes(routes!(directory::put_user))
+        .routes(routes!(directory::list_departments))
+        .routes(routes!(directory::put_department))
+        .routes(routes!(directory::list_constants))
+        .routes(routes!(directory::put_constant))
+        .routes(routes!(directory::get_calendar, directory::put_calendar))
+        .routes(routes!(plugins::list_plugins))
+        .routes(upload)
+        .routes(routes!(events::post_event))
+        .routes(routes!(events::list_runs))
+        .routes(routes!(events::get_run))
+        .routes(routes!(auth::post_token))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> Document {
+    let (_, mut doc) = routes().split_for_parts();
+    let error = RefOr::T(
+        ResponseBuilder::new()
+            .description("An error: `{\"error\": {\"code\", \"message\", \"field\"}}`")
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    );
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut operation.responses.responses;
+            responses.entry("4XX".into()).or_insert_with(|| error.clone());
+        }
+    }
+    doc
+}
+
 /// The application's routes over `engine`.
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new().route("/health", get(|| async { "ok" })).with_state(engine)
+    let (router, _) = routes().split_for_parts();
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn(catch_panic))
+        .with_state(engine)
 }
 
 /// Serves the API on `listener` until `shutdown`, then finishes the requests
 /// in flight.
 pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Answers a panicking handler with a logged 500, where the connection
+/// would otherwise just drop: the client learns it was us, and the log
+/// says where.
+async fn catch_panic(request: Request, next: Next) -> Response {
+    let mut handling = Box::pin(next.run(request));
+    std::future::poll_fn(move |cx| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx))).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            // The panicked future is dropped, never polled again.
+            Poll::Ready(ApiError::internal("a handler panicked", message).into_response())
+        })
+    })
+    .await
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NoRoute {
+        method: method.to_string(),
+        path: extract::shorten(uri.path()),
+    }
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get, path = "/health", tag = "meta",
+    responses((status = 200, description = "The server answers", body = Health)),
+)]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document", body = Object)),
+)]
+async fn openapi_json() -> impl IntoResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| {
+        openapi()
+            .to_json()
+            // Serialising a tree of strings and maps cannot fail.
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    });
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use axum::routing::get;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_logged_500_in_the_error_shape() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let app = Router::new()
+            .route("/", get(boom))
+            .layer(middleware::from_fn(catch_panic));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let reply = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).unwrap();
+            reply
+        })
+        .await
+        .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+        assert!(
+            reply.ends_with(r#"{"error":{"code":"internal","message":"internal error"}}"#),
+            "{reply}"
+        );
+    }
 }

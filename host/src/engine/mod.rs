@@ -125,11 +125,12 @@ fn check_plugin_name(name: &str) -> Result<()> {
 /// Checks a robot binding against the robot's catalog entry: the robot
 /// exists, every property is known, every required one is given.
 fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Result<()> {
-    let info = plugin
-        .robots()
-        .iter()
-        .find(|r| r.code == robot.robot)
-        .ok_or_else(|| invalid("robot", format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot)))?;
+    let info = plugin.robots().iter().find(|r| r.code == robot.robot).ok_or_else(|| {
+        invalid(
+            "robot",
+            format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot),
+        )
+    })?;
     for code in robot.properties.keys() {
         if !info.properties.iter().any(|p| &p.code == code) {
             let problem = format!("robot `{}` has no property `{code}`", robot.robot);
@@ -137,7 +138,8 @@ fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Result<()> {
         }
     }
     for spec in info.properties.iter().filter(|p| p.required && p.default.is_none()) {
-        let given = robot.properties.contains_key(&spec.code) || (spec.code == "recipient" && robot.recipient.is_some());
+        let given =
+            robot.properties.contains_key(&spec.code) || (spec.code == "recipient" && robot.recipient.is_some());
         if !given {
             return Err(invalid(format!("properties.{}", spec.code), "is required"));
         }
@@ -301,7 +303,10 @@ impl Engine {
             kv_namespace: stored.name.clone().into(),
         };
         let handler = match &stored.webhook {
-            Some(url) => Handler::Webhook { url: url.clone(), digest: stored.digest },
+            Some(url) => Handler::Webhook {
+                url: url.clone(),
+                digest: stored.digest,
+            },
             None => Handler::Wasm(self.sandbox.load(&stored.name, &stored.wasm, &context)?),
         };
         let grants = stored.grants.iter().copied().collect();
@@ -320,7 +325,13 @@ impl Engine {
             return Err(invalid("url", format!("`{url}` is not an http:// URL")));
         }
         let digest = crate::domain::Digest::of(url.as_bytes());
-        let stored = StoredPlugin { name: name.into(), digest, wasm: Vec::new(), grants, webhook: Some(url.into()) };
+        let stored = StoredPlugin {
+            name: name.into(),
+            digest,
+            wasm: Vec::new(),
+            grants,
+            webhook: Some(url.into()),
+        };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;
         tx.put_plugin(&stored, self.now()).await?;
@@ -332,7 +343,13 @@ impl Engine {
     pub async fn install_plugin(&self, name: &str, wasm: Vec<u8>, grants: Vec<Capability>) -> Result<()> {
         check_plugin_name(name)?;
         let digest = crate::domain::Digest::of(&wasm);
-        let stored = StoredPlugin { name: name.into(), digest, wasm, grants, webhook: None };
+        let stored = StoredPlugin {
+            name: name.into(),
+            digest,
+            wasm,
+            grants,
+            webhook: None,
+        };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;
         tx.put_plugin(&stored, self.now()).await?;

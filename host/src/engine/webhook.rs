@@ -83,22 +83,41 @@ fn needs(effect: &Effect) -> Capability {
 pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> RunReport {
     let started = Instant::now();
     let (outcome, effects, returns, denials) = match tokio::time::timeout(call.timeout, ask(client, &call)).await {
-        Err(_) => (external(format!("{} did not answer within {:?}", call.url, call.timeout)), vec![], Fields::new(), vec![]),
+        Err(_) => (
+            external(format!("{} did not answer within {:?}", call.url, call.timeout)),
+            vec![],
+            Fields::new(),
+            vec![],
+        ),
         Ok(Err(message)) => (external(message), vec![], Fields::new(), vec![]),
         Ok(Ok(Answer { error: Some(e), .. })) => {
-            let outcome = Outcome::RobotError { code: e.code, message: e.message, retryable: e.retryable };
+            let outcome = Outcome::RobotError {
+                code: e.code,
+                message: e.message,
+                retryable: e.retryable,
+            };
             (outcome, vec![], Fields::new(), vec![])
         }
-        Ok(Ok(Answer { effects, returns, error: None })) => {
+        Ok(Ok(Answer {
+            effects,
+            returns,
+            error: None,
+        })) => {
             let denials: Vec<Denial> = effects
                 .iter()
                 .map(needs)
                 .filter(|c| !call.grants.contains(*c))
-                .map(|c| Denial { denied: Denied::Capability(c), call: "webhook effects" })
+                .map(|c| Denial {
+                    denied: Denied::Capability(c),
+                    call: "webhook effects",
+                })
                 .collect();
             match denials.first() {
                 Some(d) => {
-                    let outcome = Outcome::CapabilityDenied { denied: d.denied.clone(), call: d.call.into() };
+                    let outcome = Outcome::CapabilityDenied {
+                        denied: d.denied.clone(),
+                        call: d.call.into(),
+                    };
                     (outcome, vec![], Fields::new(), denials)
                 }
                 None => (Outcome::Success, effects, returns, denials),
@@ -138,7 +157,10 @@ async fn ask(client: &HttpClient, call: &Call<'_>) -> Result<Answer, String> {
         .header(CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .map_err(|e| format!("{} is not a usable URL: {e}", call.url))?;
-    let response = client.request(request).await.map_err(|e| format!("calling {}: {e}", call.url))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("calling {}: {e}", call.url))?;
     let status = response.status();
     let body = Limited::new(response.into_body(), ANSWER_LIMIT)
         .collect()

@@ -74,8 +74,9 @@ impl Engine {
             .into_iter()
             .filter_map(|s| if let Step::Run(job) = s { Some(*job) } else { None })
             .collect();
-        let (wasm, hooks): (Vec<Job>, Vec<Job>) =
-            jobs.into_iter().partition(|j| matches!(j.installed.handler, super::Handler::Wasm(_)));
+        let (wasm, hooks): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| matches!(j.installed.handler, super::Handler::Wasm(_)));
         // Webhook robots wait on the network: call them all at once, while
         // the sandboxed ones run on a blocking thread.
         let called = join_all(hooks.iter().map(|job| self.call_webhook(job, now)));

@@ -1,0 +1,214 @@
+//! API tokens and roles.
+//!
+//! A token is 32 random bytes shown once as `rh_<hex>`; only its SHA-256 is
+//! stored, so a leaked database does not leak working tokens. Each token has
+//! one [`Role`]. A handler states who may call it by taking an
+//! [`Auth<P>`](Auth) whose policy `P` lists the roles; a route without one
+//! is public (only health and the OpenAPI document are).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::error::ApiError;
+use super::extract::JsonBody;
+use crate::domain::Timestamp;
+use crate::engine::Engine;
+use crate::storage::{Store, StoreError};
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything: the portal's settings, plugins, tokens.
+    Admin,
+    /// Systems that post events and read plugins and runs.
+    Integrator,
+    /// People working with entities.
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Integrator => "integrator",
+            Role::Manager => "manager",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Role::Admin, Role::Integrator, Role::Manager]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a role; use admin, integrator or manager"))
+    }
+}
+
+/// Which roles may call a route.
+pub trait Policy: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+/// Only admins.
+pub struct Admin;
+/// Admins and managers: entity work.
+pub struct AdminOrManager;
+/// Admins and integrators: plugin listings.
+pub struct AdminOrIntegrator;
+/// Any valid token.
+pub struct AnyRole;
+
+impl Policy for Admin {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+impl Policy for AdminOrManager {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Manager];
+}
+impl Policy for AdminOrIntegrator {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Integrator];
+}
+impl Policy for AnyRole {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Integrator, Role::Manager];
+}
+
+/// Proof that the request carries a token whose role `P` allows. Take it as
+/// a handler's first argument, so a caller without one learns that before
+/// anything about its input.
+pub struct Auth<P: Policy> {
+    pub role: Role,
+    _policy: PhantomData<P>,
+}
+
+impl<P: Policy> FromRequestParts<Arc<Engine>> for Auth<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, engine: &Arc<Engine>) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let stored = engine.store().token_role(&hash(token)).await?;
+        let Some(stored) = stored else {
+            return Err(ApiError::Unauthorized {
+                message: "the API token is not known",
+            });
+        };
+        let role: Role = stored
+            .parse()
+            .map_err(|e: String| ApiError::internal("a stored token has a bad role", e))?;
+        if !P::ROLES.contains(&role) {
+            return Err(ApiError::Forbidden {
+                needs: P::ROLES,
+                has: role,
+            });
+        }
+        Ok(Auth {
+            role,
+            _policy: PhantomData,
+        })
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let missing = ApiError::Unauthorized {
+        message: "this route needs an `Authorization: Bearer <token>` header",
+    };
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(missing)?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized {
+            message: "the Authorization header is not text",
+        })?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized {
+            message: "the Authorization header must be `Bearer <token>`",
+        });
+    }
+    Ok(token.trim())
+}
+
+/// How a token is stored: the hex SHA-256 of its text.
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A token that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the operating system gave no random bytes: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Makes a token with `role`, stores its hash under `name`, and returns its
+/// text: the only time it is seen.
+pub async fn create_token(store: &Store, name: &str, role: Role) -> Result<String, TokenError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| TokenError::Random(e.to_string()))?;
+    let token = format!("rh_{}", hex::encode(secret));
+    store
+        .add_token(&hash(&token), name, role.as_str(), Timestamp::now())
+        .await?;
+    Ok(token)
+}
+
+/// A token to make.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Who or what will use it, for the admin's records.
+    pub name: String,
+    pub role: Role,
+}
+
+/// A new token's text, shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenCreated {
+    #[schema(example = "rh_3f2a...")]
+    pub token: String,
+}
+
+/// The longest token name.
+const MAX_NAME: usize = 200;
+
+#[utoipa::path(
+    post, path = "/api/tokens", tag = "tokens",
+    request_body = NewToken,
+    responses((status = 201, description = "The token's text, shown once", body = TokenCreated)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn post_token(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    JsonBody(new): JsonBody<NewToken>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    if new.name.trim().is_empty() || new.name.chars().count() > MAX_NAME {
+        return Err(ApiError::invalid(
+            "name",
+            format!("a token's name is 1 to {MAX_NAME} characters"),
+        ));
+    }
+    let token = create_token(engine.store(), &new.name, new.role)
+        .await
+        .map_err(|e| ApiError::internal("making a token failed", e))?;
+    Ok((StatusCode::CREATED, Json(TokenCreated { token })))
+}

@@ -1,0 +1,219 @@
+//! Pipelines, and the robots and triggers placed on their stages. Every
+//! token may read them; only admins change them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Map, Value as JsonValue};
+
+use super::auth::{Admin, AnyRole, Auth};
+use super::error::ApiError;
+use super::extract::{JsonBody, JsonObject, MAX_CODE, PathParams, from_object};
+use crate::domain::{Pipeline, RobotBinding, Timing, TriggerBinding};
+use crate::engine::Engine;
+
+#[utoipa::path(
+    get, path = "/api/pipelines", tag = "pipelines",
+    responses((status = 200, description = "Every pipeline, by code", body = Vec<Object>)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn list_pipelines(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+) -> Result<Json<Vec<Pipeline>>, ApiError> {
+    Ok(Json(engine.store().pipelines().await?))
+}
+
+#[utoipa::path(
+    put, path = "/api/pipelines/{code}", tag = "pipelines",
+    params(("code" = String, Path, description = "The pipeline's code, such as `general`")),
+    request_body(content = Object, description = "`kind`, `names`, `stages` (each `code`, `names`, `semantic`); \
+        `code` may be left out, else it must equal the path's"),
+    responses((status = 200, description = "The pipeline as stored", body = Object)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn put_pipeline(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(mut body): JsonObject,
+) -> Result<Json<Pipeline>, ApiError> {
+    let code = path.text("code")?;
+    complete(&mut body, "code", JsonValue::from(code))?;
+    let pipeline: Pipeline = from_object(body)?;
+    for (i, stage) in pipeline.stages.iter().enumerate() {
+        check_code(&format!("stages[{i}].code"), &stage.code)?;
+    }
+    engine.put_pipeline(&pipeline).await?;
+    Ok(Json(pipeline))
+}
+
+/// Sets `key` of a body to the path's `value`: the body may leave it out, or
+/// repeat it, but not contradict the path.
+pub(super) fn complete(body: &mut Map<String, JsonValue>, key: &str, value: JsonValue) -> Result<(), ApiError> {
+    if let Some(given) = body.get(key)
+        && *given != value
+    {
+        return Err(ApiError::invalid(
+            key,
+            format!("the body says {given} but the path says {value}; leave it out or make them equal"),
+        ));
+    }
+    body.insert(key.to_owned(), value);
+    Ok(())
+}
+
+/// Takes the path's pipeline and stage, which must exist.
+async fn stage_of(engine: &Engine, path: &PathParams) -> Result<(String, String), ApiError> {
+    let code = path.text("code")?;
+    let stage = path.text("stage")?;
+    let pipeline = engine
+        .store()
+        .pipeline(code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(Some("code"), format!("pipeline `{code}`")))?;
+    if pipeline.stage(stage).is_none() {
+        return Err(ApiError::not_found(
+            Some("stage"),
+            format!("stage `{stage}` of pipeline `{code}`"),
+        ));
+    }
+    Ok((code.to_owned(), stage.to_owned()))
+}
+
+/// A binding's body with the id, pipeline and stage the path gives it. Those
+/// keys are refused in the body: the id is the host's to choose, and a
+/// pipeline or stage there would contradict the route.
+fn binding_body(
+    mut body: Map<String, JsonValue>,
+    pipeline: String,
+    stage: String,
+) -> Result<Map<String, JsonValue>, ApiError> {
+    for key in ["id", "pipeline", "stage"] {
+        if body.contains_key(key) {
+            return Err(ApiError::BadJson {
+                field: Some(key.into()),
+                message: format!("unknown field `{key}`: the id, pipeline and stage come from the path"),
+            });
+        }
+    }
+    body.insert("id".into(), JsonValue::from(0));
+    body.insert("pipeline".into(), JsonValue::from(pipeline));
+    body.insert("stage".into(), JsonValue::from(stage));
+    Ok(body)
+}
+
+/// A code that becomes a database key; see [`MAX_CODE`].
+fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
+    if code.chars().count() > MAX_CODE {
+        return Err(ApiError::invalid(
+            field,
+            format!("a code is at most {MAX_CODE} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest delay, either way: ten years. Past it the due time is no
+/// longer a date anyone means, and far past it the engine's arithmetic on
+/// milliseconds overflows.
+const MAX_DELAY_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+fn check_timing(timing: &Timing) -> Result<(), ApiError> {
+    let too_far = |field: &str| {
+        ApiError::invalid(
+            field,
+            format!("a delay is at most {MAX_DELAY_SECONDS} seconds (ten years)"),
+        )
+    };
+    if timing.delay_seconds > MAX_DELAY_SECONDS {
+        return Err(too_far("timing.delay_seconds"));
+    }
+    if let Some(relative) = &timing.relative_to
+        && relative.offset_seconds.unsigned_abs() > MAX_DELAY_SECONDS
+    {
+        return Err(too_far("timing.relative_to.offset_seconds"));
+    }
+    Ok(())
+}
+
+/// The id of a robot or trigger placed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Created {
+    pub id: u64,
+}
+
+#[utoipa::path(
+    get, path = "/api/pipelines/{code}/stages/{stage}/robots", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path)),
+    responses((status = 200, description = "The stage's robots, in order", body = Vec<Object>)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn list_robots(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<Json<Vec<RobotBinding>>, ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    Ok(Json(engine.store().robots_at(&pipeline, &stage).await?))
+}
+
+#[utoipa::path(
+    post, path = "/api/pipelines/{code}/stages/{stage}/robots", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path)),
+    request_body(content = Object, description = "`plugin`, `robot`; optional `title`, `properties`, `recipient`, \
+        `timing`, `condition`. No `id`, `pipeline` or `stage`: they come from the path"),
+    responses((status = 201, description = "The robot's id", body = Created)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn add_robot(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(body): JsonObject,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    let robot: RobotBinding = from_object(binding_body(body, pipeline, stage)?)?;
+    check_timing(&robot.timing)?;
+    let id = engine.add_robot(&robot).await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[utoipa::path(
+    get, path = "/api/pipelines/{code}/stages/{stage}/triggers", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path)),
+    responses((status = 200, description = "The stage's triggers", body = Vec<Object>)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn list_triggers(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<Json<Vec<TriggerBinding>>, ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    Ok(Json(engine.store().triggers_at(&pipeline, &stage).await?))
+}
+
+#[utoipa::path(
+    post, path = "/api/pipelines/{code}/stages/{stage}/triggers", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path)),
+    request_body(content = Object, description = "`code` (the event's, such as `incoming_call`); optional `condition`, \
+        `allow_backwards`, `schedule` (cron: `sec min hour day month weekday`, in the portal's time zone). No `id`, `pipeline` or `stage`: they come from the path"),
+    responses((status = 201, description = "The trigger's id", body = Created)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn add_trigger(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(body): JsonObject,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    let trigger: TriggerBinding = from_object(binding_body(body, pipeline, stage)?)?;
+    check_code("code", &trigger.code)?;
+    let id = engine.add_trigger(&trigger).await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}

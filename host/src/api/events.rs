@@ -1,0 +1,138 @@
+//! Events posted from outside (a call came in...) that fire triggers, and the
+//! runs robots made.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::auth::{AnyRole, Auth};
+use super::error::ApiError;
+use super::extract::{JsonBody, PathParams, QueryParams};
+use crate::domain::{Entity, EntityKind, EntityRef, Fields, HitTarget, Value};
+use crate::engine::Engine;
+use crate::storage::RunRecord;
+
+/// An event for one entity, or for the entities a lookup finds.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventRequest {
+    /// The trigger code, such as `incoming_call`.
+    trigger: String,
+    /// The entity, written `deal:42`; give this or `lookup`.
+    #[serde(default, deserialize_with = "entity_ref")]
+    #[schema(value_type = Option<String>, example = "deal:42")]
+    entity: Option<EntityRef>,
+    /// The entities whose field holds a value; give this or `entity`.
+    #[serde(default)]
+    lookup: Option<Lookup>,
+    /// Data kept with the event, in the values' JSON form.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    data: Fields,
+}
+
+/// "The contact whose PHONE is +79123456789".
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Lookup {
+    #[schema(value_type = String, example = "contact")]
+    kind: EntityKind,
+    #[schema(example = "PHONE")]
+    code: String,
+    #[schema(value_type = Object, example = "+79123456789")]
+    value: Value,
+}
+
+fn entity_ref<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EntityRef>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| text.parse().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// The entities an event moved.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Moved {
+    #[schema(value_type = Vec<Object>)]
+    moved: Vec<Entity>,
+}
+
+#[utoipa::path(
+    post, path = "/api/events", tag = "events",
+    request_body = EventRequest,
+    responses(
+        (status = 200, description = "The entities moved to a trigger's stage; their robots are queued", body = Moved),
+        (status = 404, description = "No trigger has the code, or the entity does not exist"),
+    ),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn post_event(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    JsonBody(event): JsonBody<EventRequest>,
+) -> Result<Json<Moved>, ApiError> {
+    let target = match (event.entity, event.lookup) {
+        (Some(r), None) => {
+            if engine.store().entity(r).await?.is_none() {
+                return Err(ApiError::not_found(Some("entity"), r.to_string()));
+            }
+            HitTarget::Entity(r)
+        }
+        (None, Some(Lookup { kind, code, value })) => HitTarget::Lookup { kind, code, value },
+        _ => {
+            return Err(ApiError::invalid(
+                "entity",
+                "give either `entity` (such as \"deal:42\") or `lookup`, not both or neither",
+            ));
+        }
+    };
+    let moved = engine
+        .fire_trigger(&event.trigger, &target, &event.data)
+        .await
+        .map_err(|e| match e {
+            crate::engine::EngineError::NotFound { what } => ApiError::NotFound {
+                field: Some("trigger".into()),
+                what,
+            },
+            other => other.into(),
+        })?;
+    Ok(Json(Moved { moved }))
+}
+
+#[utoipa::path(
+    get, path = "/api/runs", tag = "runs",
+    params(
+        ("entity" = Option<String>, Query, description = "Only runs on this entity, such as `deal:42`"),
+        ("limit" = Option<u32>, Query, description = "At most this many, 1 to 1000 (100)"),
+    ),
+    responses((status = 200, description = "Runs, oldest first, each with its report", body = Vec<Object>)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn list_runs(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    query: QueryParams,
+) -> Result<Json<Vec<RunRecord>>, ApiError> {
+    let query = query.allow(&["entity", "limit"])?;
+    let entity: Option<EntityRef> = query.parse("entity")?;
+    let limit = query.limit()?;
+    Ok(Json(engine.store().runs(entity, limit).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/runs/{id}", tag = "runs",
+    params(("id" = u64, Path)),
+    responses((status = 200, description = "The run: status, cause, attempts and the last attempt's report", body = Object)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn get_run(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<Json<RunRecord>, ApiError> {
+    let id = path.id("id")?;
+    let run = engine.store().run(id).await?;
+    run.map(Json)
+        .ok_or_else(|| ApiError::not_found(Some("id"), format!("run {id}")))
+}

@@ -1,0 +1,108 @@
+//! Plugins: uploading a component with its grants, and listing what is
+//! installed.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::auth::{Admin, AdminOrIntegrator, Auth};
+use super::error::ApiError;
+use super::extract::{PathParams, QueryParams, WasmBody};
+use crate::domain::{Capability, Digest};
+use crate::engine::Engine;
+
+/// An installed plugin.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct PluginInfo {
+    name: String,
+    /// `sha256:<hex>` of the component's bytes.
+    #[schema(value_type = String, example = "sha256:9f86d081884c7d65...")]
+    digest: Digest,
+    /// The capabilities the admin granted.
+    #[schema(value_type = Vec<String>, example = json!(["crm-read", "set-fields"]))]
+    grants: Vec<Capability>,
+    /// For a webhook plugin, the URL each run is posted to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook: Option<String>,
+}
+
+#[utoipa::path(
+    put, path = "/api/plugins/{name}", tag = "plugins",
+    params(
+        ("name" = String, Path, description = "Letters, digits, `_` and `-`"),
+        ("grant" = Option<String>, Query, description = "Capabilities granted, comma-separated, such as `crm-read,set-fields`"),
+    ),
+    request_body(
+        content(("application/wasm"), ("application/octet-stream")),
+        description = "The binary WebAssembly component, up to 32 MiB",
+    ),
+    responses((status = 200, description = "The plugin installed (or replaced)", body = PluginInfo)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn put_plugin(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    query: QueryParams,
+    WasmBody(wasm): WasmBody,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let name = path.text("name")?.to_owned();
+    let query = query.allow(&["grant"])?;
+    let grants = grants(query.parse::<String>("grant")?.as_deref().unwrap_or(""))?;
+    let digest = Digest::of(&wasm);
+    let (installing, granting) = (name.clone(), grants.clone());
+    let handle = tokio::runtime::Handle::current();
+    // Installing compiles the component with Cranelift: seconds of CPU that
+    // must not stall the runtime's few worker threads (two on a small host).
+    tokio::task::spawn_blocking(move || handle.block_on(engine.install_plugin(&installing, Vec::from(wasm), granting)))
+        .await
+        .map_err(|e| ApiError::internal("installing a plugin panicked", e))??;
+    Ok(Json(PluginInfo {
+        name,
+        digest,
+        grants,
+        webhook: None,
+    }))
+}
+
+/// `crm-read,set-fields` as capabilities; each named once.
+fn grants(list: &str) -> Result<Vec<Capability>, ApiError> {
+    let mut grants = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let capability: Capability = item
+            .parse()
+            .map_err(|e: crate::domain::ValueError| ApiError::BadQuery {
+                field: "grant".into(),
+                message: format!("`grant`: {e}"),
+            })?;
+        if !grants.contains(&capability) {
+            grants.push(capability);
+        }
+    }
+    Ok(grants)
+}
+
+#[utoipa::path(
+    get, path = "/api/plugins", tag = "plugins",
+    responses((status = 200, description = "Installed plugins, by name", body = Vec<PluginInfo>)),
+    security(("bearer" = ["admin", "integrator"])),
+)]
+pub(super) async fn list_plugins(
+    _auth: Auth<AdminOrIntegrator>,
+    State(engine): State<Arc<Engine>>,
+) -> Result<Json<Vec<PluginInfo>>, ApiError> {
+    let plugins = engine.store().plugins().await?;
+    Ok(Json(
+        plugins
+            .into_iter()
+            .map(|p| PluginInfo {
+                name: p.name,
+                digest: p.digest,
+                grants: p.grants,
+                webhook: p.webhook,
+            })
+            .collect(),
+    ))
+}
