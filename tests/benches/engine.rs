@@ -61,11 +61,22 @@ async fn engine(url: &str, setup: Option<Robot>) -> Arc<Engine> {
         )
         .unwrap();
         engine.put_pipeline(&pipeline).await.unwrap();
-        let wasm = std::fs::read(plugin_path("bench")).unwrap();
-        engine
-            .install_plugin("bench", wasm, Capability::ALL.to_vec())
-            .await
-            .unwrap();
+        match kind {
+            Robot::Sandboxed => {
+                let wasm = std::fs::read(plugin_path("bench")).unwrap();
+                engine
+                    .install_plugin("bench", wasm, Capability::ALL.to_vec())
+                    .await
+                    .unwrap();
+            }
+            Robot::Webhook => {
+                let url = echo_handler().await;
+                engine
+                    .install_webhook("bench", &url, Capability::ALL.to_vec())
+                    .await
+                    .unwrap();
+            }
+        }
         let robot: RobotBinding = serde_json::from_str(
             r#"{"id": 0, "pipeline": "general", "stage": "NEW", "plugin": "bench", "robot": "echo", "properties": {"text": "hi"}}"#,
         )

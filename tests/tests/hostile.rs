@@ -206,8 +206,8 @@ fn wrong_inputs_are_refused_before_running() {
                 context: ctx.clone(),
             },
         )
-        .err()
-        .expect("unknown robot refused");
+        .map(|report| report.outcome)
+        .expect_err("unknown robot refused");
     assert!(
         e.to_string().contains("has no robot `nope`; it has: infinite_loop"),
         "{e}"

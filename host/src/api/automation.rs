@@ -12,7 +12,7 @@ use serde_json::{Map, Value as JsonValue};
 use super::auth::{Admin, AnyRole, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, JsonObject, MAX_CODE, PathParams, from_object};
-use crate::domain::{Pipeline, RobotBinding, Timing, TriggerBinding};
+use crate::domain::{Pipeline, RobotBinding, TriggerBinding};
 use crate::engine::Engine;
 
 #[utoipa::path(
@@ -117,29 +117,6 @@ fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The longest delay, either way: ten years. Past it the due time is no
-/// longer a date anyone means, and far past it the engine's arithmetic on
-/// milliseconds overflows.
-const MAX_DELAY_SECONDS: u64 = 10 * 365 * 24 * 3600;
-
-fn check_timing(timing: &Timing) -> Result<(), ApiError> {
-    let too_far = |field: &str| {
-        ApiError::invalid(
-            field,
-            format!("a delay is at most {MAX_DELAY_SECONDS} seconds (ten years)"),
-        )
-    };
-    if timing.delay_seconds > MAX_DELAY_SECONDS {
-        return Err(too_far("timing.delay_seconds"));
-    }
-    if let Some(relative) = &timing.relative_to
-        && relative.offset_seconds.unsigned_abs() > MAX_DELAY_SECONDS
-    {
-        return Err(too_far("timing.relative_to.offset_seconds"));
-    }
-    Ok(())
-}
-
 /// The id of a robot or trigger placed.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Created {
@@ -177,7 +154,6 @@ pub(super) async fn add_robot(
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let (pipeline, stage) = stage_of(&engine, &path).await?;
     let robot: RobotBinding = from_object(binding_body(body, pipeline, stage)?)?;
-    check_timing(&robot.timing)?;
     let id = engine.add_robot(&robot).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }

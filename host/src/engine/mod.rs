@@ -122,6 +122,28 @@ fn check_plugin_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest delay, either way: ten years. Past it a due time is no longer
+/// a date anyone means, and far past it arithmetic on milliseconds overflows.
+const MAX_DELAY_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+fn check_timing(timing: &crate::domain::Timing) -> Result<()> {
+    let too_far = |field: &str| {
+        invalid(
+            field,
+            format!("a delay is at most {MAX_DELAY_SECONDS} seconds (ten years)"),
+        )
+    };
+    if timing.delay_seconds > MAX_DELAY_SECONDS {
+        return Err(too_far("timing.delay_seconds"));
+    }
+    if let Some(relative) = &timing.relative_to
+        && relative.offset_seconds.unsigned_abs() > MAX_DELAY_SECONDS
+    {
+        return Err(too_far("timing.relative_to.offset_seconds"));
+    }
+    Ok(())
+}
+
 /// Checks a robot binding against the robot's catalog entry: the robot
 /// exists, every property is known, every required one is given.
 fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Result<()> {
@@ -421,6 +443,7 @@ impl Engine {
                 format!("pipeline `{}` has no stage `{}`", robot.pipeline, robot.stage),
             ));
         }
+        check_timing(&robot.timing)?;
         let installed = self
             .plugin(&robot.plugin)
             .ok_or_else(|| invalid("plugin", format!("no plugin `{}` is installed", robot.plugin)))?;
