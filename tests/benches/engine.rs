@@ -26,25 +26,6 @@ enum Robot {
     Webhook,
 }
 
-/// The echo robot as a webhook handler.
-async fn echo_handler() -> String {
-    use axum::{Json, Router, routing::post};
-    let app = Router::new().route(
-        "/robot",
-        post(|Json(run): Json<serde_json::Value>| async move {
-            let target = serde_json::json!({ "kind": run["entity"]["kind"], "id": run["entity"]["id"] });
-            Json(serde_json::json!({
-                "effects": [{"effect": "set-fields", "target": target, "fields": {"UF_ECHO": run["properties"]["text"]}}],
-                "returns": {"echo": run["properties"]["text"]},
-            }))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}/robot")
-}
-
 async fn engine(url: &str, setup: Option<Robot>) -> Arc<Engine> {
     let store = Store::open(url).await.unwrap();
     let config = EngineConfig {
@@ -70,7 +51,7 @@ async fn engine(url: &str, setup: Option<Robot>) -> Arc<Engine> {
                     .unwrap();
             }
             Robot::Webhook => {
-                let url = echo_handler().await;
+                let url = robohost_tests::echo_webhook().await;
                 engine
                     .install_webhook("bench", &url, Capability::ALL.to_vec())
                     .await

@@ -101,3 +101,42 @@ pub fn run_with(
         )
         .unwrap_or_else(|e| panic!("run of {robot} could not start: {e}"))
 }
+
+/// Defines each scenario `async fn name(db: Db)` as two tests, `sqlite::name`
+/// and `postgres::name`: the conformance suite runs on both databases.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::db::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::db::Db::Postgres).await })*
+        }
+    };
+}
+
+/// Serves the `bench.echo` robot as a webhook on loopback, as a Bitrix24 app
+/// robot would answer: it sets `UF_ECHO` to the `text` property and returns
+/// it. Returns the URL to post runs to.
+pub async fn echo_webhook() -> String {
+    use axum::{Json, Router, routing::post};
+    let app = Router::new().route(
+        "/robot",
+        post(|Json(run): Json<serde_json::Value>| async move {
+            let target = serde_json::json!({ "kind": run["entity"]["kind"], "id": run["entity"]["id"] });
+            Json(serde_json::json!({
+                "effects": [{"effect": "set-fields", "target": target, "fields": {"UF_ECHO": run["properties"]["text"]}}],
+                "returns": {"echo": run["properties"]["text"]},
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("its address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/robot")
+}

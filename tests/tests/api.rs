@@ -1322,22 +1322,7 @@ async fn random_requests_over_every_route_never_get_a_5xx(db: Db) {
     );
 }
 
-/// Each scenario runs on SQLite and on PostgreSQL: what one database takes
-/// and the other refuses (text holding U+0000...) must be a 4xx on both.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
-
-on_both!(
+robohost_tests::on_both!(
     a_deal_posted_through_the_api_is_assigned_by_its_robot,
     the_portal_settings_round_trip,
     every_route_checks_the_token_and_its_role,

@@ -388,29 +388,9 @@ async fn a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone(db: Db) {
     assert!(e.contains("`schedule`") && e.contains("not a cron expression"), "{e}");
 }
 
-/// A webhook robot on loopback that sets `UF_ECHO` to its `text` property,
-/// as a Bitrix24 app robot would answer.
-async fn echo_handler() -> String {
-    use axum::{Json, Router, routing::post};
-    let app = Router::new().route(
-        "/robot",
-        post(|Json(run): Json<serde_json::Value>| async move {
-            let target = serde_json::json!({ "kind": run["entity"]["kind"], "id": run["entity"]["id"] });
-            Json(serde_json::json!({
-                "effects": [{"effect": "set-fields", "target": target, "fields": {"UF_ECHO": run["properties"]["text"]}}],
-                "returns": {"echo": run["properties"]["text"]},
-            }))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}/robot")
-}
-
 async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
     let (engine, clock) = portal(db).await;
-    let url = echo_handler().await;
+    let url = robohost_tests::echo_webhook().await;
     engine
         .install_webhook("echo_hook", &url, vec![Capability::SetFields])
         .await
@@ -473,20 +453,7 @@ async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
     assert_eq!(run.report.as_ref().unwrap()["blame"], "external");
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
-
-on_both!(
+robohost_tests::on_both!(
     stage_entry_runs_its_robots_and_their_effects_show,
     working_time_delays_skip_the_weekend_and_a_holiday,
     leaving_the_stage_cancels_a_pending_delayed_robot,
