@@ -195,6 +195,7 @@ impl Server {
         let listed = self.get("/api/plugins", &self.admin).await.expect(200);
         assert_eq!(listed[0]["name"], "assign_by_amount");
         assert_eq!(listed[0]["digest"], installed["digest"]);
+        assert_eq!(listed[0]["robots"], json!(["assign_by_amount"]));
     }
 }
 

@@ -26,6 +26,12 @@ pub(super) struct PluginInfo {
     /// For a webhook plugin, the URL each run is posted to.
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook: Option<String>,
+    /// The codes of the robots it describes (none for a webhook).
+    robots: Vec<String>,
+}
+
+fn robot_codes(engine: &Engine, name: &str) -> Vec<String> {
+    engine.plugin_robots(name).into_iter().map(|r| r.code).collect()
 }
 
 #[utoipa::path(
@@ -56,14 +62,19 @@ pub(super) async fn put_plugin(
     let handle = tokio::runtime::Handle::current();
     // Installing compiles the component with Cranelift: seconds of CPU that
     // must not stall the runtime's few worker threads (two on a small host).
-    tokio::task::spawn_blocking(move || handle.block_on(engine.install_plugin(&installing, Vec::from(wasm), granting)))
-        .await
-        .map_err(|e| ApiError::internal("installing a plugin panicked", e))??;
+    let installer = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(installer.install_plugin(&installing, Vec::from(wasm), granting))
+    })
+    .await
+    .map_err(|e| ApiError::internal("installing a plugin panicked", e))??;
+    let robots = robot_codes(&engine, &name);
     Ok(Json(PluginInfo {
         name,
         digest,
         grants,
         webhook: None,
+        robots,
     }))
 }
 
@@ -98,6 +109,7 @@ pub(super) async fn list_plugins(
         plugins
             .into_iter()
             .map(|p| PluginInfo {
+                robots: robot_codes(&engine, &p.name),
                 name: p.name,
                 digest: p.digest,
                 grants: p.grants,

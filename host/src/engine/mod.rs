@@ -286,6 +286,15 @@ impl Engine {
         self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The robots a loaded plugin describes; none for a webhook, which
+    /// describes no catalog.
+    pub fn plugin_robots(&self, name: &str) -> Vec<crate::domain::RobotInfo> {
+        match self.plugin(name).as_deref().map(|i| &i.handler) {
+            Some(Handler::Wasm(plugin)) => plugin.robots().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     fn plugin(&self, name: &str) -> Option<Arc<Installed>> {
         self.plugins
             .read()
