@@ -315,24 +315,8 @@ impl Engine {
     }
 
     fn load_plugin(&self, stored: &StoredPlugin) -> Result<()> {
-        let context = RunContext {
-            data: Arc::new(crate::harness::JsonCrm::new(
-                Entity {
-                    kind: EntityKind::Deal,
-                    id: 0,
-                    pipeline: None,
-                    stage: None,
-                    responsible: None,
-                    fields: Fields::new(),
-                    custom_fields: Fields::new(),
-                    created_at: Timestamp(0),
-                    updated_at: Timestamp(0),
-                },
-                vec![],
-            )),
-            calendar: self.settings().calendar.clone(),
-            kv_namespace: stored.name.clone().into(),
-        };
+        // `describe` runs with nothing granted: the context is never read.
+        let context = self.context(&stored.name);
         let handler = match &stored.webhook {
             Some(url) => Handler::Webhook {
                 url: url.clone(),
