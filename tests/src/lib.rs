@@ -1,8 +1,10 @@
 //! Helpers for robohost's end-to-end tests and benchmarks: the compiled
 //! plugins (built from `plugins/` by this crate's build script), a sandbox and
-//! entities.
+//! entities; engines on both databases ([`db`]); a server and client for the
+//! HTTP API ([`http`]).
 
 pub mod db;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,207 +1,33 @@
 //! The HTTP API end to end: a real server on 127.0.0.1:0 over a real SQLite
 //! engine with real plugins, spoken to by a plain HTTP/1 client.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use robohost::api::{self, Role, create_token};
-use robohost::domain::Timestamp;
-use robohost::engine::{Engine, EngineConfig};
-use robohost_tests::db::{Db, engine};
-use robohost_tests::plugin_path;
+use robohost_tests::db::Db;
+use robohost_tests::http::{Server, server};
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
-/// A server on its own fresh database of kind `db`, with an admin token made the way
-/// the command line makes the first one.
-struct Server {
-    addr: SocketAddr,
-    engine: Arc<Engine>,
-    admin: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// What came back.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "{e}: the body of a {} is not JSON: {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    #[track_caller]
-    fn expect(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{}", String::from_utf8_lossy(&self.body));
-        self.json()
-    }
-
-    /// Asserts an error reply: its status, code, field, and a piece of its
-    /// message.
-    #[track_caller]
-    fn error(&self, status: u16, code: &str, field: Option<&str>, says: &str) {
-        let body = self.expect(status);
-        let error = &body["error"];
-        assert_eq!(error["code"], code, "{body}");
-        assert_eq!(error["field"].as_str(), field, "{body}");
-        let message = error["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "`{message}` does not say `{says}`");
-    }
-}
-
-/// Wednesday 2026-11-25, 10:00 in Moscow.
-fn wednesday() -> Timestamp {
-    "2026-11-25T10:00:00+03:00".parse().unwrap()
-}
-
-async fn server(db: Db) -> Server {
-    let (engine, _clock) = engine(db, wednesday(), EngineConfig::default()).await;
-    let admin = create_token(engine.store(), "root", Role::Admin).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(api::run(listener, engine.clone(), shutdown.clone()));
-    Server {
-        addr,
-        engine,
-        admin,
-        shutdown,
-    }
-}
-
-impl Server {
-    /// One request on a new connection, with a bearer token and a content
-    /// type when given.
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        content_type: Option<&str>,
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let authorization = token.map(|t| format!("Bearer {t}"));
-        let mut headers = Vec::new();
-        if let Some(value) = &authorization {
-            headers.push(("authorization", value.as_str()));
-        }
-        if let Some(value) = content_type {
-            headers.push(("content-type", value));
-        }
-        self.raw(method, path, &headers, body.into()).await
-    }
-
-    /// One request on a new connection, with exactly these headers.
-    async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
-        let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(body))
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let response = sender
-            .send_request(request)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body }
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.send("GET", path, Some(token), None, Bytes::new()).await
-    }
-
-    async fn json(&self, method: &str, path: &str, token: &str, body: Value) -> Reply {
-        self.send(method, path, Some(token), Some("application/json"), body.to_string())
-            .await
-    }
-
-    /// A token with `role`, made through the API.
-    async fn token(&self, role: &str) -> String {
-        let reply = self
-            .json(
-                "POST",
-                "/api/tokens",
-                &self.admin,
-                json!({"name": format!("a {role}"), "role": role}),
-            )
-            .await;
-        let token = reply.expect(201)["token"].as_str().unwrap().to_owned();
-        assert!(token.starts_with("rh_") && token.len() == 67, "{token}");
-        token
-    }
-
-    /// A deal pipeline NEW → WORK → WON / LOST and the assign_by_amount
-    /// plugin, set up through the API.
-    async fn portal(&self) {
-        let pipeline = json!({"kind": "deal", "names": {"en": "General"}, "stages": [
-            {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
-            {"code": "WORK", "names": {"en": "In work"}, "semantic": "in-progress"},
-            {"code": "WON", "names": {"en": "Won"}, "semantic": "success"},
-            {"code": "LOST", "names": {"en": "Lost"}, "semantic": "failure"}]});
-        let stored = self
-            .json("PUT", "/api/pipelines/general", &self.admin, pipeline)
-            .await
-            .expect(200);
-        assert_eq!(stored["code"], "general");
-        let wasm = std::fs::read(plugin_path("assign_by_amount")).unwrap();
-        let installed = self
-            .send(
-                "PUT",
-                "/api/plugins/assign_by_amount?grant=crm-read,change-responsible,add-comment",
-                Some(&self.admin),
-                Some("application/wasm"),
-                wasm,
-            )
-            .await
-            .expect(200);
-        assert!(installed["digest"].as_str().unwrap().starts_with("sha256:"));
-        assert_eq!(
-            installed["grants"],
-            json!(["crm-read", "change-responsible", "add-comment"])
-        );
-        let listed = self.get("/api/plugins", &self.admin).await.expect(200);
-        assert_eq!(listed[0]["name"], "assign_by_amount");
-        assert_eq!(listed[0]["digest"], installed["digest"]);
-        assert_eq!(listed[0]["robots"], json!(["assign_by_amount"]));
-    }
+/// A deal pipeline NEW → WORK → WON / LOST and the assign_by_amount
+/// plugin, set up through the API.
+async fn portal(s: &Server) {
+    let stored = s.general_pipeline().await;
+    assert_eq!(stored["code"], "general");
+    let installed = s
+        .install("assign_by_amount", "crm-read,change-responsible,add-comment")
+        .await;
+    assert!(installed["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(
+        installed["grants"],
+        json!(["crm-read", "change-responsible", "add-comment"])
+    );
+    let listed = s.get("/api/plugins", &s.admin).await.expect(200);
+    assert_eq!(listed[0]["name"], "assign_by_amount");
+    assert_eq!(listed[0]["digest"], installed["digest"]);
+    assert_eq!(listed[0]["robots"], json!(["assign_by_amount"]));
 }
 
 async fn a_deal_posted_through_the_api_is_assigned_by_its_robot(db: Db) {
     let s = server(db).await;
-    s.portal().await;
+    portal(&s).await;
     let admin = s.admin.as_str();
     let robot = json!({"plugin": "assign_by_amount", "robot": "assign_by_amount", "title": "By amount",
         "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}});
@@ -479,7 +305,7 @@ fn concrete_path(path: &str) -> String {
 
 async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
     let s = server(db).await;
-    s.portal().await;
+    portal(&s).await;
     let doc = s
         .send("GET", "/openapi.json", None, None, Bytes::new())
         .await
@@ -608,7 +434,7 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
 
 async fn bad_input_gets_a_4xx_that_names_the_problem(db: Db) {
     let s = server(db).await;
-    s.portal().await;
+    portal(&s).await;
     let admin = s.admin.as_str();
     let deal = s
         .json(
@@ -1201,7 +1027,7 @@ fn random_query(rng: &mut Rng) -> String {
 
 async fn random_requests_over_every_route_never_get_a_5xx(db: Db) {
     let s = server(db).await;
-    s.portal().await;
+    portal(&s).await;
     let robot = json!({"plugin": "assign_by_amount", "robot": "assign_by_amount",
         "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}});
     s.json("POST", "/api/pipelines/general/stages/NEW/robots", &s.admin, robot)
