@@ -83,6 +83,12 @@ async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
         .unwrap();
     let deal = deal(&engine, "NEW", "250000").await;
     assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    engine.move_entity(deal.reference(), None, "NEW").await.unwrap();
+    assert_eq!(
+        engine.run_until_idle().await.unwrap(),
+        0,
+        "moving to the stage it is in runs nothing again"
+    );
     let stored = engine.store().entity(deal.reference()).await.unwrap().unwrap();
     assert_eq!(stored.responsible, Some(8));
     let comments = engine.store().comments(deal.reference()).await.unwrap();

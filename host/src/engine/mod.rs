@@ -566,6 +566,7 @@ impl Engine {
     }
 
     /// Moves an entity to a stage of its pipeline, or of another pipeline.
+    /// Moving it to the stage it is in changes nothing.
     pub async fn move_entity(&self, target: EntityRef, pipeline: Option<&str>, stage_code: &str) -> Result<Entity> {
         let settings = self.settings();
         let now = self.now();
@@ -583,6 +584,11 @@ impl Engine {
             }
         };
         let (pipeline, stage_code) = stage::target(&settings, entity.kind, &pipeline, Some(stage_code))?;
+        // Already there: nothing enters, so no robot runs again.
+        if entity.pipeline.as_deref() == Some(pipeline.as_str()) && entity.stage.as_deref() == Some(stage_code.as_str())
+        {
+            return Ok(entity);
+        }
         stage::enter(
             &mut tx,
             &settings,
