@@ -116,19 +116,8 @@ impl Calendar {
                 end: work_end,
             });
         }
-        if weekend.len() >= 7
-            && [
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-                Weekday::Sat,
-                Weekday::Sun,
-            ]
-            .iter()
-            .all(|d| weekend.contains(d))
-        {
+        let weekend_days: std::collections::HashSet<Weekday> = weekend.iter().copied().collect();
+        if weekend_days.len() == 7 {
             return Err(CalendarError::NoWorkingDays);
         }
         holidays.sort_unstable();
