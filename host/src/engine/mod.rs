@@ -214,6 +214,8 @@ pub struct Engine {
     owner: String,
     /// Calls webhook robots, keeping connections alive.
     http: webhook::HttpClient,
+    /// Entity ids left in the blocks this engine reserved, by kind.
+    ids: std::sync::Mutex<HashMap<EntityKind, std::ops::Range<u64>>>,
     wake: Notify,
 }
 
@@ -236,6 +238,7 @@ impl Engine {
             plugins: RwLock::default(),
             owner,
             http: webhook::client(),
+            ids: std::sync::Mutex::default(),
             wake: Notify::new(),
         });
         engine.reload().await?;
@@ -497,9 +500,9 @@ impl Engine {
             }
             None => None,
         };
+        let id = self.next_id(kind).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let id = tx.reserve_ids(kind, 1).await?;
         let mut entity = Entity {
             kind,
             id,
@@ -533,6 +536,31 @@ impl Engine {
         tx.commit().await?;
         self.wake.notify_waiters();
         Ok(entity)
+    }
+
+    /// A new entity id: from this engine's block, or a new block reserved in
+    /// its own transaction. Ids from a block left unused are never handed
+    /// out again, so several engines never collide; ids only have gaps.
+    async fn next_id(&self, kind: EntityKind) -> Result<u64> {
+        /// How many ids one reservation takes.
+        const BLOCK: u64 = 64;
+        let taken = self
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&kind)
+            .and_then(Iterator::next);
+        if let Some(id) = taken {
+            return Ok(id);
+        }
+        let mut tx = self.store.begin().await?;
+        let first = tx.reserve_ids(kind, BLOCK).await?;
+        tx.commit().await?;
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind, first + 1..first + BLOCK);
+        Ok(first)
     }
 
     /// Changes fields (an empty value removes one) and the responsible.
