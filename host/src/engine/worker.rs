@@ -64,9 +64,13 @@ impl Engine {
         let count = claims.len();
         let _leases = self.keep_leases(claims.iter().map(|c| c.run_id).collect());
         let settings = self.settings();
+        let refs: Vec<EntityRef> = claims.iter().map(|c| c.entity).collect();
+        let entities = self.store.entities_with_entry(&refs).await?;
         let mut steps = Vec::with_capacity(count);
         for claim in claims {
-            steps.push(self.prepare(&settings, claim).await?);
+            // A batch may hold several runs of one entity: each gets a copy.
+            let found = entities.get(&claim.entity).cloned();
+            steps.push(self.prepare(&settings, claim, found).await?);
         }
 
         let (finished, jobs): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| matches!(s, Step::Finish { .. }));
@@ -185,9 +189,9 @@ impl Engine {
         }))
     }
 
-    async fn prepare(&self, settings: &Settings, claim: Claim) -> Result<Step> {
+    async fn prepare(&self, settings: &Settings, claim: Claim, found: Option<(Entity, Option<u64>)>) -> Result<Step> {
         let finish = |claim, status, report| Ok(Step::Finish { claim, status, report });
-        let Some((entity, entry)) = self.store.entity_with_entry(claim.entity).await? else {
+        let Some((entity, entry)) = found else {
             return finish(
                 claim,
                 RunStatus::Cancelled,
@@ -342,7 +346,7 @@ impl Engine {
             let retryable = !matches!(report.outcome, Outcome::RobotError { retryable: false, .. });
             return self.fail(tx, settings, &job.claim, record, retryable, now).await;
         }
-        if let Err(problem) = self.check_effects(settings, &report.effects).await {
+        if let Err(problem) = self.check_effects(settings, &job.entity, &report.effects).await {
             record["outcome"] = json!("robot-error");
             record["message"] = json!(format!("asked for an effect the host cannot make: {problem}"));
             record["effects"] = json!([]);
@@ -416,11 +420,11 @@ impl Engine {
     }
 
     /// Checks that every effect can be applied, before any is.
-    async fn check_effects(&self, settings: &Settings, effects: &[Effect]) -> Result<(), String> {
+    async fn check_effects(&self, settings: &Settings, own: &Entity, effects: &[Effect]) -> Result<(), String> {
         for effect in effects {
             match effect {
                 Effect::MoveToStage { target, stage } => {
-                    let entity = self.existing(*target).await?;
+                    let entity = self.existing(own, *target).await?;
                     let pipeline = entity
                         .pipeline
                         .as_deref()
@@ -435,7 +439,7 @@ impl Engine {
                     stage::target(settings, target.kind, pipeline, stage.as_deref()).map_err(|e| e.to_string())?;
                 }
                 Effect::SetFields { target, .. } | Effect::ChangeResponsible { target, .. } => {
-                    self.existing(*target).await?;
+                    self.existing(own, *target).await?;
                 }
                 Effect::CreateEntity { id, entity } => {
                     if let Some(pipeline) = &entity.pipeline {
@@ -449,7 +453,11 @@ impl Engine {
         Ok(())
     }
 
-    async fn existing(&self, target: EntityRef) -> Result<Entity, String> {
+    /// The effect's target: the run's own entity as prepared, or another read now.
+    async fn existing(&self, own: &Entity, target: EntityRef) -> Result<Entity, String> {
+        if target == own.reference() {
+            return Ok(own.clone());
+        }
         self.store
             .entity(target)
             .await

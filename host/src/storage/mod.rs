@@ -255,6 +255,35 @@ impl Store {
         row.map(rows::entity).transpose()
     }
 
+    /// Several entities with their current stage entries, in one query.
+    pub async fn entities_with_entry(
+        &self,
+        targets: &[EntityRef],
+    ) -> Result<std::collections::HashMap<EntityRef, (Entity, Option<u64>)>> {
+        if targets.is_empty() {
+            return Ok(Default::default());
+        }
+        let pairs: Vec<String> = (0..targets.len())
+            .map(|i| format!("(CAST(${} AS TEXT), CAST(${} AS BIGINT))", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM entities WHERE (kind, id) IN (VALUES {})",
+            rows::ENTITY_COLUMNS,
+            pairs.join(", ")
+        );
+        let found: Vec<rows::EntityRow> = on!(&*self.db, c => {
+            let mut query = sqlx::query_as(&sql);
+            for t in targets {
+                query = query.bind(t.kind.as_str()).bind(t.id as i64);
+            }
+            query.fetch_all(c).await
+        })?;
+        found
+            .into_iter()
+            .map(|row| rows::entity(row).map(|(e, entry)| (e.reference(), (e, entry))))
+            .collect()
+    }
+
     /// Entities of one kind, by id, from `after`.
     pub async fn entities(&self, kind: EntityKind, after: u64, limit: u32) -> Result<Vec<Entity>> {
         let sql = format!(
