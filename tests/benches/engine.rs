@@ -2,7 +2,7 @@
 //! effects, and the latency of each run, on SQLite and on PostgreSQL:
 //! `cargo bench -p robohost-tests --bench engine`.
 //!
-//! Producers create deals that enter a stage with one robot (`bench.echo`,
+//! Concurrent producers create deals that enter a stage with one robot (`bench.echo`,
 //! one set-fields effect) while workers run them; the clock is the real one.
 
 use std::sync::Arc;
@@ -16,6 +16,9 @@ use robohost_tests::plugin_path;
 use tokio_util::sync::CancellationToken;
 
 const RUNS: usize = 5_000;
+
+/// Concurrent producers, like HTTP clients creating deals.
+const PRODUCERS: usize = 8;
 
 /// Which kind of robot the benchmark runs.
 #[derive(Clone, Copy, Debug)]
@@ -81,11 +84,11 @@ async fn measure(db: Db, hosts: usize, robot: Robot) {
         .collect();
 
     let start = Instant::now();
-    let producers: Vec<_> = (0..2)
+    let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let engine = first.clone();
             tokio::spawn(async move {
-                for _ in 0..RUNS / 2 {
+                for _ in 0..RUNS / PRODUCERS {
                     let request: NewEntityRequest = serde_json::from_str(&format!(
                         r#"{{"kind": "deal", "pipeline": "general", "fields": {{"TITLE": "deal from producer {p}"}}}}"#
                     ))
