@@ -462,40 +462,21 @@ impl Store {
     /// `owner` until `until`. Each claim bumps the run's fence, so a worker
     /// whose lease was taken over cannot finish the run.
     pub async fn claim(&self, owner: &str, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<Claim>> {
-        let returning = rows::CLAIM_RETURNING;
-        match &*self.writer {
-            Backend::Postgres(pool) => {
-                let sql = format!(
-                    "UPDATE runs SET status = 'leased', lease_owner = $1, lease_until = $2, attempts = attempts + 1, fence = fence + 1 \
-                     WHERE id IN (SELECT id FROM runs WHERE (status = 'queued' AND due_at <= $3) OR (status = 'leased' AND lease_until <= $3) \
-                                  ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) {returning}"
-                );
-                let found: Vec<rows::ClaimRow> = sqlx::query_as(&sql)
-                    .bind(owner)
-                    .bind(until.0)
-                    .bind(now.0)
-                    .bind(limit as i64)
-                    .fetch_all(pool)
-                    .await?;
-                found.into_iter().map(rows::claim).collect()
-            }
-            Backend::Sqlite(pool) => {
-                // SQLite has one writer at a time: the UPDATE itself is the lock.
-                let sql = format!(
-                    "UPDATE runs SET status = 'leased', lease_owner = $1, lease_until = $2, attempts = attempts + 1, fence = fence + 1 \
-                     WHERE id IN (SELECT id FROM runs WHERE (status = 'queued' AND due_at <= $3) OR (status = 'leased' AND lease_until <= $3) \
-                                  ORDER BY due_at, id LIMIT $4) {returning}"
-                );
-                let found: Vec<rows::ClaimRow> = sqlx::query_as(&sql)
-                    .bind(owner)
-                    .bind(until.0)
-                    .bind(now.0)
-                    .bind(limit as i64)
-                    .fetch_all(pool)
-                    .await?;
-                found.into_iter().map(rows::claim).collect()
-            }
-        }
+        // PostgreSQL skips rows other processes hold; SQLite has one writer
+        // at a time, so the UPDATE itself is the lock.
+        let lock = match &*self.writer {
+            Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "UPDATE runs SET status = 'leased', lease_owner = $1, lease_until = $2, attempts = attempts + 1, fence = fence + 1 \
+             WHERE id IN (SELECT id FROM runs WHERE (status = 'queued' AND due_at <= $3) OR (status = 'leased' AND lease_until <= $3) \
+                          ORDER BY due_at, id LIMIT $4 {lock}) {}",
+            rows::CLAIM_RETURNING
+        );
+        let found: Vec<rows::ClaimRow> = on!(&*self.writer, c => sqlx::query_as(&sql)
+            .bind(owner).bind(until.0).bind(now.0).bind(limit as i64).fetch_all(c).await)?;
+        found.into_iter().map(rows::claim).collect()
     }
 
     /// Extends the leases `owner` still holds on `runs`.
