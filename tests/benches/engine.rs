@@ -78,9 +78,10 @@ async fn measure(db: Db, hosts: usize, robot: Robot) {
         engines.push(engine(&url, None).await);
     }
     let shutdown = CancellationToken::new();
+    // Each host runs as many worker loops as `robohost serve` does.
     let workers: Vec<_> = engines
         .iter()
-        .map(|e| tokio::spawn(e.clone().serve(shutdown.clone())))
+        .flat_map(|e| (0..EngineConfig::default().workers).map(|_| tokio::spawn(e.clone().serve(shutdown.clone()))))
         .collect();
 
     let start = Instant::now();

@@ -9,7 +9,7 @@ use robohost::domain::{
     TriggerBinding, Value,
 };
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
-use robohost::storage::RunStatus;
+use robohost::storage::{RunEnd, RunStatus};
 use robohost_tests::db::{Db, engine};
 use robohost_tests::plugin_path;
 
@@ -296,29 +296,19 @@ async fn a_worker_whose_lease_was_taken_over_cannot_finish(db: Db) {
         .unwrap();
     assert_eq!(b[0].run_id, a[0].run_id);
     assert!(b[0].fence > a[0].fence);
+    // Both workers try to finish in one statement: only the current fence holds.
+    let end = |claim: &robohost::storage::Claim| RunEnd {
+        id: claim.run_id,
+        fence: claim.fence,
+        status: RunStatus::Succeeded,
+        retry_at: None,
+        report: serde_json::json!({}),
+    };
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        !tx.finish_run(
-            a[0].run_id,
-            a[0].fence,
-            RunStatus::Succeeded,
-            &serde_json::json!({}),
-            later
-        )
-        .await
-        .unwrap()
-    );
-    assert!(
-        tx.finish_run(
-            b[0].run_id,
-            b[0].fence,
-            RunStatus::Succeeded,
-            &serde_json::json!({}),
-            later
-        )
-        .await
-        .unwrap()
-    );
+    let ended = tx.end_runs(&[end(&a[0])], later).await.unwrap();
+    assert!(ended.is_empty(), "the stale fence ends nothing");
+    let ended = tx.end_runs(&[end(&b[0])], later).await.unwrap();
+    assert_eq!(ended.into_iter().collect::<Vec<_>>(), [b[0].run_id]);
     tx.commit().await.unwrap();
     assert_eq!(
         store.runs(Some(deal.reference()), 10).await.unwrap()[0].status,
@@ -459,7 +449,48 @@ async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
     assert_eq!(run.report.as_ref().unwrap()["blame"], "external");
 }
 
+async fn a_change_made_by_one_process_reaches_the_others(db: Db) {
+    let url = robohost_tests::db::fresh_url(db).await;
+    let config = EngineConfig {
+        poll_ms: 0,
+        ..EngineConfig::default()
+    };
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let start = || async {
+        let store = robohost::storage::Store::open(&url).await.unwrap();
+        Engine::new(
+            store,
+            robohost_tests::db::shared_sandbox(),
+            clock.clone(),
+            config.clone(),
+        )
+        .await
+        .unwrap()
+    };
+    let (admin, worker) = (start().await, start().await);
+    let pipeline: Pipeline = json(
+        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
+    );
+    admin.put_pipeline(&pipeline).await.unwrap();
+    let wasm = std::fs::read(plugin_path("bench")).unwrap();
+    admin
+        .install_plugin("bench", wasm, Capability::ALL.to_vec())
+        .await
+        .unwrap();
+    admin
+        .add_robot(&robot("NEW", "bench", "echo", r#", "properties": {"text": "seen"}"#))
+        .await
+        .unwrap();
+    // The other process learns of the pipeline, plugin and robot by itself.
+    worker.refresh().await.unwrap();
+    let deal = deal(&worker, "NEW", "100").await;
+    assert_eq!(worker.run_until_idle().await.unwrap(), 1);
+    let runs = worker.store().runs(Some(deal.reference()), 10).await.unwrap();
+    assert_eq!(runs[0].status, RunStatus::Succeeded, "{:?}", runs[0].report);
+}
+
 robohost_tests::on_both!(
+    a_change_made_by_one_process_reaches_the_others,
     stage_entry_runs_its_robots_and_their_effects_show,
     working_time_delays_skip_the_weekend_and_a_holiday,
     leaving_the_stage_cancels_a_pending_delayed_robot,

@@ -184,6 +184,23 @@ pub enum Effect {
     },
 }
 
+impl Effect {
+    /// The existing entity this effect changes, if any.
+    pub fn changes(&self) -> Option<EntityRef> {
+        match self {
+            Effect::SetFields { target, .. }
+            | Effect::MoveToStage { target, .. }
+            | Effect::MoveToPipeline { target, .. }
+            | Effect::ChangeResponsible { target, .. } => Some(*target),
+            Effect::CreateEntity { .. }
+            | Effect::AddComment { .. }
+            | Effect::Notify { .. }
+            | Effect::KvSet { .. }
+            | Effect::KvDelete { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Effect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -12,6 +12,7 @@
 //!   run or a wake-up ([`Engine::serve`]).
 
 mod clock;
+mod create;
 mod data;
 mod stage;
 mod webhook;
@@ -175,6 +176,24 @@ struct Installed {
     grants: Grants,
 }
 
+impl Installed {
+    fn digest(&self) -> crate::domain::Digest {
+        match &self.handler {
+            Handler::Wasm(plugin) => plugin.digest(),
+            Handler::Webhook { digest, .. } => *digest,
+        }
+    }
+}
+
+/// The configuration revisions an engine has loaded (see
+/// [`Store::revisions`]), and when it last compared them.
+#[derive(Default)]
+struct Seen {
+    settings: i64,
+    plugins: i64,
+    checked: Option<std::time::Instant>,
+}
+
 /// What runs a plugin's robots.
 enum Handler {
     /// A component, in the sandbox.
@@ -216,6 +235,9 @@ pub struct Engine {
     http: webhook::HttpClient,
     /// Entity ids left in the blocks this engine reserved, by kind.
     ids: std::sync::Mutex<HashMap<EntityKind, std::ops::Range<u64>>>,
+    /// New entities waiting for their group commit.
+    creations: create::Queue,
+    seen: std::sync::Mutex<Seen>,
     wake: Notify,
 }
 
@@ -239,13 +261,53 @@ impl Engine {
             owner,
             http: webhook::client(),
             ids: std::sync::Mutex::default(),
+            creations: create::Queue::default(),
+            seen: std::sync::Mutex::default(),
             wake: Notify::new(),
         });
+        // The revisions first: a change after them is loaded again later.
+        let (settings, plugins) = engine.store.revisions().await?;
         engine.reload().await?;
         for stored in engine.store.plugins().await? {
             engine.load_plugin(&stored)?;
         }
+        *engine.seen.lock().unwrap_or_else(|e| e.into_inner()) = Seen {
+            settings,
+            plugins,
+            checked: Some(std::time::Instant::now()),
+        };
         Ok(engine)
+    }
+
+    /// Reloads the settings and plugins another process changed; compares
+    /// revisions at most once per poll interval.
+    pub async fn refresh(&self) -> Result<()> {
+        let poll = std::time::Duration::from_millis(self.config.poll_ms);
+        let (settings, plugins) = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.checked.is_some_and(|at| at.elapsed() < poll) {
+                return Ok(());
+            }
+            seen.checked = Some(std::time::Instant::now());
+            (seen.settings, seen.plugins)
+        };
+        let (new_settings, new_plugins) = self.store.revisions().await?;
+        if new_settings != settings {
+            self.reload().await?;
+        }
+        if new_plugins != plugins {
+            for stored in self.store.plugins().await? {
+                if self.plugin(&stored.name).map(|i| i.digest()) != Some(stored.digest) {
+                    // One plugin that no longer loads leaves the others loaded.
+                    if let Err(error) = self.load_plugin(&stored) {
+                        tracing::error!(plugin = %stored.name, %error, "could not load a plugin installed elsewhere");
+                    }
+                }
+            }
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        (seen.settings, seen.plugins) = (new_settings, new_plugins);
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -488,81 +550,6 @@ impl Engine {
         Ok(id)
     }
 
-    /// Creates an entity; when it has a pipeline it enters its stage (the
-    /// first when none is given) and that stage's robots are queued.
-    pub async fn create_entity(&self, request: NewEntityRequest) -> Result<Entity> {
-        let settings = self.settings();
-        let kind = request.kind.ok_or_else(|| invalid("kind", "is required"))?;
-        let target = match &request.pipeline {
-            Some(code) => Some(stage::target(&settings, kind, code, request.stage.as_deref())?),
-            None if request.stage.is_some() => {
-                return Err(invalid("stage", "a stage needs its pipeline"));
-            }
-            None => None,
-        };
-        let id = self.next_id(kind).await?;
-        let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let mut entity = Entity {
-            kind,
-            id,
-            pipeline: None,
-            stage: None,
-            responsible: request.responsible,
-            fields: request.fields,
-            custom_fields: request.custom_fields,
-            created_at: now,
-            updated_at: now,
-        };
-        tx.insert_event(entity.reference(), "created", &json!({}), now).await?;
-        let mut entry = None;
-        if let Some((pipeline, stage)) = target {
-            stage::enter(
-                &mut tx,
-                &settings,
-                &mut entity,
-                &mut entry,
-                &pipeline,
-                &stage,
-                None,
-                now,
-            )
-            .await?;
-        }
-        tx.put_entity(&entity, entry).await?;
-        for link in &request.links {
-            tx.link(entity.reference(), *link).await?;
-        }
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        Ok(entity)
-    }
-
-    /// A new entity id: from this engine's block, or a new block reserved in
-    /// its own transaction. Ids from a block left unused are never handed
-    /// out again, so several engines never collide; ids only have gaps.
-    async fn next_id(&self, kind: EntityKind) -> Result<u64> {
-        /// How many ids one reservation takes.
-        const BLOCK: u64 = 64;
-        let taken = self
-            .ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&kind)
-            .and_then(Iterator::next);
-        if let Some(id) = taken {
-            return Ok(id);
-        }
-        let mut tx = self.store.begin().await?;
-        let first = tx.reserve_ids(kind, BLOCK).await?;
-        tx.commit().await?;
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(kind, first + 1..first + BLOCK);
-        Ok(first)
-    }
-
     /// Changes fields (an empty value removes one) and the responsible.
     pub async fn update_entity(
         &self,
@@ -587,7 +574,7 @@ impl Engine {
             entity.responsible = Some(user);
         }
         entity.updated_at = now;
-        tx.insert_event(target, "updated", &data, now).await?;
+        tx.insert_event(target, "updated", &data, now);
         tx.put_entity(&entity, entry).await?;
         tx.commit().await?;
         Ok(entity)
@@ -693,7 +680,7 @@ impl Engine {
                 continue;
             };
             let data = json!({ "code": code, "stage": trigger.stage, "data": data });
-            tx.insert_event(r, "trigger-fired", &data, now).await?;
+            tx.insert_event(r, "trigger-fired", &data, now);
             let cause = Cause::Trigger { code: code.into() };
             let (pipeline, stage_code) = (trigger.pipeline.clone(), trigger.stage.clone());
             stage::enter(
@@ -788,6 +775,9 @@ impl Engine {
                 return;
             }
             let woken = self.wake.notified();
+            if let Err(error) = self.refresh().await {
+                tracing::error!(%error, "reading configuration changes failed; trying again");
+            }
             if let Err(error) = self.run_schedules().await {
                 tracing::error!(%error, "firing scheduled triggers failed; trying again");
             }

@@ -63,7 +63,7 @@ pub(super) async fn enter(
     if let Some(left) = entry.take() {
         tx.close_entry(left, now).await?;
         let data = json!({ "pipeline": entity.pipeline, "stage": entity.stage });
-        tx.insert_event(r, "stage-left", &data, now).await?;
+        tx.insert_event(r, "stage-left", &data, now);
     }
     let id = tx.open_entry(r, pipeline, stage, now).await?;
     entity.pipeline = Some(pipeline.to_owned());
@@ -74,8 +74,7 @@ pub(super) async fn enter(
         "stage-entered",
         &json!({ "pipeline": pipeline, "stage": stage, "previous": previous }),
         now,
-    )
-    .await?;
+    );
     let cause = cause.unwrap_or(Cause::StageEntered {
         pipeline: pipeline.to_owned(),
         stage: stage.to_owned(),
@@ -91,7 +90,7 @@ pub(super) async fn enter(
                 due_at(&robot.timing, now, entity, &settings.calendar),
             )
         };
-        let run = NewRun {
+        tx.insert_run(NewRun {
             entry_id: id,
             robot_id: robot.id,
             entity: r,
@@ -99,8 +98,8 @@ pub(super) async fn enter(
             cause: cause.clone(),
             due_at,
             created_at: now,
-        };
-        tx.insert_run(&run).await?;
+            finished_at: None,
+        });
     }
     *entry = Some(id);
     Ok(())

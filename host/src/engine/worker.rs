@@ -21,7 +21,7 @@ use futures_util::future::join_all;
 
 use super::webhook;
 use crate::runtime::{Outcome, RunError, RunReport, RunRequest};
-use crate::storage::{Claim, RunStatus, Tx};
+use crate::storage::{Claim, RunEnd, RunStatus, Tx};
 
 /// Keeps a batch's leases alive; stops when dropped.
 struct Heartbeat(tokio::task::JoinHandle<()>);
@@ -42,6 +42,42 @@ enum Step {
     },
     /// Run it in the sandbox.
     Run(Box<Job>),
+}
+
+/// How a leased run ends, decided before the transaction that records it.
+struct Ending {
+    claim: Claim,
+    end: RunEnd,
+    /// The plugin whose effects these are.
+    plugin: String,
+    /// Applied only if the run succeeds and its fence holds.
+    effects: Vec<Effect>,
+}
+
+impl Ending {
+    fn new(claim: Claim, status: RunStatus, retry_at: Option<Timestamp>, report: Json) -> Ending {
+        let end = RunEnd {
+            id: claim.run_id,
+            fence: claim.fence,
+            status,
+            retry_at,
+            report,
+        };
+        Ending {
+            claim,
+            end,
+            plugin: String::new(),
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// The robot after `robot_id` in its stage, when it waits for that one.
+fn next_waiting(settings: &Settings, robot_id: u64) -> Option<&RobotBinding> {
+    let robot = settings.robot(robot_id)?;
+    let robots = settings.robots_at(&robot.pipeline, &robot.stage);
+    let next = robots.get(robots.iter().position(|r| r.id == robot.id)? + 1)?;
+    next.timing.after_previous.then_some(next)
 }
 
 struct Job {
@@ -89,26 +125,62 @@ impl Engine {
         ran.extend(hooks.into_iter().zip(called.into_iter().map(Ok)));
 
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut endings = Vec::with_capacity(count);
         for step in finished {
-            if let Step::Finish { claim, status, report } = step
-                && tx.finish_run(claim.run_id, claim.fence, status, &report, now).await?
-            {
-                self.release_next(&mut tx, &settings, &claim, now).await?;
+            if let Step::Finish { claim, status, report } = step {
+                endings.push(Ending::new(claim, status, None, report));
             }
         }
         for (job, report) in ran {
-            match report {
-                Ok(report) => self.complete(&mut tx, &settings, job, report, now).await?,
+            endings.push(match report {
+                Ok(report) => self.complete(&settings, job, report, now).await,
                 Err(e) => {
                     let report = json!({ "outcome": "host-error", "blame": "host", "message": e.to_string() });
-                    self.fail(&mut tx, &settings, &job.claim, report, false, now).await?;
+                    self.fail(job.claim, report, false, now)
                 }
-            }
+            });
         }
-        tx.commit().await?;
+        self.record(&settings, endings, now).await?;
         self.wake.notify_waiters();
         Ok(count)
+    }
+
+    /// Records how a batch of runs ended, in one transaction: their ends
+    /// (each only while its fence holds) in one statement, then the effects
+    /// of the runs that succeeded, on entities locked together, and the
+    /// robots that waited for them.
+    async fn record(&self, settings: &Settings, endings: Vec<Ending>, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let (ends, applied): (Vec<RunEnd>, Vec<_>) = endings
+            .into_iter()
+            .map(|e| (e.end, (e.claim, e.plugin, e.effects)))
+            .unzip();
+        let ended = tx.end_runs(&ends, now).await?;
+        let mut done = Vec::with_capacity(ends.len());
+        for (end, applied) in ends.iter().zip(applied) {
+            if !ended.contains(&end.id) {
+                tracing::warn!(run = end.id, "lease lost before finishing; another worker owns the run");
+            } else if end.retry_at.is_none() {
+                done.push(applied);
+            }
+        }
+        let mut touched: Vec<EntityRef> = Vec::new();
+        for (claim, _, effects) in &done {
+            touched.extend(effects.iter().filter_map(Effect::changes));
+            if next_waiting(settings, claim.robot_id).is_some() {
+                touched.push(claim.entity);
+            }
+        }
+        tx.lock_entities(&touched).await?;
+        for (claim, plugin, effects) in done {
+            for effect in effects {
+                self.apply(&mut tx, settings, &plugin, claim.run_id, effect, now)
+                    .await?;
+            }
+            self.release_next(&mut tx, settings, &claim, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Runs sandboxed jobs one after another on a blocking thread.
@@ -330,87 +402,42 @@ impl Engine {
         Ok(properties)
     }
 
-    /// Finishes a run the sandbox ran: applies its effects when it succeeded,
-    /// or schedules another attempt.
-    async fn complete(
-        &self,
-        tx: &mut Tx,
-        settings: &Settings,
-        job: Job,
-        report: RunReport,
-        now: Timestamp,
-    ) -> Result<()> {
+    /// How a run the sandbox ran ends: succeeded with its effects (checked
+    /// first), or failed.
+    async fn complete(&self, settings: &Settings, job: Job, report: RunReport, now: Timestamp) -> Ending {
         let mut record = serde_json::to_value(&report).expect("reports serialise");
         record["properties"] = serde_json::to_value(&job.properties).expect("fields serialise");
         if !report.outcome.is_success() {
             let retryable = !matches!(report.outcome, Outcome::RobotError { retryable: false, .. });
-            return self.fail(tx, settings, &job.claim, record, retryable, now).await;
+            return self.fail(job.claim, record, retryable, now);
         }
         if let Err(problem) = self.check_effects(settings, &job.entity, &report.effects).await {
             record["outcome"] = json!("robot-error");
             record["message"] = json!(format!("asked for an effect the host cannot make: {problem}"));
             record["effects"] = json!([]);
-            return self.fail(tx, settings, &job.claim, record, false, now).await;
+            return self.fail(job.claim, record, false, now);
         }
-        if !tx
-            .finish_run(job.claim.run_id, job.claim.fence, RunStatus::Succeeded, &record, now)
-            .await?
-        {
-            tracing::warn!(
-                run = job.claim.run_id,
-                "lease lost before finishing; another worker owns the run"
-            );
-            return Ok(());
-        }
-        for effect in report.effects {
-            self.apply(tx, settings, &job.robot.plugin, job.claim.run_id, effect, now)
-                .await?;
-        }
-        self.release_next(tx, settings, &job.claim, now).await
+        let mut ending = Ending::new(job.claim, RunStatus::Succeeded, None, record);
+        ending.plugin = job.robot.plugin;
+        ending.effects = report.effects;
+        ending
     }
 
-    /// Retries a failed run with backoff, or ends it dead after its last
-    /// attempt.
-    async fn fail(
-        &self,
-        tx: &mut Tx,
-        settings: &Settings,
-        claim: &Claim,
-        report: Json,
-        retryable: bool,
-        now: Timestamp,
-    ) -> Result<()> {
+    /// A failed run: another attempt after a backoff, or dead after its
+    /// last attempt.
+    fn fail(&self, claim: Claim, report: Json, retryable: bool, now: Timestamp) -> Ending {
         if retryable && claim.attempt < self.config.max_attempts {
             let backoff = self.config.backoff_ms << (claim.attempt - 1).min(16);
-            tx.retry_run(claim.run_id, claim.fence, Timestamp(now.0 + backoff), &report)
-                .await?;
-            return Ok(());
+            return Ending::new(claim, RunStatus::Queued, Some(Timestamp(now.0 + backoff)), report);
         }
-        if tx
-            .finish_run(claim.run_id, claim.fence, RunStatus::Dead, &report, now)
-            .await?
-        {
-            self.release_next(tx, settings, claim, now).await?;
-        }
-        Ok(())
+        Ending::new(claim, RunStatus::Dead, None, report)
     }
 
     /// Starts the next robot of the stage when it waits for this one.
     async fn release_next(&self, tx: &mut Tx, settings: &Settings, claim: &Claim, now: Timestamp) -> Result<()> {
-        let Some(robot) = settings.robot(claim.robot_id) else {
+        let Some(next) = next_waiting(settings, claim.robot_id) else {
             return Ok(());
         };
-        let robots = settings.robots_at(&robot.pipeline, &robot.stage);
-        let Some(next) = robots
-            .iter()
-            .position(|r| r.id == robot.id)
-            .and_then(|i| robots.get(i + 1))
-        else {
-            return Ok(());
-        };
-        if !next.timing.after_previous {
-            return Ok(());
-        }
         let Some((entity, _)) = tx.entity_for_update(claim.entity).await? else {
             return Ok(());
         };
@@ -480,8 +507,7 @@ impl Engine {
             Effect::SetFields { target, fields } => {
                 let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let codes: Vec<&String> = fields.keys().collect();
-                tx.insert_event(target, "updated", &json!({ "fields": codes, "run": run_id }), now)
-                    .await?;
+                tx.insert_event(target, "updated", &json!({ "fields": codes, "run": run_id }), now);
                 let (standard, custom): (Fields, Fields) =
                     fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"));
                 stage::set_fields(&mut entity.fields, standard);
@@ -510,7 +536,7 @@ impl Engine {
             Effect::ChangeResponsible { target, user } => {
                 let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let data = json!({ "from": entity.responsible, "to": user, "run": run_id });
-                tx.insert_event(target, "responsible-changed", &data, now).await?;
+                tx.insert_event(target, "responsible-changed", &data, now);
                 entity.responsible = Some(user);
                 entity.updated_at = now;
                 tx.put_entity(&entity, entry).await?;
@@ -531,7 +557,7 @@ impl Engine {
                     new.fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"));
                 entity.fields = standard;
                 entity.custom_fields = custom;
-                tx.insert_event(id, "created", &json!({ "run": run_id }), now).await?;
+                tx.insert_event(id, "created", &json!({ "run": run_id }), now);
                 let mut entry = None;
                 if let Some(pipeline) = &new.pipeline {
                     let (pipeline, code) = stage::target(settings, id.kind, pipeline, new.stage.as_deref())?;
@@ -542,8 +568,8 @@ impl Engine {
                     tx.link(id, parent).await?;
                 }
             }
-            Effect::AddComment { target, text } => tx.add_comment(target, &text, Some(run_id), now).await?,
-            Effect::Notify { user, text, about } => tx.add_notification(user, &text, about, Some(run_id), now).await?,
+            Effect::AddComment { target, text } => tx.add_comment(target, &text, Some(run_id), now),
+            Effect::Notify { user, text, about } => tx.add_notification(user, &text, about, Some(run_id), now),
             Effect::KvSet { key, value } => tx.kv_set(plugin, &key, Some(&value)).await?,
             Effect::KvDelete { key } => tx.kv_set(plugin, &key, None).await?,
         }

@@ -21,11 +21,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::{
-    Calendar, Constants, Department, Directory, Entity, EntityId, EntityKind, EntityRef, FieldValue, Pipeline,
-    RobotBinding, Timestamp, TriggerBinding, User, Value,
+    Calendar, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding,
+    Timestamp, TriggerBinding, User, Value,
 };
 pub use rows::{Claim, NewRun, RunRecord, RunStatus, StoredPlugin};
 
@@ -45,6 +45,10 @@ macro_rules! on {
         }
     };
 }
+
+mod tx;
+
+pub use tx::{RunEnd, Tx};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +154,7 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx(match &*self.writer {
+        Ok(Tx::new(match &*self.writer {
             Backend::Sqlite(pool) => Backend::Sqlite(pool.begin().await?),
             Backend::Postgres(pool) => Backend::Postgres(pool.begin().await?),
         }))
@@ -423,6 +427,15 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// The configuration revisions: (settings, plugins). Each changes
+    /// whenever that configuration does, in any process.
+    pub async fn revisions(&self) -> Result<(i64, i64)> {
+        let rows: Vec<(String, i64)> =
+            on!(&*self.db, c => sqlx::query_as("SELECT name, value FROM revisions").fetch_all(c).await)?;
+        let get = |name: &str| rows.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+        Ok((get("settings"), get("plugins")))
+    }
+
     /// The role of the API token with this hash, if any.
     pub async fn token_role(&self, hash: &str) -> Result<Option<String>> {
         Ok(
@@ -486,236 +499,6 @@ impl Store {
         for id in runs {
             on!(&*self.writer, c => sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'").bind(until.0).bind(*id as i64).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
         }
-        Ok(())
-    }
-}
-
-/// A transaction: the primitives the engine combines into one atomic change.
-pub struct Tx(Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>);
-
-impl Tx {
-    pub async fn commit(self) -> Result<()> {
-        on!(self.0, t => t.commit().await)?;
-        Ok(())
-    }
-
-    pub async fn put_pipeline(&mut self, pipeline: &Pipeline) -> Result<()> {
-        let spec = to_json(pipeline);
-        on!(&mut self.0, t => sqlx::query("INSERT INTO pipelines (code, spec) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET spec = excluded.spec").bind(&pipeline.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn put_user(&mut self, user: &User) -> Result<()> {
-        on!(&mut self.0, t => sqlx::query("INSERT INTO users (id, name, department, active) VALUES ($1, $2, $3, $4) \
-            ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, active = excluded.active")
-            .bind(user.id as i64).bind(&user.name).bind(user.department.map(|d| d as i64)).bind(user.active).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn put_department(&mut self, d: &Department) -> Result<()> {
-        on!(&mut self.0, t => sqlx::query("INSERT INTO departments (id, name, head, parent) VALUES ($1, $2, $3, $4) \
-            ON CONFLICT (id) DO UPDATE SET name = excluded.name, head = excluded.head, parent = excluded.parent")
-            .bind(d.id as i64).bind(&d.name).bind(d.head.map(|h| h as i64)).bind(d.parent.map(|p| p as i64)).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn set_constant(&mut self, code: &str, value: &FieldValue) -> Result<()> {
-        let value = to_json(value);
-        on!(&mut self.0, t => sqlx::query("INSERT INTO constants (code, value) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET value = excluded.value").bind(code).bind(&value).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn set_calendar(&mut self, calendar: &Calendar) -> Result<()> {
-        let value = to_json(calendar);
-        on!(&mut self.0, t => sqlx::query("INSERT INTO settings (key, value) VALUES ('calendar', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value").bind(&value).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn put_plugin(&mut self, plugin: &StoredPlugin, at: Timestamp) -> Result<()> {
-        let grants = to_json(&plugin.grants);
-        on!(&mut self.0, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook) VALUES ($1, $2, $3, $4, $5, $6) \
-            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook")
-            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// Stores a robot binding; its `id` is assigned here.
-    pub async fn add_robot(&mut self, robot: &RobotBinding) -> Result<u64> {
-        let spec = to_json(robot);
-        let id: i64 = on!(&mut self.0, t => sqlx::query_scalar("INSERT INTO robots (pipeline, stage, spec) VALUES ($1, $2, $3) RETURNING id")
-            .bind(&robot.pipeline).bind(&robot.stage).bind(&spec).fetch_one(&mut **t).await)?;
-        Ok(id as u64)
-    }
-
-    /// Stores a trigger binding; its `id` is assigned here.
-    pub async fn add_trigger(&mut self, trigger: &TriggerBinding) -> Result<u64> {
-        let spec = to_json(trigger);
-        let id: i64 = on!(&mut self.0, t => sqlx::query_scalar("INSERT INTO triggers (pipeline, stage, code, spec) VALUES ($1, $2, $3, $4) RETURNING id")
-            .bind(&trigger.pipeline).bind(&trigger.stage).bind(&trigger.code).bind(&spec).fetch_one(&mut **t).await)?;
-        Ok(id as u64)
-    }
-
-    /// Reserves `count` consecutive ids for entities of `kind`; returns the first.
-    pub async fn reserve_ids(&mut self, kind: EntityKind, count: u64) -> Result<EntityId> {
-        let next: i64 = on!(&mut self.0, t => sqlx::query_scalar(
-            "INSERT INTO id_sequences (kind, next) VALUES ($1, 1 + $2) ON CONFLICT (kind) DO UPDATE SET next = id_sequences.next + $2 RETURNING next"
-        ).bind(kind.as_str()).bind(count as i64).fetch_one(&mut **t).await)?;
-        Ok((next - count as i64) as u64)
-    }
-
-    /// The entity and its current stage entry, locked for this transaction
-    /// on PostgreSQL (SQLite's single writer already serialises changes).
-    pub async fn entity_for_update(&mut self, target: EntityRef) -> Result<Option<(Entity, Option<u64>)>> {
-        let sql = match &self.0 {
-            Backend::Sqlite(_) => rows::ENTITY_SELECT.to_owned(),
-            Backend::Postgres(_) => format!("{} FOR UPDATE", rows::ENTITY_SELECT),
-        };
-        let row: Option<rows::EntityRow> = on!(&mut self.0, t => sqlx::query_as(&sql).bind(target.kind.as_str()).bind(target.id as i64).fetch_optional(&mut **t).await)?;
-        row.map(rows::entity).transpose()
-    }
-
-    /// Inserts or replaces an entity.
-    pub async fn put_entity(&mut self, e: &Entity, entry_id: Option<u64>) -> Result<()> {
-        let (fields, custom) = (to_json(&e.fields), to_json(&e.custom_fields));
-        on!(&mut self.0, t => sqlx::query(
-            "INSERT INTO entities (kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (kind, id) DO UPDATE SET pipeline = excluded.pipeline, \
-             stage = excluded.stage, entry_id = excluded.entry_id, responsible = excluded.responsible, fields = excluded.fields, \
-             custom_fields = excluded.custom_fields, updated_at = excluded.updated_at"
-        ).bind(e.kind.as_str()).bind(e.id as i64).bind(&e.pipeline).bind(&e.stage).bind(entry_id.map(|x| x as i64))
-         .bind(e.responsible.map(|u| u as i64)).bind(&fields).bind(&custom).bind(e.created_at.0).bind(e.updated_at.0)
-         .execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// Links two entities both ways.
-    pub async fn link(&mut self, a: EntityRef, b: EntityRef) -> Result<()> {
-        for (x, y) in [(a, b), (b, a)] {
-            on!(&mut self.0, t => sqlx::query("INSERT INTO links (kind, id, other_kind, other_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                .bind(x.kind.as_str()).bind(x.id as i64).bind(y.kind.as_str()).bind(y.id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        }
-        Ok(())
-    }
-
-    pub async fn open_entry(&mut self, target: EntityRef, pipeline: &str, stage: &str, at: Timestamp) -> Result<u64> {
-        let id: i64 = on!(&mut self.0, t => sqlx::query_scalar("INSERT INTO stage_entries (kind, entity_id, pipeline, stage, entered_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-            .bind(target.kind.as_str()).bind(target.id as i64).bind(pipeline).bind(stage).bind(at.0).fetch_one(&mut **t).await)?;
-        Ok(id as u64)
-    }
-
-    /// Closes a stage entry and cancels its runs that have not started.
-    pub async fn close_entry(&mut self, entry_id: u64, at: Timestamp) -> Result<u64> {
-        on!(&mut self.0, t => sqlx::query("UPDATE stage_entries SET left_at = $1 WHERE id = $2").bind(at.0).bind(entry_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        let cancelled = on!(&mut self.0, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE entry_id = $2 AND status IN ('waiting', 'queued')")
-            .bind(at.0).bind(entry_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(cancelled)
-    }
-
-    pub async fn insert_event(
-        &mut self,
-        target: EntityRef,
-        event: &str,
-        data: &serde_json::Value,
-        at: Timestamp,
-    ) -> Result<()> {
-        let data = data.to_string();
-        on!(&mut self.0, t => sqlx::query("INSERT INTO events (kind, entity_id, event, data, at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(target.kind.as_str()).bind(target.id as i64).bind(event).bind(&data).bind(at.0).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn insert_run(&mut self, run: &NewRun) -> Result<u64> {
-        let cause = to_json(&run.cause);
-        let id: i64 = on!(&mut self.0, t => sqlx::query_scalar(
-            "INSERT INTO runs (entry_id, robot_id, kind, entity_id, status, cause, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
-        ).bind(run.entry_id as i64).bind(run.robot_id as i64).bind(run.entity.kind.as_str()).bind(run.entity.id as i64)
-         .bind(run.status.as_str()).bind(&cause).bind(run.due_at.0).bind(run.created_at.0).fetch_one(&mut **t).await)?;
-        Ok(id as u64)
-    }
-
-    /// Queues the waiting run of `robot_id` in a stage entry, due at `due_at`.
-    pub async fn release_waiting(&mut self, entry_id: u64, robot_id: u64, due_at: Timestamp) -> Result<bool> {
-        let n = on!(&mut self.0, t => sqlx::query("UPDATE runs SET status = 'queued', due_at = $1 WHERE entry_id = $2 AND robot_id = $3 AND status = 'waiting'")
-            .bind(due_at.0).bind(entry_id as i64).bind(robot_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(n == 1)
-    }
-
-    /// Ends a leased run with `status` if its fence still holds; `false` when
-    /// another worker has taken it over, and nothing must be applied.
-    pub async fn finish_run(
-        &mut self,
-        id: u64,
-        fence: u64,
-        status: RunStatus,
-        report: &serde_json::Value,
-        at: Timestamp,
-    ) -> Result<bool> {
-        let report = report.to_string();
-        let n = on!(&mut self.0, t => sqlx::query(
-            "UPDATE runs SET status = $1, report = $2, finished_at = $3, lease_owner = NULL, lease_until = NULL WHERE id = $4 AND fence = $5 AND status = 'leased'"
-        ).bind(status.as_str()).bind(&report).bind(at.0).bind(id as i64).bind(fence as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(n == 1)
-    }
-
-    /// Puts a leased run back in the queue for another attempt at `due_at`.
-    pub async fn retry_run(
-        &mut self,
-        id: u64,
-        fence: u64,
-        due_at: Timestamp,
-        report: &serde_json::Value,
-    ) -> Result<bool> {
-        let report = report.to_string();
-        let n = on!(&mut self.0, t => sqlx::query(
-            "UPDATE runs SET status = 'queued', due_at = $1, report = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND fence = $4 AND status = 'leased'"
-        ).bind(due_at.0).bind(&report).bind(id as i64).bind(fence as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(n == 1)
-    }
-
-    /// The stage entry's runs by robot, with their status and report.
-    pub async fn entry_runs(&mut self, entry_id: u64) -> Result<Vec<RunRecord>> {
-        let sql = format!("{} WHERE entry_id = $1 ORDER BY id", rows::RUN_SELECT);
-        let found: Vec<rows::RunRow> =
-            on!(&mut self.0, t => sqlx::query_as(&sql).bind(entry_id as i64).fetch_all(&mut **t).await)?;
-        found.into_iter().map(rows::run).collect()
-    }
-
-    pub async fn add_comment(
-        &mut self,
-        target: EntityRef,
-        text: &str,
-        run_id: Option<u64>,
-        at: Timestamp,
-    ) -> Result<()> {
-        on!(&mut self.0, t => sqlx::query("INSERT INTO timeline (kind, entity_id, text, run_id, at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(target.kind.as_str()).bind(target.id as i64).bind(text).bind(run_id.map(|r| r as i64)).bind(at.0).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn add_notification(
-        &mut self,
-        user: u64,
-        text: &str,
-        about: Option<EntityRef>,
-        run_id: Option<u64>,
-        at: Timestamp,
-    ) -> Result<()> {
-        on!(&mut self.0, t => sqlx::query("INSERT INTO notifications (user_id, text, about_kind, about_id, run_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(user as i64).bind(text).bind(about.map(|a| a.kind.as_str())).bind(about.map(|a| a.id as i64)).bind(run_id.map(|r| r as i64)).bind(at.0)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn kv_set(&mut self, namespace: &str, key: &str, value: Option<&[u8]>) -> Result<()> {
-        match value {
-            Some(value) => {
-                on!(&mut self.0, t => sqlx::query("INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value")
-                .bind(namespace).bind(key).bind(value).execute(&mut **t).await.map(|r| r.rows_affected()))?
-            }
-            None => {
-                on!(&mut self.0, t => sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2").bind(namespace).bind(key).execute(&mut **t).await.map(|r| r.rows_affected()))?
-            }
-        };
         Ok(())
     }
 }

@@ -151,6 +151,8 @@ pub struct NewRun {
     pub cause: Cause,
     pub due_at: Timestamp,
     pub created_at: Timestamp,
+    /// Set when the run ends before it is written (its entry closed).
+    pub finished_at: Option<Timestamp>,
 }
 
 /// A run as recorded.

@@ -1,0 +1,453 @@
+//! A transaction: the primitives the engine combines into one atomic change.
+//!
+//! What decides something goes to the database at once: reading an entity
+//! under lock, a run's fence, a new stage entry's id. Rows that are only
+//! appended or replaced (events, new runs, entities, comments,
+//! notifications) wait in the transaction and are written at commit with one
+//! multi-row statement per table, so a batch of a hundred changes costs a
+//! handful of statements. Entities read or written in the transaction stay
+//! in it, so each step sees the ones before.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+
+use super::{Backend, Result, rows, to_json};
+use super::{NewRun, RunStatus, StoredPlugin};
+use crate::domain::{
+    Calendar, Department, Entity, EntityId, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding, Timestamp,
+    TriggerBinding, User,
+};
+
+/// Bind parameters per statement, within both backends' limits.
+const MAX_BINDS: usize = 30_000;
+
+/// How a leased run ends: finished with a status, or queued again.
+pub struct RunEnd {
+    pub id: u64,
+    pub fence: u64,
+    /// [`RunStatus::Queued`] with `retry_at` for another attempt.
+    pub status: RunStatus,
+    pub retry_at: Option<Timestamp>,
+    pub report: serde_json::Value,
+}
+
+/// An entity the transaction holds, with its current stage entry.
+struct Held {
+    entity: Entity,
+    entry: Option<u64>,
+    changed: bool,
+}
+
+struct EventRow {
+    target: EntityRef,
+    event: String,
+    data: String,
+    at: Timestamp,
+}
+
+struct CommentRow {
+    target: EntityRef,
+    text: String,
+    run_id: Option<u64>,
+    at: Timestamp,
+}
+
+struct NotificationRow {
+    user: u64,
+    text: String,
+    about: Option<EntityRef>,
+    run_id: Option<u64>,
+    at: Timestamp,
+}
+
+/// Rows written at commit, and the entities the transaction holds.
+#[derive(Default)]
+struct Pending {
+    entities: BTreeMap<EntityRef, Held>,
+    events: Vec<EventRow>,
+    runs: Vec<NewRun>,
+    comments: Vec<CommentRow>,
+    notifications: Vec<NotificationRow>,
+}
+
+pub struct Tx {
+    conn: Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
+    pending: Pending,
+}
+
+impl Tx {
+    pub(super) fn new(conn: Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>) -> Tx {
+        Tx {
+            conn,
+            pending: Pending::default(),
+        }
+    }
+
+    /// Writes what waits, then commits.
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush().await?;
+        on!(self.conn, t => t.commit().await)?;
+        Ok(())
+    }
+
+    pub async fn put_pipeline(&mut self, pipeline: &Pipeline) -> Result<()> {
+        let spec = to_json(pipeline);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO pipelines (code, spec) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET spec = excluded.spec").bind(&pipeline.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    pub async fn put_user(&mut self, user: &User) -> Result<()> {
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO users (id, name, department, active) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, active = excluded.active")
+            .bind(user.id as i64).bind(&user.name).bind(user.department.map(|d| d as i64)).bind(user.active).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    pub async fn put_department(&mut self, d: &Department) -> Result<()> {
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO departments (id, name, head, parent) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, head = excluded.head, parent = excluded.parent")
+            .bind(d.id as i64).bind(&d.name).bind(d.head.map(|h| h as i64)).bind(d.parent.map(|p| p as i64)).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    pub async fn set_constant(&mut self, code: &str, value: &FieldValue) -> Result<()> {
+        let value = to_json(value);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO constants (code, value) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET value = excluded.value").bind(code).bind(&value).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    pub async fn set_calendar(&mut self, calendar: &Calendar) -> Result<()> {
+        let value = to_json(calendar);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO settings (key, value) VALUES ('calendar', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value").bind(&value).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    pub async fn put_plugin(&mut self, plugin: &StoredPlugin, at: Timestamp) -> Result<()> {
+        let grants = to_json(&plugin.grants);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook) VALUES ($1, $2, $3, $4, $5, $6) \
+            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook")
+            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("plugins").await
+    }
+
+    /// Stores a robot binding; its `id` is assigned here.
+    pub async fn add_robot(&mut self, robot: &RobotBinding) -> Result<u64> {
+        let spec = to_json(robot);
+        let id: i64 = on!(&mut self.conn, t => sqlx::query_scalar("INSERT INTO robots (pipeline, stage, spec) VALUES ($1, $2, $3) RETURNING id")
+            .bind(&robot.pipeline).bind(&robot.stage).bind(&spec).fetch_one(&mut **t).await)?;
+        self.bump("settings").await?;
+        Ok(id as u64)
+    }
+
+    /// Stores a trigger binding; its `id` is assigned here.
+    pub async fn add_trigger(&mut self, trigger: &TriggerBinding) -> Result<u64> {
+        let spec = to_json(trigger);
+        let id: i64 = on!(&mut self.conn, t => sqlx::query_scalar("INSERT INTO triggers (pipeline, stage, code, spec) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(&trigger.pipeline).bind(&trigger.stage).bind(&trigger.code).bind(&spec).fetch_one(&mut **t).await)?;
+        self.bump("settings").await?;
+        Ok(id as u64)
+    }
+
+    /// Counts a change of configuration (`settings` or `plugins`), so other
+    /// processes reload it.
+    async fn bump(&mut self, revision: &str) -> Result<()> {
+        on!(&mut self.conn, t => sqlx::query("UPDATE revisions SET value = value + 1 WHERE name = $1").bind(revision).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Reserves `count` consecutive ids for entities of `kind`; returns the first.
+    pub async fn reserve_ids(&mut self, kind: EntityKind, count: u64) -> Result<EntityId> {
+        let next: i64 = on!(&mut self.conn, t => sqlx::query_scalar(
+            "INSERT INTO id_sequences (kind, next) VALUES ($1, 1 + $2) ON CONFLICT (kind) DO UPDATE SET next = id_sequences.next + $2 RETURNING next"
+        ).bind(kind.as_str()).bind(count as i64).fetch_one(&mut **t).await)?;
+        Ok((next - count as i64) as u64)
+    }
+
+    /// The entity and its current stage entry, locked for this transaction
+    /// on PostgreSQL (SQLite's single writer already serialises changes).
+    pub async fn entity_for_update(&mut self, target: EntityRef) -> Result<Option<(Entity, Option<u64>)>> {
+        self.lock_entities(&[target]).await?;
+        Ok(self
+            .pending
+            .entities
+            .get(&target)
+            .map(|held| (held.entity.clone(), held.entry)))
+    }
+
+    /// Reads and locks the entities this transaction does not hold yet, in
+    /// one statement and in key order (so two transactions never wait on
+    /// each other in a cycle).
+    pub async fn lock_entities(&mut self, targets: &[EntityRef]) -> Result<()> {
+        let mut missing: Vec<EntityRef> = targets
+            .iter()
+            .filter(|t| !self.pending.entities.contains_key(t))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for chunk in missing.chunks(MAX_BINDS / 2) {
+            let lock = match &self.conn {
+                Backend::Sqlite(_) => "",
+                Backend::Postgres(_) => " FOR UPDATE",
+            };
+            let head = format!("SELECT {} FROM entities WHERE (kind, id) IN (", rows::ENTITY_COLUMNS);
+            let tail = format!(") ORDER BY kind, id{lock}");
+            let found: Vec<rows::EntityRow> = on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new(&head);
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.kind.as_str()).push_bind(r.id as i64);
+                });
+                q.push(&tail);
+                q.build_query_as().fetch_all(&mut **t).await
+            })?;
+            for row in found {
+                let (entity, entry) = rows::entity(row)?;
+                let held = Held {
+                    entity,
+                    entry,
+                    changed: false,
+                };
+                self.pending.entities.insert(held.entity.reference(), held);
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces an entity (written at commit).
+    pub async fn put_entity(&mut self, e: &Entity, entry_id: Option<u64>) -> Result<()> {
+        let held = Held {
+            entity: e.clone(),
+            entry: entry_id,
+            changed: true,
+        };
+        self.pending.entities.insert(e.reference(), held);
+        Ok(())
+    }
+
+    /// Links two entities both ways.
+    pub async fn link(&mut self, a: EntityRef, b: EntityRef) -> Result<()> {
+        for (x, y) in [(a, b), (b, a)] {
+            on!(&mut self.conn, t => sqlx::query("INSERT INTO links (kind, id, other_kind, other_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                .bind(x.kind.as_str()).bind(x.id as i64).bind(y.kind.as_str()).bind(y.id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+
+    pub async fn open_entry(&mut self, target: EntityRef, pipeline: &str, stage: &str, at: Timestamp) -> Result<u64> {
+        let id: i64 = on!(&mut self.conn, t => sqlx::query_scalar("INSERT INTO stage_entries (kind, entity_id, pipeline, stage, entered_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(target.kind.as_str()).bind(target.id as i64).bind(pipeline).bind(stage).bind(at.0).fetch_one(&mut **t).await)?;
+        Ok(id as u64)
+    }
+
+    /// Closes a stage entry and cancels its runs that have not started.
+    pub async fn close_entry(&mut self, entry_id: u64, at: Timestamp) -> Result<()> {
+        for run in self.pending.runs.iter_mut().filter(|r| r.entry_id == entry_id) {
+            if matches!(run.status, RunStatus::Waiting | RunStatus::Queued) {
+                run.status = RunStatus::Cancelled;
+                run.finished_at = Some(at);
+            }
+        }
+        on!(&mut self.conn, t => sqlx::query("UPDATE stage_entries SET left_at = $1 WHERE id = $2").bind(at.0).bind(entry_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE entry_id = $2 AND status IN ('waiting', 'queued')")
+            .bind(at.0).bind(entry_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Records an event (written at commit, in order).
+    pub fn insert_event(&mut self, target: EntityRef, event: &str, data: &serde_json::Value, at: Timestamp) {
+        self.pending.events.push(EventRow {
+            target,
+            event: event.to_owned(),
+            data: data.to_string(),
+            at,
+        });
+    }
+
+    /// Queues a new run (written at commit).
+    pub fn insert_run(&mut self, run: NewRun) {
+        self.pending.runs.push(run);
+    }
+
+    /// Queues the waiting run of `robot_id` in a stage entry, due at `due_at`.
+    pub async fn release_waiting(&mut self, entry_id: u64, robot_id: u64, due_at: Timestamp) -> Result<()> {
+        let waiting =
+            |r: &&mut NewRun| r.entry_id == entry_id && r.robot_id == robot_id && r.status == RunStatus::Waiting;
+        if let Some(run) = self.pending.runs.iter_mut().find(waiting) {
+            run.status = RunStatus::Queued;
+            run.due_at = due_at;
+            return Ok(());
+        }
+        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'queued', due_at = $1 WHERE entry_id = $2 AND robot_id = $3 AND status = 'waiting'")
+            .bind(due_at.0).bind(entry_id as i64).bind(robot_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Ends leased runs whose fences still hold, in one statement; returns
+    /// the ids that ended. A run missing from the answer was taken over by
+    /// another worker, and nothing of it may be applied.
+    pub async fn end_runs(&mut self, ends: &[RunEnd], at: Timestamp) -> Result<HashSet<u64>> {
+        let mut ended = HashSet::with_capacity(ends.len());
+        for chunk in ends.chunks(MAX_BINDS / 5) {
+            let reports: Vec<String> = chunk.iter().map(|e| e.report.to_string()).collect();
+            let ids: Vec<i64> = on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new(
+                    "UPDATE runs SET status = v.column3, report = v.column4, due_at = COALESCE(v.column5, runs.due_at), \
+                     finished_at = CASE WHEN v.column5 IS NULL THEN ",
+                );
+                q.push_bind(at.0);
+                q.push(" END, lease_owner = NULL, lease_until = NULL FROM (");
+                q.push_values(chunk.iter().zip(&reports), |mut b, (e, report)| {
+                    b.push_bind(e.id as i64)
+                        .push_bind(e.fence as i64)
+                        .push_bind(e.status.as_str())
+                        .push_bind(report.as_str())
+                        .push_bind(e.retry_at.map(|t| t.0));
+                });
+                q.push(") AS v WHERE runs.id = v.column1 AND runs.fence = v.column2 AND runs.status = 'leased' RETURNING runs.id");
+                q.build_query_scalar().fetch_all(&mut **t).await
+            })?;
+            ended.extend(ids.into_iter().map(|id| id as u64));
+        }
+        Ok(ended)
+    }
+
+    /// Adds a comment to an entity's timeline (written at commit).
+    pub fn add_comment(&mut self, target: EntityRef, text: &str, run_id: Option<u64>, at: Timestamp) {
+        self.pending.comments.push(CommentRow {
+            target,
+            text: text.to_owned(),
+            run_id,
+            at,
+        });
+    }
+
+    /// Notifies a user (written at commit).
+    pub fn add_notification(
+        &mut self,
+        user: u64,
+        text: &str,
+        about: Option<EntityRef>,
+        run_id: Option<u64>,
+        at: Timestamp,
+    ) {
+        self.pending.notifications.push(NotificationRow {
+            user,
+            text: text.to_owned(),
+            about,
+            run_id,
+            at,
+        });
+    }
+
+    pub async fn kv_set(&mut self, namespace: &str, key: &str, value: Option<&[u8]>) -> Result<()> {
+        match value {
+            Some(value) => {
+                on!(&mut self.conn, t => sqlx::query("INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value")
+                .bind(namespace).bind(key).bind(value).execute(&mut **t).await.map(|r| r.rows_affected()))?
+            }
+            None => {
+                on!(&mut self.conn, t => sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2").bind(namespace).bind(key).execute(&mut **t).await.map(|r| r.rows_affected()))?
+            }
+        };
+        Ok(())
+    }
+
+    /// Writes the waiting rows: one statement per table and chunk.
+    async fn flush(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let entities: Vec<&Held> = pending.entities.values().filter(|h| h.changed).collect();
+        for chunk in entities.chunks(MAX_BINDS / 10) {
+            let json: Vec<(String, String)> = chunk
+                .iter()
+                .map(|h| (to_json(&h.entity.fields), to_json(&h.entity.custom_fields)))
+                .collect();
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO entities (kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at) ",
+                );
+                q.push_values(chunk.iter().zip(&json), |mut b, (h, (fields, custom))| {
+                    let e = &h.entity;
+                    b.push_bind(e.kind.as_str())
+                        .push_bind(e.id as i64)
+                        .push_bind(e.pipeline.as_deref())
+                        .push_bind(e.stage.as_deref())
+                        .push_bind(h.entry.map(|x| x as i64))
+                        .push_bind(e.responsible.map(|u| u as i64))
+                        .push_bind(fields.as_str())
+                        .push_bind(custom.as_str())
+                        .push_bind(e.created_at.0)
+                        .push_bind(e.updated_at.0);
+                });
+                q.push(
+                    " ON CONFLICT (kind, id) DO UPDATE SET pipeline = excluded.pipeline, stage = excluded.stage, \
+                     entry_id = excluded.entry_id, responsible = excluded.responsible, fields = excluded.fields, \
+                     custom_fields = excluded.custom_fields, updated_at = excluded.updated_at",
+                );
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        for chunk in pending.runs.chunks(MAX_BINDS / 9) {
+            let causes: Vec<String> = chunk.iter().map(|r| to_json(&r.cause)).collect();
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO runs (entry_id, robot_id, kind, entity_id, status, cause, due_at, created_at, finished_at) ",
+                );
+                q.push_values(chunk.iter().zip(&causes), |mut b, (r, cause)| {
+                    b.push_bind(r.entry_id as i64)
+                        .push_bind(r.robot_id as i64)
+                        .push_bind(r.entity.kind.as_str())
+                        .push_bind(r.entity.id as i64)
+                        .push_bind(r.status.as_str())
+                        .push_bind(cause.as_str())
+                        .push_bind(r.due_at.0)
+                        .push_bind(r.created_at.0)
+                        .push_bind(r.finished_at.map(|t| t.0));
+                });
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        for chunk in pending.events.chunks(MAX_BINDS / 5) {
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new("INSERT INTO events (kind, entity_id, event, data, at) ");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.target.kind.as_str())
+                        .push_bind(e.target.id as i64)
+                        .push_bind(e.event.as_str())
+                        .push_bind(e.data.as_str())
+                        .push_bind(e.at.0);
+                });
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        for chunk in pending.comments.chunks(MAX_BINDS / 5) {
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new("INSERT INTO timeline (kind, entity_id, text, run_id, at) ");
+                q.push_values(chunk, |mut b, c| {
+                    b.push_bind(c.target.kind.as_str())
+                        .push_bind(c.target.id as i64)
+                        .push_bind(c.text.as_str())
+                        .push_bind(c.run_id.map(|r| r as i64))
+                        .push_bind(c.at.0);
+                });
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        for chunk in pending.notifications.chunks(MAX_BINDS / 6) {
+            on!(&mut self.conn, t => {
+                let mut q =
+                    QueryBuilder::new("INSERT INTO notifications (user_id, text, about_kind, about_id, run_id, at) ");
+                q.push_values(chunk, |mut b, n| {
+                    b.push_bind(n.user as i64)
+                        .push_bind(n.text.as_str())
+                        .push_bind(n.about.map(|a| a.kind.as_str()))
+                        .push_bind(n.about.map(|a| a.id as i64))
+                        .push_bind(n.run_id.map(|r| r as i64))
+                        .push_bind(n.at.0);
+                });
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+}
