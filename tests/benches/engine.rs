@@ -2,7 +2,7 @@
 //! effects, and the latency of each run, on SQLite and on PostgreSQL:
 //! `cargo bench -p robohost-tests --bench engine`.
 //!
-//! Concurrent producers create deals that enter a stage with one robot (`bench.echo`,
+//! Concurrent producers create deals (committed in group commits) that enter a stage with one robot (`bench.echo`,
 //! one set-fields effect) while workers run them; the clock is the real one.
 
 use std::sync::Arc;
@@ -15,10 +15,12 @@ use robohost_tests::db::{Db, fresh_url, shared_sandbox};
 use robohost_tests::plugin_path;
 use tokio_util::sync::CancellationToken;
 
-const RUNS: usize = 5_000;
+const RUNS: usize = 10_000;
 
-/// Concurrent producers, like HTTP clients creating deals.
-const PRODUCERS: usize = 8;
+/// Concurrent producers, like HTTP clients creating deals; each waits for
+/// its deal to be committed before it creates the next.
+const PRODUCERS: usize = 40;
+const _: () = assert!(RUNS.is_multiple_of(PRODUCERS), "every producer creates as many deals");
 
 /// Which kind of robot the benchmark runs.
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +89,8 @@ async fn measure(db: Db, hosts: usize, robot: Robot) {
     let start = Instant::now();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
-            let engine = first.clone();
+            // Spread over the hosts, as a load balancer would.
+            let engine = engines[p % hosts].clone();
             tokio::spawn(async move {
                 for _ in 0..RUNS / PRODUCERS {
                     let request: NewEntityRequest = serde_json::from_str(&format!(

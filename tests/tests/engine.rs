@@ -489,7 +489,50 @@ async fn a_change_made_by_one_process_reaches_the_others(db: Db) {
     assert_eq!(runs[0].status, RunStatus::Succeeded, "{:?}", runs[0].report);
 }
 
+async fn concurrent_creations_share_commits_and_each_gets_its_own_entry(db: Db) {
+    let (engine, _) = portal(db).await;
+    engine
+        .add_robot(&robot("NEW", "bench", "echo", r#", "properties": {"text": "x"}"#))
+        .await
+        .unwrap();
+    let creations: Vec<_> = (0..64)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move { deal(&engine, "NEW", "100").await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for created in creations {
+        ids.push(created.await.unwrap().reference());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 64, "every creation got its own entity");
+    assert_eq!(engine.run_until_idle().await.unwrap(), 64);
+    for deal in &ids {
+        let events: Vec<String> = engine
+            .store()
+            .events(*deal)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        assert_eq!(events, ["created", "stage-entered", "updated"], "{deal}");
+        let runs = engine.store().runs(Some(*deal), 10).await.unwrap();
+        assert_eq!(runs.len(), 1, "{deal}");
+        assert_eq!((runs[0].entry_id, runs[0].status), (1, RunStatus::Succeeded));
+    }
+    // A second entry is number 2, and leaving the first cancels nothing twice.
+    engine.move_entity(ids[0], None, "WORK").await.unwrap();
+    engine.move_entity(ids[0], None, "NEW").await.unwrap();
+    assert_eq!(engine.run_until_idle().await.unwrap(), 1);
+    let runs = engine.store().runs(Some(ids[0]), 10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.entry_id).collect::<Vec<_>>(), [1, 3]);
+}
+
 robohost_tests::on_both!(
+    concurrent_creations_share_commits_and_each_gets_its_own_entry,
     a_change_made_by_one_process_reaches_the_others,
     stage_entry_runs_its_robots_and_their_effects_show,
     working_time_delays_skip_the_weekend_and_a_holiday,

@@ -60,13 +60,20 @@ impl Engine {
             links: request.links,
         };
 
-        let (done, answer) = oneshot::channel();
+        let (done, mut answer) = oneshot::channel();
         self.creations
             .waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((creation, done));
-        let turn = self.creations.turn.clone().lock_owned().await;
+        // Wait for the turn, unless another caller's commit takes this
+        // creation along first (waiting on would make every later commit a
+        // commit of one).
+        let turn = tokio::select! {
+            biased;
+            created = &mut answer => return self.created(created),
+            turn = self.creations.turn.clone().lock_owned() => turn,
+        };
         let batch = std::mem::take(&mut *self.creations.waiting.lock().unwrap_or_else(|e| e.into_inner()));
         if !batch.is_empty() {
             // A task of its own, so a caller that goes away mid-commit does
@@ -78,7 +85,11 @@ impl Engine {
             });
             commit.await.expect("the group commit does not panic");
         }
-        let created = answer.await.expect("every queued creation is answered")?;
+        self.created(answer.await)
+    }
+
+    fn created(&self, answer: Result<Result<Entity>, oneshot::error::RecvError>) -> Result<Entity> {
+        let created = answer.expect("every queued creation is answered")?;
         self.wake.notify_waiters();
         Ok(created)
     }

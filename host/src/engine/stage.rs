@@ -60,12 +60,14 @@ pub(super) async fn enter(
         .stage
         .clone()
         .filter(|_| entity.pipeline.as_deref() == Some(pipeline));
+    // Entries are numbered per entity: the next is one past the current.
+    let id = entry.map_or(1, |current| current + 1);
     if let Some(left) = entry.take() {
-        tx.close_entry(left, now).await?;
+        tx.close_entry(r, left, now).await?;
         let data = json!({ "pipeline": entity.pipeline, "stage": entity.stage });
         tx.insert_event(r, "stage-left", &data, now);
     }
-    let id = tx.open_entry(r, pipeline, stage, now).await?;
+    tx.open_entry(r, id, pipeline, stage, now);
     entity.pipeline = Some(pipeline.to_owned());
     entity.stage = Some(stage.to_owned());
     entity.updated_at = now;

@@ -320,7 +320,7 @@ impl Engine {
             .flatten()
             .any(|r| matches!(r, Reference::Robot { .. }));
         let returns = if uses_returns {
-            self.earlier_returns(claim.entry_id).await?
+            self.earlier_returns(claim.entity, claim.entry_id).await?
         } else {
             BTreeMap::new()
         };
@@ -341,9 +341,9 @@ impl Engine {
     }
 
     /// Values returned by the stage entry's finished robots, by robot id.
-    async fn earlier_returns(&self, entry_id: u64) -> Result<BTreeMap<String, Fields>> {
+    async fn earlier_returns(&self, entity: EntityRef, entry: u64) -> Result<BTreeMap<String, Fields>> {
         let mut returns = BTreeMap::new();
-        for run in self.store.entry_runs(entry_id).await? {
+        for run in self.store.entry_runs(entity, entry).await? {
             if let Some(values) = run.report.as_ref().and_then(|r| r.get("returns"))
                 && let Ok(values) = serde_json::from_value::<Fields>(values.clone())
             {
@@ -442,7 +442,7 @@ impl Engine {
             return Ok(());
         };
         let due = due_at(&next.timing, now, &entity, &settings.calendar);
-        tx.release_waiting(claim.entry_id, next.id, due).await?;
+        tx.release_waiting(claim.entity, claim.entry_id, next.id, due).await?;
         Ok(())
     }
 

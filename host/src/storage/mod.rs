@@ -298,11 +298,13 @@ impl Store {
         found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
-    /// The runs of one stage entry, in order.
-    pub async fn entry_runs(&self, entry_id: u64) -> Result<Vec<RunRecord>> {
-        let sql = format!("{} WHERE entry_id = $1 ORDER BY id", rows::RUN_SELECT);
-        let found: Vec<rows::RunRow> =
-            on!(&*self.db, c => sqlx::query_as(&sql).bind(entry_id as i64).fetch_all(c).await)?;
+    /// The runs of stage entry number `entry` of `entity`, in order.
+    pub async fn entry_runs(&self, entity: EntityRef, entry: u64) -> Result<Vec<RunRecord>> {
+        let sql = format!(
+            "{} WHERE kind = $1 AND entity_id = $2 AND entry_id = $3 ORDER BY id",
+            rows::RUN_SELECT
+        );
+        let found: Vec<rows::RunRow> = on!(&*self.db, c => sqlx::query_as(&sql).bind(entity.kind.as_str()).bind(entity.id as i64).bind(entry as i64).fetch_all(c).await)?;
         found.into_iter().map(rows::run).collect()
     }
 

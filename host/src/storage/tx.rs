@@ -39,6 +39,15 @@ struct Held {
     changed: bool,
 }
 
+struct EntryRow {
+    target: EntityRef,
+    entry: u64,
+    pipeline: String,
+    stage: String,
+    entered_at: Timestamp,
+    left_at: Option<Timestamp>,
+}
+
 struct EventRow {
     target: EntityRef,
     event: String,
@@ -65,6 +74,7 @@ struct NotificationRow {
 #[derive(Default)]
 struct Pending {
     entities: BTreeMap<EntityRef, Held>,
+    entries: Vec<EntryRow>,
     events: Vec<EventRow>,
     runs: Vec<NewRun>,
     comments: Vec<CommentRow>,
@@ -234,23 +244,41 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn open_entry(&mut self, target: EntityRef, pipeline: &str, stage: &str, at: Timestamp) -> Result<u64> {
-        let id: i64 = on!(&mut self.conn, t => sqlx::query_scalar("INSERT INTO stage_entries (kind, entity_id, pipeline, stage, entered_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-            .bind(target.kind.as_str()).bind(target.id as i64).bind(pipeline).bind(stage).bind(at.0).fetch_one(&mut **t).await)?;
-        Ok(id as u64)
+    /// Opens stage entry number `entry` of `target` (written at commit).
+    pub fn open_entry(&mut self, target: EntityRef, entry: u64, pipeline: &str, stage: &str, at: Timestamp) {
+        self.pending.entries.push(EntryRow {
+            target,
+            entry,
+            pipeline: pipeline.to_owned(),
+            stage: stage.to_owned(),
+            entered_at: at,
+            left_at: None,
+        });
     }
 
     /// Closes a stage entry and cancels its runs that have not started.
-    pub async fn close_entry(&mut self, entry_id: u64, at: Timestamp) -> Result<()> {
-        for run in self.pending.runs.iter_mut().filter(|r| r.entry_id == entry_id) {
+    pub async fn close_entry(&mut self, target: EntityRef, entry: u64, at: Timestamp) -> Result<()> {
+        let ours = |r: &NewRun| r.entity == target && r.entry_id == entry;
+        for run in self.pending.runs.iter_mut().filter(|r| ours(r)) {
             if matches!(run.status, RunStatus::Waiting | RunStatus::Queued) {
                 run.status = RunStatus::Cancelled;
                 run.finished_at = Some(at);
             }
         }
-        on!(&mut self.conn, t => sqlx::query("UPDATE stage_entries SET left_at = $1 WHERE id = $2").bind(at.0).bind(entry_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE entry_id = $2 AND status IN ('waiting', 'queued')")
-            .bind(at.0).bind(entry_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        if let Some(open) = self
+            .pending
+            .entries
+            .iter_mut()
+            .find(|e| e.target == target && e.entry == entry)
+        {
+            open.left_at = Some(at);
+            return Ok(());
+        }
+        let (kind, id) = (target.kind.as_str(), target.id as i64);
+        on!(&mut self.conn, t => sqlx::query("UPDATE stage_entries SET left_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry = $4")
+            .bind(at.0).bind(kind).bind(id).bind(entry as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND status IN ('waiting', 'queued')")
+            .bind(at.0).bind(kind).bind(id).bind(entry as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -270,16 +298,23 @@ impl Tx {
     }
 
     /// Queues the waiting run of `robot_id` in a stage entry, due at `due_at`.
-    pub async fn release_waiting(&mut self, entry_id: u64, robot_id: u64, due_at: Timestamp) -> Result<()> {
-        let waiting =
-            |r: &&mut NewRun| r.entry_id == entry_id && r.robot_id == robot_id && r.status == RunStatus::Waiting;
+    pub async fn release_waiting(
+        &mut self,
+        target: EntityRef,
+        entry: u64,
+        robot_id: u64,
+        due_at: Timestamp,
+    ) -> Result<()> {
+        let waiting = |r: &&mut NewRun| {
+            r.entity == target && r.entry_id == entry && r.robot_id == robot_id && r.status == RunStatus::Waiting
+        };
         if let Some(run) = self.pending.runs.iter_mut().find(waiting) {
             run.status = RunStatus::Queued;
             run.due_at = due_at;
             return Ok(());
         }
-        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'queued', due_at = $1 WHERE entry_id = $2 AND robot_id = $3 AND status = 'waiting'")
-            .bind(due_at.0).bind(entry_id as i64).bind(robot_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'queued', due_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND robot_id = $5 AND status = 'waiting'")
+            .bind(due_at.0).bind(target.kind.as_str()).bind(target.id as i64).bind(entry as i64).bind(robot_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -384,6 +419,23 @@ impl Tx {
                      entry_id = excluded.entry_id, responsible = excluded.responsible, fields = excluded.fields, \
                      custom_fields = excluded.custom_fields, updated_at = excluded.updated_at",
                 );
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        for chunk in pending.entries.chunks(MAX_BINDS / 7) {
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO stage_entries (kind, entity_id, entry, pipeline, stage, entered_at, left_at) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.target.kind.as_str())
+                        .push_bind(e.target.id as i64)
+                        .push_bind(e.entry as i64)
+                        .push_bind(e.pipeline.as_str())
+                        .push_bind(e.stage.as_str())
+                        .push_bind(e.entered_at.0)
+                        .push_bind(e.left_at.map(|t| t.0));
+                });
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
