@@ -228,6 +228,10 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     let sandbox = Arc::new(start(sandbox)?);
     let workers = config.workers;
     let engine = Engine::new(store, sandbox, Arc::new(SystemClock), config).await?;
+    engine
+        .install_standard()
+        .await
+        .context("installing the standard robots")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

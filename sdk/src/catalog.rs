@@ -1,9 +1,7 @@
 //! Builders for what a robot tells the host: its catalog entry (`RobotInfo`,
 //! `Property`, `Choice`) and the values a run returns (`Returns`).
 
-use crate::{
-    Capability, Choice, Field, FieldValue, Localized, Property, RobotInfo, Value, ValueType,
-};
+use crate::{Capability, Choice, Field, FieldValue, Localized, Property, RobotInfo, Value, ValueType};
 
 impl Localized {
     /// `text` in language `lang`, such as `en` or `ru`.
@@ -130,6 +128,11 @@ impl Property {
         Property::new(code, ValueType::File)
     }
 
+    /// A property that takes any value; the robot checks what it gets.
+    pub fn any(code: impl Into<String>) -> Self {
+        Property::new(code, ValueType::Any)
+    }
+
     /// Makes the robot unable to run without it.
     pub fn required(mut self) -> Self {
         self.required = true;
@@ -250,12 +253,7 @@ mod tests {
             .name("en", "Assign")
             .name("ru", "Назначить")
             .capability(Capability::ChangeResponsible)
-            .property(
-                Property::decimal("bounds")
-                    .required()
-                    .multiple()
-                    .name("en", "Bounds"),
-            )
+            .property(Property::decimal("bounds").required().multiple().name("en", "Bounds"))
             .property(Property::text("field").default("OPPORTUNITY"))
             .returns(Property::user("assigned_user"));
         assert_eq!(info.names.len(), 2);
@@ -277,9 +275,6 @@ mod tests {
             .into_fields();
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[0].code, "band");
-        assert!(matches!(
-            fields[0].value,
-            FieldValue::Single(Value::Integer(2))
-        ));
+        assert!(matches!(fields[0].value, FieldValue::Single(Value::Integer(2))));
     }
 }

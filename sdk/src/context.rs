@@ -3,8 +3,8 @@
 //! message names the property, so the admin knows which setting to fix.
 
 use crate::{
-    Cause, Date, Decimal, Entity, EntityRef, Failure, Field, FieldValue, Invocation, Money,
-    Timestamp, UserId, Value, ValueType,
+    Cause, Date, Decimal, Entity, EntityRef, Failure, Field, FieldValue, Invocation, Money, Timestamp, UserId, Value,
+    ValueType,
 };
 
 /// One run of a robot: the invocation and typed accessors over it.
@@ -69,10 +69,7 @@ impl Context {
         match self.property(code).map(FieldValue::single) {
             None | Some(Ok(None)) => Ok(None),
             Some(Ok(Some(value))) => get(value).map(Some).ok_or_else(|| {
-                Failure::bad_property(
-                    code,
-                    format!("expected one {ty} value, got {}", value.value_type()),
-                )
+                Failure::bad_property(code, format!("expected one {ty} value, got {}", value.value_type()))
             }),
             Some(Err(count)) => Err(Failure::bad_property(
                 code,
@@ -93,10 +90,7 @@ impl Context {
             .iter()
             .map(|value| {
                 get(value).ok_or_else(|| {
-                    Failure::bad_property(
-                        code,
-                        format!("expected {ty} values, got {}", value.value_type()),
-                    )
+                    Failure::bad_property(code, format!("expected {ty} values, got {}", value.value_type()))
                 })
             })
             .collect()

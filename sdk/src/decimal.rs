@@ -20,10 +20,7 @@ impl Decimal {
 
     /// A whole number, at scale 0.
     pub const fn from_integer(value: i64) -> Self {
-        Decimal {
-            units: value,
-            scale: 0,
-        }
+        Decimal { units: value, scale: 0 }
     }
 
     /// Whether the value is zero, at any scale.
@@ -76,9 +73,7 @@ impl Ord for Decimal {
         match self.scale.cmp(&other.scale) {
             Ordering::Equal => self.units.cmp(&other.units),
             Ordering::Less => cmp_shifted(self.units, other.scale - self.scale, other.units),
-            Ordering::Greater => {
-                cmp_shifted(other.units, self.scale - other.scale, self.units).reverse()
-            }
+            Ordering::Greater => cmp_shifted(other.units, self.scale - other.scale, self.units).reverse(),
         }
     }
 }
@@ -223,10 +218,7 @@ mod tests {
         assert_eq!(Decimal::new(-5, 2).to_string(), "-0.05");
         assert_eq!(Decimal::new(7, 0).to_string(), "7");
         assert_eq!(Decimal::new(0, 3).to_string(), "0.000");
-        assert_eq!(
-            Decimal::new(i64::MIN, 0).to_string(),
-            "-9223372036854775808"
-        );
+        assert_eq!(Decimal::new(i64::MIN, 0).to_string(), "-9223372036854775808");
         assert_eq!(Decimal::new(1, 18).to_string(), "0.000000000000000001");
         assert_eq!(Money::new(d("12.50"), "RUB").to_string(), "12.50 RUB");
     }

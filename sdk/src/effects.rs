@@ -7,6 +7,8 @@
 use crate::bindings::robohost::robot::effects as host;
 use crate::{EntityKind, EntityRef, Field, FieldValue, HostError, NewEntity, UserId, Value};
 
+pub use host::Channel;
+
 /// Starts setting fields of `target`; needs
 /// [`Capability::SetFields`](crate::Capability::SetFields).
 ///
@@ -70,11 +72,7 @@ pub fn move_to_stage(target: EntityRef, stage: &str) -> Result<(), HostError> {
 
 /// Moves `target` to `pipeline`, at `stage` or at that pipeline's first
 /// stage; needs `move-stage`.
-pub fn move_to_pipeline(
-    target: EntityRef,
-    pipeline: &str,
-    stage: Option<&str>,
-) -> Result<(), HostError> {
+pub fn move_to_pipeline(target: EntityRef, pipeline: &str, stage: Option<&str>) -> Result<(), HostError> {
     host::move_to_pipeline(target, pipeline, stage)
 }
 
@@ -91,6 +89,36 @@ pub fn comment(target: EntityRef, text: &str) -> Result<(), HostError> {
 /// Notifies `user`, about entity `about` when set; needs `notify`.
 pub fn notify(user: UserId, text: &str, about: Option<EntityRef>) -> Result<(), HostError> {
     host::notify(user, text, about)
+}
+
+/// Links `a` and `b` both ways, such as a deal and its contact; needs
+/// `create-entity`.
+pub fn link(a: EntityRef, b: EntityRef) -> Result<(), HostError> {
+    host::link(a, b)
+}
+
+/// Holds the robots placed after this one ("after previous") until
+/// `target`, a task or an activity, is completed; needs `create-entity`.
+pub fn wait_for_completion(target: EntityRef) -> Result<(), HostError> {
+    host::wait_for_completion(target)
+}
+
+/// Puts a message to a client in the outbox; the host delivers it once the
+/// run has succeeded. `subject` is for email. Needs `send-message`.
+pub fn send_message(
+    channel: Channel,
+    to: &str,
+    subject: Option<&str>,
+    body: &str,
+    about: Option<EntityRef>,
+) -> Result<(), HostError> {
+    host::send_message(&host::Message {
+        channel,
+        to: to.into(),
+        subject: subject.map(Into::into),
+        body: body.into(),
+        about,
+    })
 }
 
 /// Starts creating an entity of `kind`; needs `create-entity`.
@@ -135,6 +163,15 @@ impl Create {
     /// Sets a standard or custom field.
     pub fn field(mut self, code: &str, value: impl Into<Value>) -> Self {
         self.entity.fields.push(Field::new(code, value));
+        self
+    }
+
+    /// Sets a field to a value of any shape: empty, one value or several.
+    pub fn field_value(mut self, code: &str, value: FieldValue) -> Self {
+        self.entity.fields.push(Field {
+            code: code.into(),
+            value,
+        });
         self
     }
 

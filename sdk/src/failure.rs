@@ -30,10 +30,7 @@ impl Failure {
 
     /// Code `bad_property`: required property `property` has no value.
     pub fn missing_property(property: &str) -> Self {
-        Failure::new(
-            "bad_property",
-            format!("property `{property}` is required but not set"),
-        )
+        Failure::new("bad_property", format!("property `{property}` is required but not set"))
     }
 }
 
@@ -65,15 +62,9 @@ impl From<HostError> for Failure {
                 ),
             ),
             HostError::NotFound(what) => Failure::new(code, format!("not found: {what}")),
-            HostError::Invalid(problem) => {
-                Failure::new(code, format!("the host rejected the request: {problem}"))
-            }
-            HostError::LimitExceeded(limit) => {
-                Failure::new(code, format!("a run limit was reached: {limit}"))
-            }
-            HostError::Unavailable(reason) => {
-                Failure::retry_later(code, format!("the host is unavailable: {reason}"))
-            }
+            HostError::Invalid(problem) => Failure::new(code, format!("the host rejected the request: {problem}")),
+            HostError::LimitExceeded(limit) => Failure::new(code, format!("a run limit was reached: {limit}")),
+            HostError::Unavailable(reason) => Failure::retry_later(code, format!("the host is unavailable: {reason}")),
         }
     }
 }

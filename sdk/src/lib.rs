@@ -41,8 +41,8 @@ pub use bindings::robohost::robot::robot_types::{
     Cause, Choice, Invocation, Property, RobotInfo, StageEntry, ValueType,
 };
 pub use bindings::robohost::robot::types::{
-    Capability, Date, Decimal, Entity, EntityId, EntityKind, EntityRef, Failure, Field, FieldValue,
-    FileRef, HostError, Localized, Money, Timestamp, UserId, Value,
+    Capability, Date, Decimal, Entity, EntityId, EntityKind, EntityRef, Failure, Field, FieldValue, FileRef, HostError,
+    Localized, Money, Timestamp, UserId, Value,
 };
 // The read-only host interfaces are convenient as generated: `crm` (needs
 // `crm-read`), `kv` (needs `kv-store`) and `calendar` (needs `calendar`).
@@ -205,10 +205,7 @@ mod tests {
         let fields = dispatch(inv, &[Entry::of::<Twice>()]).unwrap();
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].code, "twice");
-        assert!(matches!(
-            fields[0].value,
-            FieldValue::Single(Value::Integer(42))
-        ));
+        assert!(matches!(fields[0].value, FieldValue::Single(Value::Integer(42))));
     }
 
     #[test]
@@ -217,10 +214,7 @@ mod tests {
         inv.robot = "thrice".into();
         let failure = dispatch(inv, &[Entry::of::<Twice>()]).unwrap_err();
         assert_eq!(failure.code, "unknown_robot");
-        assert_eq!(
-            failure.message,
-            "this component has no robot `thrice`; it has: twice"
-        );
+        assert_eq!(failure.message, "this component has no robot `thrice`; it has: twice");
         assert!(!failure.retryable);
     }
 }

@@ -6,8 +6,7 @@
 use core::fmt;
 
 use crate::{
-    Capability, Decimal, Entity, EntityKind, EntityRef, Failure, Field, FieldValue, Money, UserId,
-    Value, ValueType,
+    Capability, Decimal, Entity, EntityKind, EntityRef, Failure, Field, FieldValue, Money, UserId, Value, ValueType,
 };
 
 impl Value {
@@ -212,10 +211,7 @@ impl Entity {
         match self.value(code)? {
             None => Ok(None),
             Some(Value::Text(text)) => Ok(Some(text)),
-            Some(other) => Err(bad_field(
-                code,
-                format!("expected text, got {}", other.value_type()),
-            )),
+            Some(other) => Err(bad_field(code, format!("expected text, got {}", other.value_type()))),
         }
     }
 
@@ -241,10 +237,7 @@ impl Entity {
         match self.value(code)? {
             None => Ok(None),
             Some(Value::Money(money)) => Ok(Some(money)),
-            Some(other) => Err(bad_field(
-                code,
-                format!("expected money, got {}", other.value_type()),
-            )),
+            Some(other) => Err(bad_field(code, format!("expected money, got {}", other.value_type()))),
         }
     }
 }
@@ -314,6 +307,7 @@ impl Capability {
             Capability::CreateEntity => "create-entity",
             Capability::AddComment => "add-comment",
             Capability::Notify => "notify",
+            Capability::SendMessage => "send-message",
             Capability::KvStore => "kv-store",
             Capability::Calendar => "calendar",
         }
@@ -341,6 +335,7 @@ impl ValueType {
             ValueType::Entity => "entity",
             ValueType::Option => "option",
             ValueType::File => "file",
+            ValueType::Any => "any value",
         }
     }
 }
@@ -365,15 +360,9 @@ mod tests {
 
     #[test]
     fn finds_standard_and_custom_fields() {
-        let entity = deal(
-            vec![Field::new("TITLE", "Boiler")],
-            vec![Field::new("UF_SIZE", 3)],
-        );
+        let entity = deal(vec![Field::new("TITLE", "Boiler")], vec![Field::new("UF_SIZE", 3)]);
         assert_eq!(entity.text("TITLE").unwrap(), Some("Boiler"));
-        assert!(matches!(
-            entity.value("UF_SIZE").unwrap(),
-            Some(Value::Integer(3))
-        ));
+        assert!(matches!(entity.value("UF_SIZE").unwrap(), Some(Value::Integer(3))));
         assert!(entity.field("UF_NONE").is_none());
         assert_eq!(entity.reference().to_string(), "deal 7");
     }

@@ -237,6 +237,15 @@ impl effects::Host for FloorState {
     fn notify(&mut self, _: u64, _: String, _: Option<types::EntityRef>) -> R<()> {
         unused()
     }
+    fn link(&mut self, _: types::EntityRef, _: types::EntityRef) -> R<()> {
+        unused()
+    }
+    fn wait_for_completion(&mut self, _: types::EntityRef) -> R<()> {
+        unused()
+    }
+    fn send_message(&mut self, _: effects::Message) -> R<()> {
+        unused()
+    }
 }
 impl log::Host for FloorState {
     fn write(&mut self, _: log::Level, _: String) -> wasmtime::Result<()> {

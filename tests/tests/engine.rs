@@ -302,6 +302,7 @@ async fn a_worker_whose_lease_was_taken_over_cannot_finish(db: Db) {
         fence: claim.fence,
         status: RunStatus::Succeeded,
         retry_at: None,
+        awaiting: None,
         report: serde_json::json!({}),
     };
     let mut tx = store.begin().await.unwrap();

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
 use crate::domain::{Entity, EntityKind, EntityRef, Fields, HitTarget, Value};
 use crate::engine::Engine;
-use crate::storage::RunRecord;
+use crate::storage::{OutboxMessage, RunRecord};
 
 /// An event for one entity, or for the entities a lookup finds.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -118,6 +118,26 @@ pub(super) async fn list_runs(
     let entity: Option<EntityRef> = query.parse("entity")?;
     let limit = query.limit()?;
     Ok(Json(engine.store().runs(entity, limit).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/outbox", tag = "runs",
+    params(
+        ("entity" = Option<String>, Query, description = "Only messages about this entity, such as `deal:42`"),
+        ("limit" = Option<u32>, Query, description = "At most this many, 1 to 1000 (100)"),
+    ),
+    responses((status = 200, description = "Messages robots sent to clients, oldest first: channel, address, text, status", body = Vec<Object>)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn list_outbox(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    query: QueryParams,
+) -> Result<Json<Vec<OutboxMessage>>, ApiError> {
+    let query = query.allow(&["entity", "limit"])?;
+    let entity: Option<EntityRef> = query.parse("entity")?;
+    let limit = query.limit()?;
+    Ok(Json(engine.store().outbox(entity, limit).await?))
 }
 
 #[utoipa::path(

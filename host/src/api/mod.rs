@@ -114,6 +114,7 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(events::post_event))
         .routes(routes!(events::list_runs))
         .routes(routes!(events::get_run))
+        .routes(routes!(events::list_outbox))
         .routes(routes!(auth::post_token))
 }
 

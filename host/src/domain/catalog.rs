@@ -26,6 +26,8 @@ pub enum ValueType {
     Entity,
     Option,
     File,
+    /// Any value; the robot checks it.
+    Any,
 }
 
 /// One choice of an option property.

@@ -174,6 +174,18 @@ pub enum Effect {
         text: String,
         about: Option<EntityRef>,
     },
+    /// Links two entities both ways.
+    Link {
+        a: EntityRef,
+        b: EntityRef,
+    },
+    /// Holds the robots after this one until `target` (a task or an
+    /// activity) is completed.
+    WaitFor {
+        target: EntityRef,
+    },
+    /// A message to a client, through the outbox.
+    SendMessage(Message),
     /// A write to the plugin's key-value store.
     KvSet {
         key: String,
@@ -195,6 +207,9 @@ impl Effect {
             Effect::CreateEntity { .. }
             | Effect::AddComment { .. }
             | Effect::Notify { .. }
+            | Effect::Link { .. }
+            | Effect::WaitFor { .. }
+            | Effect::SendMessage(_)
             | Effect::KvSet { .. }
             | Effect::KvDelete { .. } => None,
         }
@@ -241,10 +256,46 @@ impl fmt::Display for Effect {
                 Some(about) => write!(f, "notify user {user} about {about}: {text}"),
                 None => write!(f, "notify user {user}: {text}"),
             },
+            Effect::Link { a, b } => write!(f, "link {a} and {b}"),
+            Effect::WaitFor { target } => write!(f, "hold the next robots until {target} is completed"),
+            Effect::SendMessage(m) => write!(f, "send {} to {}: {}", m.channel.as_str(), m.to, m.body),
             Effect::KvSet { key, value } => write!(f, "store {} bytes under `{key}`", value.len()),
             Effect::KvDelete { key } => write!(f, "delete `{key}`"),
         }
     }
+}
+
+/// How a message to a client travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Messenger,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Messenger => "messenger",
+        }
+    }
+}
+
+/// A message to a client: an email, an SMS or a messenger message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub channel: Channel,
+    /// An email address, a phone number or a messenger handle.
+    pub to: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub body: String,
+    /// The entity it concerns.
+    #[serde(default)]
+    pub about: Option<EntityRef>,
 }
 
 /// What a plugin may be allowed to touch. A host call needs its capability
@@ -259,12 +310,13 @@ pub enum Capability {
     CreateEntity,
     AddComment,
     Notify,
+    SendMessage,
     KvStore,
     Calendar,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::CrmRead,
         Capability::SetFields,
         Capability::MoveStage,
@@ -272,6 +324,7 @@ impl Capability {
         Capability::CreateEntity,
         Capability::AddComment,
         Capability::Notify,
+        Capability::SendMessage,
         Capability::KvStore,
         Capability::Calendar,
     ];
@@ -285,6 +338,7 @@ impl Capability {
             Capability::CreateEntity => "create-entity",
             Capability::AddComment => "add-comment",
             Capability::Notify => "notify",
+            Capability::SendMessage => "send-message",
             Capability::KvStore => "kv-store",
             Capability::Calendar => "calendar",
         }

@@ -22,7 +22,9 @@ pub use calendar::{Calendar, CalendarError};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType};
 pub use condition::{ConditionError, Verdict, evaluate};
 pub use digest::Digest;
-pub use entity::{Capability, Cause, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, NewEntity, UserId};
+pub use entity::{
+    Capability, Cause, Channel, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, Message, NewEntity, UserId,
+};
 pub use expr::{ExprError, Reference, Scope, check, resolve};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -14,6 +14,7 @@
 mod clock;
 mod create;
 mod data;
+mod outbox;
 mod stage;
 mod webhook;
 mod worker;
@@ -35,6 +36,13 @@ use crate::storage::{Store, StoreError, StoredPlugin};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
+pub use outbox::{Delivery, LogDelivery};
+
+/// The name the standard robots are installed under.
+pub const STANDARD_PLUGIN: &str = "standard";
+
+/// The standard robots (`plugins/standard`), built by `host/build.rs`.
+pub const STANDARD_ROBOTS: &[u8] = include_bytes!(env!("ROBOHOST_STANDARD_WASM"));
 
 /// A request the engine refuses, or a failure underneath it.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +246,8 @@ pub struct Engine {
     /// New entities waiting for their group commit.
     creations: create::Queue,
     seen: std::sync::Mutex<Seen>,
+    /// Where outbox messages go.
+    delivery: Arc<dyn Delivery>,
     wake: Notify,
 }
 
@@ -263,6 +273,7 @@ impl Engine {
             ids: std::sync::Mutex::default(),
             creations: create::Queue::default(),
             seen: std::sync::Mutex::default(),
+            delivery: Arc::new(LogDelivery),
             wake: Notify::new(),
         });
         // The revisions first: a change after them is loaded again later.
@@ -420,6 +431,18 @@ impl Engine {
     }
 
     /// Installs (or replaces) a robot plugin under `name`, granting it `grants`.
+    /// Installs the standard robots shipped in this binary (plugin
+    /// `standard`, every capability granted) unless that exact build is
+    /// installed already.
+    pub async fn install_standard(&self) -> Result<()> {
+        let digest = crate::domain::Digest::of(STANDARD_ROBOTS);
+        if self.plugin(STANDARD_PLUGIN).map(|i| i.digest()) == Some(digest) {
+            return Ok(());
+        }
+        self.install_plugin(STANDARD_PLUGIN, STANDARD_ROBOTS.to_vec(), Capability::ALL.to_vec())
+            .await
+    }
+
     pub async fn install_plugin(&self, name: &str, wasm: Vec<u8>, grants: Vec<Capability>) -> Result<()> {
         check_plugin_name(name)?;
         let digest = crate::domain::Digest::of(&wasm);
@@ -576,7 +599,9 @@ impl Engine {
         entity.updated_at = now;
         tx.insert_event(target, "updated", &data, now);
         tx.put_entity(&entity, entry).await?;
+        self.completed(&mut tx, &self.settings(), &entity, now).await?;
         tx.commit().await?;
+        self.wake.notify_waiters();
         Ok(entity)
     }
 
@@ -777,6 +802,9 @@ impl Engine {
             let woken = self.wake.notified();
             if let Err(error) = self.refresh().await {
                 tracing::error!(%error, "reading configuration changes failed; trying again");
+            }
+            if let Err(error) = self.deliver_outbox().await {
+                tracing::error!(%error, "delivering the outbox failed; trying again");
             }
             if let Err(error) = self.run_schedules().await {
                 tracing::error!(%error, "firing scheduled triggers failed; trying again");

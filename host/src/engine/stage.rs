@@ -107,6 +107,15 @@ pub(super) async fn enter(
     Ok(())
 }
 
+/// Whether `entity` is a task or an activity whose `STATUS` is `completed`.
+pub(super) fn is_completed(entity: &Entity) -> bool {
+    matches!(entity.kind, EntityKind::Task | EntityKind::Activity)
+        && matches!(
+            entity.field("STATUS").and_then(FieldValue::single),
+            Some(Value::Text(s) | Value::Option(s)) if s == "completed"
+        )
+}
+
 /// When a robot with `timing` is due, counting from `from`.
 pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar: &Calendar) -> Timestamp {
     let base = timing

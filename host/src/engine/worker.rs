@@ -61,6 +61,7 @@ impl Ending {
             fence: claim.fence,
             status,
             retry_at,
+            awaiting: None,
             report,
         };
         Ending {
@@ -153,7 +154,10 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let (ends, applied): (Vec<RunEnd>, Vec<_>) = endings
             .into_iter()
-            .map(|e| (e.end, (e.claim, e.plugin, e.effects)))
+            .map(|e| {
+                let awaits = e.end.status == RunStatus::Awaiting;
+                (e.end, (e.claim, e.plugin, e.effects, awaits))
+            })
             .unzip();
         let ended = tx.end_runs(&ends, now).await?;
         let mut done = Vec::with_capacity(ends.len());
@@ -165,19 +169,23 @@ impl Engine {
             }
         }
         let mut touched: Vec<EntityRef> = Vec::new();
-        for (claim, _, effects) in &done {
+        for (claim, _, effects, awaits) in &done {
             touched.extend(effects.iter().filter_map(Effect::changes));
-            if next_waiting(settings, claim.robot_id).is_some() {
+            if !awaits && next_waiting(settings, claim.robot_id).is_some() {
                 touched.push(claim.entity);
             }
         }
         tx.lock_entities(&touched).await?;
-        for (claim, plugin, effects) in done {
+        for (claim, plugin, effects, awaits) in done {
             for effect in effects {
                 self.apply(&mut tx, settings, &plugin, claim.run_id, effect, now)
                     .await?;
             }
-            self.release_next(&mut tx, settings, &claim, now).await?;
+            // An awaiting run releases the next robot when its task is done.
+            if !awaits {
+                self.release_next(&mut tx, settings, claim.robot_id, claim.entity, claim.entry_id, now)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -417,7 +425,17 @@ impl Engine {
             record["effects"] = json!([]);
             return self.fail(job.claim, record, false, now);
         }
-        let mut ending = Ending::new(job.claim, RunStatus::Succeeded, None, record);
+        let awaiting = report.effects.iter().find_map(|e| match e {
+            Effect::WaitFor { target } => Some(*target),
+            _ => None,
+        });
+        let status = if awaiting.is_some() {
+            RunStatus::Awaiting
+        } else {
+            RunStatus::Succeeded
+        };
+        let mut ending = Ending::new(job.claim, status, None, record);
+        ending.end.awaiting = awaiting;
         ending.plugin = job.robot.plugin;
         ending.effects = report.effects;
         ending
@@ -434,20 +452,54 @@ impl Engine {
     }
 
     /// Starts the next robot of the stage when it waits for this one.
-    async fn release_next(&self, tx: &mut Tx, settings: &Settings, claim: &Claim, now: Timestamp) -> Result<()> {
-        let Some(next) = next_waiting(settings, claim.robot_id) else {
+    pub(super) async fn release_next(
+        &self,
+        tx: &mut Tx,
+        settings: &Settings,
+        robot_id: u64,
+        target: EntityRef,
+        entry: u64,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(next) = next_waiting(settings, robot_id) else {
             return Ok(());
         };
-        let Some((entity, _)) = tx.entity_for_update(claim.entity).await? else {
+        let Some((entity, _)) = tx.entity_for_update(target).await? else {
             return Ok(());
         };
         let due = due_at(&next.timing, now, &entity, &settings.calendar);
-        tx.release_waiting(claim.entity, claim.entry_id, next.id, due).await?;
+        tx.release_waiting(target, entry, next.id, due).await?;
+        Ok(())
+    }
+
+    /// When `entity` is a task or an activity just completed, ends the runs
+    /// that awaited it and starts the robots after them.
+    pub(super) async fn completed(
+        &self,
+        tx: &mut Tx,
+        settings: &Settings,
+        entity: &Entity,
+        now: Timestamp,
+    ) -> Result<()> {
+        if !stage::is_completed(entity) {
+            return Ok(());
+        }
+        for (robot, target, entry) in tx.end_awaiting(entity.reference(), now).await? {
+            self.release_next(tx, settings, robot, target, entry, now).await?;
+        }
         Ok(())
     }
 
     /// Checks that every effect can be applied, before any is.
     async fn check_effects(&self, settings: &Settings, own: &Entity, effects: &[Effect]) -> Result<(), String> {
+        // Entities the run creates may be linked and awaited in the same run.
+        let created: Vec<EntityRef> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::CreateEntity { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
         for effect in effects {
             match effect {
                 Effect::MoveToStage { target, stage } => {
@@ -474,7 +526,21 @@ impl Engine {
                             .map_err(|e| e.to_string())?;
                     }
                 }
-                Effect::AddComment { .. } | Effect::Notify { .. } | Effect::KvSet { .. } | Effect::KvDelete { .. } => {}
+                Effect::Link { a, b } => {
+                    for side in [a, b].into_iter().filter(|r| !created.contains(r)) {
+                        self.existing(own, *side).await?;
+                    }
+                }
+                Effect::WaitFor { target } => {
+                    if !created.contains(target) {
+                        self.existing(own, *target).await?;
+                    }
+                }
+                Effect::AddComment { .. }
+                | Effect::Notify { .. }
+                | Effect::SendMessage(_)
+                | Effect::KvSet { .. }
+                | Effect::KvDelete { .. } => {}
             }
         }
         Ok(())
@@ -514,6 +580,7 @@ impl Engine {
                 stage::set_fields(&mut entity.custom_fields, custom);
                 entity.updated_at = now;
                 tx.put_entity(&entity, entry).await?;
+                self.completed(tx, settings, &entity, now).await?;
             }
             Effect::MoveToStage { target, stage: code } => {
                 let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
@@ -570,6 +637,10 @@ impl Engine {
             }
             Effect::AddComment { target, text } => tx.add_comment(target, &text, Some(run_id), now),
             Effect::Notify { user, text, about } => tx.add_notification(user, &text, about, Some(run_id), now),
+            Effect::Link { a, b } => tx.link(a, b).await?,
+            // Recorded on the run as what it awaits.
+            Effect::WaitFor { .. } => {}
+            Effect::SendMessage(message) => tx.add_message(message, Some(run_id), now),
             Effect::KvSet { key, value } => tx.kv_set(plugin, &key, Some(&value)).await?,
             Effect::KvDelete { key } => tx.kv_set(plugin, &key, None).await?,
         }

@@ -60,6 +60,7 @@ impl From<wit::Capability> for Capability {
             wit::Capability::CreateEntity => Capability::CreateEntity,
             wit::Capability::AddComment => Capability::AddComment,
             wit::Capability::Notify => Capability::Notify,
+            wit::Capability::SendMessage => Capability::SendMessage,
             wit::Capability::KvStore => Capability::KvStore,
             wit::Capability::Calendar => Capability::Calendar,
         }
@@ -76,6 +77,7 @@ impl From<Capability> for wit::Capability {
             Capability::CreateEntity => wit::Capability::CreateEntity,
             Capability::AddComment => wit::Capability::AddComment,
             Capability::Notify => wit::Capability::Notify,
+            Capability::SendMessage => wit::Capability::SendMessage,
             Capability::KvStore => wit::Capability::KvStore,
             Capability::Calendar => wit::Capability::Calendar,
         }
@@ -259,6 +261,7 @@ fn value_type(t: robot_types::ValueType) -> domain::ValueType {
         W::Entity => D::Entity,
         W::Option => D::Option,
         W::File => D::File,
+        W::Any => D::Any,
     }
 }
 

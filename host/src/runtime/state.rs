@@ -17,7 +17,9 @@ use super::data::{CrmData, DataError};
 use super::limiter::RunLimiter;
 use super::outcome::{Denial, Denied, LogLevel, LogLine};
 use super::output::OutputPipe;
-use crate::domain::{Calendar, Capability, Effect, EntityRef, NewEntity, Timestamp, Value};
+use crate::domain::{
+    Calendar, Capability, Channel, Effect, EntityKind, EntityRef, Message, NewEntity, Timestamp, Value,
+};
 
 /// A set of capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -337,6 +339,48 @@ impl effects::Host for RunState {
             about: about.map(Into::into),
         };
         self.effect(Capability::Notify, "effects.notify", effect)
+    }
+
+    fn link(&mut self, a: wit::EntityRef, b: wit::EntityRef) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let effect = Effect::Link {
+            a: a.into(),
+            b: b.into(),
+        };
+        self.effect(Capability::CreateEntity, "effects.link", effect)
+    }
+
+    fn wait_for_completion(&mut self, target: wit::EntityRef) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let target: EntityRef = target.into();
+        if !matches!(target.kind, EntityKind::Task | EntityKind::Activity) {
+            let problem = format!("only a task or an activity is completed, not {target}");
+            return Ok(Err(wit::HostError::Invalid(problem)));
+        }
+        self.effect(
+            Capability::CreateEntity,
+            "effects.wait-for-completion",
+            Effect::WaitFor { target },
+        )
+    }
+
+    fn send_message(&mut self, message: effects::Message) -> wasmtime::Result<Result<(), wit::HostError>> {
+        if message.to.trim().is_empty() {
+            return Ok(Err(wit::HostError::Invalid(
+                "a message needs an address in `to`".into(),
+            )));
+        }
+        let channel = match message.channel {
+            effects::Channel::Email => Channel::Email,
+            effects::Channel::Sms => Channel::Sms,
+            effects::Channel::Messenger => Channel::Messenger,
+        };
+        let effect = Effect::SendMessage(Message {
+            channel,
+            to: message.to,
+            subject: message.subject,
+            body: message.body,
+            about: message.about.map(Into::into),
+        });
+        self.effect(Capability::SendMessage, "effects.send-message", effect)
     }
 }
 

@@ -27,7 +27,7 @@ use crate::domain::{
     Calendar, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding,
     Timestamp, TriggerBinding, User, Value,
 };
-pub use rows::{Claim, NewRun, RunRecord, RunStatus, StoredPlugin};
+pub use rows::{Claim, NewRun, OutboxMessage, RunRecord, RunStatus, StoredPlugin};
 
 /// One value per backend.
 pub(crate) enum Backend<S, P> {
@@ -436,6 +436,41 @@ impl Store {
             on!(&*self.db, c => sqlx::query_as("SELECT name, value FROM revisions").fetch_all(c).await)?;
         let get = |name: &str| rows.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
         Ok((get("settings"), get("plugins")))
+    }
+
+    /// Messages in the outbox, oldest first; only those about `about` when set.
+    pub async fn outbox(&self, about: Option<EntityRef>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let (kind, id) = about.map(|e| (e.kind.as_str(), e.id as i64)).unwrap_or(("", -1));
+        let sql = format!(
+            "{} WHERE ($1 = '' OR (about_kind = $1 AND about_id = $2)) ORDER BY id LIMIT $3",
+            rows::OUTBOX_SELECT
+        );
+        let found: Vec<rows::OutboxRow> =
+            on!(&*self.db, c => sqlx::query_as(&sql).bind(kind).bind(id).bind(limit as i64).fetch_all(c).await)?;
+        found.into_iter().map(rows::outbox).collect()
+    }
+
+    /// Takes up to `limit` pending messages for delivery, marking them sent
+    /// (each is taken once, across processes).
+    pub async fn take_outbox(&self, at: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let lock = match &*self.writer {
+            Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', sent_at = $1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' ORDER BY id LIMIT $2 {lock}) \
+             RETURNING id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at"
+        );
+        let found: Vec<rows::OutboxRow> =
+            on!(&*self.writer, c => sqlx::query_as(&sql).bind(at.0).bind(limit as i64).fetch_all(c).await)?;
+        found.into_iter().map(rows::outbox).collect()
+    }
+
+    /// Records that delivering a message failed.
+    pub async fn outbox_failed(&self, id: u64, error: &str) -> Result<()> {
+        on!(&*self.writer, c => sqlx::query("UPDATE outbox SET status = 'failed', error = $1 WHERE id = $2")
+            .bind(error).bind(id as i64).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// The role of the API token with this hash, if any.

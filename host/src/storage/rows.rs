@@ -102,6 +102,9 @@ pub enum RunStatus {
     /// A worker holds it.
     Leased,
     Succeeded,
+    /// Succeeded; the robots after it wait until the task or activity it
+    /// named is completed.
+    Awaiting,
     /// Its condition was false.
     Skipped,
     /// Failed for good after its last attempt.
@@ -117,6 +120,7 @@ impl RunStatus {
             RunStatus::Queued => "queued",
             RunStatus::Leased => "leased",
             RunStatus::Succeeded => "succeeded",
+            RunStatus::Awaiting => "awaiting",
             RunStatus::Skipped => "skipped",
             RunStatus::Dead => "dead",
             RunStatus::Cancelled => "cancelled",
@@ -126,7 +130,7 @@ impl RunStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            RunStatus::Succeeded | RunStatus::Skipped | RunStatus::Dead | RunStatus::Cancelled
+            RunStatus::Succeeded | RunStatus::Awaiting | RunStatus::Skipped | RunStatus::Dead | RunStatus::Cancelled
         )
     }
 }
@@ -207,6 +211,64 @@ pub(super) fn run(row: RunRow) -> Result<RunRecord> {
         report: report.map(|r| from_json("run report", &r)).transpose()?,
         created_at: Timestamp(created_at),
         finished_at: finished_at.map(Timestamp),
+    })
+}
+
+/// A message in the outbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutboxMessage {
+    pub id: u64,
+    pub channel: crate::domain::Channel,
+    pub to: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub about: Option<EntityRef>,
+    pub run_id: Option<u64>,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+pub(super) const OUTBOX_SELECT: &str = "SELECT id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at FROM outbox";
+
+pub(super) type OutboxRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+pub(super) fn outbox(row: OutboxRow) -> Result<OutboxMessage> {
+    let (id, channel, to, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at) = row;
+    let about = match (about_kind, about_id) {
+        (Some(k), Some(id)) => Some(EntityRef {
+            kind: kind(&k)?,
+            id: id as u64,
+        }),
+        _ => None,
+    };
+    Ok(OutboxMessage {
+        id: id as u64,
+        channel: from_json("message channel", &format!("\"{channel}\""))?,
+        to,
+        subject,
+        body,
+        about,
+        run_id: run_id.map(|r| r as u64),
+        status,
+        error,
+        created_at: Timestamp(created_at),
+        sent_at: sent_at.map(Timestamp),
     })
 }
 

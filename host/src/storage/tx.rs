@@ -15,8 +15,8 @@ use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 use super::{Backend, Result, rows, to_json};
 use super::{NewRun, RunStatus, StoredPlugin};
 use crate::domain::{
-    Calendar, Department, Entity, EntityId, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding, Timestamp,
-    TriggerBinding, User,
+    Calendar, Department, Entity, EntityId, EntityKind, EntityRef, FieldValue, Message, Pipeline, RobotBinding,
+    Timestamp, TriggerBinding, User,
 };
 
 /// Bind parameters per statement, within both backends' limits.
@@ -29,6 +29,8 @@ pub struct RunEnd {
     /// [`RunStatus::Queued`] with `retry_at` for another attempt.
     pub status: RunStatus,
     pub retry_at: Option<Timestamp>,
+    /// For [`RunStatus::Awaiting`]: the task or activity awaited.
+    pub awaiting: Option<EntityRef>,
     pub report: serde_json::Value,
 }
 
@@ -62,6 +64,12 @@ struct CommentRow {
     at: Timestamp,
 }
 
+struct MessageRow {
+    message: Message,
+    run_id: Option<u64>,
+    at: Timestamp,
+}
+
 struct NotificationRow {
     user: u64,
     text: String,
@@ -79,6 +87,7 @@ struct Pending {
     runs: Vec<NewRun>,
     comments: Vec<CommentRow>,
     notifications: Vec<NotificationRow>,
+    messages: Vec<MessageRow>,
 }
 
 pub struct Tx {
@@ -323,12 +332,12 @@ impl Tx {
     /// another worker, and nothing of it may be applied.
     pub async fn end_runs(&mut self, ends: &[RunEnd], at: Timestamp) -> Result<HashSet<u64>> {
         let mut ended = HashSet::with_capacity(ends.len());
-        for chunk in ends.chunks(MAX_BINDS / 5) {
+        for chunk in ends.chunks(MAX_BINDS / 7) {
             let reports: Vec<String> = chunk.iter().map(|e| e.report.to_string()).collect();
             let ids: Vec<i64> = on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new(
                     "UPDATE runs SET status = v.column3, report = v.column4, due_at = COALESCE(v.column5, runs.due_at), \
-                     finished_at = CASE WHEN v.column5 IS NULL THEN ",
+                     awaiting_kind = v.column6, awaiting_id = v.column7, finished_at = CASE WHEN v.column5 IS NULL THEN ",
                 );
                 q.push_bind(at.0);
                 q.push(" END, lease_owner = NULL, lease_until = NULL FROM (");
@@ -337,7 +346,9 @@ impl Tx {
                         .push_bind(e.fence as i64)
                         .push_bind(e.status.as_str())
                         .push_bind(report.as_str())
-                        .push_bind(e.retry_at.map(|t| t.0));
+                        .push_bind(e.retry_at.map(|t| t.0))
+                        .push_bind(e.awaiting.map(|a| a.kind.as_str()))
+                        .push_bind(e.awaiting.map(|a| a.id as i64));
                 });
                 q.push(") AS v WHERE runs.id = v.column1 AND runs.fence = v.column2 AND runs.status = 'leased' RETURNING runs.id");
                 q.build_query_scalar().fetch_all(&mut **t).await
@@ -373,6 +384,31 @@ impl Tx {
             run_id,
             at,
         });
+    }
+
+    /// Puts a message in the outbox (written at commit).
+    pub fn add_message(&mut self, message: Message, run_id: Option<u64>, at: Timestamp) {
+        self.pending.messages.push(MessageRow { message, run_id, at });
+    }
+
+    /// Ends the runs that awaited `target`, now completed; returns each
+    /// one's robot, entity and stage entry, for the robots after it.
+    pub async fn end_awaiting(&mut self, target: EntityRef, at: Timestamp) -> Result<Vec<(u64, EntityRef, u64)>> {
+        let rows: Vec<(i64, String, i64, i64)> = on!(&mut self.conn, t => sqlx::query_as(
+            "UPDATE runs SET status = 'succeeded', finished_at = $1 WHERE status = 'awaiting' AND awaiting_kind = $2 AND awaiting_id = $3 \
+             RETURNING robot_id, kind, entity_id, entry_id"
+        ).bind(at.0).bind(target.kind.as_str()).bind(target.id as i64).fetch_all(&mut **t).await)?;
+        rows.into_iter()
+            .map(|(robot, kind, id, entry)| {
+                let kind = kind
+                    .parse()
+                    .map_err(|e: crate::domain::ValueError| super::StoreError::Corrupt {
+                        what: "entity kind",
+                        detail: e.to_string(),
+                    })?;
+                Ok((robot as u64, EntityRef { kind, id: id as u64 }, entry as u64))
+            })
+            .collect()
     }
 
     pub async fn kv_set(&mut self, namespace: &str, key: &str, value: Option<&[u8]>) -> Result<()> {
@@ -496,6 +532,26 @@ impl Tx {
                         .push_bind(n.about.map(|a| a.id as i64))
                         .push_bind(n.run_id.map(|r| r as i64))
                         .push_bind(n.at.0);
+                });
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
+        for chunk in pending.messages.chunks(MAX_BINDS / 9) {
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO outbox (channel, recipient, subject, body, about_kind, about_id, run_id, status, created_at) ",
+                );
+                q.push_values(chunk, |mut b, m| {
+                    let about = m.message.about;
+                    b.push_bind(m.message.channel.as_str())
+                        .push_bind(m.message.to.as_str())
+                        .push_bind(m.message.subject.as_deref())
+                        .push_bind(m.message.body.as_str())
+                        .push_bind(about.map(|a| a.kind.as_str()))
+                        .push_bind(about.map(|a| a.id as i64))
+                        .push_bind(m.run_id.map(|r| r as i64))
+                        .push_bind("pending")
+                        .push_bind(m.at.0);
                 });
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;

@@ -4,8 +4,7 @@
 //! is in band 2 of 3.
 
 use robohost_sdk::{
-    Capability, Context, Decimal, Failure, Property, Returns, Robot, RobotInfo, UserId, Value,
-    effects,
+    Capability, Context, Decimal, Failure, Property, Returns, Robot, RobotInfo, UserId, Value, effects,
 };
 
 /// Where the amount is read from when the admin names no field.
@@ -36,10 +35,7 @@ impl Robot for AssignByAmount {
                     .default(DEFAULT_AMOUNT_FIELD)
                     .name("en", "Amount field")
                     .name("ru", "Поле суммы")
-                    .description(
-                        "en",
-                        "The field holding the amount: money, decimal or integer.",
-                    )
+                    .description("en", "The field holding the amount: money, decimal or integer.")
                     .description("ru", "Поле с суммой: деньги, дробное или целое число."),
             )
             .property(
@@ -66,10 +62,7 @@ impl Robot for AssignByAmount {
                     .name("en", "Users by band")
                     .name("ru", "Сотрудники по диапазонам")
                     .description("en", "One user per band: one more than there are bounds.")
-                    .description(
-                        "ru",
-                        "По сотруднику на диапазон: на одного больше, чем границ.",
-                    ),
+                    .description("ru", "По сотруднику на диапазон: на одного больше, чем границ."),
             )
             .returns(
                 Property::user("assigned_user")
@@ -142,10 +135,7 @@ fn choose(cx: &Context) -> Result<Choice, Failure> {
             format!("the {} has no amount in field `{field}`", cx.entity().kind),
         )
     })?;
-    let band = bounds
-        .iter()
-        .position(|bound| amount < *bound)
-        .unwrap_or(bounds.len());
+    let band = bounds.iter().position(|bound| amount < *bound).unwrap_or(bounds.len());
     Ok(Choice {
         user: users[band],
         amount,
@@ -179,10 +169,7 @@ mod tests {
         assert_eq!((band(999).user, band(999).band), (10, 1));
         assert_eq!((band(1000).user, band(1000).band), (11, 2));
         assert_eq!((band(4999).user, band(4999).band), (11, 2));
-        assert_eq!(
-            (band(5000).user, band(5000).band, band(5000).bands),
-            (12, 3, 3)
-        );
+        assert_eq!((band(5000).user, band(5000).band, band(5000).bands), (12, 3, 3));
         assert_eq!(band(1000).amount.to_string(), "1000.00");
     }
 
@@ -200,10 +187,7 @@ mod tests {
     fn a_missing_amount_is_no_amount() {
         let failure = run_on(Entity::new(EntityKind::Deal, 1), &[1000], &[10, 11]).unwrap_err();
         assert_eq!(failure.code, "no_amount");
-        assert_eq!(
-            failure.message,
-            "the deal has no amount in field `OPPORTUNITY`"
-        );
+        assert_eq!(failure.message, "the deal has no amount in field `OPPORTUNITY`");
     }
 
     #[test]

@@ -15,20 +15,13 @@ impl Robot for Echo {
             .description("en", "Writes the text to UF_ECHO and returns it.")
             .description("ru", "Записывает текст в поле UF_ECHO и возвращает его.")
             .capability(Capability::SetFields)
-            .property(
-                Property::text("text")
-                    .required()
-                    .name("en", "Text")
-                    .name("ru", "Текст"),
-            )
+            .property(Property::text("text").required().name("en", "Text").name("ru", "Текст"))
             .returns(Property::text("echo").name("en", "Echo").name("ru", "Эхо"))
     }
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
         let text = cx.prop_text("text")?;
-        effects::set_fields(cx.this())
-            .set("UF_ECHO", text)
-            .apply()?;
+        effects::set_fields(cx.this()).set("UF_ECHO", text).apply()?;
         Ok(Returns::new().set("echo", text))
     }
 }
@@ -65,9 +58,8 @@ impl Robot for Crunch {
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
         let rounds = cx.prop_integer("rounds")?;
-        let rounds = u64::try_from(rounds).map_err(|_| {
-            Failure::bad_property("rounds", format!("must not be negative, got {rounds}"))
-        })?;
+        let rounds = u64::try_from(rounds)
+            .map_err(|_| Failure::bad_property("rounds", format!("must not be negative, got {rounds}")))?;
         // Reinterpreted, not converted: every bit of the state is the checksum.
         Ok(Returns::new().set("checksum", checksum(rounds) as i64))
     }

@@ -65,10 +65,7 @@ impl Guest for CallNotice {
         let id = call.call_id.as_deref().unwrap_or("without id");
         log::write(
             Level::Info,
-            &format!(
-                "{} from {} (call {id}, {} s)",
-                call.trigger, call.from, call.duration
-            ),
+            &format!("{} from {} (call {id}, {} s)", call.trigger, call.from, call.duration),
         );
         Ok(vec![call.into_hit()])
     }
@@ -129,8 +126,8 @@ fn accept(request: &Request) -> Result<Option<Call>, Failure> {
 /// Reads a notice body such as
 /// `{"event": "call_end", "direction": "inbound", "from": "+7 912 345-67-89", "duration": 125, "call_id": "abc-1"}`.
 fn parse(body: &[u8]) -> Result<Option<Call>, Failure> {
-    let json: Json = serde_json::from_slice(body)
-        .map_err(|error| bad_payload(format!("the body is not JSON: {error}")))?;
+    let json: Json =
+        serde_json::from_slice(body).map_err(|error| bad_payload(format!("the body is not JSON: {error}")))?;
     let notice = json
         .as_object()
         .ok_or_else(|| bad_payload("the body is not a JSON object".into()))?;
@@ -150,8 +147,8 @@ fn parse(body: &[u8]) -> Result<Option<Call>, Failure> {
     } else {
         MISSED_CALL
     };
-    let from = normalize_phone(from)
-        .ok_or_else(|| bad_payload(format!("field `from` holds no phone number: {from:?}")))?;
+    let from =
+        normalize_phone(from).ok_or_else(|| bad_payload(format!("field `from` holds no phone number: {from:?}")))?;
     let call_id = match notice.get("call_id") {
         None | Some(Json::Null) => None,
         Some(Json::String(id)) => Some(id.clone()),
@@ -179,8 +176,7 @@ fn normalize_phone(raw: &str) -> Option<String> {
     if digits.is_empty() {
         return None;
     }
-    let national =
-        digits.len() == 11 && digits.starts_with('8') && !raw.trim_start().starts_with('+');
+    let national = digits.len() == 11 && digits.starts_with('8') && !raw.trim_start().starts_with('+');
     Some(if national {
         format!("+7{}", &digits[1..])
     } else {
@@ -193,9 +189,7 @@ fn text<'a>(notice: &'a Map<String, Json>, name: &str) -> Result<&'a str, Failur
     match notice.get(name) {
         Some(Json::String(value)) => Ok(value),
         None | Some(Json::Null) => Err(bad_payload(format!("field `{name}` is missing"))),
-        Some(other) => Err(bad_payload(format!(
-            "field `{name}` is {other}, not a string"
-        ))),
+        Some(other) => Err(bad_payload(format!("field `{name}` is {other}, not a string"))),
     }
 }
 
@@ -206,11 +200,7 @@ fn seconds(notice: &Map<String, Json>, name: &str) -> Result<i64, Failure> {
         Some(value) => value
             .as_u64()
             .and_then(|seconds| i64::try_from(seconds).ok())
-            .ok_or_else(|| {
-                bad_payload(format!(
-                    "field `{name}` is {value}, not a whole number of seconds"
-                ))
-            }),
+            .ok_or_else(|| bad_payload(format!("field `{name}` is {value}, not a whole number of seconds"))),
     }
 }
 
@@ -267,11 +257,7 @@ mod tests {
 
     /// Asserts what a POSTed `body` turns into.
     fn check(body: &str, expect: Option<Call>) {
-        assert_eq!(
-            accept(&request("POST", body)).unwrap(),
-            expect,
-            "body: {body}"
-        );
+        assert_eq!(accept(&request("POST", body)).unwrap(), expect, "body: {body}");
     }
 
     /// Asserts that a POSTed `body` is refused as a bad payload naming `name`.
@@ -372,23 +358,14 @@ mod tests {
         check_bad("event=call_end", "not JSON");
         check_bad("", "not JSON");
         check_bad(r#"["call_end"]"#, "not a JSON object");
-        check_bad(
-            r#"{"direction": "inbound", "from": "+79123456789"}"#,
-            "`event`",
-        );
-        check_bad(
-            r#"{"event": "call_end", "from": "+79123456789"}"#,
-            "`direction`",
-        );
+        check_bad(r#"{"direction": "inbound", "from": "+79123456789"}"#, "`event`");
+        check_bad(r#"{"event": "call_end", "from": "+79123456789"}"#, "`direction`");
         check_bad(r#"{"event": "call_end", "direction": "inbound"}"#, "`from`");
         check_bad(
             r#"{"event": 5, "direction": "inbound", "from": "+79123456789"}"#,
             "`event`",
         );
-        check_bad(
-            r#"{"event": "call_end", "direction": "inbound", "from": ""}"#,
-            "`from`",
-        );
+        check_bad(r#"{"event": "call_end", "direction": "inbound", "from": ""}"#, "`from`");
         check_bad(
             r#"{"event": "call_missed", "direction": "inbound", "from": "anonymous"}"#,
             "`from`",
@@ -432,11 +409,7 @@ mod tests {
             }
         );
         let without_id = call(MISSED_CALL, None, 0).unwrap().into_hit();
-        let codes: Vec<_> = without_id
-            .data
-            .iter()
-            .map(|field| field.code.as_str())
-            .collect();
+        let codes: Vec<_> = without_id.data.iter().map(|field| field.code.as_str()).collect();
         assert_eq!(codes, ["DURATION", "FROM"]);
     }
 

@@ -310,9 +310,7 @@ impl Robot for EffectsThenPanic {
     }
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
-        effects::set_fields(cx.this())
-            .set("TITLE", "changed")
-            .apply()?;
+        effects::set_fields(cx.this()).set("TITLE", "changed").apply()?;
         give_up()
     }
 }
@@ -335,13 +333,8 @@ impl Robot for EffectsThenFail {
     }
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
-        effects::set_fields(cx.this())
-            .set("TITLE", "changed")
-            .apply()?;
-        Err(Failure::new(
-            "changed_my_mind",
-            "asked for a change, then failed",
-        ))
+        effects::set_fields(cx.this()).set("TITLE", "changed").apply()?;
+        Err(Failure::new("changed_my_mind", "asked for a change, then failed"))
     }
 }
 

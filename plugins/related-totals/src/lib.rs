@@ -4,8 +4,8 @@
 //! has no rates): those deals are counted, skipped from the sum and logged.
 
 use robohost_sdk::{
-    Capability, Context, Decimal, Entity, EntityKind, Failure, Money, Property, Returns, Robot,
-    RobotInfo, Value, crm, effects, log,
+    Capability, Context, Decimal, Entity, EntityKind, Failure, Money, Property, Returns, Robot, RobotInfo, Value, crm,
+    effects, log,
 };
 
 /// The currency summed when the admin names none.
@@ -39,10 +39,7 @@ impl Robot for RelatedTotals {
                     .default(DEFAULT_CURRENCY)
                     .name("en", "Currency")
                     .name("ru", "Валюта")
-                    .description(
-                        "en",
-                        "ISO 4217 code; deals in other currencies are skipped.",
-                    )
+                    .description("en", "ISO 4217 code; deals in other currencies are skipped.")
                     .description("ru", "Код ISO 4217; сделки в других валютах пропускаются."),
             )
             .returns(
@@ -50,11 +47,7 @@ impl Robot for RelatedTotals {
                     .name("en", "Deals")
                     .name("ru", "Сделок"),
             )
-            .returns(
-                Property::money("deals_total")
-                    .name("en", "Total")
-                    .name("ru", "Сумма"),
-            )
+            .returns(Property::money("deals_total").name("en", "Total").name("ru", "Сумма"))
             .returns(
                 Property::integer("skipped")
                     .name("en", "Deals in other currencies")
@@ -67,10 +60,7 @@ impl Robot for RelatedTotals {
         if !matches!(this.kind, EntityKind::Contact | EntityKind::Company) {
             return Err(Failure::new(
                 "wrong_entity",
-                format!(
-                    "related_totals runs on contacts and companies, not on a {}",
-                    this.kind
-                ),
+                format!("related_totals runs on contacts and companies, not on a {}", this.kind),
             ));
         }
         let currency = cx.opt_text("currency")?.unwrap_or(DEFAULT_CURRENCY);
@@ -108,14 +98,12 @@ fn sum_deals(deals: &[Entity], currency: &str) -> Result<Totals, Failure> {
         match deal.value(AMOUNT_FIELD) {
             Ok(None) => {}
             Ok(Some(Value::Money(money))) if money.currency == currency => {
-                total = total.checked_add(money.amount).ok_or_else(|| {
-                    Failure::new("overflow", format!("the total overflows at deal {id}"))
-                })?;
+                total = total
+                    .checked_add(money.amount)
+                    .ok_or_else(|| Failure::new("overflow", format!("the total overflows at deal {id}")))?;
             }
             Ok(Some(Value::Money(money))) => {
-                skipped.push(format!(
-                    "deal {id}: amount {money} is not in {currency}; skipped"
-                ));
+                skipped.push(format!("deal {id}: amount {money} is not in {currency}; skipped"));
             }
             Ok(Some(other)) => skipped.push(format!(
                 "deal {id}: amount is {}, not money; skipped",
