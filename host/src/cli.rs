@@ -45,6 +45,34 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Install and export industry templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Checks a template file and installs it: adds what the portal lacks,
+    /// never deletes or overwrites, and prints what is still to be bound.
+    Install {
+        /// The template (TOML).
+        file: PathBuf,
+        /// The database, as for `serve`.
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
+    /// Writes the portal's automation out as a template, to stdout.
+    Export {
+        /// The template's code.
+        #[arg(long, default_value = "portal")]
+        code: String,
+        /// The template's version.
+        #[arg(long, default_value = "1.0.0")]
+        version: String,
+        /// The database, as for `serve`.
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +227,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(serve(sandbox, engine, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Template(command) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(template(sandbox, engine, command))
+        }
         Command::Token(TokenCommand::Create {
             name,
             role,
@@ -212,6 +244,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(crate::api::create_token(&store, &name, role).await?)
             })?;
             println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// An engine on `database_url` with the standard robots installed.
+async fn open_engine(sandbox: SandboxConfig, config: EngineConfig, database_url: &str) -> anyhow::Result<Arc<Engine>> {
+    let store = Store::open(database_url)
+        .await
+        .with_context(|| format!("opening the database {database_url}"))?;
+    let sandbox = Arc::new(start(sandbox)?);
+    let engine = Engine::new(store, sandbox, Arc::new(SystemClock), config).await?;
+    engine
+        .install_standard()
+        .await
+        .context("installing the standard robots")?;
+    Ok(engine)
+}
+
+async fn template(sandbox: SandboxConfig, config: EngineConfig, command: TemplateCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TemplateCommand::Install { file, database_url } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            match engine.install_template(&text).await {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    if !report.to_bind.is_empty() {
+                        eprintln!(
+                            "robohost: bind these constants before their robots run: {}",
+                            report.to_bind.join(", ")
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(crate::engine::EngineError::Template(problems)) => {
+                    for problem in problems {
+                        eprintln!(
+                            "{}:{}:{}: {}",
+                            file.display(),
+                            problem.line,
+                            problem.column,
+                            problem.message
+                        );
+                    }
+                    eprintln!("robohost: the template was not installed; nothing was written");
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        TemplateCommand::Export {
+            code,
+            version,
+            database_url,
+        } => {
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            print!("{}", engine.export_template(&code, &version).await?);
             Ok(ExitCode::SUCCESS)
         }
     }

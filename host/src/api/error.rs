@@ -50,6 +50,9 @@ pub enum ApiError {
     /// Uploaded bytes that are not a usable plugin.
     #[error("{0}")]
     BadPlugin(String),
+    /// A template with problems, each with its line and column.
+    #[error("{0}")]
+    BadTemplate(String),
     /// A failure of robohost itself; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -114,7 +117,9 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Invalid { .. } | ApiError::BadPlugin(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid { .. } | ApiError::BadPlugin(_) | ApiError::BadTemplate(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,6 +138,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Invalid { .. } => "invalid",
             ApiError::BadPlugin(_) => "bad_plugin",
+            ApiError::BadTemplate(_) => "bad_template",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -183,6 +189,7 @@ impl From<EngineError> for ApiError {
             // The engine loads a plugin only when it is uploaded or at
             // start, so a load failure here is the upload's fault.
             EngineError::Plugin(e) => ApiError::BadPlugin(e.to_string()),
+            e @ EngineError::Template(_) => ApiError::BadTemplate(e.to_string()),
             EngineError::Store(e) => ApiError::internal("the database failed", e),
         }
     }

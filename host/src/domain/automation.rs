@@ -68,6 +68,10 @@ pub struct User {
     pub active: bool,
 }
 
+fn is_unset(id: &u64) -> bool {
+    *id == 0
+}
+
 fn yes() -> bool {
     true
 }
@@ -185,6 +189,8 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RobotBinding {
+    /// Assigned when stored; absent in templates.
+    #[serde(default, skip_serializing_if = "is_unset")]
     pub id: u64,
     pub pipeline: String,
     pub stage: String,
@@ -211,6 +217,8 @@ pub struct RobotBinding {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerBinding {
+    /// Assigned when stored; absent in templates.
+    #[serde(default, skip_serializing_if = "is_unset")]
     pub id: u64,
     pub pipeline: String,
     pub stage: String,

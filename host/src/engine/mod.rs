@@ -16,6 +16,7 @@ mod create;
 mod data;
 mod outbox;
 mod stage;
+mod template;
 mod webhook;
 mod worker;
 
@@ -37,6 +38,7 @@ use crate::storage::{Store, StoreError, StoredPlugin};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
 pub use outbox::{Delivery, LogDelivery};
+pub use template::InstallReport;
 
 /// The name the standard robots are installed under.
 pub const STANDARD_PLUGIN: &str = "standard";
@@ -53,6 +55,9 @@ pub enum EngineError {
     Invalid { field: String, problem: String },
     #[error(transparent)]
     Plugin(#[from] LoadError),
+    /// A template with problems; nothing of it was installed.
+    #[error("the template has {} problem(s), nothing was installed:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Template(Vec<crate::domain::Problem>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -24,8 +24,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::{
-    Calendar, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding,
-    Timestamp, TriggerBinding, User, Value,
+    Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
+    Pipeline, RobotBinding, Timestamp, TriggerBinding, User, Value,
 };
 pub use rows::{Claim, NewRun, OutboxMessage, RunRecord, RunStatus, StoredPlugin};
 
@@ -202,6 +202,18 @@ impl Store {
         rows.into_iter()
             .map(|(code, value)| Ok((code, from_json::<FieldValue>("constant", &value)?)))
             .collect()
+    }
+
+    /// The declared custom fields, by kind and code.
+    pub async fn custom_fields(&self) -> Result<Vec<FieldDecl>> {
+        let specs: Vec<String> = on!(&*self.db, c => sqlx::query_scalar("SELECT spec FROM custom_fields ORDER BY kind, code").fetch_all(c).await)?;
+        specs.iter().map(|s| from_json("custom field", s)).collect()
+    }
+
+    /// The declared global constants, by code.
+    pub async fn constant_decls(&self) -> Result<Vec<ConstantDecl>> {
+        let specs: Vec<String> = on!(&*self.db, c => sqlx::query_scalar("SELECT spec FROM constant_decls ORDER BY code").fetch_all(c).await)?;
+        specs.iter().map(|s| from_json("constant declaration", s)).collect()
     }
 
     pub async fn calendar(&self) -> Result<Calendar> {

@@ -15,8 +15,8 @@ use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 use super::{Backend, Result, rows, to_json};
 use super::{NewRun, RunStatus, StoredPlugin};
 use crate::domain::{
-    Calendar, Department, Entity, EntityId, EntityKind, EntityRef, FieldValue, Message, Pipeline, RobotBinding,
-    Timestamp, TriggerBinding, User,
+    Calendar, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue, Message,
+    Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
 };
 
 /// Bind parameters per statement, within both backends' limits.
@@ -166,6 +166,26 @@ impl Tx {
             .bind(&trigger.pipeline).bind(&trigger.stage).bind(&trigger.code).bind(&spec).fetch_one(&mut **t).await)?;
         self.bump("settings").await?;
         Ok(id as u64)
+    }
+
+    /// Declares a custom field unless one with its kind and code exists;
+    /// `true` when declared now.
+    pub async fn declare_field(&mut self, field: &FieldDecl) -> Result<bool> {
+        let spec = to_json(field);
+        let n = on!(&mut self.conn, t => sqlx::query("INSERT INTO custom_fields (kind, code, spec) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(field.kind.as_str()).bind(&field.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await?;
+        Ok(n == 1)
+    }
+
+    /// Declares a global constant unless one with its code is declared;
+    /// `true` when declared now.
+    pub async fn declare_constant(&mut self, constant: &ConstantDecl) -> Result<bool> {
+        let spec = to_json(constant);
+        let n = on!(&mut self.conn, t => sqlx::query("INSERT INTO constant_decls (code, spec) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&constant.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await?;
+        Ok(n == 1)
     }
 
     /// Counts a change of configuration (`settings` or `plugins`), so other

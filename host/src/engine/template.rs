@@ -1,0 +1,358 @@
+//! Installing and exporting templates (see [`crate::domain::Template`]).
+//!
+//! A template is checked whole before anything is written; every problem is
+//! reported with its place in the file. Installing adds what the portal does
+//! not have and never deletes or overwrites: a pipeline whose code exists is
+//! kept as it is, with its robots and triggers, and the template's robots
+//! and triggers for it are left out. What the admin must still bind (the
+//! template's constants without a value) is reported.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::str::FromStr;
+
+use serde::Serialize;
+use toml::Spanned;
+
+use super::{Engine, EngineError, Handler, Result, check_against_catalog, check_timing};
+use crate::domain::{
+    Condition, EntityKind, Pipeline, Problem, Recipient, Reference, RobotBinding, Template, TriggerBinding, check,
+    location,
+};
+
+/// What installing a template did.
+#[derive(Debug, Default, PartialEq, Serialize)]
+pub struct InstallReport {
+    pub pipelines_created: Vec<String>,
+    /// Pipelines the portal already had: kept as they are, without the
+    /// template's robots and triggers.
+    pub pipelines_kept: Vec<String>,
+    pub fields_declared: Vec<String>,
+    pub constants_declared: Vec<String>,
+    pub robots_added: usize,
+    pub triggers_added: usize,
+    /// The template's constants that have no value yet: bind each (`PUT
+    /// /api/constants/CODE`) before the robots that use them run.
+    pub to_bind: Vec<String>,
+}
+
+/// An item made here rather than read from a file: it has no place.
+fn spanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+/// What a template may refer to: its own declarations and the portal's.
+struct Known {
+    pipelines: HashMap<String, Pipeline>,
+    fields: HashSet<(EntityKind, String)>,
+    constants: HashSet<String>,
+}
+
+impl Known {
+    /// Problems with the fields a condition compares.
+    fn check_condition(&self, kind: EntityKind, condition: &Condition, problems: &mut Vec<String>) {
+        match condition {
+            Condition::All(items) | Condition::Any(items) => {
+                for item in items {
+                    self.check_condition(kind, item, problems);
+                }
+            }
+            Condition::Compare { field, .. } => self.check_field(kind, field, "the condition", problems),
+        }
+    }
+
+    fn check_field(&self, kind: EntityKind, field: &str, user: &str, problems: &mut Vec<String>) {
+        if field.starts_with("UF_") && !self.fields.contains(&(kind, field.to_owned())) {
+            problems.push(format!(
+                "{user} uses field `{field}`, which is not a declared {} field",
+                kind.as_str()
+            ));
+        }
+    }
+
+    fn check_constant(&self, code: &str, user: &str, problems: &mut Vec<String>) {
+        if !self.constants.contains(code) {
+            problems.push(format!(
+                "{user} uses constant `{code}`, which neither the template nor the portal declares"
+            ));
+        }
+    }
+
+    /// The pipeline and stage a robot or trigger is placed on.
+    fn place(&self, pipeline: &str, stage: &str) -> Result<&Pipeline, String> {
+        let found = self
+            .pipelines
+            .get(pipeline)
+            .ok_or_else(|| format!("no pipeline `{pipeline}` in the template or the portal"))?;
+        if found.stage(stage).is_none() {
+            return Err(format!("pipeline `{pipeline}` has no stage `{stage}`"));
+        }
+        Ok(found)
+    }
+}
+
+impl Engine {
+    /// Checks and installs a template, all or nothing.
+    pub async fn install_template(&self, text: &str) -> Result<InstallReport> {
+        let template = Template::parse(text).map_err(|p| EngineError::Template(vec![p]))?;
+        let problems = self.check_template(&template, text).await?;
+        if !problems.is_empty() {
+            return Err(EngineError::Template(problems));
+        }
+        let settings = self.settings();
+        let mut report = InstallReport::default();
+        let mut tx = self.store.begin().await?;
+        for field in &template.fields {
+            let field = field.get_ref();
+            if tx.declare_field(field).await? {
+                report
+                    .fields_declared
+                    .push(format!("{}.{}", field.kind.as_str(), field.code));
+            }
+        }
+        for constant in &template.constants {
+            if tx.declare_constant(constant.get_ref()).await? {
+                report.constants_declared.push(constant.get_ref().code.clone());
+            }
+        }
+        for pipeline in &template.pipelines {
+            let pipeline = pipeline.get_ref();
+            if settings.pipelines.contains_key(&pipeline.code) {
+                report.pipelines_kept.push(pipeline.code.clone());
+            } else {
+                tx.put_pipeline(pipeline).await?;
+                report.pipelines_created.push(pipeline.code.clone());
+            }
+        }
+        let created = |code: &String| report.pipelines_created.contains(code);
+        let robots: Vec<&RobotBinding> = template
+            .robots
+            .iter()
+            .map(Spanned::get_ref)
+            .filter(|r| created(&r.pipeline))
+            .collect();
+        for robot in &robots {
+            tx.add_robot(robot).await?;
+        }
+        let triggers: Vec<&TriggerBinding> = template
+            .triggers
+            .iter()
+            .map(Spanned::get_ref)
+            .filter(|t| created(&t.pipeline))
+            .collect();
+        for trigger in &triggers {
+            tx.add_trigger(trigger).await?;
+        }
+        (report.robots_added, report.triggers_added) = (robots.len(), triggers.len());
+        tx.commit().await?;
+        self.reload().await?;
+        let bound = &self.settings().constants;
+        report.to_bind = template
+            .constants
+            .iter()
+            .map(|c| c.get_ref().code.clone())
+            .filter(|code| !bound.contains_key(code))
+            .collect();
+        Ok(report)
+    }
+
+    /// Every problem of a template against this portal, each with its place.
+    pub async fn check_template(&self, template: &Template, text: &str) -> Result<Vec<Problem>> {
+        let at = |span: Range<usize>, message: String| {
+            let (line, column) = location(text, span.start);
+            Problem { line, column, message }
+        };
+        let mut problems = Vec::new();
+        if template.format != crate::domain::TEMPLATE_FORMAT {
+            problems.push(Problem {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "format {} is not one this host reads; it reads format {}",
+                    template.format,
+                    crate::domain::TEMPLATE_FORMAT
+                ),
+            });
+        }
+
+        let settings = self.settings();
+        let mut known = Known {
+            pipelines: settings.pipelines.clone(),
+            fields: self
+                .store
+                .custom_fields()
+                .await?
+                .into_iter()
+                .map(|f| (f.kind, f.code))
+                .collect(),
+            constants: settings.constants.keys().cloned().collect(),
+        };
+        known
+            .constants
+            .extend(self.store.constant_decls().await?.into_iter().map(|c| c.code));
+        // The template's own pipelines are what its robots are written for.
+        let mut seen = HashSet::new();
+        for spanned in &template.pipelines {
+            let pipeline = spanned.get_ref();
+            if !seen.insert(pipeline.code.clone()) {
+                problems.push(at(
+                    spanned.span(),
+                    format!("pipeline `{}` is declared twice", pipeline.code),
+                ));
+            }
+            if pipeline.stages.is_empty() {
+                problems.push(at(
+                    spanned.span(),
+                    format!("pipeline `{}` has no stages", pipeline.code),
+                ));
+            }
+            let mut stages = HashSet::new();
+            for stage in &pipeline.stages {
+                if !stages.insert(&stage.code) {
+                    let message = format!("pipeline `{}` has stage `{}` twice", pipeline.code, stage.code);
+                    problems.push(at(spanned.span(), message));
+                }
+            }
+            known.pipelines.insert(pipeline.code.clone(), pipeline.clone());
+        }
+        for spanned in &template.fields {
+            let field = spanned.get_ref();
+            if !field.code.starts_with("UF_") {
+                let message = format!("custom field `{}` must start with `UF_`", field.code);
+                problems.push(at(spanned.span(), message));
+            }
+            if field.value_type == crate::domain::ValueType::Option && field.options.is_empty() {
+                let message = format!("option field `{}` needs its `options`", field.code);
+                problems.push(at(spanned.span(), message));
+            }
+            known.fields.insert((field.kind, field.code.clone()));
+        }
+        for spanned in &template.constants {
+            known.constants.insert(spanned.get_ref().code.clone());
+        }
+
+        for spanned in &template.robots {
+            let robot = spanned.get_ref();
+            let name = format!("robot `{}` at {}/{}", robot.robot, robot.pipeline, robot.stage);
+            let mut found = Vec::new();
+            self.check_template_robot(&known, robot, &template.packages, &mut found);
+            problems.extend(found.into_iter().map(|m| at(spanned.span(), format!("{name}: {m}"))));
+        }
+        for spanned in &template.triggers {
+            let trigger = spanned.get_ref();
+            let name = format!("trigger `{}` at {}/{}", trigger.code, trigger.pipeline, trigger.stage);
+            let mut found = Vec::new();
+            match known.place(&trigger.pipeline, &trigger.stage) {
+                Err(problem) => found.push(problem),
+                Ok(pipeline) => {
+                    if let Some(condition) = &trigger.condition {
+                        known.check_condition(pipeline.kind, condition, &mut found);
+                    }
+                }
+            }
+            if trigger.code.is_empty() {
+                found.push("a trigger needs a code".into());
+            }
+            if let Some(expr) = &trigger.schedule
+                && let Err(e) = cron::Schedule::from_str(expr)
+            {
+                found.push(format!("`{expr}` is not a cron expression ({e})"));
+            }
+            problems.extend(found.into_iter().map(|m| at(spanned.span(), format!("{name}: {m}"))));
+        }
+        Ok(problems)
+    }
+
+    fn check_template_robot(&self, known: &Known, robot: &RobotBinding, packages: &[String], found: &mut Vec<String>) {
+        let kind = match known.place(&robot.pipeline, &robot.stage) {
+            Ok(pipeline) => Some(pipeline.kind),
+            Err(problem) => {
+                found.push(problem);
+                None
+            }
+        };
+        if let Err(e) = check_timing(&robot.timing) {
+            found.push(e.to_string());
+        }
+        match self.plugin(&robot.plugin) {
+            None if packages.contains(&robot.plugin) => found.push(format!(
+                "package `{}` is not installed; install it before the template",
+                robot.plugin
+            )),
+            None => found.push(format!(
+                "plugin `{}` is neither installed nor listed in `packages`",
+                robot.plugin
+            )),
+            Some(installed) => {
+                if let Handler::Wasm(plugin) = &installed.handler
+                    && let Err(e) = check_against_catalog(robot, plugin)
+                {
+                    found.push(e.to_string());
+                }
+            }
+        }
+        for (code, value) in &robot.properties {
+            let user = format!("property `{code}`");
+            match check(value) {
+                Err(e) => found.push(format!("{user}: {e}")),
+                Ok(references) => {
+                    for reference in references {
+                        match reference {
+                            Reference::GlobalConst(name) => known.check_constant(&name, &user, found),
+                            Reference::Document(field) => {
+                                if let Some(kind) = kind {
+                                    known.check_field(kind, &field, &user, found);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(Recipient::Constant(name)) = &robot.recipient {
+            known.check_constant(name, "the recipient", found);
+        }
+        if let (Some(kind), Some(condition)) = (kind, &robot.condition) {
+            known.check_condition(kind, condition, found);
+        }
+    }
+
+    /// The portal's automation as a template: pipelines, custom fields,
+    /// declared constants, robots and triggers in stage order, and the
+    /// plugins they use.
+    pub async fn export_template(&self, code: &str, version: &str) -> Result<String> {
+        let pipelines = self.store.pipelines().await?;
+        let position = |pipeline: &str, stage: &str| {
+            let p = pipelines.iter().position(|p| p.code == pipeline);
+            let s = p.and_then(|p| pipelines[p].position(stage));
+            (p, s)
+        };
+        let mut robots = self.store.all_robots().await?;
+        robots.sort_by_key(|r| (position(&r.pipeline, &r.stage), r.id));
+        let mut triggers = self.store.all_triggers().await?;
+        triggers.sort_by_key(|t| (position(&t.pipeline, &t.stage), t.id));
+        let mut packages: Vec<String> = robots.iter().map(|r| r.plugin.clone()).collect();
+        packages.sort();
+        packages.dedup();
+        let template = Template {
+            format: crate::domain::TEMPLATE_FORMAT,
+            code: code.into(),
+            version: version.into(),
+            names: Default::default(),
+            packages,
+            constants: self.store.constant_decls().await?.into_iter().map(spanned).collect(),
+            fields: self.store.custom_fields().await?.into_iter().map(spanned).collect(),
+            pipelines: pipelines.into_iter().map(spanned).collect(),
+            robots: robots
+                .into_iter()
+                .map(|r| spanned(RobotBinding { id: 0, ..r }))
+                .collect(),
+            triggers: triggers
+                .into_iter()
+                .map(|t| spanned(TriggerBinding { id: 0, ..t }))
+                .collect(),
+        };
+        Ok(template.to_toml())
+    }
+}

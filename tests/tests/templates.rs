@@ -1,0 +1,214 @@
+//! Templates: checked whole before anything is written, installed without
+//! touching what the portal has, and exported back identically.
+
+use robohost::domain::{FieldValue, Pipeline, Value};
+use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
+use robohost_tests::db::{Db, engine};
+
+fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A small template using every part of the format.
+const SAMPLE: &str = r#"
+format = 1
+code = "sample"
+version = "1.0.0"
+names = { en = "Sample", ru = "Пример" }
+packages = ["standard"]
+
+[[constants]]
+code = "Clerk"
+type = "user"
+names = { en = "Clerk", ru = "Делопроизводитель" }
+
+[[fields]]
+kind = "deal"
+code = "UF_IN_STOCK"
+type = "boolean"
+names = { en = "In stock?" }
+
+[[fields]]
+kind = "deal"
+code = "UF_PAYMENT"
+type = "option"
+names = { en = "Payment" }
+options = [{ code = "prepayment", names = { en = "Prepayment" } }, { code = "postpayment", names = { en = "Postpayment" } }]
+
+[[pipelines]]
+code = "general"
+kind = "deal"
+names = { en = "General", ru = "Общее" }
+stages = [
+    { code = "NEW", semantic = "in-progress", names = { en = "New" } },
+    { code = "CONTRACT", semantic = "in-progress", names = { en = "Contract" } },
+    { code = "WON", semantic = "success", names = { en = "Won" } },
+]
+
+[[pipelines]]
+code = "shipment"
+kind = "deal"
+names = { en = "Shipment" }
+stages = [{ code = "ORDER", semantic = "in-progress", names = { en = "Order" } }]
+
+[[robots]]
+pipeline = "general"
+stage = "CONTRACT"
+plugin = "standard"
+robot = "task"
+recipient = { constant = "Clerk" }
+properties = { title = "Contract for {=Document.TITLE}", wait = true }
+
+[[robots]]
+pipeline = "general"
+stage = "CONTRACT"
+plugin = "standard"
+robot = "change_stage"
+timing = { after_previous = true, delay_seconds = 3600, working_time = true }
+condition = { compare = { field = "UF_IN_STOCK", op = "eq", value = true } }
+properties = { stage = "WON" }
+
+[[robots]]
+pipeline = "shipment"
+stage = "ORDER"
+plugin = "standard"
+robot = "notify"
+recipient = "responsible"
+properties = { text = "Order the goods" }
+
+[[triggers]]
+pipeline = "general"
+stage = "CONTRACT"
+code = "incoming_call"
+"#;
+
+async fn portal(db: Db) -> std::sync::Arc<robohost::engine::Engine> {
+    let (engine, _) = engine(
+        db,
+        robohost::domain::Timestamp(1_764_000_000_000),
+        EngineConfig::default(),
+    )
+    .await;
+    engine.install_standard().await.unwrap();
+    engine
+}
+
+async fn invalid_templates_are_refused_with_each_location_and_nothing_is_written(db: Db) {
+    let engine = portal(db).await;
+    let bad = SAMPLE
+        .replace(
+            r#"stage = "ORDER"
+plugin"#,
+            r#"stage = "PACKING"
+plugin"#,
+        )
+        .replace(r#"robot = "change_stage""#, r#"robot = "teleport""#)
+        .replace("Contract for {=Document.TITLE}", "Contract for {=Document.}")
+        .replace(
+            r#"recipient = { constant = "Clerk" }"#,
+            r#"recipient = { constant = "Lawyer" }"#,
+        )
+        .replace(r#"field = "UF_IN_STOCK""#, r#"field = "UF_COLOUR""#);
+    let Err(EngineError::Template(problems)) = engine.install_template(&bad).await else {
+        panic!("the template was accepted");
+    };
+    let found: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.message.as_str())).collect();
+    let expect = [
+        (42, "robot `task` at general/CONTRACT: property `title`"),
+        (
+            42,
+            "robot `task` at general/CONTRACT: the recipient uses constant `Lawyer`, which neither the template nor the portal declares",
+        ),
+        (
+            50,
+            "robot `teleport` at general/CONTRACT: `robot`: plugin `standard` has no robot `teleport`",
+        ),
+        (
+            50,
+            "robot `teleport` at general/CONTRACT: the condition uses field `UF_COLOUR`, which is not a declared deal field",
+        ),
+        (
+            59,
+            "robot `notify` at shipment/PACKING: pipeline `shipment` has no stage `PACKING`",
+        ),
+    ];
+    for (line, start) in expect {
+        assert!(
+            found.iter().any(|(l, m)| *l == line && m.starts_with(start)),
+            "no problem at line {line} starting {start:?} in {found:#?}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{found:#?}");
+    assert!(
+        engine.store().pipelines().await.unwrap().is_empty(),
+        "nothing was written"
+    );
+    assert!(engine.store().all_robots().await.unwrap().is_empty());
+    assert!(engine.store().custom_fields().await.unwrap().is_empty());
+
+    // A syntax error is located too.
+    let Err(EngineError::Template(problems)) = engine.install_template("format = 1\ncode = \n").await else {
+        panic!("a syntax error was accepted");
+    };
+    assert_eq!((problems[0].line, problems[0].column), (2, 8), "{problems:?}");
+}
+
+async fn export_then_install_then_export_is_identical(db: Db) {
+    let engine = portal(db).await;
+    let report = engine.install_template(SAMPLE).await.unwrap();
+    assert_eq!(report.pipelines_created, ["general", "shipment"]);
+    assert_eq!((report.robots_added, report.triggers_added), (3, 1));
+    assert_eq!(report.to_bind, ["Clerk"], "the constant is still to be bound");
+    let first = engine.export_template("sample", "1.0.0").await.unwrap();
+    assert!(
+        first.contains("UF_PAYMENT") && first.contains("incoming_call"),
+        "{first}"
+    );
+
+    let again = portal(db).await;
+    again.install_template(&first).await.unwrap();
+    let second = again.export_template("sample", "1.0.0").await.unwrap();
+    assert_eq!(first, second);
+}
+
+async fn installing_into_a_portal_with_data_leaves_it_untouched(db: Db) {
+    let engine = portal(db).await;
+    let own: Pipeline = json(
+        r#"{"code": "general", "kind": "deal", "names": {"en": "Ours"}, "stages": [
+            {"code": "NEW", "names": {}, "semantic": "in-progress"},
+            {"code": "CONTRACT", "names": {}, "semantic": "in-progress"},
+            {"code": "WON", "names": {}, "semantic": "success"}]}"#,
+    );
+    engine.put_pipeline(&own).await.unwrap();
+    engine
+        .set_constant("Clerk", &FieldValue::Single(Value::User(5)))
+        .await
+        .unwrap();
+    let request: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Ours"}}"#);
+    let deal = engine.create_entity(request).await.unwrap();
+    let before = engine.store().entity(deal.reference()).await.unwrap();
+
+    let report = engine.install_template(SAMPLE).await.unwrap();
+    assert_eq!(report.pipelines_kept, ["general"]);
+    assert_eq!(report.pipelines_created, ["shipment"]);
+    assert_eq!((report.robots_added, report.triggers_added), (1, 0));
+    assert!(report.to_bind.is_empty(), "Clerk was bound already: {report:?}");
+    assert_eq!(engine.store().pipeline("general").await.unwrap(), Some(own));
+    assert_eq!(engine.store().entity(deal.reference()).await.unwrap(), before);
+    assert!(
+        engine
+            .store()
+            .robots_at("general", "CONTRACT")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let constants = engine.store().constants().await.unwrap();
+    assert_eq!(constants.get("Clerk"), Some(&FieldValue::Single(Value::User(5))));
+}
+
+robohost_tests::on_both!(
+    invalid_templates_are_refused_with_each_location_and_nothing_is_written,
+    export_then_install_then_export_is_identical,
+    installing_into_a_portal_with_data_leaves_it_untouched,
+);
