@@ -207,7 +207,45 @@ async fn installing_into_a_portal_with_data_leaves_it_untouched(db: Db) {
     assert_eq!(constants.get("Clerk"), Some(&FieldValue::Single(Value::User(5))));
 }
 
+async fn templates_install_and_export_over_http(db: Db) {
+    let s = robohost_tests::http::server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let toml = Some("application/toml");
+    let report = s
+        .send("POST", "/api/templates", Some(&s.admin), toml, SAMPLE)
+        .await
+        .expect(200);
+    assert_eq!(report["pipelines_created"], serde_json::json!(["general", "shipment"]));
+    assert_eq!(report["to_bind"], serde_json::json!(["Clerk"]));
+    let exported = s.get("/api/templates/export?code=sample", &s.admin).await;
+    assert_eq!(exported.status, 200);
+    let text = String::from_utf8(exported.body.to_vec()).unwrap();
+    assert_eq!(text, s.engine.export_template("sample", "1.0.0").await.unwrap());
+
+    let bad = SAMPLE.replace(
+        r#"stage = "ORDER"
+plugin"#,
+        r#"stage = "PACKING"
+plugin"#,
+    );
+    let refused = s.send("POST", "/api/templates", Some(&s.admin), toml, bad).await;
+    assert_eq!(refused.status, 422);
+    let error = &refused.json()["error"];
+    assert_eq!(error["code"], "bad_template");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 59, column 1: robot `notify` at shipment/PACKING"),
+        "{error}"
+    );
+    let manager = s.token("manager").await;
+    let denied = s.send("POST", "/api/templates", Some(&manager), toml, SAMPLE).await;
+    assert_eq!(denied.status, 403);
+}
+
 robohost_tests::on_both!(
+    templates_install_and_export_over_http,
     invalid_templates_are_refused_with_each_location_and_nothing_is_written,
     export_then_install_then_export_is_identical,
     installing_into_a_portal_with_data_leaves_it_untouched,

@@ -73,6 +73,29 @@ where
     }
 }
 
+/// A template file: UTF-8 text under the JSON body limit.
+pub struct TomlBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TomlBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let media = media_type(req.headers());
+        if !matches!(media.as_deref(), Some("application/toml" | "text/plain")) {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "application/toml or text/plain",
+                got: media.unwrap_or_else(|| "one without a Content-Type".into()),
+            });
+        }
+        let bytes = read_body(req, state, JSON_BODY_LIMIT).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TomlBody)
+            .map_err(|e| ApiError::BadBody {
+                detail: format!("a template is UTF-8 text: {e}"),
+            })
+    }
+}
+
 /// A plugin upload: the raw bytes of a component.
 pub struct WasmBody(pub Bytes);
 

@@ -21,6 +21,7 @@ pub mod error;
 mod events;
 mod extract;
 mod plugins;
+mod templates;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
@@ -115,6 +116,8 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(events::list_runs))
         .routes(routes!(events::get_run))
         .routes(routes!(events::list_outbox))
+        .routes(routes!(templates::install_template))
+        .routes(routes!(templates::export_template))
         .routes(routes!(auth::post_token))
 }
 
