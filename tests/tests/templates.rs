@@ -244,7 +244,41 @@ plugin"#,
     assert_eq!(denied.status, 403);
 }
 
+async fn prom2b_installs_beside_existing_leads_and_deals(db: Db) {
+    let engine = portal(db).await;
+    let lead: NewEntityRequest = json(r#"{"kind": "lead", "fields": {"TITLE": "An old lead", "PHONE": "+7 900"}}"#);
+    let lead = engine.create_entity(lead).await.unwrap();
+    let deal: NewEntityRequest = json(r#"{"kind": "deal", "fields": {"TITLE": "An old deal"}}"#);
+    let deal = engine.create_entity(deal).await.unwrap();
+    let before = (
+        engine.store().entity(lead.reference()).await.unwrap(),
+        engine.store().entity(deal.reference()).await.unwrap(),
+    );
+
+    let report = engine.install_template(robohost::engine::PROM2B).await.unwrap();
+    assert_eq!(report.pipelines_created, ["leads", "general", "shipment"]);
+    assert_eq!((report.robots_added, report.triggers_added), (45, 4));
+    assert_eq!(
+        report.to_bind,
+        ["Consultant", "Clerk", "Accountant", "Lawyer", "Purchaser"]
+    );
+    assert_eq!(report.fields_declared.len(), 11);
+    let after = (
+        engine.store().entity(lead.reference()).await.unwrap(),
+        engine.store().entity(deal.reference()).await.unwrap(),
+    );
+    assert_eq!(before, after, "existing leads and deals are untouched");
+    assert_eq!(engine.run_until_idle().await.unwrap(), 0, "nothing ran on them");
+
+    // Installing it again adds nothing and changes nothing.
+    let again = engine.install_template(robohost::engine::PROM2B).await.unwrap();
+    assert_eq!(again.pipelines_kept, ["leads", "general", "shipment"]);
+    assert_eq!((again.robots_added, again.triggers_added), (0, 0));
+    assert!(again.fields_declared.is_empty() && again.constants_declared.is_empty());
+}
+
 robohost_tests::on_both!(
+    prom2b_installs_beside_existing_leads_and_deals,
     templates_install_and_export_over_http,
     invalid_templates_are_refused_with_each_location_and_nothing_is_written,
     export_then_install_then_export_is_identical,

@@ -38,7 +38,12 @@ use crate::storage::{Store, StoreError, StoredPlugin};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
 pub use outbox::{Delivery, LogDelivery};
-pub use template::InstallReport;
+pub use template::{InstallReport, PROM2B};
+
+/// The trigger code the host fires itself when a user changes an entity's
+/// fields: a trigger with this code and a condition moves an entity once a
+/// field reaches a value.
+pub const UPDATED: &str = "updated";
 
 /// The name the standard robots are installed under.
 pub const STANDARD_PLUGIN: &str = "standard";
@@ -579,6 +584,8 @@ impl Engine {
     }
 
     /// Changes fields (an empty value removes one) and the responsible.
+    /// Then fires the triggers with code [`UPDATED`] for the entity, so a
+    /// stage can be reached when a field gets a value.
     pub async fn update_entity(
         &self,
         target: EntityRef,
@@ -607,6 +614,10 @@ impl Engine {
         self.completed(&mut tx, &self.settings(), &entity, now).await?;
         tx.commit().await?;
         self.wake.notify_waiters();
+        if self.settings().triggers.contains_key(UPDATED) {
+            self.fire_trigger(UPDATED, &HitTarget::Entity(target), &Fields::new())
+                .await?;
+        }
         Ok(entity)
     }
 

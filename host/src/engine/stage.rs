@@ -122,7 +122,13 @@ pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar
         .relative_to
         .as_ref()
         .and_then(|rel| {
-            let at = match entity.field(&rel.field)?.single()? {
+            // `DATE_CREATE` is when the entity was created, as in Bitrix24.
+            let created = Value::DateTime(entity.created_at);
+            let value = match rel.field.as_str() {
+                "DATE_CREATE" => &created,
+                field => entity.field(field)?.single()?,
+            };
+            let at = match value {
                 Value::DateTime(t) => *t,
                 Value::Date(d) => Timestamp::from_datetime(d.and_hms_opt(0, 0, 0)?.and_utc()),
                 _ => return None,

@@ -20,6 +20,10 @@ use crate::domain::{
     location,
 };
 
+/// The Prom2B industry template (`templates/prom2b.toml`), shipped with
+/// the host.
+pub const PROM2B: &str = include_str!("../../../templates/prom2b.toml");
+
 /// What installing a template did.
 #[derive(Debug, Default, PartialEq, Serialize)]
 pub struct InstallReport {
