@@ -100,6 +100,10 @@ struct ServeArgs {
     /// `postgres://...`, which several host processes may share.
     #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
     database_url: String,
+    /// Sets up a demo portal: the Prom2B template, a sales team bound to its
+    /// constants and a few leads and deals (only what is missing).
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(Subcommand)]
@@ -322,6 +326,13 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
         .install_standard()
         .await
         .context("installing the standard robots")?;
+    if args.demo {
+        let made = engine.install_demo().await.context("setting up the demo")?;
+        eprintln!(
+            "robohost: demo portal ready (Prom2B, {made} new sample leads and deals); watch GET /api/runs, \
+             GET /api/entities/lead, GET /api/outbox"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

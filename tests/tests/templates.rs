@@ -1,8 +1,9 @@
 //! Templates: checked whole before anything is written, installed without
 //! touching what the portal has, and exported back identically.
 
-use robohost::domain::{FieldValue, Pipeline, Value};
+use robohost::domain::{EntityKind, FieldValue, Pipeline, Value};
 use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
+use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
 
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {
@@ -277,7 +278,30 @@ async fn prom2b_installs_beside_existing_leads_and_deals(db: Db) {
     assert!(again.fields_declared.is_empty() && again.constants_declared.is_empty());
 }
 
+async fn the_demo_portal_runs_its_robots_at_once(db: Db) {
+    let engine = portal(db).await;
+    assert_eq!(engine.install_demo().await.unwrap(), 4);
+    assert!(engine.run_until_idle().await.unwrap() > 0);
+    let leads = engine.store().entities(EntityKind::Lead, 0, 10).await.unwrap();
+    assert!(
+        leads.iter().all(|l| l.stage.as_deref() == Some("PROCESSING")),
+        "{leads:?}"
+    );
+    let runs = engine.store().runs(None, 1000).await.unwrap();
+    assert!(
+        runs.iter().all(|r| !matches!(r.status, RunStatus::Dead)),
+        "{:#?}",
+        runs.iter().filter(|r| r.status == RunStatus::Dead).collect::<Vec<_>>()
+    );
+    // The web lead gets its first call; the lead from a call does not.
+    let calls = engine.store().entities(EntityKind::Activity, 0, 10).await.unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    // Starting the demo again adds nothing.
+    assert_eq!(engine.install_demo().await.unwrap(), 0);
+}
+
 robohost_tests::on_both!(
+    the_demo_portal_runs_its_robots_at_once,
     prom2b_installs_beside_existing_leads_and_deals,
     templates_install_and_export_over_http,
     invalid_templates_are_refused_with_each_location_and_nothing_is_written,

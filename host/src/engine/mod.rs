@@ -14,6 +14,7 @@
 mod clock;
 mod create;
 mod data;
+mod demo;
 mod outbox;
 mod stage;
 mod template;
