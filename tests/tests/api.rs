@@ -364,13 +364,14 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         "GET /api/runs",
         "GET /api/runs/{id}",
         "GET /api/outbox",
+        "GET /api/notifications",
         "POST /api/templates",
         "GET /api/templates/export",
         "POST /api/tokens",
     ] {
         assert!(listed.contains(&route.to_owned()), "{route} is missing from {listed:?}");
     }
-    assert_eq!(listed.len(), 31, "{listed:?}");
+    assert_eq!(listed.len(), 32, "{listed:?}");
 
     // A path serves the methods the document lists, and no other.
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -120,6 +120,39 @@ pub(super) async fn list_runs(
     Ok(Json(engine.store().runs(entity, limit).await?))
 }
 
+/// A notification robots sent a user.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Notification {
+    /// Milliseconds since 1970.
+    at: i64,
+    text: String,
+}
+
+#[utoipa::path(
+    get, path = "/api/notifications", tag = "runs",
+    params(("user" = u64, Query, description = "The user notified")),
+    responses((status = 200, description = "The user's notifications, oldest first", body = Vec<Notification>)),
+    security(("bearer" = ["admin", "integrator", "manager"])),
+)]
+pub(super) async fn list_notifications(
+    _auth: Auth<AnyRole>,
+    State(engine): State<Arc<Engine>>,
+    query: QueryParams,
+) -> Result<Json<Vec<Notification>>, ApiError> {
+    let query = query.allow(&["user"])?;
+    let user: u64 = query.parse("user")?.ok_or_else(|| ApiError::BadQuery {
+        field: "user".into(),
+        message: "`user`: name the user, such as `?user=7`".into(),
+    })?;
+    let found = engine.store().notifications(user).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|(at, text)| Notification { at: at.0, text })
+            .collect(),
+    ))
+}
+
 #[utoipa::path(
     get, path = "/api/outbox", tag = "runs",
     params(

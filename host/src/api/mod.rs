@@ -116,6 +116,7 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(events::list_runs))
         .routes(routes!(events::get_run))
         .routes(routes!(events::list_outbox))
+        .routes(routes!(events::list_notifications))
         .routes(routes!(templates::install_template))
         .routes(routes!(templates::export_template))
         .routes(routes!(auth::post_token))

@@ -147,7 +147,9 @@ pub struct Timing {
     /// the stage entry; with a negative delay, run before it.
     #[serde(default)]
     pub relative_to: Option<RelativeTo>,
-    /// Count only working time, and run only in working time.
+    /// Count only working time, and run only in working time. A delay of
+    /// whole days counts working days (the same time of day, weekends and
+    /// holidays skipped); any other delay counts working hours.
     #[serde(default)]
     pub working_time: bool,
 }

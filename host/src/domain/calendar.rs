@@ -179,6 +179,25 @@ impl Calendar {
         Err(CalendarError::NoWorkingTime { from: at })
     }
 
+    /// The same time of day `days` working days after `start` (counted from
+    /// its next working moment): "in 3 days, in working time" as an admin
+    /// means it, skipping weekends and holidays.
+    pub fn add_working_days(&self, start: Timestamp, days: u32) -> Result<Timestamp, CalendarError> {
+        let local = self.local(self.next_working_moment(start)?);
+        let mut day = local.date();
+        let mut left = days;
+        for _ in 0..SEARCH_DAYS {
+            if left == 0 {
+                return Ok(Timestamp::from_datetime(self.instant(day.and_time(local.time()))));
+            }
+            day = day.succ_opt().ok_or(CalendarError::NoWorkingTime { from: start })?;
+            if self.is_working_day(day) {
+                left -= 1;
+            }
+        }
+        Err(CalendarError::NoWorkingTime { from: start })
+    }
+
     /// The moment `duration` of working time after `start`.
     pub fn add_working_time(&self, start: Timestamp, duration: Duration) -> Result<Timestamp, CalendarError> {
         let mut at = self.next_working_moment(start)?;
@@ -218,6 +237,26 @@ mod tests {
         assert!(!cal.is_working_time(at("2026-11-25T18:00:00+03:00")));
         assert!(!cal.is_working_time(at("2026-11-28T12:00:00+03:00")), "Saturday");
         assert!(!cal.is_working_time(at("2026-11-04T12:00:00+03:00")), "holiday");
+    }
+
+    #[test]
+    fn working_days_keep_the_time_and_skip_weekends_and_holidays() {
+        let cal = moscow();
+        // Wednesday 10:00 + 3 working days: Thursday, Friday, Monday.
+        assert_eq!(
+            cal.add_working_days(at("2026-11-25T10:00:00+03:00"), 3).unwrap(),
+            at("2026-11-30T10:00:00+03:00")
+        );
+        // Monday 2026-11-02 + 3 skips the holiday on Wednesday the 4th.
+        assert_eq!(
+            cal.add_working_days(at("2026-11-02T12:00:00+03:00"), 3).unwrap(),
+            at("2026-11-06T12:00:00+03:00")
+        );
+        // From a Saturday evening, counting starts Monday 09:00.
+        assert_eq!(
+            cal.add_working_days(at("2026-11-28T20:00:00+03:00"), 1).unwrap(),
+            at("2026-12-01T09:00:00+03:00")
+        );
     }
 
     #[test]

@@ -137,10 +137,15 @@ pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar
         })
         .unwrap_or(from);
     let delay = chrono::Duration::seconds(timing.delay_seconds as i64);
+    const DAY: u64 = 86_400;
     if timing.working_time {
-        calendar
-            .add_working_time(base, delay)
-            .unwrap_or(Timestamp(base.0 + delay.num_milliseconds()))
+        // Whole days count working days; other delays count working hours.
+        let due = if timing.delay_seconds > 0 && timing.delay_seconds % DAY == 0 {
+            calendar.add_working_days(base, (timing.delay_seconds / DAY) as u32)
+        } else {
+            calendar.add_working_time(base, delay)
+        };
+        due.unwrap_or(Timestamp(base.0 + delay.num_milliseconds()))
     } else {
         Timestamp(base.0 + delay.num_milliseconds())
     }
