@@ -140,7 +140,7 @@ pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar
     const DAY: u64 = 86_400;
     if timing.working_time {
         // Whole days count working days; other delays count working hours.
-        let due = if timing.delay_seconds > 0 && timing.delay_seconds % DAY == 0 {
+        let due = if timing.delay_seconds > 0 && timing.delay_seconds.is_multiple_of(DAY) {
             calendar.add_working_days(base, (timing.delay_seconds / DAY) as u32)
         } else {
             calendar.add_working_time(base, delay)
