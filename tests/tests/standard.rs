@@ -559,3 +559,65 @@ async fn messages_go_to_the_outbox_addressed_from_the_entity_or_its_contact() {
     let deal = create(&engine, "deal", "general", "{}").await;
     dead_with(&engine, deal.reference(), "set the property `to`").await;
 }
+
+#[tokio::test]
+async fn every_robot_names_its_missing_property_and_its_unset_constant() {
+    let (engine, _) = portal().await;
+    let required = [
+        ("task", "title"),
+        ("assignment", "title"),
+        ("notify", "text"),
+        ("control", "recipient"),
+        ("call", "subject"),
+        ("meeting", "subject"),
+        ("change_stage", "stage"),
+        ("move_to_pipeline", "pipeline"),
+        ("change_responsible", "recipient"),
+        ("comment", "text"),
+        ("modify_fields", "fields"),
+        ("copy_deal", "pipeline"),
+        ("convert_lead", "deal_pipeline"),
+        ("email", "subject"),
+        ("sms", "text"),
+        ("messenger", "text"),
+    ];
+    assert_eq!(
+        required.len(),
+        engine.plugin_robots("standard").len(),
+        "every robot is covered"
+    );
+    for (robot, property) in required {
+        let binding: RobotBinding = json(&format!(
+            r#"{{"pipeline": "general", "stage": "NEW", "plugin": "standard", "robot": "{robot}"}}"#
+        ));
+        let refused = engine.add_robot(&binding).await.unwrap_err().to_string();
+        assert!(
+            refused.contains(&format!("`properties.{property}`: is required")),
+            "{robot}: {refused}"
+        );
+    }
+
+    // Each robot working for someone fails its run naming the constant
+    // that holds nobody yet.
+    let for_someone = [
+        ("task", r#"{"title": "t"}"#),
+        ("assignment", r#"{"title": "t"}"#),
+        ("notify", r#"{"text": "t"}"#),
+        ("control", "{}"),
+        ("call", r#"{"subject": "t"}"#),
+        ("meeting", r#"{"subject": "t"}"#),
+        ("change_responsible", "{}"),
+    ];
+    for (robot, properties) in for_someone {
+        let extra = format!(r#", "recipient": {{"constant": "Nobody"}}, "properties": {properties}"#);
+        place(&engine, "general", "NEW", robot, &extra).await;
+    }
+    let deal = create(&engine, "deal", "general", "{}").await;
+    let all = runs(&engine, deal.reference()).await;
+    assert_eq!(all.len(), for_someone.len());
+    for run in all {
+        assert_eq!(run.status, RunStatus::Dead, "{:?}", run.report);
+        let report = serde_json::to_string(&run.report).unwrap();
+        assert!(report.contains("constant `Nobody` is not set"), "{report}");
+    }
+}

@@ -271,6 +271,12 @@ async fn prom2b_installs_beside_existing_leads_and_deals(db: Db) {
     assert_eq!(before, after, "existing leads and deals are untouched");
     assert_eq!(engine.run_until_idle().await.unwrap(), 0, "nothing ran on them");
 
+    // Round trip: its export installs into an empty portal and exports the same.
+    let first = engine.export_template("prom2b", "1.0.0").await.unwrap();
+    let empty = portal(db).await;
+    empty.install_template(&first).await.unwrap();
+    assert_eq!(empty.export_template("prom2b", "1.0.0").await.unwrap(), first);
+
     // Installing it again adds nothing and changes nothing.
     let again = engine.install_template(robohost::engine::PROM2B).await.unwrap();
     assert_eq!(again.pipelines_kept, ["leads", "general", "shipment"]);
