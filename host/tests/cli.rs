@@ -1,4 +1,5 @@
-//! `robohost robot run`, the plugin author's local harness, as a user runs it.
+//! The command line as a user runs it: `robohost robot run` (the plugin
+//! author's local harness), `trigger run`, and `template install | export`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -164,4 +165,46 @@ fn trigger_run_prints_the_hits_of_a_webhook() {
         stderr.contains("plugin call_notice") && stderr.contains("GET"),
         "{stderr}"
     );
+}
+
+#[test]
+fn template_install_reports_what_to_bind_and_refuses_with_locations() {
+    let dir = tempdir("template");
+    let db = format!("sqlite://{}", dir.join("portal.sqlite").display());
+    let prom2b = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/prom2b.toml");
+    let out = robohost(&["template", "install", prom2b, "--database-url", &db]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(
+        report["pipelines_created"],
+        serde_json::json!(["leads", "general", "shipment"])
+    );
+    assert!(
+        stderr
+            .contains("bind these constants before their robots run: Consultant, Clerk, Accountant, Lawyer, Purchaser"),
+        "{stderr}"
+    );
+
+    let bad = write(
+        &dir,
+        "bad.toml",
+        "format = 1\ncode = \"x\"\nversion = \"1\"\n\n[[robots]]\npipeline = \"nowhere\"\nstage = \"S\"\nplugin = \"standard\"\nrobot = \"notify\"\n",
+    );
+    let out = robohost(&["template", "install", &bad, "--database-url", &db]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{bad}:5:1: robot `notify` at nowhere/S: no pipeline `nowhere` in the template or the portal"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+
+    let out = robohost(&["template", "export", "--code", "prom2b", "--database-url", &db]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("format = 1\ncode = \"prom2b\""), "{stdout}");
+    assert_eq!(stdout.matches("[[robots]]").count(), 45);
 }
