@@ -43,14 +43,16 @@ impl Engine {
             None => None,
         };
         let now = self.now();
+        let (fields, mut custom_fields) = stage::split_custom(request.fields);
+        custom_fields.extend(request.custom_fields);
         let entity = Entity {
             kind,
             id: self.next_id(kind).await?,
             pipeline: None,
             stage: None,
             responsible: request.responsible,
-            fields: request.fields,
-            custom_fields: request.custom_fields,
+            fields,
+            custom_fields,
             created_at: now,
             updated_at: now,
         };

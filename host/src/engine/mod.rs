@@ -604,7 +604,9 @@ impl Engine {
             })?;
         let changed: Vec<&String> = fields.keys().chain(custom_fields.keys()).collect();
         let data = json!({ "fields": changed });
+        let (fields, custom) = stage::split_custom(fields);
         stage::set_fields(&mut entity.fields, fields);
+        stage::set_fields(&mut entity.custom_fields, custom);
         stage::set_fields(&mut entity.custom_fields, custom_fields);
         if let Some(user) = responsible {
             entity.responsible = Some(user);

@@ -151,6 +151,12 @@ pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar
     }
 }
 
+/// Splits fields into standard ones and custom ones (`UF_...`), wherever a
+/// caller put them.
+pub(super) fn split_custom(fields: Fields) -> (Fields, Fields) {
+    fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"))
+}
+
 /// Applies field changes: an empty value removes the field.
 pub(super) fn set_fields(target: &mut Fields, changes: Fields) {
     for (code, value) in changes {

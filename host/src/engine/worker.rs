@@ -574,8 +574,7 @@ impl Engine {
                 let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let codes: Vec<&String> = fields.keys().collect();
                 tx.insert_event(target, "updated", &json!({ "fields": codes, "run": run_id }), now);
-                let (standard, custom): (Fields, Fields) =
-                    fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"));
+                let (standard, custom) = stage::split_custom(fields);
                 stage::set_fields(&mut entity.fields, standard);
                 stage::set_fields(&mut entity.custom_fields, custom);
                 entity.updated_at = now;
@@ -620,10 +619,7 @@ impl Engine {
                     created_at: now,
                     updated_at: now,
                 };
-                let (standard, custom): (Fields, Fields) =
-                    new.fields.into_iter().partition(|(code, _)| !code.starts_with("UF_"));
-                entity.fields = standard;
-                entity.custom_fields = custom;
+                (entity.fields, entity.custom_fields) = stage::split_custom(new.fields);
                 tx.insert_event(id, "created", &json!({ "run": run_id }), now);
                 let mut entry = None;
                 if let Some(pipeline) = &new.pipeline {
