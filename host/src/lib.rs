@@ -14,5 +14,6 @@ pub mod cli;
 pub mod domain;
 pub mod engine;
 pub mod harness;
+pub mod package;
 pub mod runtime;
 pub mod storage;
