@@ -181,6 +181,8 @@ pub struct Fuel {
 #[derive(Debug)]
 pub struct Package {
     pub manifest: Manifest,
+    /// The manifest as the archive holds it: what the signature covers.
+    pub manifest_text: String,
     /// Every file but the manifest and the signature, by path.
     pub files: BTreeMap<String, Vec<u8>>,
     /// The publisher whose signature was verified, if signed.
@@ -203,6 +205,7 @@ pub fn open(archive: &[u8], limits: &Limits, trust: &Trust) -> Result<Package, P
     let signed_by = check_signature(&manifest, &manifest_bytes, signature.as_deref(), trust)?;
     Ok(Package {
         manifest,
+        manifest_text: String::from_utf8(manifest_bytes).expect("checked as UTF-8 when parsed"),
         files,
         signed_by,
     })

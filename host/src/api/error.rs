@@ -190,6 +190,7 @@ impl From<EngineError> for ApiError {
             // start, so a load failure here is the upload's fault.
             EngineError::Plugin(e) => ApiError::BadPlugin(e.to_string()),
             e @ EngineError::Template(_) => ApiError::BadTemplate(e.to_string()),
+            e @ (EngineError::Package(_) | EngineError::Unapproved { .. }) => ApiError::BadPlugin(e.to_string()),
             EngineError::Store(e) => ApiError::internal("the database failed", e),
         }
     }

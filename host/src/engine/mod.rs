@@ -16,6 +16,7 @@ mod create;
 mod data;
 mod demo;
 mod outbox;
+mod packages;
 mod stage;
 mod template;
 mod webhook;
@@ -39,6 +40,7 @@ use crate::storage::{Store, StoreError, StoredPlugin};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
 pub use outbox::{Delivery, LogDelivery};
+pub use packages::PackageReport;
 pub use template::{InstallReport, PROM2B};
 
 /// The trigger code the host fires itself when a user changes an entity's
@@ -61,11 +63,28 @@ pub enum EngineError {
     Invalid { field: String, problem: String },
     #[error(transparent)]
     Plugin(#[from] LoadError),
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
+    /// A package whose requested capabilities were not all approved.
+    #[error(
+        "package `{package}` requests capabilities that were not approved: {}; approve them to install it{}",
+        list(needed),
+        if added.is_empty() { String::new() } else { format!(" (new in this version: {})", list(added)) }
+    )]
+    Unapproved {
+        package: String,
+        needed: Vec<Capability>,
+        added: Vec<Capability>,
+    },
     /// A template with problems; nothing of it was installed.
     #[error("the template has {} problem(s), nothing was installed:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Template(Vec<crate::domain::Problem>),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn list(capabilities: &[Capability]) -> String {
+    capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> EngineError {

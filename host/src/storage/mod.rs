@@ -27,7 +27,7 @@ use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
     Pipeline, RobotBinding, Timestamp, TriggerBinding, User, Value,
 };
-pub use rows::{Claim, NewRun, OutboxMessage, RunRecord, RunStatus, StoredPlugin};
+pub use rows::{Claim, NewRun, OutboxMessage, RunRecord, RunStatus, StoredPackage, StoredPlugin};
 
 /// One value per backend.
 pub(crate) enum Backend<S, P> {
@@ -202,6 +202,14 @@ impl Store {
         rows.into_iter()
             .map(|(code, value)| Ok((code, from_json::<FieldValue>("constant", &value)?)))
             .collect()
+    }
+
+    /// The active version of package `name`, if installed.
+    pub async fn active_package(&self, name: &str) -> Result<Option<StoredPackage>> {
+        let row: Option<rows::PackageRow> = on!(&*self.db, c => sqlx::query_as(
+            "SELECT name, version, publisher, signed, manifest, archive, approved FROM packages WHERE name = $1 AND active"
+        ).bind(name).fetch_optional(c).await)?;
+        row.map(rows::package).transpose()
     }
 
     /// The declared custom fields, by kind and code.

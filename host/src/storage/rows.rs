@@ -214,6 +214,36 @@ pub(super) fn run(row: RunRow) -> Result<RunRecord> {
     })
 }
 
+/// A version of an installed package.
+#[derive(Clone, Debug)]
+pub struct StoredPackage {
+    pub name: String,
+    pub version: String,
+    pub publisher: String,
+    /// Whether its signature was verified when installed.
+    pub signed: bool,
+    /// The manifest's text.
+    pub manifest: String,
+    /// The archive as uploaded, for rollback.
+    pub archive: Vec<u8>,
+    pub approved: Vec<crate::domain::Capability>,
+}
+
+pub(super) type PackageRow = (String, String, String, bool, String, Vec<u8>, String);
+
+pub(super) fn package(row: PackageRow) -> Result<StoredPackage> {
+    let (name, version, publisher, signed, manifest, archive, approved) = row;
+    Ok(StoredPackage {
+        name,
+        version,
+        publisher,
+        signed,
+        manifest,
+        archive,
+        approved: from_json("approved capabilities", &approved)?,
+    })
+}
+
 /// A message in the outbox.
 #[derive(Clone, Debug, Serialize)]
 pub struct OutboxMessage {

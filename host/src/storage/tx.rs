@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
 use super::{Backend, Result, rows, to_json};
-use super::{NewRun, RunStatus, StoredPlugin};
+use super::{NewRun, RunStatus, StoredPackage, StoredPlugin};
 use crate::domain::{
     Calendar, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue, Message,
     Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
@@ -186,6 +186,19 @@ impl Tx {
             .bind(&constant.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("settings").await?;
         Ok(n == 1)
+    }
+
+    /// Stores a package version as the active one of its name.
+    pub async fn put_package(&mut self, package: &StoredPackage, at: Timestamp) -> Result<()> {
+        let approved = to_json(&package.approved);
+        on!(&mut self.conn, t => sqlx::query("UPDATE packages SET active = FALSE WHERE name = $1").bind(&package.name).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO packages (name, version, publisher, signed, manifest, archive, approved, installed_at, active) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE) ON CONFLICT (name, version) DO UPDATE SET publisher = excluded.publisher, \
+            signed = excluded.signed, manifest = excluded.manifest, archive = excluded.archive, approved = excluded.approved, \
+            installed_at = excluded.installed_at, active = TRUE")
+            .bind(&package.name).bind(&package.version).bind(&package.publisher).bind(package.signed).bind(&package.manifest)
+            .bind(&package.archive).bind(&approved).bind(at.0).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("plugins").await
     }
 
     /// Counts a change of configuration (`settings` or `plugins`), so other

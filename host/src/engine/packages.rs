@@ -1,0 +1,153 @@
+//! Installing plugin packages. A package is checked whole (see
+//! [`crate::package`]), then each component is compiled and describes
+//! itself in the sandbox before anything is stored: a component of the
+//! wrong world, or one that does not provide the robots its manifest names,
+//! leaves nothing behind. The capabilities a package requests must be
+//! approved explicitly; an upgrade reports what it adds and removes and
+//! needs the approval again.
+
+use serde::Serialize;
+
+use super::{Engine, EngineError, Handler, Installed, Result, invalid};
+use crate::domain::Capability;
+use crate::package::{Limits, Trust};
+use crate::storage::{StoredPackage, StoredPlugin};
+
+/// What installing a package did.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct PackageReport {
+    pub name: String,
+    pub version: String,
+    /// The publisher whose signature was verified, if signed.
+    pub signed_by: Option<String>,
+    /// The plugins its robot components were installed as.
+    pub plugins: Vec<String>,
+    /// The capabilities approved and granted.
+    pub capabilities: Vec<Capability>,
+    /// Against the version it replaces: capabilities it adds and drops.
+    pub added: Vec<Capability>,
+    pub removed: Vec<Capability>,
+    /// The version it replaces.
+    pub previous: Option<String>,
+}
+
+/// The plugin a robot component is installed as: the package's name, or
+/// with the component's file stem when the package has several.
+fn plugin_name(package: &str, component: &str, components: usize) -> String {
+    if components == 1 {
+        return package.to_owned();
+    }
+    let stem = component
+        .rsplit('/')
+        .next()
+        .unwrap_or(component)
+        .trim_end_matches(".wasm");
+    format!("{package}-{stem}")
+}
+
+impl Engine {
+    /// Checks and installs (or upgrades to) a package whose requested
+    /// capabilities are all in `approved`.
+    pub async fn install_package(
+        &self,
+        archive: &[u8],
+        trust: &Trust,
+        approved: &[Capability],
+    ) -> Result<PackageReport> {
+        let package = crate::package::open(archive, &Limits::default(), trust)?;
+        let manifest = &package.manifest;
+        let name = manifest.package.name.clone();
+        let mut requested = manifest.capabilities.host.clone();
+        requested.sort();
+        requested.dedup();
+        let previous = self.store.active_package(&name).await?;
+        let before = previous.as_ref().map(|p| p.approved.clone()).unwrap_or_default();
+        let added: Vec<Capability> = requested.iter().filter(|c| !before.contains(c)).copied().collect();
+        let removed: Vec<Capability> = before.iter().filter(|c| !requested.contains(c)).copied().collect();
+        let needed: Vec<Capability> = requested.iter().filter(|c| !approved.contains(c)).copied().collect();
+        if !needed.is_empty() {
+            return Err(EngineError::Unapproved {
+                package: name,
+                needed,
+                added,
+            });
+        }
+
+        // Every component compiles and describes what the manifest says,
+        // before anything is stored.
+        let mut plugins = Vec::new();
+        for (i, provides) in manifest.robots.iter().enumerate() {
+            let plugin_name = plugin_name(&name, &provides.component, manifest.robots.len());
+            let wasm = &package.files[&provides.component];
+            let plugin = self.sandbox.load(&plugin_name, wasm, &self.context(&plugin_name))?;
+            if let Some(code) = provides
+                .codes
+                .iter()
+                .find(|c| !plugin.robots().iter().any(|r| &r.code == *c))
+            {
+                let problem = format!("`{}` provides no robot `{code}`", provides.component);
+                return Err(invalid(format!("robots[{i}].codes"), problem));
+            }
+            let stored = StoredPlugin {
+                name: plugin_name,
+                digest: plugin.digest(),
+                wasm: wasm.clone(),
+                grants: requested.clone(),
+                webhook: None,
+            };
+            plugins.push((stored, plugin));
+        }
+        for (i, provides) in manifest.triggers.iter().enumerate() {
+            let wasm = &package.files[&provides.component];
+            let trigger = self.sandbox.load_trigger(&name, wasm, &self.context(&name))?;
+            if let Some(code) = provides
+                .codes
+                .iter()
+                .find(|c| !trigger.triggers().iter().any(|t| &t.code == *c))
+            {
+                let problem = format!("`{}` provides no trigger `{code}`", provides.component);
+                return Err(invalid(format!("triggers[{i}].codes"), problem));
+            }
+        }
+
+        let stored = StoredPackage {
+            name: name.clone(),
+            version: manifest.package.version.clone(),
+            publisher: manifest.package.publisher.clone(),
+            signed: package.signed_by.is_some(),
+            manifest: package.manifest_text.clone(),
+            archive: archive.to_vec(),
+            approved: requested.clone(),
+        };
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        tx.put_package(&stored, now).await?;
+        for (plugin, _) in &plugins {
+            tx.put_plugin(plugin, now).await?;
+        }
+        tx.commit().await?;
+        let mut names = Vec::new();
+        for (stored, plugin) in plugins {
+            // Runs in flight keep the plugin they started with: they hold it.
+            let installed = Installed {
+                handler: Handler::Wasm(plugin),
+                grants: stored.grants.iter().copied().collect(),
+            };
+            self.plugins
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(stored.name.clone(), std::sync::Arc::new(installed));
+            names.push(stored.name);
+        }
+        Ok(PackageReport {
+            name,
+            version: stored.version,
+            signed_by: package.signed_by,
+            plugins: names,
+            capabilities: requested,
+            added,
+            removed,
+            previous: previous.map(|p| p.version),
+        })
+    }
+}

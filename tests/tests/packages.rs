@@ -1,0 +1,183 @@
+//! Installing plugin packages: approval of the capabilities a package
+//! requests, the capability diff of an upgrade, and components checked in
+//! the sandbox before anything is stored.
+
+use ed25519_dalek::{Signer, SigningKey};
+use robohost::domain::{Capability, RobotBinding};
+use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
+use robohost::package::{MANIFEST, SIGNATURE, Trust};
+use robohost::runtime::LoadError;
+use robohost_tests::db::{Db, engine};
+use robohost_tests::plugin_path;
+use sha2::{Digest, Sha256};
+
+fn publisher() -> SigningKey {
+    SigningKey::from_bytes(&[42; 32])
+}
+
+fn trust() -> Trust {
+    Trust {
+        publishers: vec![("acme".into(), publisher().verifying_key())],
+        allow_unsigned: false,
+    }
+}
+
+/// A package signed by `acme` holding the compiled plugin `plugin` as its
+/// one component, providing `codes` and requesting `host` capabilities.
+fn package(version: &str, plugin: &str, codes: &str, host: &str) -> Vec<u8> {
+    let wasm = std::fs::read(plugin_path(plugin)).unwrap();
+    let component = format!("components/{plugin}.wasm");
+    let manifest = format!(
+        "[package]\nname = \"assign\"\nversion = \"{version}\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
+         description = \"Assigns deals by amount\"\n\n[capabilities]\nhost = [{host}]\n\n\
+         [[robots]]\ncomponent = \"{component}\"\ncodes = [{codes}]\n\n[files]\n\"{component}\" = \"{}\"\n",
+        hex::encode(Sha256::digest(&wasm))
+    );
+    let signature = hex::encode(publisher().sign(manifest.as_bytes()).to_bytes());
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (path, bytes) in [
+        (MANIFEST, manifest.as_bytes()),
+        (SIGNATURE, signature.as_bytes()),
+        (component.as_str(), wasm.as_slice()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, bytes).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+async fn portal(db: Db) -> std::sync::Arc<robohost::engine::Engine> {
+    let at = robohost::domain::Timestamp(1_764_000_000_000);
+    engine(db, at, EngineConfig::default()).await.0
+}
+
+const ASSIGN: &str = r#""change-responsible", "add-comment""#;
+const APPROVED: [Capability; 2] = [Capability::ChangeResponsible, Capability::AddComment];
+
+async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
+    let engine = portal(db).await;
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
+
+    let refused = engine.install_package(&v1, &trust(), &[Capability::AddComment]).await;
+    let Err(EngineError::Unapproved { needed, .. }) = refused else {
+        panic!("installed without approval: {refused:?}");
+    };
+    assert_eq!(needed, [Capability::ChangeResponsible]);
+    assert!(
+        engine.store().active_package("assign").await.unwrap().is_none(),
+        "nothing stored"
+    );
+    assert!(engine.plugin_robots("assign").is_empty(), "nothing loaded");
+
+    let report = engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    assert_eq!(report.plugins, ["assign"]);
+    assert_eq!(report.signed_by.as_deref(), Some("acme"));
+    assert_eq!((report.previous, report.added.len()), (None, 2));
+    let stored = engine.store().active_package("assign").await.unwrap().unwrap();
+    assert_eq!((stored.version.as_str(), stored.signed), ("1.0.0", true));
+
+    let pipeline = serde_json::from_str(
+        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
+    )
+    .unwrap();
+    engine.put_pipeline(&pipeline).await.unwrap();
+    let robot: RobotBinding = serde_json::from_str(
+        r#"{"pipeline": "general", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount",
+            "properties": {"bounds": [{"decimal": "100"}], "users": [{"user": 7}, {"user": 8}]}}"#,
+    )
+    .unwrap();
+    engine.add_robot(&robot).await.unwrap();
+    let request: NewEntityRequest = serde_json::from_str(
+        r#"{"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
+    )
+    .unwrap();
+    let deal = engine.create_entity(request).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let stored = engine.store().entity(deal.reference()).await.unwrap().unwrap();
+    assert_eq!(stored.responsible, Some(8));
+}
+
+async fn an_upgrade_shows_its_capability_diff_and_needs_approval_again(db: Db) {
+    let engine = portal(db).await;
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
+    engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+
+    let v2 = package(
+        "1.1.0",
+        "assign_by_amount",
+        r#""assign_by_amount""#,
+        r#""change-responsible", "crm-read""#,
+    );
+    let refused = engine.install_package(&v2, &trust(), &APPROVED).await;
+    let Err(EngineError::Unapproved { needed, added, .. }) = &refused else {
+        panic!("upgraded without approval: {refused:?}");
+    };
+    assert_eq!(
+        (needed.as_slice(), added.as_slice()),
+        ([Capability::CrmRead].as_slice(), [Capability::CrmRead].as_slice())
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("new in this version: crm-read"), "{message}");
+    assert_eq!(
+        engine.store().active_package("assign").await.unwrap().unwrap().version,
+        "1.0.0"
+    );
+
+    let approved = [Capability::ChangeResponsible, Capability::CrmRead];
+    let report = engine.install_package(&v2, &trust(), &approved).await.unwrap();
+    assert_eq!(report.previous.as_deref(), Some("1.0.0"));
+    assert_eq!(report.added, [Capability::CrmRead]);
+    assert_eq!(report.removed, [Capability::AddComment]);
+    assert_eq!(
+        engine.store().active_package("assign").await.unwrap().unwrap().version,
+        "1.1.0"
+    );
+}
+
+async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
+    let engine = portal(db).await;
+    // A trigger component declared as a robot: the wrong world.
+    let wrong_world = package("1.0.0", "call_notice", r#""call_notice""#, "");
+    let refused = engine.install_package(&wrong_world, &trust(), &[]).await;
+    assert!(
+        matches!(refused, Err(EngineError::Plugin(LoadError::WrongWorld { .. }))),
+        "{refused:?}"
+    );
+    // A robot the component does not provide.
+    let missing = package("1.0.0", "assign_by_amount", r#""teleport""#, ASSIGN);
+    let refused = engine.install_package(&missing, &trust(), &APPROVED).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("`robots[0].codes`: `components/assign_by_amount.wasm` provides no robot `teleport`"),
+        "{refused}"
+    );
+    assert!(engine.store().active_package("assign").await.unwrap().is_none());
+    assert!(engine.store().plugins().await.unwrap().is_empty(), "no plugin stored");
+
+    // A package signed by a stranger is refused by its own error.
+    let stranger = Trust::default();
+    let refused = engine
+        .install_package(
+            &package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN),
+            &stranger,
+            &APPROVED,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("publisher `acme` is not one this host trusts"),
+        "{refused}"
+    );
+}
+
+robohost_tests::on_both!(
+    a_package_installs_only_once_approved_and_its_robot_runs,
+    an_upgrade_shows_its_capability_diff_and_needs_approval_again,
+    a_component_that_does_not_fit_leaves_nothing_behind,
+);
