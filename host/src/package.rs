@@ -211,6 +211,22 @@ pub fn open(archive: &[u8], limits: &Limits, trust: &Trust) -> Result<Package, P
     })
 }
 
+/// Reads again a package this host checked and stored when installing it
+/// (for a rollback): every check but the signature, which was verified then.
+pub fn reopen(archive: &[u8]) -> Result<Package, PackageError> {
+    let mut files = read_entries(archive, &Limits::default())?;
+    let manifest_bytes = files.remove(MANIFEST).ok_or(PackageError::NoManifest)?;
+    files.remove(SIGNATURE);
+    let manifest = parse_manifest(&manifest_bytes)?;
+    check_files(&manifest, &files)?;
+    Ok(Package {
+        manifest,
+        manifest_text: String::from_utf8(manifest_bytes).expect("checked as UTF-8 when parsed"),
+        files,
+        signed_by: None,
+    })
+}
+
 /// Every regular file of the archive, by its checked path.
 fn read_entries(archive: &[u8], limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
     let unreadable = |e: std::io::Error| PackageError::Unreadable(e.to_string());

@@ -54,6 +54,22 @@ async fn portal(db: Db) -> std::sync::Arc<robohost::engine::Engine> {
     engine(db, at, EngineConfig::default()).await.0
 }
 
+/// A deal pipeline whose stage NEW runs the package's robot; returns the
+/// robot's id.
+async fn place_assign_robot(engine: &robohost::engine::Engine) -> u64 {
+    let pipeline = serde_json::from_str(
+        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
+    )
+    .unwrap();
+    engine.put_pipeline(&pipeline).await.unwrap();
+    let robot: RobotBinding = serde_json::from_str(
+        r#"{"pipeline": "general", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount",
+            "properties": {"bounds": [{"decimal": "100"}], "users": [{"user": 7}, {"user": 8}]}}"#,
+    )
+    .unwrap();
+    engine.add_robot(&robot).await.unwrap()
+}
+
 const ASSIGN: &str = r#""change-responsible", "add-comment""#;
 const APPROVED: [Capability; 2] = [Capability::ChangeResponsible, Capability::AddComment];
 
@@ -79,17 +95,7 @@ async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
     let stored = engine.store().active_package("assign").await.unwrap().unwrap();
     assert_eq!((stored.version.as_str(), stored.signed), ("1.0.0", true));
 
-    let pipeline = serde_json::from_str(
-        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
-    )
-    .unwrap();
-    engine.put_pipeline(&pipeline).await.unwrap();
-    let robot: RobotBinding = serde_json::from_str(
-        r#"{"pipeline": "general", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount",
-            "properties": {"bounds": [{"decimal": "100"}], "users": [{"user": 7}, {"user": 8}]}}"#,
-    )
-    .unwrap();
-    engine.add_robot(&robot).await.unwrap();
+    place_assign_robot(&engine).await;
     let request: NewEntityRequest = serde_json::from_str(
         r#"{"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
     )
@@ -176,7 +182,62 @@ async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
     );
 }
 
+async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robots(db: Db) {
+    let engine = portal(db).await;
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
+    engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    let v2 = package(
+        "2.0.0",
+        "assign_by_amount",
+        r#""assign_by_amount""#,
+        r#""change-responsible""#,
+    );
+    engine
+        .install_package(&v2, &trust(), &[Capability::ChangeResponsible])
+        .await
+        .unwrap();
+
+    let report = engine.rollback_package("assign").await.unwrap();
+    assert_eq!(
+        (report.version.as_str(), report.previous.as_deref()),
+        ("1.0.0", Some("2.0.0"))
+    );
+    assert_eq!(
+        report.capabilities,
+        [Capability::ChangeResponsible, Capability::AddComment]
+    );
+    assert_eq!(report.added, [Capability::AddComment]);
+    assert_eq!(report.signed_by.as_deref(), Some("acme"));
+    assert_eq!(
+        engine.store().active_package("assign").await.unwrap().unwrap().version,
+        "1.0.0"
+    );
+
+    // A robot uses the package: removal is refused, naming it...
+    let id = place_assign_robot(&engine).await;
+    let refused = engine.remove_package("assign", false).await.unwrap_err().to_string();
+    assert!(refused.contains(&format!("used by robots {id}")), "{refused}");
+    assert!(engine.store().active_package("assign").await.unwrap().is_some());
+
+    // ...and forced, it disables the robot, whose runs end cancelled with the reason.
+    assert_eq!(engine.remove_package("assign", true).await.unwrap(), [id]);
+    assert!(engine.store().active_package("assign").await.unwrap().is_none());
+    assert!(engine.plugin_robots("assign").is_empty());
+    let disabled = engine.store().robot(id).await.unwrap().unwrap();
+    assert_eq!(disabled.disabled.as_deref(), Some("package `assign` was removed"));
+    let request: NewEntityRequest = serde_json::from_str(r#"{"kind": "deal", "pipeline": "general"}"#).unwrap();
+    let deal = engine.create_entity(request).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
+    assert_eq!(run.status, robohost::storage::RunStatus::Cancelled);
+    assert_eq!(
+        run.report.unwrap()["reason"],
+        "the robot is disabled: package `assign` was removed"
+    );
+}
+
 robohost_tests::on_both!(
+    rollback_returns_to_the_previous_version_and_removal_disables_its_robots,
     a_package_installs_only_once_approved_and_its_robot_runs,
     an_upgrade_shows_its_capability_diff_and_needs_approval_again,
     a_component_that_does_not_fit_leaves_nothing_behind,

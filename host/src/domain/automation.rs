@@ -212,6 +212,10 @@ pub struct RobotBinding {
     pub timing: Timing,
     #[serde(default)]
     pub condition: Option<Condition>,
+    /// Why the robot no longer runs, such as its package being removed;
+    /// its runs end cancelled with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<String>,
 }
 
 /// A trigger placed on a stage: moves an entity there when an event with its

@@ -337,7 +337,13 @@ impl Engine {
             self.reload().await?;
         }
         if new_plugins != plugins {
-            for stored in self.store.plugins().await? {
+            let stored = self.store.plugins().await?;
+            // Plugins removed elsewhere are unloaded here too.
+            self.plugins
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|name, _| stored.iter().any(|s| &s.name == name));
+            for stored in stored {
                 if self.plugin(&stored.name).map(|i| i.digest()) != Some(stored.digest) {
                     // One plugin that no longer loads leaves the others loaded.
                     if let Err(error) = self.load_plugin(&stored) {

@@ -55,6 +55,87 @@ impl Engine {
         approved: &[Capability],
     ) -> Result<PackageReport> {
         let package = crate::package::open(archive, &Limits::default(), trust)?;
+        self.activate(package, archive, approved).await
+    }
+
+    /// Returns package `name` to the version installed before the active
+    /// one, with the capabilities approved for it then.
+    pub async fn rollback_package(&self, name: &str) -> Result<PackageReport> {
+        let previous = self
+            .store
+            .previous_package(name)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("an earlier version of package `{name}`"),
+            })?;
+        let mut package = crate::package::reopen(&previous.archive)?;
+        package.signed_by = previous.signed.then(|| previous.publisher.clone());
+        self.activate(package, &previous.archive, &previous.approved).await
+    }
+
+    /// Removes package `name`. While robots use its plugins it is refused,
+    /// unless `force`: then those robots are disabled, visibly, and their
+    /// runs end cancelled with the reason. Returns the robots disabled.
+    pub async fn remove_package(&self, name: &str, force: bool) -> Result<Vec<u64>> {
+        let stored = self
+            .store
+            .active_package(name)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("package `{name}`"),
+            })?;
+        let package = crate::package::reopen(&stored.archive)?;
+        let count = package.manifest.robots.len();
+        let plugins: Vec<String> = package
+            .manifest
+            .robots
+            .iter()
+            .map(|p| plugin_name(name, &p.component, count))
+            .collect();
+        let settings = self.settings();
+        let users: Vec<&crate::domain::RobotBinding> = settings
+            .robots
+            .values()
+            .flatten()
+            .filter(|r| plugins.contains(&r.plugin) && r.disabled.is_none())
+            .collect();
+        if !users.is_empty() && !force {
+            let ids: Vec<String> = users.iter().map(|r| r.id.to_string()).collect();
+            return Err(invalid(
+                "force",
+                format!(
+                    "package `{name}` is used by robots {}; remove them first, or force the removal to disable them",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        for robot in &users {
+            let disabled = crate::domain::RobotBinding {
+                disabled: Some(format!("package `{name}` was removed")),
+                ..(*robot).clone()
+            };
+            tx.update_robot(&disabled).await?;
+        }
+        tx.remove_package(name, &plugins).await?;
+        tx.commit().await?;
+        {
+            let mut loaded = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+            for plugin in &plugins {
+                loaded.remove(plugin);
+            }
+        }
+        self.reload().await?;
+        Ok(users.iter().map(|r| r.id).collect())
+    }
+
+    /// Installs a checked package as the active version of its name.
+    async fn activate(
+        &self,
+        package: crate::package::Package,
+        archive: &[u8],
+        approved: &[Capability],
+    ) -> Result<PackageReport> {
         let manifest = &package.manifest;
         let name = manifest.package.name.clone();
         let mut requested = manifest.capabilities.host.clone();

@@ -292,6 +292,10 @@ impl Engine {
                 json!({ "reason": "the robot was removed from the stage" }),
             );
         };
+        if let Some(reason) = &robot.disabled {
+            let reason = format!("the robot is disabled: {reason}");
+            return finish(claim, RunStatus::Cancelled, json!({ "reason": reason }));
+        }
         let Some(installed) = self.plugin(&robot.plugin) else {
             let message = format!("plugin `{}` is not installed", robot.plugin);
             return finish(

@@ -212,6 +212,15 @@ impl Store {
         row.map(rows::package).transpose()
     }
 
+    /// The version of package `name` installed last before the active one.
+    pub async fn previous_package(&self, name: &str) -> Result<Option<StoredPackage>> {
+        let row: Option<rows::PackageRow> = on!(&*self.db, c => sqlx::query_as(
+            "SELECT name, version, publisher, signed, manifest, archive, approved FROM packages WHERE name = $1 AND NOT active \
+             ORDER BY installed_at DESC, version DESC LIMIT 1"
+        ).bind(name).fetch_optional(c).await)?;
+        row.map(rows::package).transpose()
+    }
+
     /// The declared custom fields, by kind and code.
     pub async fn custom_fields(&self) -> Result<Vec<FieldDecl>> {
         let specs: Vec<String> = on!(&*self.db, c => sqlx::query_scalar("SELECT spec FROM custom_fields ORDER BY kind, code").fetch_all(c).await)?;

@@ -188,6 +188,22 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Replaces a stored robot binding (keeping its id).
+    pub async fn update_robot(&mut self, robot: &RobotBinding) -> Result<()> {
+        let spec = to_json(robot);
+        on!(&mut self.conn, t => sqlx::query("UPDATE robots SET spec = $1 WHERE id = $2").bind(&spec).bind(robot.id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    /// Removes a package, every version, and its plugins.
+    pub async fn remove_package(&mut self, name: &str, plugins: &[String]) -> Result<()> {
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM packages WHERE name = $1").bind(name).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        for plugin in plugins {
+            on!(&mut self.conn, t => sqlx::query("DELETE FROM plugins WHERE name = $1").bind(plugin).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        }
+        self.bump("plugins").await
+    }
+
     /// Stores a package version as the active one of its name.
     pub async fn put_package(&mut self, package: &StoredPackage, at: Timestamp) -> Result<()> {
         let approved = to_json(&package.approved);
