@@ -48,6 +48,46 @@ enum Command {
     /// Install and export industry templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Install, roll back and remove plugin packages; trust publishers.
+    #[command(subcommand)]
+    Package(PackageCommand),
+}
+
+#[derive(Subcommand)]
+enum PackageCommand {
+    /// Checks a package and installs it (or upgrades to it), once every
+    /// capability it requests is approved; prints what it adds and drops.
+    Install {
+        /// The package archive.
+        file: PathBuf,
+        /// The capabilities approved, comma-separated (`crm-read,set-fields`).
+        #[arg(long, default_value = "")]
+        approve: String,
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
+    /// Returns a package to the version installed before.
+    Rollback {
+        name: String,
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
+    /// Removes a package; refused while robots use it unless forced, which
+    /// disables them.
+    Remove {
+        name: String,
+        #[arg(long)]
+        force: bool,
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
+    /// Trusts a publisher's ed25519 public key (hex) for signed packages.
+    Trust {
+        publisher: String,
+        key: String,
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +271,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(serve(sandbox, engine, args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Package(command) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(package(sandbox, engine, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Template(command) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(template(sandbox, engine, command))
@@ -265,6 +310,55 @@ async fn open_engine(sandbox: SandboxConfig, config: EngineConfig, database_url:
         .await
         .context("installing the standard robots")?;
     Ok(engine)
+}
+
+async fn package(sandbox: SandboxConfig, config: EngineConfig, command: PackageCommand) -> anyhow::Result<()> {
+    match command {
+        PackageCommand::Install {
+            file,
+            approve,
+            database_url,
+        } => {
+            let archive = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let approved = approve
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|e| anyhow::anyhow!("--approve: {e}")))
+                .collect::<anyhow::Result<Vec<crate::domain::Capability>>>()?;
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            let report = engine.install_package_trusted(&archive, &approved).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        PackageCommand::Rollback { name, database_url } => {
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&engine.rollback_package(&name).await?)?
+            );
+        }
+        PackageCommand::Remove {
+            name,
+            force,
+            database_url,
+        } => {
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            let disabled = engine.remove_package(&name, force).await?;
+            println!("{}", serde_json::json!({ "disabled_robots": disabled }));
+        }
+        PackageCommand::Trust {
+            publisher,
+            key,
+            database_url,
+        } => {
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            let mut trust = engine.trust().await?;
+            trust.publishers.insert(publisher, key);
+            engine.set_trust(&trust).await?;
+            println!("{}", serde_json::to_string_pretty(&trust)?);
+        }
+    }
+    Ok(())
 }
 
 async fn template(sandbox: SandboxConfig, config: EngineConfig, command: TemplateCommand) -> anyhow::Result<ExitCode> {

@@ -65,6 +65,37 @@ pub struct Trust {
     pub allow_unsigned: bool,
 }
 
+/// The admin's trust as stored: publisher names with their ed25519 public
+/// keys in hex, and whether unsigned packages may be installed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSpec {
+    #[serde(default)]
+    pub publishers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+impl TrustSpec {
+    /// The keys decoded; an error names the publisher whose key is not one.
+    pub fn decode(&self) -> Result<Trust, String> {
+        let mut publishers = Vec::new();
+        for (name, key) in &self.publishers {
+            let bytes: [u8; 32] = hex::decode(key.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("publishers.{name}: the key is not 32 bytes in hex"))?;
+            let key = VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| format!("publishers.{name}: not an ed25519 public key"))?;
+            publishers.push((name.clone(), key));
+        }
+        Ok(Trust {
+            publishers,
+            allow_unsigned: self.allow_unsigned,
+        })
+    }
+}
+
 /// Why a package was refused.
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum PackageError {

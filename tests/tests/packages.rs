@@ -236,7 +236,56 @@ async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robot
     );
 }
 
+async fn packages_and_trust_over_http(db: Db) {
+    let s = robohost_tests::http::server(db).await;
+    let key = hex::encode(publisher().verifying_key().to_bytes());
+    let trust = serde_json::json!({"publishers": {"acme": key}});
+    s.json("PUT", "/api/trust", &s.admin, trust).await.expect(200);
+    let bad_key = serde_json::json!({"publishers": {"acme": "beef"}});
+    s.json("PUT", "/api/trust", &s.admin, bad_key).await.error(
+        422,
+        "invalid",
+        Some("trust"),
+        "publishers.acme: the key is not 32 bytes in hex",
+    );
+
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
+    let gzip = Some("application/gzip");
+    let path = "/api/packages?approve=change-responsible,add-comment";
+    let report = s.send("POST", path, Some(&s.admin), gzip, v1.clone()).await.expect(200);
+    assert_eq!(report["plugins"], serde_json::json!(["assign"]));
+    assert_eq!(report["signed_by"], "acme");
+    let listed = s.get("/api/packages", &s.admin).await.expect(200);
+    assert_eq!(listed[0]["version"], "1.0.0");
+
+    let unapproved = s.send("POST", "/api/packages", Some(&s.admin), gzip, v1.clone()).await;
+    assert_eq!(unapproved.status, 422);
+    let message = unapproved.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("not approved: change-responsible, add-comment"),
+        "{message}"
+    );
+    let mut tampered = v1.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    let refused = s.send("POST", path, Some(&s.admin), gzip, tampered).await;
+    assert_eq!(refused.status, 422, "{:?}", refused.json());
+    let manager = s.token("manager").await;
+    assert_eq!(s.send("POST", path, Some(&manager), gzip, v1).await.status, 403);
+
+    let removed = s
+        .send("DELETE", "/api/packages/assign", Some(&s.admin), None, "")
+        .await
+        .expect(200);
+    assert_eq!(removed["disabled_robots"], serde_json::json!([]));
+    assert_eq!(
+        s.get("/api/packages", &s.admin).await.expect(200),
+        serde_json::json!([])
+    );
+}
+
 robohost_tests::on_both!(
+    packages_and_trust_over_http,
     rollback_returns_to_the_previous_version_and_removal_disables_its_robots,
     a_package_installs_only_once_approved_and_its_robot_runs,
     an_upgrade_shows_its_capability_diff_and_needs_approval_again,

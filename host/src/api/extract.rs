@@ -96,6 +96,24 @@ impl<S: Send + Sync> FromRequest<S> for TomlBody {
     }
 }
 
+/// A package upload: the raw bytes of its archive.
+pub struct PackageBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for PackageBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let media = media_type(req.headers());
+        if !matches!(media.as_deref(), Some("application/gzip" | "application/octet-stream")) {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "application/gzip or application/octet-stream",
+                got: media.unwrap_or_else(|| "one without a Content-Type".into()),
+            });
+        }
+        read_body(req, state, PLUGIN_BODY_LIMIT).await.map(PackageBody)
+    }
+}
+
 /// A plugin upload: the raw bytes of a component.
 pub struct WasmBody(pub Bytes);
 

@@ -20,6 +20,7 @@ mod entities;
 pub mod error;
 mod events;
 mod extract;
+mod packages;
 mod plugins;
 mod templates;
 
@@ -91,6 +92,8 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
     // only handlers of one path share a call.
     let (schemas, paths, upload) = routes!(plugins::put_plugin);
     let upload = (schemas, paths, upload.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
+    let (schemas, paths, packages) = routes!(packages::install_package, packages::list_packages);
+    let packages = (schemas, paths, packages.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(openapi_json))
@@ -117,6 +120,10 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(events::get_run))
         .routes(routes!(events::list_outbox))
         .routes(routes!(events::list_notifications))
+        .routes(packages)
+        .routes(routes!(packages::rollback_package))
+        .routes(routes!(packages::remove_package))
+        .routes(routes!(packages::get_trust, packages::put_trust))
         .routes(routes!(templates::install_template))
         .routes(routes!(templates::export_template))
         .routes(routes!(auth::post_token))

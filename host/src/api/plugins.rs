@@ -56,7 +56,7 @@ pub(super) async fn put_plugin(
 ) -> Result<Json<PluginInfo>, ApiError> {
     let name = path.text("name")?.to_owned();
     let query = query.allow(&["grant"])?;
-    let grants = grants(query.parse::<String>("grant")?.as_deref().unwrap_or(""))?;
+    let grants = grants(query.parse::<String>("grant")?.as_deref().unwrap_or(""), "grant")?;
     let digest = Digest::of(&wasm);
     let (installing, granting) = (name.clone(), grants.clone());
     let handle = tokio::runtime::Handle::current();
@@ -78,15 +78,16 @@ pub(super) async fn put_plugin(
     }))
 }
 
-/// `crm-read,set-fields` as capabilities; each named once.
-fn grants(list: &str) -> Result<Vec<Capability>, ApiError> {
+/// `crm-read,set-fields`, the query parameter `field`, as capabilities;
+/// each named once.
+pub(super) fn grants(list: &str, field: &str) -> Result<Vec<Capability>, ApiError> {
     let mut grants = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let capability: Capability = item
             .parse()
             .map_err(|e: crate::domain::ValueError| ApiError::BadQuery {
-                field: "grant".into(),
-                message: format!("`grant`: {e}"),
+                field: field.into(),
+                message: format!("`{field}`: {e}"),
             })?;
         if !grants.contains(&capability) {
             grants.push(capability);

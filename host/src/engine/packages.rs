@@ -10,7 +10,10 @@ use serde::Serialize;
 
 use super::{Engine, EngineError, Handler, Installed, Result, invalid};
 use crate::domain::Capability;
-use crate::package::{Limits, Trust};
+use crate::package::{Limits, Trust, TrustSpec};
+
+/// The settings key of the portal's trust.
+const TRUST: &str = "trust";
 use crate::storage::{StoredPackage, StoredPlugin};
 
 /// What installing a package did.
@@ -46,6 +49,34 @@ fn plugin_name(package: &str, component: &str, components: usize) -> String {
 }
 
 impl Engine {
+    /// Whose packages this portal trusts (`PUT /api/trust`).
+    pub async fn trust(&self) -> Result<TrustSpec> {
+        let stored = self.store.setting(TRUST).await?;
+        Ok(stored
+            .map(|v| serde_json::from_value(v).expect("the trust is stored in its JSON form"))
+            .unwrap_or_default())
+    }
+
+    /// Replaces the trusted publishers and the unsigned-package policy.
+    pub async fn set_trust(&self, spec: &TrustSpec) -> Result<()> {
+        spec.decode().map_err(|problem| invalid("trust", problem))?;
+        let mut tx = self.store.begin().await?;
+        tx.set_setting(TRUST, &serde_json::to_value(spec).expect("the trust serialises"))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checks and installs a package with the portal's trust.
+    pub async fn install_package_trusted(&self, archive: &[u8], approved: &[Capability]) -> Result<PackageReport> {
+        let trust = self
+            .trust()
+            .await?
+            .decode()
+            .map_err(|problem| invalid("trust", problem))?;
+        self.install_package(archive, &trust, approved).await
+    }
+
     /// Checks and installs (or upgrades to) a package whose requested
     /// capabilities are all in `approved`.
     pub async fn install_package(

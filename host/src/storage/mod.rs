@@ -212,6 +212,20 @@ impl Store {
         row.map(rows::package).transpose()
     }
 
+    /// A setting's JSON form, if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = on!(&*self.db, c => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(c).await)?;
+        text.map(|t| from_json("setting", &t)).transpose()
+    }
+
+    /// The active version of every installed package, by name.
+    pub async fn packages(&self) -> Result<Vec<StoredPackage>> {
+        let rows: Vec<rows::PackageRow> = on!(&*self.db, c => sqlx::query_as(
+            "SELECT name, version, publisher, signed, manifest, archive, approved FROM packages WHERE active ORDER BY name"
+        ).fetch_all(c).await)?;
+        rows.into_iter().map(rows::package).collect()
+    }
+
     /// The version of package `name` installed last before the active one.
     pub async fn previous_package(&self, name: &str) -> Result<Option<StoredPackage>> {
         let row: Option<rows::PackageRow> = on!(&*self.db, c => sqlx::query_as(

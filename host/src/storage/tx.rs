@@ -188,6 +188,13 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Stores a setting's JSON form under `key`.
+    pub async fn set_setting(&mut self, key: &str, value: &serde_json::Value) -> Result<()> {
+        let value = value.to_string();
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value").bind(key).bind(&value).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
     /// Replaces a stored robot binding (keeping its id).
     pub async fn update_robot(&mut self, robot: &RobotBinding) -> Result<()> {
         let spec = to_json(robot);
