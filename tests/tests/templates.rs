@@ -240,6 +240,12 @@ plugin"#,
             .contains("line 59, column 1: robot `notify` at shipment/PACKING"),
         "{error}"
     );
+    assert_eq!(error["problems"][0]["line"], 59);
+    assert_eq!(error["problems"][0]["column"], 1);
+    assert_eq!(
+        error["problems"][0]["message"],
+        "robot `notify` at shipment/PACKING: pipeline `shipment` has no stage `PACKING`"
+    );
     let manager = s.token("manager").await;
     let denied = s.send("POST", "/api/templates", Some(&manager), toml, SAMPLE).await;
     assert_eq!(denied.status, 403);

@@ -51,8 +51,8 @@ pub enum ApiError {
     #[error("{0}")]
     BadPlugin(String),
     /// A template with problems, each with its line and column.
-    #[error("{0}")]
-    BadTemplate(String),
+    #[error("the template has {} problem(s), nothing was installed: {}", .0.len(), .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    BadTemplate(Vec<crate::domain::Problem>),
     /// A failure of robohost itself; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -75,13 +75,18 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable: `bad_json`, `bad_body`, `bad_path`, `bad_query`,
     /// `unsupported_media_type`, `too_large`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `invalid`, `bad_plugin`, `internal`.
+    /// `not_found`, `method_not_allowed`, `invalid`, `bad_plugin`,
+    /// `bad_template`, `internal`.
     pub code: &'static str,
     /// For people: what is wrong and, where it helps, what to send instead.
     pub message: String,
     /// The body field, path segment or query parameter at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `bad_template`: every problem with its line and column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub problems: Vec<crate::domain::Problem>,
 }
 
 impl ApiError {
@@ -169,6 +174,10 @@ impl IntoResponse for ApiError {
                 code: self.code(),
                 message: self.message(),
                 field: self.field(),
+                problems: match &self {
+                    ApiError::BadTemplate(problems) => problems.clone(),
+                    _ => Vec::new(),
+                },
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
@@ -189,7 +198,7 @@ impl From<EngineError> for ApiError {
             // The engine loads a plugin only when it is uploaded or at
             // start, so a load failure here is the upload's fault.
             EngineError::Plugin(e) => ApiError::BadPlugin(e.to_string()),
-            e @ EngineError::Template(_) => ApiError::BadTemplate(e.to_string()),
+            EngineError::Template(problems) => ApiError::BadTemplate(problems),
             e @ (EngineError::Package(_) | EngineError::Unapproved { .. }) => ApiError::BadPlugin(e.to_string()),
             EngineError::Store(e) => ApiError::internal("the database failed", e),
         }
