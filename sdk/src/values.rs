@@ -6,8 +6,24 @@
 use core::fmt;
 
 use crate::{
-    Capability, Decimal, Entity, EntityKind, EntityRef, Failure, Field, FieldValue, Money, UserId, Value, ValueType,
+    Capability, Date, Decimal, Entity, EntityKind, EntityRef, Failure, Field, FieldValue, Money, UserId, Value,
+    ValueType,
 };
+
+impl Date {
+    /// Days from 1970-01-01 to this date (negative before it), in the
+    /// proleptic Gregorian calendar.
+    pub fn days_from_epoch(&self) -> i64 {
+        // Howard Hinnant's days_from_civil.
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+}
 
 impl Value {
     /// A text value.
@@ -349,6 +365,16 @@ impl fmt::Display for ValueType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_count_days_from_the_epoch() {
+        let day = |year, month, day| Date { year, month, day }.days_from_epoch();
+        assert_eq!(day(1970, 1, 1), 0);
+        assert_eq!(day(1969, 12, 31), -1);
+        assert_eq!(day(2000, 3, 1), 11_017);
+        assert_eq!(day(2026, 11, 25), 20_782);
+        assert_eq!(day(2024, 2, 29) + 1, day(2024, 3, 1));
+    }
 
     fn deal(fields: Vec<Field>, custom_fields: Vec<Field>) -> Entity {
         Entity {
