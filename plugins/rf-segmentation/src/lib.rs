@@ -183,24 +183,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_table_of_segments() {
+    fn bounds_belong_to_the_nearer_segment() {
         let b = Bounds {
             recent_days: 30,
             lapsing_days: 90,
             dormant_days: 180,
             frequent: 5,
         };
+        // Each bound belongs to the nearer segment.
         let cases = [
-            (3, 1, "new"),
-            (30, 2, "promising"),
-            (10, 5, "loyal"),
-            (90, 7, "loyal"),
-            (31, 1, "wandering"),
-            (60, 4, "wandering"),
-            (91, 2, "dormant"),
-            (120, 6, "at_risk"),
-            (181, 9, "lost"),
-            (400, 1, "lost"),
+            (0, 1, "new"),
+            (30, 4, "promising"),
+            (31, 4, "wandering"),
+            (30, 5, "loyal"),
+            (90, 5, "loyal"),
+            (91, 5, "at_risk"),
+            (90, 1, "wandering"),
+            (180, 1, "dormant"),
+            (180, 5, "at_risk"),
+            (181, 50, "lost"),
         ];
         for (days, purchases, expected) in cases {
             assert_eq!(
