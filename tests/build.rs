@@ -42,6 +42,19 @@ fn main() {
     );
     let plugins = target_dir.join(TARGET).join("release");
     println!("cargo:rustc-env=ROBOHOST_PLUGINS={}", plugins.display());
+
+    // The Python robots, with componentize-py.
+    let python = target_dir.join("python");
+    let status = Command::new("bash")
+        .arg(root.join("plugins/python/build.sh"))
+        .arg(&python)
+        .status()
+        .expect("running plugins/python/build.sh");
+    assert!(
+        status.success(),
+        "building the Python robots failed; the errors are above"
+    );
+    println!("cargo:rustc-env=ROBOHOST_PYTHON_PLUGINS={}", python.display());
 }
 
 fn ensure_target() {

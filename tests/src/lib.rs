@@ -23,6 +23,12 @@ pub fn plugin_path(name: &str) -> PathBuf {
     plugins_dir().join(format!("{name}.wasm"))
 }
 
+/// The component the build script made of the Python robot `name`
+/// (`plugins/python/NAME/app.py`).
+pub fn python_plugin_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("ROBOHOST_PYTHON_PLUGINS")).join(format!("{name}.wasm"))
+}
+
 /// Parses an entity written as JSON.
 pub fn entity(json: &str) -> Entity {
     serde_json::from_str(json).expect("test entity JSON")

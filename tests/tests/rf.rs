@@ -7,7 +7,7 @@ use robohost::domain::{Capability, FieldValue, Pipeline, RobotBinding, Timestamp
 use robohost::engine::{EngineConfig, NewEntityRequest};
 use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
-use robohost_tests::plugin_path;
+use robohost_tests::{plugin_path, python_plugin_path};
 
 /// Clients: (days since the last purchase, purchases, expected segment).
 const CLIENTS: [(i64, i64, &str); 10] = [
@@ -24,11 +24,21 @@ const CLIENTS: [(i64, i64, &str); 10] = [
 ];
 
 #[tokio::test]
-async fn each_client_gets_the_segment_of_its_recency_and_frequency() {
+async fn in_rust_each_client_gets_the_segment_of_its_recency_and_frequency() {
+    segments_from(std::fs::read(plugin_path("rf_segmentation")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn in_python_each_client_gets_the_same_segment() {
+    segments_from(std::fs::read(python_plugin_path("rf_segmentation")).unwrap()).await;
+}
+
+/// Installs the component `wasm` as the RF robot and checks every client of
+/// the table.
+async fn segments_from(wasm: Vec<u8>) {
     // Wednesday 2026-11-25 12:00 UTC: day 20782 since the epoch.
     let now = Timestamp(20_782 * 86_400_000 + 12 * 3_600_000);
     let (engine, _) = engine(Db::Sqlite, now, EngineConfig::default()).await;
-    let wasm = std::fs::read(plugin_path("rf_segmentation")).unwrap();
     engine
         .install_plugin("rf", wasm, vec![Capability::SetFields])
         .await
