@@ -43,18 +43,21 @@ fn main() {
     let plugins = target_dir.join(TARGET).join("release");
     println!("cargo:rustc-env=ROBOHOST_PLUGINS={}", plugins.display());
 
-    // The Python robots, with componentize-py.
-    let python = target_dir.join("python");
-    let status = Command::new("bash")
-        .arg(root.join("plugins/python/build.sh"))
-        .arg(&python)
-        .status()
-        .expect("running plugins/python/build.sh");
-    assert!(
-        status.success(),
-        "building the Python robots failed; the errors are above"
-    );
-    println!("cargo:rustc-env=ROBOHOST_PYTHON_PLUGINS={}", python.display());
+    // The Python and JavaScript robots, with componentize-py and -js.
+    for (language, env) in [("python", "ROBOHOST_PYTHON_PLUGINS"), ("js", "ROBOHOST_JS_PLUGINS")] {
+        let out = target_dir.join(language);
+        let script = root.join(format!("plugins/{language}/build.sh"));
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(&out)
+            .status()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        assert!(
+            status.success(),
+            "building the {language} robots failed; the errors are above"
+        );
+        println!("cargo:rustc-env={env}={}", out.display());
+    }
 }
 
 fn ensure_target() {

@@ -29,6 +29,12 @@ pub fn python_plugin_path(name: &str) -> PathBuf {
     PathBuf::from(env!("ROBOHOST_PYTHON_PLUGINS")).join(format!("{name}.wasm"))
 }
 
+/// The component the build script made of the JavaScript robot `name`
+/// (`plugins/js/NAME/robot.js`).
+pub fn js_plugin_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("ROBOHOST_JS_PLUGINS")).join(format!("{name}.wasm"))
+}
+
 /// Parses an entity written as JSON.
 pub fn entity(json: &str) -> Entity {
     serde_json::from_str(json).expect("test entity JSON")

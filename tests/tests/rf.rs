@@ -7,7 +7,7 @@ use robohost::domain::{Capability, FieldValue, Pipeline, RobotBinding, Timestamp
 use robohost::engine::{EngineConfig, NewEntityRequest};
 use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
-use robohost_tests::{plugin_path, python_plugin_path};
+use robohost_tests::{js_plugin_path, plugin_path, python_plugin_path};
 
 /// Clients: (days since the last purchase, purchases, expected segment).
 const CLIENTS: [(i64, i64, &str); 10] = [
@@ -31,6 +31,11 @@ async fn in_rust_each_client_gets_the_segment_of_its_recency_and_frequency() {
 #[tokio::test]
 async fn in_python_each_client_gets_the_same_segment() {
     segments_from(std::fs::read(python_plugin_path("rf_segmentation")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn in_javascript_each_client_gets_the_same_segment() {
+    segments_from(std::fs::read(js_plugin_path("rf_segmentation")).unwrap()).await;
 }
 
 /// Installs the component `wasm` as the RF robot and checks every client of
