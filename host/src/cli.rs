@@ -81,6 +81,21 @@ enum PackageCommand {
         #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
         database_url: String,
     },
+    /// Packs a folder into a package: its `robohost.toml` (without `files`)
+    /// and every other file in it, hashed into the manifest, signed with the
+    /// key file when given.
+    Pack {
+        folder: PathBuf,
+        /// A key file made by `robohost package keygen`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Where to write the package.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Makes a new signing key: writes its secret to FILE and prints the
+    /// public key to give admins (`robohost package trust`).
+    Keygen { file: PathBuf },
     /// Trusts a publisher's ed25519 public key (hex) for signed packages.
     Trust {
         publisher: String,
@@ -346,6 +361,36 @@ async fn package(sandbox: SandboxConfig, config: EngineConfig, command: PackageC
             let disabled = engine.remove_package(&name, force).await?;
             println!("{}", serde_json::json!({ "disabled_robots": disabled }));
         }
+        PackageCommand::Pack { folder, key, output } => {
+            let manifest_path = folder.join(crate::package::MANIFEST);
+            let manifest = std::fs::read_to_string(&manifest_path)
+                .with_context(|| format!("reading {}", manifest_path.display()))?;
+            let mut files = std::collections::BTreeMap::new();
+            collect(&folder, &folder, &mut files)?;
+            let key = key
+                .map(|path| read_key(&path).with_context(|| format!("reading the key {}", path.display())))
+                .transpose()?;
+            let archive = crate::package::pack(&manifest, &files, key.as_ref())?;
+            std::fs::write(&output, &archive).with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "robohost: packed {} files into {} ({} bytes)",
+                files.len(),
+                output.display(),
+                archive.len()
+            );
+        }
+        PackageCommand::Keygen { file } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            std::fs::write(&file, hex::encode(seed)).with_context(|| format!("writing {}", file.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+            println!("{}", hex::encode(public.to_bytes()));
+        }
         PackageCommand::Trust {
             publisher,
             key,
@@ -359,6 +404,33 @@ async fn package(sandbox: SandboxConfig, config: EngineConfig, command: PackageC
         }
     }
     Ok(())
+}
+
+/// Every file under `dir` but the manifest and the signature, by its path
+/// relative to `root`.
+fn collect(root: &Path, dir: &Path, files: &mut std::collections::BTreeMap<String, Vec<u8>>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(root, &path, files)?;
+            continue;
+        }
+        let relative = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+        if relative != crate::package::MANIFEST && relative != crate::package::SIGNATURE {
+            files.insert(relative, std::fs::read(&path)?);
+        }
+    }
+    Ok(())
+}
+
+/// A signing key written by `robohost package keygen`.
+fn read_key(path: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let text = std::fs::read_to_string(path)?;
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("not a key made by `robohost package keygen`"))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 async fn template(sandbox: SandboxConfig, config: EngineConfig, command: TemplateCommand) -> anyhow::Result<ExitCode> {

@@ -242,6 +242,44 @@ pub fn open(archive: &[u8], limits: &Limits, trust: &Trust) -> Result<Package, P
     })
 }
 
+/// Makes a package: `manifest` is the manifest's text without `files` (any
+/// given is replaced), `files` every other file by path. The sha256 of each
+/// file is written into the manifest, which is signed with `key` when given.
+/// The result passes [`open`] by a host that trusts the key.
+pub fn pack(
+    manifest: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> Result<Vec<u8>, PackageError> {
+    use ed25519_dalek::Signer;
+    let mut table: toml::Table = toml::from_str(manifest).map_err(|e| bad("(file)", e.message().to_owned()))?;
+    let hashes: toml::Table = files
+        .iter()
+        .map(|(path, bytes)| (path.clone(), toml::Value::String(hex::encode(Sha256::digest(bytes)))))
+        .collect();
+    table.insert("files".into(), toml::Value::Table(hashes));
+    let text = toml::to_string(&table).expect("a TOML table serialises");
+    // Checked as a host would, before anything is written.
+    let parsed = parse_manifest(text.as_bytes())?;
+    check_files(&parsed, files)?;
+    let mut entries: Vec<(String, Vec<u8>)> = vec![(MANIFEST.into(), text.clone().into_bytes())];
+    if let Some(key) = key {
+        let signature = hex::encode(key.sign(text.as_bytes()).to_bytes());
+        entries.push((SIGNATURE.into(), signature.into_bytes()));
+    }
+    entries.extend(files.iter().map(|(p, b)| (p.clone(), b.clone())));
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let written = |e: std::io::Error| PackageError::Unreadable(e.to_string());
+    for (path, bytes) in &entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, bytes.as_slice()).map_err(written)?;
+    }
+    tar.into_inner().and_then(|gz| gz.finish()).map_err(written)
+}
+
 /// Reads again a package this host checked and stored when installing it
 /// (for a rollback): every check but the signature, which was verified then.
 pub fn reopen(archive: &[u8]) -> Result<Package, PackageError> {

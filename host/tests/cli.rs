@@ -208,3 +208,51 @@ fn template_install_reports_what_to_bind_and_refuses_with_locations() {
     assert!(stdout.starts_with("format = 1\ncode = \"prom2b\""), "{stdout}");
     assert_eq!(stdout.matches("[[robots]]").count(), 45);
 }
+
+#[test]
+fn a_folder_packs_into_a_signed_package_that_installs_once_approved() {
+    let dir = tempdir("pack");
+    let folder = dir.join("rf");
+    std::fs::create_dir_all(folder.join("components")).unwrap();
+    std::fs::copy(plugin_path("rf_segmentation"), folder.join("components/rf.wasm")).unwrap();
+    write(
+        &folder,
+        "robohost.toml",
+        "[package]\nname = \"rf\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
+         description = \"RF segmentation\"\n\n[capabilities]\nhost = [\"set-fields\"]\n\n\
+         [[robots]]\ncomponent = \"components/rf.wasm\"\ncodes = [\"rf_segment\"]\n",
+    );
+    let key = dir.join("acme.key").display().to_string();
+    let out = robohost(&["package", "keygen", &key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(public.len(), 64, "{public}");
+
+    let package = dir.join("rf.rhpkg").display().to_string();
+    let folder = folder.display().to_string();
+    let out = robohost(&["package", "pack", &folder, "--key", &key, "--output", &package]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let db = format!("sqlite://{}", dir.join("portal.sqlite").display());
+    let out = robohost(&["package", "trust", "acme", &public, "--database-url", &db]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = robohost(&["package", "install", &package, "--database-url", &db]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("not approved: set-fields"), "{stderr}");
+
+    let out = robohost(&[
+        "package",
+        "install",
+        &package,
+        "--approve",
+        "set-fields",
+        "--database-url",
+        &db,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["plugins"], serde_json::json!(["rf"]));
+    assert_eq!(report["signed_by"], "acme");
+}

@@ -2,14 +2,13 @@
 //! requests, the capability diff of an upgrade, and components checked in
 //! the sandbox before anything is stored.
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use robohost::domain::{Capability, RobotBinding};
 use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
-use robohost::package::{MANIFEST, SIGNATURE, Trust};
+use robohost::package::Trust;
 use robohost::runtime::LoadError;
 use robohost_tests::db::{Db, engine};
 use robohost_tests::plugin_path;
-use sha2::{Digest, Sha256};
 
 fn publisher() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
@@ -30,23 +29,10 @@ fn package(version: &str, plugin: &str, codes: &str, host: &str) -> Vec<u8> {
     let manifest = format!(
         "[package]\nname = \"assign\"\nversion = \"{version}\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
          description = \"Assigns deals by amount\"\n\n[capabilities]\nhost = [{host}]\n\n\
-         [[robots]]\ncomponent = \"{component}\"\ncodes = [{codes}]\n\n[files]\n\"{component}\" = \"{}\"\n",
-        hex::encode(Sha256::digest(&wasm))
+         [[robots]]\ncomponent = \"{component}\"\ncodes = [{codes}]\n"
     );
-    let signature = hex::encode(publisher().sign(manifest.as_bytes()).to_bytes());
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    for (path, bytes) in [
-        (MANIFEST, manifest.as_bytes()),
-        (SIGNATURE, signature.as_bytes()),
-        (component.as_str(), wasm.as_slice()),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        tar.append_data(&mut header, path, bytes).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap()
+    let files = [(component, wasm)].into_iter().collect();
+    robohost::package::pack(&manifest, &files, Some(&publisher())).unwrap()
 }
 
 async fn portal(db: Db) -> std::sync::Arc<robohost::engine::Engine> {
