@@ -642,9 +642,14 @@ impl Engine {
         self.completed(&mut tx, &self.settings(), &entity, now).await?;
         tx.commit().await?;
         self.wake.notify_waiters();
-        if self.settings().triggers.contains_key(UPDATED) {
-            self.fire_trigger(UPDATED, &HitTarget::Entity(target), &Fields::new())
-                .await?;
+        // The change is committed: a trigger that fails to fire is logged,
+        // not reported as a failed update.
+        if self.settings().triggers.contains_key(UPDATED)
+            && let Err(error) = self
+                .fire_trigger(UPDATED, &HitTarget::Entity(target), &Fields::new())
+                .await
+        {
+            tracing::error!(%error, entity = %target, "the `updated` trigger could not fire");
         }
         Ok(entity)
     }
