@@ -36,6 +36,9 @@ impl Delivery for LogDelivery {
 impl Engine {
     /// Delivers pending messages; returns how many were taken.
     pub async fn deliver_outbox(&self) -> Result<usize> {
+        if !self.store.outbox_pending().await? {
+            return Ok(0);
+        }
         let taken = self.store.take_outbox(self.now(), 100).await?;
         for message in &taken {
             if let Err(error) = self.delivery.deliver(message) {

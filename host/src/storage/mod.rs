@@ -493,6 +493,13 @@ impl Store {
         found.into_iter().map(rows::outbox).collect()
     }
 
+    /// Whether any message waits for delivery (a read, so idle workers do
+    /// not take the writer to find out).
+    pub async fn outbox_pending(&self) -> Result<bool> {
+        let found: Option<i64> = on!(&*self.db, c => sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'pending' LIMIT 1").fetch_optional(c).await)?;
+        Ok(found.is_some())
+    }
+
     /// Takes up to `limit` pending messages for delivery, marking them sent
     /// (each is taken once, across processes).
     pub async fn take_outbox(&self, at: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
