@@ -270,7 +270,60 @@ async fn packages_and_trust_over_http(db: Db) {
     );
 }
 
+/// The compiled plugin `plugin` with a custom section making it another
+/// component: the same robots, another digest.
+fn variant(plugin: &str) -> Vec<u8> {
+    let mut wasm = std::fs::read(plugin_path(plugin)).unwrap();
+    let name = b"variant";
+    wasm.extend_from_slice(&[0, 1 + name.len() as u8 + 1, name.len() as u8]);
+    wasm.extend_from_slice(name);
+    wasm.push(2);
+    wasm
+}
+
+async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
+    let engine = portal(db).await;
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
+    engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    place_assign_robot(&engine).await;
+    let request = || -> NewEntityRequest {
+        serde_json::from_str(
+            r#"{"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
+        )
+        .unwrap()
+    };
+    let first = engine.create_entity(request()).await.unwrap();
+    let batch = engine.lease(10).await.unwrap().expect("the run is due");
+
+    // Version 2 arrives while the first run is leased and prepared.
+    let wasm = variant("assign_by_amount");
+    let manifest = format!(
+        "[package]\nname = \"assign\"\nversion = \"2.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
+         [capabilities]\nhost = [{ASSIGN}]\n\n[[robots]]\ncomponent = \"components/assign.wasm\"\ncodes = [\"assign_by_amount\"]\n"
+    );
+    let files = [("components/assign.wasm".to_owned(), wasm)].into_iter().collect();
+    let v2 = robohost::package::pack(&manifest, &files, Some(&publisher())).unwrap();
+    engine.install_package(&v2, &trust(), &APPROVED).await.unwrap();
+    assert_eq!(engine.work(batch).await.unwrap(), 1);
+
+    let second = engine.create_entity(request()).await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    let digest = |deal: robohost::domain::Entity| {
+        let engine = engine.clone();
+        async move {
+            let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
+            assert_eq!(run.status, robohost::storage::RunStatus::Succeeded);
+            run.report.unwrap()["plugin"].as_str().unwrap().to_owned()
+        }
+    };
+    let (old, new) = (digest(first).await, digest(second).await);
+    assert_ne!(old, new, "the second run used version 2");
+    let v1_digest = robohost::domain::Digest::of(&std::fs::read(plugin_path("assign_by_amount")).unwrap());
+    assert_eq!(old, v1_digest.to_string(), "the run in flight kept version 1");
+}
+
 robohost_tests::on_both!(
+    a_run_in_flight_keeps_the_version_it_started_with,
     packages_and_trust_over_http,
     rollback_returns_to_the_previous_version_and_removal_disables_its_robots,
     a_package_installs_only_once_approved_and_its_robot_runs,

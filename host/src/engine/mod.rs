@@ -42,6 +42,7 @@ pub use data::StoreData;
 pub use outbox::{Delivery, LogDelivery};
 pub use packages::PackageReport;
 pub use template::{InstallReport, PROM2B};
+pub use worker::Batch;
 
 /// The trigger code the host fires itself when a user changes an entity's
 /// fields: a trigger with this code and a condition moves an entity once a

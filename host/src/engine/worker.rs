@@ -32,6 +32,14 @@ impl Drop for Heartbeat {
     }
 }
 
+/// Leased runs, prepared and not yet worked; their leases are kept alive
+/// until the batch is worked or dropped.
+pub struct Batch {
+    steps: Vec<Step>,
+    settings: Arc<Settings>,
+    _heartbeat: Heartbeat,
+}
+
 /// What to do with one leased run.
 enum Step {
     /// Finish without running: cancelled, skipped, or unrunnable.
@@ -92,24 +100,44 @@ struct Job {
 impl Engine {
     /// Leases, runs and finishes up to `limit` due runs; returns how many.
     pub async fn run_due(&self, limit: u32) -> Result<usize> {
+        match self.lease(limit).await? {
+            Some(batch) => self.work(batch).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Leases up to `limit` due runs and prepares them: each run holds the
+    /// plugin installed now, and keeps it even if the plugin is upgraded
+    /// before the run is worked. `None` when nothing is due.
+    pub async fn lease(&self, limit: u32) -> Result<Option<Batch>> {
         let now = self.now();
         let until = Timestamp(now.0 + self.config.lease_ms);
         let claims = self.store.claim(&self.owner, now, until, limit).await?;
         if claims.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
-        let count = claims.len();
-        let _leases = self.keep_leases(claims.iter().map(|c| c.run_id).collect());
+        let heartbeat = self.keep_leases(claims.iter().map(|c| c.run_id).collect());
         let settings = self.settings();
         let refs: Vec<EntityRef> = claims.iter().map(|c| c.entity).collect();
         let entities = self.store.entities_with_entry(&refs).await?;
-        let mut steps = Vec::with_capacity(count);
+        let mut steps = Vec::with_capacity(claims.len());
         for claim in claims {
             // A batch may hold several runs of one entity: each gets a copy.
             let found = entities.get(&claim.entity).cloned();
             steps.push(self.prepare(&settings, claim, found).await?);
         }
+        Ok(Some(Batch {
+            steps,
+            settings,
+            _heartbeat: heartbeat,
+        }))
+    }
 
+    /// Runs a leased batch and records how each run ended; returns how many.
+    pub async fn work(&self, batch: Batch) -> Result<usize> {
+        let Batch { steps, settings, .. } = batch;
+        let count = steps.len();
+        let now = self.now();
         let (finished, jobs): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| matches!(s, Step::Finish { .. }));
         let jobs: Vec<Job> = jobs
             .into_iter()
