@@ -51,16 +51,26 @@ enum Command {
     /// Install, roll back and remove plugin packages; trust publishers.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Compiles the component on stdin to stdout within a memory cap: the
+    /// host runs itself so to compile what it installs.
+    #[command(name = crate::runtime::WORKER_COMMAND, hide = true)]
+    CompileWorker {
+        #[arg(long)]
+        max_wasm_stack: usize,
+        #[arg(long)]
+        memory_bytes: u64,
+    },
 }
 
 #[derive(Subcommand)]
 enum PackageCommand {
     /// Checks a package and installs it (or upgrades to it), once every
-    /// capability it requests is approved; prints what it adds and drops.
+    /// permission it requests is approved; prints what it adds and drops.
     Install {
         /// The package archive.
         file: PathBuf,
-        /// The capabilities approved, comma-separated (`crm-read,set-fields`).
+        /// The permissions approved, comma-separated
+        /// (`crm-read,read:deal,set-fields,write:deal,field:UF_SEGMENT`).
         #[arg(long, default_value = "")]
         approve: String,
         #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
@@ -276,8 +286,22 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ConfigFile { sandbox, engine } = load_config(cli.config.as_deref())?;
+    if let Command::CompileWorker {
+        max_wasm_stack,
+        memory_bytes,
+    } = cli.command
+    {
+        crate::runtime::serve_worker(max_wasm_stack, memory_bytes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ConfigFile { mut sandbox, engine } = load_config(cli.config.as_deref())?;
+    // Components are compiled in a worker process: this binary again.
+    match std::env::current_exe() {
+        Ok(exe) => sandbox.compiler = crate::runtime::Compiler::Worker { exe },
+        Err(e) => tracing::warn!(error = %e, "cannot find this binary; compiling plugins in process, without caps"),
+    }
     match cli.command {
+        Command::CompileWorker { .. } => unreachable!("handled above"),
         Command::Robot(RobotCommand::Run(args)) => run_robot(sandbox, *args),
         Command::Robot(RobotCommand::Describe { plugin, json }) => describe(sandbox, &plugin, json),
         Command::Trigger(TriggerCommand::Run(args)) => run_trigger(sandbox, args),
@@ -340,7 +364,7 @@ async fn package(sandbox: SandboxConfig, config: EngineConfig, command: PackageC
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse().map_err(|e| anyhow::anyhow!("--approve: {e}")))
-                .collect::<anyhow::Result<Vec<crate::domain::Capability>>>()?;
+                .collect::<anyhow::Result<Vec<crate::domain::Permission>>>()?;
             let engine = open_engine(sandbox, config, &database_url).await?;
             let report = engine.install_package_trusted(&archive, &approved).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

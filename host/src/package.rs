@@ -24,7 +24,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::domain::{Capability, EntityKind};
+use crate::domain::{Capability, EntityKind, Permission};
 
 /// The manifest's path in the archive.
 pub const MANIFEST: &str = "robohost.toml";
@@ -193,7 +193,7 @@ pub struct Capabilities {
     /// Entity kinds it writes.
     #[serde(default)]
     pub write: Vec<EntityKind>,
-    /// Fields it writes, such as `UF_SEGMENT`.
+    /// Fields `set-fields` may change, such as `UF_SEGMENT`; `*` for any.
     #[serde(default)]
     pub fields: Vec<String>,
     /// Outbound HTTP hosts.
@@ -206,6 +206,21 @@ pub struct Capabilities {
 pub struct Fuel {
     pub default: Option<u64>,
     pub max: Option<u64>,
+}
+
+impl Capabilities {
+    /// Everything requested, as the permissions an admin approves, sorted.
+    pub fn permissions(&self) -> Vec<Permission> {
+        let mut all: Vec<Permission> = (self.host.iter().copied().map(Permission::Host))
+            .chain(self.read.iter().map(|k| Permission::Read(Some(*k))))
+            .chain(self.write.iter().map(|k| Permission::Write(Some(*k))))
+            .chain(self.fields.iter().map(|f| Permission::Field(f.clone())))
+            .chain(self.http.iter().map(|h| Permission::Http(h.to_ascii_lowercase())))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// A package that passed every check.
@@ -440,15 +455,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
             }
         }
     }
-    for host in &manifest.capabilities.http {
-        let label_ok = |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !host.split('.').all(label_ok) {
-            return Err(bad(
-                "capabilities.http",
-                format!("`{host}` is not a host name such as api.example.com"),
-            ));
-        }
-    }
+    check_capabilities(&manifest.capabilities)?;
     if let (Some(default), Some(max)) = (manifest.fuel.default, manifest.fuel.max)
         && default > max
     {
@@ -461,6 +468,78 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
         }
     }
     Ok(manifest)
+}
+
+/// The capabilities that change entities, so need the kinds they write.
+const WRITES: [Capability; 5] = [
+    Capability::SetFields,
+    Capability::MoveStage,
+    Capability::ChangeResponsible,
+    Capability::CreateEntity,
+    Capability::AddComment,
+];
+
+fn check_capabilities(c: &Capabilities) -> Result<(), PackageError> {
+    let reads = c.host.contains(&Capability::CrmRead);
+    let writes = c.host.iter().find(|h| WRITES.contains(h));
+    match (reads, c.read.is_empty()) {
+        (true, true) => {
+            return Err(bad(
+                "capabilities.read",
+                "`crm-read` is requested: name the entity kinds it reads, such as read = [\"deal\"]",
+            ));
+        }
+        (false, false) => {
+            return Err(bad(
+                "capabilities.read",
+                "names kinds to read, but `crm-read` is not requested",
+            ));
+        }
+        _ => {}
+    }
+    match (writes, c.write.is_empty()) {
+        (Some(w), true) => {
+            return Err(bad(
+                "capabilities.write",
+                format!("`{w}` is requested: name the entity kinds it changes, such as write = [\"deal\"]"),
+            ));
+        }
+        (None, false) => {
+            return Err(bad(
+                "capabilities.write",
+                "names kinds to change, but no capability that changes entities is requested",
+            ));
+        }
+        _ => {}
+    }
+    match (c.host.contains(&Capability::SetFields), c.fields.is_empty()) {
+        (true, true) => {
+            return Err(bad(
+                "capabilities.fields",
+                "`set-fields` is requested: name the fields it sets, such as fields = [\"UF_SEGMENT\"], or [\"*\"] for any",
+            ));
+        }
+        (false, false) => {
+            return Err(bad(
+                "capabilities.fields",
+                "names fields, but `set-fields` is not requested",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(code) = c.fields.iter().find(|f| *f != "*" && !crate::domain::is_field_code(f)) {
+        return Err(bad(
+            "capabilities.fields",
+            format!("`{code}` is not a field code such as UF_SEGMENT (letters, digits and `_`), nor `*`"),
+        ));
+    }
+    if let Some(host) = c.http.iter().find(|h| !crate::domain::is_host(h)) {
+        return Err(bad(
+            "capabilities.http",
+            format!("`{host}` is not a host name such as api.example.com"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_files(manifest: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result<(), PackageError> {

@@ -219,7 +219,7 @@ fn a_folder_packs_into_a_signed_package_that_installs_once_approved() {
         &folder,
         "robohost.toml",
         "[package]\nname = \"rf\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
-         description = \"RF segmentation\"\n\n[capabilities]\nhost = [\"set-fields\"]\n\n\
+         description = \"RF segmentation\"\n\n[capabilities]\nhost = [\"set-fields\"]\nwrite = [\"contact\"]\nfields = [\"UF_RF_SEGMENT\"]\n\n\
          [[robots]]\ncomponent = \"components/rf.wasm\"\ncodes = [\"rf_segment\"]\n",
     );
     let key = dir.join("acme.key").display().to_string();
@@ -240,14 +240,17 @@ fn a_folder_packs_into_a_signed_package_that_installs_once_approved() {
     let out = robohost(&["package", "install", &package, "--database-url", &db]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("not approved: set-fields"), "{stderr}");
+    assert!(
+        stderr.contains("not approved: set-fields, write:contact, field:UF_RF_SEGMENT"),
+        "{stderr}"
+    );
 
     let out = robohost(&[
         "package",
         "install",
         &package,
         "--approve",
-        "set-fields",
+        "set-fields,write:contact,field:UF_RF_SEGMENT",
         "--database-url",
         &db,
     ]);
@@ -255,4 +258,52 @@ fn a_folder_packs_into_a_signed_package_that_installs_once_approved() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
     assert_eq!(report["plugins"], serde_json::json!(["rf"]));
     assert_eq!(report["signed_by"], "acme");
+}
+
+/// Runs `robohost robot describe PLUGIN` with `sandbox` in the `[sandbox]`
+/// table and an empty artifact cache, so the component is compiled.
+fn describe_with(name: &str, sandbox: &str, plugin: &Path) -> Output {
+    let dir = tempdir(name);
+    let cache = dir.join("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let table = format!("[sandbox]\ncache-dir = {:?}\n{sandbox}\n", cache.display().to_string());
+    let config = write(&dir, "robohost.toml", &table);
+    Command::new(env!("CARGO_BIN_EXE_robohost"))
+        .args(["--config", &config, "robot", "describe", "--plugin"])
+        .arg(plugin)
+        .output()
+        .expect("running robohost")
+}
+
+#[test]
+fn components_compile_in_a_worker_within_time_and_memory_caps() {
+    let python = robohost_tests::python_plugin_path("rf_segmentation");
+    let out = describe_with("compile-ok", "", &python);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("rf_segment"), "{stdout}");
+
+    // The Python interpreter needs about 400 MiB to compile.
+    let out = describe_with("compile-memory", "compile-memory-bytes = 268435456", &python);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("rf_segmentation does not compile: compiling needed more than 256 MiB (limit `sandbox.compile-memory-bytes`)"),
+        "{stderr}"
+    );
+    // ...while a small component compiles within the same cap.
+    let small = describe_with(
+        "compile-small",
+        "compile-memory-bytes = 268435456",
+        &plugin_path("rf_segmentation"),
+    );
+    assert!(small.status.success(), "{}", String::from_utf8_lossy(&small.stderr));
+
+    let out = describe_with("compile-time", "compile-time-ms = 200", &python);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("compiling took longer than 200 ms (limit `sandbox.compile-time-ms`)"),
+        "{stderr}"
+    );
 }

@@ -35,6 +35,12 @@ pub fn js_plugin_path(name: &str) -> PathBuf {
     PathBuf::from(env!("ROBOHOST_JS_PLUGINS")).join(format!("{name}.wasm"))
 }
 
+/// The component the build script made of the C robot `name`
+/// (`plugins/c/NAME/*.c`).
+pub fn c_plugin_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("ROBOHOST_C_PLUGINS")).join(format!("{name}.wasm"))
+}
+
 /// Parses an entity written as JSON.
 pub fn entity(json: &str) -> Entity {
     serde_json::from_str(json).expect("test entity JSON")

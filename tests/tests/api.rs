@@ -17,7 +17,14 @@ async fn portal(s: &Server) {
     assert!(installed["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(
         installed["grants"],
-        json!(["crm-read", "change-responsible", "add-comment"])
+        json!([
+            "crm-read",
+            "change-responsible",
+            "add-comment",
+            "read:*",
+            "write:*",
+            "field:*"
+        ])
     );
     let listed = s.get("/api/plugins", &s.admin).await.expect(200);
     assert_eq!(listed[0]["name"], "assign_by_amount");

@@ -1,9 +1,10 @@
-//! Installing plugin packages: approval of the capabilities a package
-//! requests, the capability diff of an upgrade, and components checked in
-//! the sandbox before anything is stored.
+//! Installing plugin packages: approval of the permissions a package
+//! requests, the permission diff of an upgrade, components checked in the
+//! sandbox before anything is stored, and the kinds and fields a package's
+//! robots reach enforced on every host call.
 
 use ed25519_dalek::SigningKey;
-use robohost::domain::{Capability, RobotBinding};
+use robohost::domain::{Permission, RobotBinding};
 use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
 use robohost::package::Trust;
 use robohost::runtime::LoadError;
@@ -22,13 +23,14 @@ fn trust() -> Trust {
 }
 
 /// A package signed by `acme` holding the compiled plugin `plugin` as its
-/// one component, providing `codes` and requesting `host` capabilities.
-fn package(version: &str, plugin: &str, codes: &str, host: &str) -> Vec<u8> {
+/// one component, providing `codes` and requesting `capabilities` (the
+/// body of the manifest's `[capabilities]` table).
+fn package(version: &str, plugin: &str, codes: &str, capabilities: &str) -> Vec<u8> {
     let wasm = std::fs::read(plugin_path(plugin)).unwrap();
     let component = format!("components/{plugin}.wasm");
     let manifest = format!(
         "[package]\nname = \"assign\"\nversion = \"{version}\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
-         description = \"Assigns deals by amount\"\n\n[capabilities]\nhost = [{host}]\n\n\
+         description = \"Assigns deals by amount\"\n\n[capabilities]\n{capabilities}\n\n\
          [[robots]]\ncomponent = \"{component}\"\ncodes = [{codes}]\n"
     );
     let files = [(component, wasm)].into_iter().collect();
@@ -56,28 +58,39 @@ async fn place_assign_robot(engine: &robohost::engine::Engine) -> u64 {
     engine.add_robot(&robot).await.unwrap()
 }
 
-const ASSIGN: &str = r#""change-responsible", "add-comment""#;
-const APPROVED: [Capability; 2] = [Capability::ChangeResponsible, Capability::AddComment];
+const ASSIGN: &str = r#"host = ["change-responsible", "add-comment"]
+write = ["deal"]"#;
+
+/// Permissions from their comma-separated form.
+fn perms(list: &str) -> Vec<Permission> {
+    list.split(',').map(|p| p.parse().unwrap()).collect()
+}
+
+fn approved() -> Vec<Permission> {
+    perms("change-responsible,add-comment,write:deal")
+}
 
 async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
     let engine = portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
 
-    let refused = engine.install_package(&v1, &trust(), &[Capability::AddComment]).await;
+    let refused = engine
+        .install_package(&v1, &trust(), &perms("add-comment,write:deal"))
+        .await;
     let Err(EngineError::Unapproved { needed, .. }) = refused else {
         panic!("installed without approval: {refused:?}");
     };
-    assert_eq!(needed, [Capability::ChangeResponsible]);
+    assert_eq!(needed, perms("change-responsible"));
     assert!(
         engine.store().active_package("assign").await.unwrap().is_none(),
         "nothing stored"
     );
     assert!(engine.plugin_robots("assign").is_empty(), "nothing loaded");
 
-    let report = engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    let report = engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     assert_eq!(report.plugins, ["assign"]);
     assert_eq!(report.signed_by.as_deref(), Some("acme"));
-    assert_eq!((report.previous, report.added.len()), (None, 2));
+    assert_eq!((report.previous, report.added.len()), (None, 3));
     let stored = engine.store().active_package("assign").await.unwrap().unwrap();
     assert_eq!((stored.version.as_str(), stored.signed), ("1.0.0", true));
 
@@ -95,34 +108,35 @@ async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
 async fn an_upgrade_shows_its_capability_diff_and_needs_approval_again(db: Db) {
     let engine = portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
-    engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    engine.install_package(&v1, &trust(), &approved()).await.unwrap();
 
     let v2 = package(
         "1.1.0",
         "assign_by_amount",
         r#""assign_by_amount""#,
-        r#""change-responsible", "crm-read""#,
+        "host = [\"change-responsible\", \"crm-read\"]\nread = [\"contact\"]\nwrite = [\"deal\"]",
     );
-    let refused = engine.install_package(&v2, &trust(), &APPROVED).await;
+    let refused = engine.install_package(&v2, &trust(), &approved()).await;
     let Err(EngineError::Unapproved { needed, added, .. }) = &refused else {
         panic!("upgraded without approval: {refused:?}");
     };
-    assert_eq!(
-        (needed.as_slice(), added.as_slice()),
-        ([Capability::CrmRead].as_slice(), [Capability::CrmRead].as_slice())
-    );
+    assert_eq!(needed, &perms("crm-read,read:contact"));
+    assert_eq!(added, needed);
     let message = refused.unwrap_err().to_string();
-    assert!(message.contains("new in this version: crm-read"), "{message}");
+    assert!(
+        message.contains("new in this version: crm-read, read:contact"),
+        "{message}"
+    );
     assert_eq!(
         engine.store().active_package("assign").await.unwrap().unwrap().version,
         "1.0.0"
     );
 
-    let approved = [Capability::ChangeResponsible, Capability::CrmRead];
+    let approved = perms("change-responsible,crm-read,read:contact,write:deal");
     let report = engine.install_package(&v2, &trust(), &approved).await.unwrap();
     assert_eq!(report.previous.as_deref(), Some("1.0.0"));
-    assert_eq!(report.added, [Capability::CrmRead]);
-    assert_eq!(report.removed, [Capability::AddComment]);
+    assert_eq!(report.added, perms("crm-read,read:contact"));
+    assert_eq!(report.removed, perms("add-comment"));
     assert_eq!(
         engine.store().active_package("assign").await.unwrap().unwrap().version,
         "1.1.0"
@@ -140,7 +154,10 @@ async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
     );
     // A robot the component does not provide.
     let missing = package("1.0.0", "assign_by_amount", r#""teleport""#, ASSIGN);
-    let refused = engine.install_package(&missing, &trust(), &APPROVED).await.unwrap_err();
+    let refused = engine
+        .install_package(&missing, &trust(), &approved())
+        .await
+        .unwrap_err();
     assert!(
         refused
             .to_string()
@@ -156,7 +173,7 @@ async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
         .install_package(
             &package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN),
             &stranger,
-            &APPROVED,
+            &approved(),
         )
         .await
         .unwrap_err();
@@ -171,15 +188,15 @@ async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
 async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robots(db: Db) {
     let engine = portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
-    engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     let v2 = package(
         "2.0.0",
         "assign_by_amount",
         r#""assign_by_amount""#,
-        r#""change-responsible""#,
+        "host = [\"change-responsible\"]\nwrite = [\"deal\"]",
     );
     engine
-        .install_package(&v2, &trust(), &[Capability::ChangeResponsible])
+        .install_package(&v2, &trust(), &perms("change-responsible,write:deal"))
         .await
         .unwrap();
 
@@ -188,11 +205,8 @@ async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robot
         (report.version.as_str(), report.previous.as_deref()),
         ("1.0.0", Some("2.0.0"))
     );
-    assert_eq!(
-        report.capabilities,
-        [Capability::ChangeResponsible, Capability::AddComment]
-    );
-    assert_eq!(report.added, [Capability::AddComment]);
+    assert_eq!(report.permissions, perms("change-responsible,add-comment,write:deal"));
+    assert_eq!(report.added, perms("add-comment"));
     assert_eq!(report.signed_by.as_deref(), Some("acme"));
     assert_eq!(
         engine.store().active_package("assign").await.unwrap().unwrap().version,
@@ -237,7 +251,7 @@ async fn packages_and_trust_over_http(db: Db) {
 
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
     let gzip = Some("application/gzip");
-    let path = "/api/packages?approve=change-responsible,add-comment";
+    let path = "/api/packages?approve=change-responsible,add-comment,write:deal";
     let report = s.send("POST", path, Some(&s.admin), gzip, v1.clone()).await.expect(200);
     assert_eq!(report["plugins"], serde_json::json!(["assign"]));
     assert_eq!(report["signed_by"], "acme");
@@ -248,7 +262,7 @@ async fn packages_and_trust_over_http(db: Db) {
     assert_eq!(unapproved.status, 422);
     let message = unapproved.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(
-        message.contains("not approved: change-responsible, add-comment"),
+        message.contains("not approved: change-responsible, add-comment, write:deal"),
         "{message}"
     );
     let mut tampered = v1.clone();
@@ -284,7 +298,7 @@ fn variant(plugin: &str) -> Vec<u8> {
 async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
     let engine = portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
-    engine.install_package(&v1, &trust(), &APPROVED).await.unwrap();
+    engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     place_assign_robot(&engine).await;
     let request = || -> NewEntityRequest {
         serde_json::from_str(
@@ -299,11 +313,11 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
     let wasm = variant("assign_by_amount");
     let manifest = format!(
         "[package]\nname = \"assign\"\nversion = \"2.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
-         [capabilities]\nhost = [{ASSIGN}]\n\n[[robots]]\ncomponent = \"components/assign.wasm\"\ncodes = [\"assign_by_amount\"]\n"
+         [capabilities]\n{ASSIGN}\n\n[[robots]]\ncomponent = \"components/assign.wasm\"\ncodes = [\"assign_by_amount\"]\n"
     );
     let files = [("components/assign.wasm".to_owned(), wasm)].into_iter().collect();
     let v2 = robohost::package::pack(&manifest, &files, Some(&publisher())).unwrap();
-    engine.install_package(&v2, &trust(), &APPROVED).await.unwrap();
+    engine.install_package(&v2, &trust(), &approved()).await.unwrap();
     assert_eq!(engine.work(batch).await.unwrap(), 1);
 
     let second = engine.create_entity(request()).await.unwrap();
@@ -322,7 +336,151 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
     assert_eq!(old, v1_digest.to_string(), "the run in flight kept version 1");
 }
 
+/// A package of `related_totals` (reads a company's deals, writes two
+/// fields of the company) requesting the kinds and fields in `reach`.
+fn totals_package(version: &str, reach: &str) -> Vec<u8> {
+    let wasm = std::fs::read(plugin_path("related_totals")).unwrap();
+    let files = [("totals.wasm".to_owned(), wasm)].into_iter().collect();
+    robohost::package::pack(&totals_manifest(version, reach), &files, Some(&publisher())).unwrap()
+}
+
+fn totals_manifest(version: &str, reach: &str) -> String {
+    format!(
+        "[package]\nname = \"totals\"\nversion = \"{version}\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
+         [capabilities]\nhost = [\"crm-read\", \"set-fields\"]\nwrite = [\"company\"]\n{reach}\n\n\
+         [[robots]]\ncomponent = \"totals.wasm\"\ncodes = [\"related_totals\"]\n"
+    )
+}
+
+async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: Db) {
+    let engine = portal(db).await;
+    for pipeline in [
+        r#"{"code": "sales", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
+        r#"{"code": "accounts", "kind": "company", "names": {}, "stages": [{"code": "ACTIVE", "names": {}, "semantic": "in-progress"}]}"#,
+    ] {
+        engine
+            .put_pipeline(&serde_json::from_str(pipeline).unwrap())
+            .await
+            .unwrap();
+    }
+    // Granted contacts, not deals.
+    let v1 = totals_package(
+        "1.0.0",
+        "read = [\"contact\"]\nfields = [\"UF_DEALS_COUNT\", \"UF_DEALS_TOTAL\"]",
+    );
+    let all =
+        perms("crm-read,set-fields,read:contact,read:deal,write:company,field:UF_DEALS_COUNT,field:UF_DEALS_TOTAL");
+    engine.install_package(&v1, &trust(), &all).await.unwrap();
+    let robot: RobotBinding = serde_json::from_str(
+        r#"{"pipeline": "accounts", "stage": "ACTIVE", "plugin": "totals", "robot": "related_totals"}"#,
+    )
+    .unwrap();
+    engine.add_robot(&robot).await.unwrap();
+    let mut deals = Vec::new();
+    for amount in ["100 RUB", "250 RUB"] {
+        let deal: NewEntityRequest = serde_json::from_str(&format!(
+            r#"{{"kind": "deal", "pipeline": "sales", "fields": {{"OPPORTUNITY": {{"money": "{amount}"}}}}}}"#
+        ))
+        .unwrap();
+        deals.push(serde_json::to_string(&engine.create_entity(deal).await.unwrap().reference()).unwrap());
+    }
+    // A company linked to both deals enters ACTIVE; its run's report.
+    let company_run = || async {
+        let company: NewEntityRequest = serde_json::from_str(&format!(
+            r#"{{"kind": "company", "pipeline": "accounts", "links": [{}, {}]}}"#,
+            deals[0], deals[1]
+        ))
+        .unwrap();
+        let company = engine.create_entity(company).await.unwrap();
+        engine.run_until_idle().await.unwrap();
+        let run = engine
+            .store()
+            .runs(Some(company.reference()), 10)
+            .await
+            .unwrap()
+            .remove(0);
+        let stored = engine.store().entity(company.reference()).await.unwrap().unwrap();
+        (run.report.unwrap(), stored)
+    };
+
+    // Listing the company's deals is denied.
+    let (report, company) = company_run().await;
+    let denied = serde_json::json!({"call": "crm.list-related", "denied": {"kind": "read", "what": "deal"}});
+    assert_eq!(
+        report["denials"],
+        serde_json::json!([denied]),
+        "the denial is recorded in the run"
+    );
+    assert_eq!(report["outcome"]["outcome"], "capability-denied", "{report}");
+    assert_eq!(report["outcome"]["denied"], denied["denied"]);
+    assert_eq!(company.field("UF_DEALS_COUNT"), None);
+
+    // Deals readable, but only one of the two fields granted.
+    let v2 = totals_package("1.1.0", "read = [\"deal\"]\nfields = [\"UF_DEALS_COUNT\"]");
+    let report = engine.install_package(&v2, &trust(), &all).await.unwrap();
+    assert_eq!(report.added, perms("read:deal"));
+    assert_eq!(report.removed, perms("read:contact,field:UF_DEALS_TOTAL"));
+    let (report, company) = company_run().await;
+    assert_eq!(report["outcome"]["outcome"], "capability-denied", "{report}");
+    assert_eq!(report["outcome"]["call"], "effects.set-fields");
+    assert_eq!(
+        report["outcome"]["denied"],
+        serde_json::json!({"kind": "field", "what": "UF_DEALS_TOTAL"})
+    );
+    assert_eq!(company.field("UF_DEALS_COUNT"), None, "nothing of a denied run applies");
+
+    // Everything it touches granted: the run succeeds.
+    let v3 = totals_package(
+        "1.2.0",
+        "read = [\"deal\"]\nfields = [\"UF_DEALS_COUNT\", \"UF_DEALS_TOTAL\"]",
+    );
+    engine.install_package(&v3, &trust(), &all).await.unwrap();
+    let (report, company) = company_run().await;
+    assert_eq!(report["outcome"]["outcome"], "success", "{report}");
+    assert_eq!(company.field("UF_DEALS_TOTAL").unwrap().to_string(), "350 RUB");
+}
+
+async fn a_manifest_names_what_its_capabilities_reach(db: Db) {
+    for (reach, field, names) in [
+        (
+            "fields = [\"UF_DEALS_COUNT\"]",
+            "capabilities.read",
+            "name the entity kinds it reads",
+        ),
+        ("read = [\"deal\"]", "capabilities.fields", "name the fields it sets"),
+        (
+            "read = [\"deal\"]\nfields = [\"UF X\"]",
+            "capabilities.fields",
+            "`UF X` is not a field code",
+        ),
+    ] {
+        let files = [("totals.wasm".to_owned(), b"\0asm".to_vec())].into_iter().collect();
+        let refused = robohost::package::pack(&totals_manifest("1.0.0", reach), &files, None).unwrap_err();
+        let text = refused.to_string();
+        assert!(text.contains(field) && text.contains(names), "{reach}: {text}");
+    }
+    // A robot that may use a capability its package does not request:
+    // installed, with a warning for the admin.
+    let engine = portal(db).await;
+    let v = package(
+        "1.0.0",
+        "assign_by_amount",
+        r#""assign_by_amount""#,
+        "host = [\"change-responsible\"]\nwrite = [\"deal\"]",
+    );
+    let report = engine
+        .install_package(&v, &trust(), &perms("change-responsible,write:deal"))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.warnings,
+        ["robot `assign_by_amount` may use `add-comment`, which the package does not request: those calls are denied"]
+    );
+}
+
 robohost_tests::on_both!(
+    a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted,
+    a_manifest_names_what_its_capabilities_reach,
     a_run_in_flight_keeps_the_version_it_started_with,
     packages_and_trust_over_http,
     rollback_returns_to_the_previous_version_and_removal_disables_its_robots,

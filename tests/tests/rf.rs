@@ -3,11 +3,14 @@
 //! and their number of purchases. The same table is the reference for the
 //! example in every SDK language.
 
-use robohost::domain::{Capability, FieldValue, Pipeline, RobotBinding, Timestamp, Value};
+use robohost::domain::{Capability, Entity, FieldValue, Fields, Pipeline, RobotBinding, Timestamp, Value};
 use robohost::engine::{EngineConfig, NewEntityRequest};
+use robohost::runtime::{Grants, Plugin, SandboxConfig};
 use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
-use robohost_tests::{js_plugin_path, plugin_path, python_plugin_path};
+use robohost_tests::{
+    c_plugin_path, context, entity, js_plugin_path, plugin_path, props, python_plugin_path, run_with, sandbox,
+};
 
 /// Clients: (days since the last purchase, purchases, expected segment).
 const CLIENTS: [(i64, i64, &str); 10] = [
@@ -36,6 +39,11 @@ async fn in_python_each_client_gets_the_same_segment() {
 #[tokio::test]
 async fn in_javascript_each_client_gets_the_same_segment() {
     segments_from(std::fs::read(js_plugin_path("rf_segmentation")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn in_c_each_client_gets_the_same_segment() {
+    segments_from(std::fs::read(c_plugin_path("rf_segmentation")).unwrap()).await;
 }
 
 /// Installs the component `wasm` as the RF robot and checks every client of
@@ -89,4 +97,132 @@ async fn segments_from(wasm: Vec<u8>) {
     assert_eq!(run.status, RunStatus::Dead);
     let report = serde_json::to_string(&run.report).unwrap();
     assert!(report.contains("has made no purchase yet"), "{report}");
+}
+
+/// The C robot is the Rust one, the reference: the same catalog, and the
+/// same outcome, effects and returned values on every path, failures
+/// included (the Python and JavaScript robots check less of their input).
+#[test]
+fn in_c_the_catalog_and_every_failure_are_the_rust_ones() {
+    let sandbox = sandbox(SandboxConfig::default());
+    let probe = entity(r#"{"kind": "contact", "id": 1}"#);
+    let load = |path: std::path::PathBuf| {
+        let wasm = std::fs::read(&path).unwrap();
+        sandbox
+            .load("rf", &wasm, &context(&probe, vec![]))
+            .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+    };
+    let rust = load(plugin_path("rf_segmentation"));
+    let c = load(c_plugin_path("rf_segmentation"));
+    assert_eq!(c.robots(), rust.robots());
+
+    // (custom fields of a contact, properties); runs at 2025-11-25 08:00 UTC.
+    let cases = [
+        (
+            r#"{"UF_PURCHASES": 3, "UF_LAST_PURCHASE": {"date": "2025-10-01"}}"#,
+            "{}",
+        ),
+        (
+            r#"{"UF_PURCHASES": 9, "UF_LAST_PURCHASE": {"datetime": "2025-11-01T23:59:59Z"}}"#,
+            "{}",
+        ),
+        (
+            r#"{"UF_PURCHASES": 1, "UF_LAST_PURCHASE": {"date": "1969-12-31"}}"#,
+            "{}",
+        ),
+        (
+            r#"{"UF_PURCHASES": 0, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            "{}",
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            r#"{"frequent": 2, "segment_field": "UF_SEG"}"#,
+        ),
+        (
+            r#"{"UF_N": 4, "UF_LAST": {"date": "2025-08-01"}}"#,
+            r#"{"purchases_field": "UF_N", "last_purchase_field": "UF_LAST"}"#,
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            r#"{"recent_days": []}"#,
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            r#"{"recent_days": 100}"#,
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            r#"{"recent_days": "soon"}"#,
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            r#"{"frequent": [1, 2]}"#,
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            r#"{"segment_field": 7}"#,
+        ),
+        (
+            r#"{"UF_PURCHASES": "many", "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            "{}",
+        ),
+        (
+            r#"{"UF_PURCHASES": [1, 2], "UF_LAST_PURCHASE": {"date": "2025-11-20"}}"#,
+            "{}",
+        ),
+        (
+            r#"{"UF_PURCHASES": 2, "UF_LAST_PURCHASE": [{"date": "2025-11-20"}, {"date": "2025-11-21"}]}"#,
+            "{}",
+        ),
+        (r#"{"UF_PURCHASES": 3}"#, "{}"),
+        (r#"{"UF_LAST_PURCHASE": "yesterday"}"#, "{}"),
+        ("{}", "{}"),
+    ];
+    let report = |plugin: &Plugin, client: &Entity, properties: &Fields, grants: Grants| {
+        let report = run_with(
+            &sandbox,
+            plugin,
+            "rf_segment",
+            client,
+            properties,
+            context(client, vec![]),
+            grants,
+            None,
+        );
+        serde_json::json!({"outcome": report.outcome, "effects": report.effects, "returns": report.returns})
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (fields, properties) in cases {
+        let client = entity(&format!(r#"{{"kind": "contact", "id": 7, "custom_fields": {fields}}}"#));
+        let properties = props(properties);
+        // Everything granted, then nothing: `set-fields` denied.
+        for granted in [true, false] {
+            let grants = || if granted { Grants::ALL } else { Grants::NONE };
+            let expected = report(&rust, &client, &properties, grants());
+            assert_eq!(
+                report(&c, &client, &properties, grants()),
+                expected,
+                "{fields} with {properties:?}"
+            );
+            let outcome = &expected["outcome"];
+            seen.insert(
+                outcome["code"]
+                    .as_str()
+                    .unwrap_or(outcome["outcome"].as_str().unwrap())
+                    .to_owned(),
+            );
+        }
+    }
+    // Every path of the robot was taken.
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [
+            "bad_field",
+            "bad_property",
+            "capability-denied",
+            "no_last_purchase",
+            "no_purchases",
+            "success"
+        ]
+    );
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use super::auth::{Admin, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, PackageBody, PathParams, QueryParams};
-use crate::domain::Capability;
+use crate::domain::Permission;
 use crate::engine::{Engine, PackageReport};
 use crate::package::TrustSpec;
 
@@ -20,12 +20,12 @@ pub(super) struct PackageInfo {
     publisher: String,
     signed: bool,
     #[schema(value_type = Vec<String>)]
-    approved: Vec<Capability>,
+    approved: Vec<Permission>,
 }
 
 #[utoipa::path(
     post, path = "/api/packages", tag = "packages",
-    params(("approve" = Option<String>, Query, description = "The capabilities approved, comma-separated; all the package requests must be")),
+    params(("approve" = Option<String>, Query, description = "The permissions approved, comma-separated (`crm-read,read:deal,field:UF_X`); all the package requests must be")),
     request_body(content(("application/gzip"), ("application/octet-stream")), description = "The package archive, up to 32 MiB"),
     responses((status = 200, description = "Installed or upgraded: the capabilities granted, added and dropped", body = Object)),
     security(("bearer" = ["admin"])),
@@ -37,7 +37,8 @@ pub(super) async fn install_package(
     PackageBody(archive): PackageBody,
 ) -> Result<Json<PackageReport>, ApiError> {
     let query = query.allow(&["approve"])?;
-    let approved = super::plugins::grants(query.parse::<String>("approve")?.as_deref().unwrap_or(""), "approve")?;
+    let approved: Vec<Permission> =
+        super::plugins::grants(query.parse::<String>("approve")?.as_deref().unwrap_or(""), "approve")?;
     let handle = tokio::runtime::Handle::current();
     // Compiling components takes seconds of CPU: off the runtime's threads.
     let installer = engine.clone();

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::auth::{Admin, AdminOrIntegrator, Auth};
 use super::error::ApiError;
 use super::extract::{PathParams, QueryParams, WasmBody};
-use crate::domain::{Capability, Digest};
+use crate::domain::{Capability, Digest, Permission};
 use crate::engine::Engine;
 
 /// An installed plugin.
@@ -20,9 +20,10 @@ pub(super) struct PluginInfo {
     /// `sha256:<hex>` of the component's bytes.
     #[schema(value_type = String, example = "sha256:9f86d081884c7d65...")]
     digest: Digest,
-    /// The capabilities the admin granted.
-    #[schema(value_type = Vec<String>, example = json!(["crm-read", "set-fields"]))]
-    grants: Vec<Capability>,
+    /// What the admin granted: capabilities, and the kinds and fields
+    /// they reach (`*`: any).
+    #[schema(value_type = Vec<String>, example = json!(["crm-read", "set-fields", "read:*", "write:deal", "field:UF_SEGMENT"]))]
+    grants: Vec<Permission>,
     /// For a webhook plugin, the URL each run is posted to.
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook: Option<String>,
@@ -56,7 +57,7 @@ pub(super) async fn put_plugin(
 ) -> Result<Json<PluginInfo>, ApiError> {
     let name = path.text("name")?.to_owned();
     let query = query.allow(&["grant"])?;
-    let grants = grants(query.parse::<String>("grant")?.as_deref().unwrap_or(""), "grant")?;
+    let grants: Vec<Capability> = grants(query.parse::<String>("grant")?.as_deref().unwrap_or(""), "grant")?;
     let digest = Digest::of(&wasm);
     let (installing, granting) = (name.clone(), grants.clone());
     let handle = tokio::runtime::Handle::current();
@@ -72,7 +73,7 @@ pub(super) async fn put_plugin(
     Ok(Json(PluginInfo {
         name,
         digest,
-        grants,
+        grants: Permission::unscoped(grants),
         webhook: None,
         robots,
     }))
@@ -80,17 +81,21 @@ pub(super) async fn put_plugin(
 
 /// `crm-read,set-fields`, the query parameter `field`, as capabilities;
 /// each named once.
-pub(super) fn grants(list: &str, field: &str) -> Result<Vec<Capability>, ApiError> {
+/// A comma-separated list of capabilities or permissions, without repeats.
+pub(super) fn grants<T>(list: &str, field: &str) -> Result<Vec<T>, ApiError>
+where
+    T: std::str::FromStr<Err = crate::domain::ValueError> + PartialEq,
+{
     let mut grants = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let capability: Capability = item
+        let grant: T = item
             .parse()
             .map_err(|e: crate::domain::ValueError| ApiError::BadQuery {
                 field: field.into(),
                 message: format!("`{field}`: {e}"),
             })?;
-        if !grants.contains(&capability) {
-            grants.push(capability);
+        if !grants.contains(&grant) {
+            grants.push(grant);
         }
     }
     Ok(grants)

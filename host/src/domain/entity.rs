@@ -197,6 +197,20 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// The capability that allows this effect.
+    pub fn capability(&self) -> Capability {
+        match self {
+            Effect::SetFields { .. } => Capability::SetFields,
+            Effect::MoveToStage { .. } | Effect::MoveToPipeline { .. } => Capability::MoveStage,
+            Effect::ChangeResponsible { .. } => Capability::ChangeResponsible,
+            Effect::CreateEntity { .. } | Effect::Link { .. } | Effect::WaitFor { .. } => Capability::CreateEntity,
+            Effect::SendMessage(_) => Capability::SendMessage,
+            Effect::AddComment { .. } => Capability::AddComment,
+            Effect::Notify { .. } => Capability::Notify,
+            Effect::KvSet { .. } | Effect::KvDelete { .. } => Capability::KvStore,
+        }
+    }
+
     /// The existing entity this effect changes, if any.
     pub fn changes(&self) -> Option<EntityRef> {
         match self {

@@ -11,6 +11,7 @@ mod condition;
 mod digest;
 mod entity;
 mod expr;
+mod grant;
 mod template;
 mod value;
 mod webhook;
@@ -27,6 +28,7 @@ pub use entity::{
     Capability, Cause, Channel, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, Message, NewEntity, UserId,
 };
 pub use expr::{ExprError, Reference, Scope, check, resolve};
+pub use grant::{Denied, Grants, Permission, is_field_code, is_host};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{
     Calendar, Capability, Cause, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldValue, Fields,
-    HitTarget, Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
+    HitTarget, Permission, Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
 };
 use crate::runtime::{Grants, LoadError, Plugin, RunContext, Sandbox};
 use crate::storage::{Store, StoreError, StoredPlugin};
@@ -66,16 +66,16 @@ pub enum EngineError {
     Plugin(#[from] LoadError),
     #[error(transparent)]
     Package(#[from] crate::package::PackageError),
-    /// A package whose requested capabilities were not all approved.
+    /// A package whose requested permissions were not all approved.
     #[error(
-        "package `{package}` requests capabilities that were not approved: {}; approve them to install it{}",
+        "package `{package}` requests permissions that were not approved: {}; approve them to install it{}",
         list(needed),
         if added.is_empty() { String::new() } else { format!(" (new in this version: {})", list(added)) }
     )]
     Unapproved {
         package: String,
-        needed: Vec<Capability>,
-        added: Vec<Capability>,
+        needed: Vec<Permission>,
+        added: Vec<Permission>,
     },
     /// A template with problems; nothing of it was installed.
     #[error("the template has {} problem(s), nothing was installed:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -84,8 +84,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-fn list(capabilities: &[Capability]) -> String {
-    capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+fn list(permissions: &[Permission]) -> String {
+    permissions.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> EngineError {
@@ -437,7 +437,7 @@ impl Engine {
             },
             None => Handler::Wasm(self.sandbox.load(&stored.name, &stored.wasm, &context)?),
         };
-        let grants = stored.grants.iter().copied().collect();
+        let grants = Grants::scoped(&stored.grants);
         self.plugins
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -457,7 +457,7 @@ impl Engine {
             name: name.into(),
             digest,
             wasm: Vec::new(),
-            grants,
+            grants: Permission::unscoped(grants),
             webhook: Some(url.into()),
         };
         self.load_plugin(&stored)?;
@@ -487,7 +487,7 @@ impl Engine {
             name: name.into(),
             digest,
             wasm,
-            grants,
+            grants: Permission::unscoped(grants),
             webhook: None,
         };
         self.load_plugin(&stored)?;

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::{Engine, EngineError, Handler, Installed, Result, invalid};
-use crate::domain::Capability;
+use crate::domain::{Grants, Permission};
 use crate::package::{Limits, Trust, TrustSpec};
 
 /// The settings key of the portal's trust.
@@ -25,13 +25,16 @@ pub struct PackageReport {
     pub signed_by: Option<String>,
     /// The plugins its robot components were installed as.
     pub plugins: Vec<String>,
-    /// The capabilities approved and granted.
-    pub capabilities: Vec<Capability>,
-    /// Against the version it replaces: capabilities it adds and drops.
-    pub added: Vec<Capability>,
-    pub removed: Vec<Capability>,
+    /// The permissions approved and granted.
+    pub permissions: Vec<Permission>,
+    /// Against the version it replaces: permissions it adds and drops.
+    pub added: Vec<Permission>,
+    pub removed: Vec<Permission>,
     /// The version it replaces.
     pub previous: Option<String>,
+    /// What the admin should know, such as robots that may use more than
+    /// the package requests.
+    pub warnings: Vec<String>,
 }
 
 /// The plugin a robot component is installed as: the package's name, or
@@ -68,7 +71,7 @@ impl Engine {
     }
 
     /// Checks and installs a package with the portal's trust.
-    pub async fn install_package_trusted(&self, archive: &[u8], approved: &[Capability]) -> Result<PackageReport> {
+    pub async fn install_package_trusted(&self, archive: &[u8], approved: &[Permission]) -> Result<PackageReport> {
         let trust = self
             .trust()
             .await?
@@ -78,12 +81,12 @@ impl Engine {
     }
 
     /// Checks and installs (or upgrades to) a package whose requested
-    /// capabilities are all in `approved`.
+    /// permissions are all in `approved`.
     pub async fn install_package(
         &self,
         archive: &[u8],
         trust: &Trust,
-        approved: &[Capability],
+        approved: &[Permission],
     ) -> Result<PackageReport> {
         let package = crate::package::open(archive, &Limits::default(), trust)?;
         self.activate(package, archive, approved).await
@@ -165,18 +168,19 @@ impl Engine {
         &self,
         package: crate::package::Package,
         archive: &[u8],
-        approved: &[Capability],
+        approved: &[Permission],
     ) -> Result<PackageReport> {
         let manifest = &package.manifest;
         let name = manifest.package.name.clone();
-        let mut requested = manifest.capabilities.host.clone();
-        requested.sort();
-        requested.dedup();
+        let requested = manifest.capabilities.permissions();
         let previous = self.store.active_package(&name).await?;
         let before = previous.as_ref().map(|p| p.approved.clone()).unwrap_or_default();
-        let added: Vec<Capability> = requested.iter().filter(|c| !before.contains(c)).copied().collect();
-        let removed: Vec<Capability> = before.iter().filter(|c| !requested.contains(c)).copied().collect();
-        let needed: Vec<Capability> = requested.iter().filter(|c| !approved.contains(c)).copied().collect();
+        let not_in = |list: &[Permission], of: &[Permission]| -> Vec<Permission> {
+            of.iter().filter(|p| !list.contains(p)).cloned().collect()
+        };
+        let added = not_in(&before, &requested);
+        let removed = not_in(&requested, &before);
+        let needed = not_in(approved, &requested);
         if !needed.is_empty() {
             return Err(EngineError::Unapproved {
                 package: name,
@@ -188,6 +192,7 @@ impl Engine {
         // Every component compiles and describes what the manifest says,
         // before anything is stored.
         let mut plugins = Vec::new();
+        let mut warnings = Vec::new();
         for (i, provides) in manifest.robots.iter().enumerate() {
             let plugin_name = plugin_name(&name, &provides.component, manifest.robots.len());
             let wasm = &package.files[&provides.component];
@@ -199,6 +204,20 @@ impl Engine {
             {
                 let problem = format!("`{}` provides no robot `{code}`", provides.component);
                 return Err(invalid(format!("robots[{i}].codes"), problem));
+            }
+            // A robot may use a capability its package does not request
+            // (and handle the denial): the admin is told.
+            for robot in plugin.robots() {
+                for c in robot
+                    .capabilities
+                    .iter()
+                    .filter(|c| !manifest.capabilities.host.contains(c))
+                {
+                    warnings.push(format!(
+                        "robot `{}` may use `{c}`, which the package does not request: those calls are denied",
+                        robot.code
+                    ));
+                }
             }
             let stored = StoredPlugin {
                 name: plugin_name,
@@ -243,7 +262,7 @@ impl Engine {
             // Runs in flight keep the plugin they started with: they hold it.
             let installed = Installed {
                 handler: Handler::Wasm(plugin),
-                grants: stored.grants.iter().copied().collect(),
+                grants: Grants::scoped(&stored.grants),
             };
             self.plugins
                 .write()
@@ -256,10 +275,11 @@ impl Engine {
             version: stored.version,
             signed_by: package.signed_by,
             plugins: names,
-            capabilities: requested,
+            permissions: requested,
             added,
             removed,
             previous: previous.map(|p| p.version),
+            warnings,
         })
     }
 }

@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::domain::{Capability, Cause, Digest, Effect, Entity, Fields, Timestamp};
-use crate::runtime::{Denial, Denied, Grants, Outcome, RunReport};
+use crate::domain::{Cause, Digest, Effect, Entity, Fields, Timestamp};
+use crate::runtime::{Denial, Grants, Outcome, RunReport};
 
 /// The most a handler may answer, in bytes.
 const ANSWER_LIMIT: usize = 1024 * 1024;
@@ -67,20 +67,6 @@ pub(super) struct Call<'a> {
     pub timeout: Duration,
 }
 
-/// The capability an effect needs.
-fn needs(effect: &Effect) -> Capability {
-    match effect {
-        Effect::SetFields { .. } => Capability::SetFields,
-        Effect::MoveToStage { .. } | Effect::MoveToPipeline { .. } => Capability::MoveStage,
-        Effect::ChangeResponsible { .. } => Capability::ChangeResponsible,
-        Effect::CreateEntity { .. } | Effect::Link { .. } | Effect::WaitFor { .. } => Capability::CreateEntity,
-        Effect::SendMessage(_) => Capability::SendMessage,
-        Effect::AddComment { .. } => Capability::AddComment,
-        Effect::Notify { .. } => Capability::Notify,
-        Effect::KvSet { .. } | Effect::KvDelete { .. } => Capability::KvStore,
-    }
-}
-
 pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> RunReport {
     let started = Instant::now();
     let (outcome, effects, returns, denials) = match tokio::time::timeout(call.timeout, ask(client, &call)).await {
@@ -106,10 +92,9 @@ pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> RunReport {
         })) => {
             let denials: Vec<Denial> = effects
                 .iter()
-                .map(needs)
-                .filter(|c| !call.grants.contains(*c))
-                .map(|c| Denial {
-                    denied: Denied::Capability(c),
+                .filter_map(|effect| call.grants.allows(effect).err())
+                .map(|denied| Denial {
+                    denied,
                     call: "webhook effects",
                 })
                 .collect();

@@ -244,7 +244,7 @@ impl Engine {
                         attempt: job.claim.attempt,
                         idempotency_key: &key,
                         now,
-                        grants: job.installed.grants,
+                        grants: job.installed.grants.clone(),
                         fuel: None,
                         context,
                     };
@@ -271,7 +271,7 @@ impl Engine {
             run_id: job.claim.run_id,
             attempt: job.claim.attempt,
             now,
-            grants: job.installed.grants,
+            grants: job.installed.grants.clone(),
             timeout: self.sandbox.config().wall_time(),
         };
         webhook::run(&self.http, call).await

@@ -50,10 +50,20 @@ impl ArtifactCache {
         Ok(ArtifactCache { dir: Some(dir) })
     }
 
-    /// The compiled component, from the cache or compiled now and stored.
-    pub fn component(&self, engine: &Engine, digest: Digest, wasm: &[u8]) -> wasmtime::Result<Component> {
+    /// The compiled component, from the cache or compiled now by
+    /// `compile` (the artifact of `wasm` for `engine`) and stored.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        digest: Digest,
+        compile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
+    ) -> wasmtime::Result<Component> {
         let Some(dir) = &self.dir else {
-            return Component::new(engine, wasm);
+            let artifact = compile()?;
+            // SAFETY: compiled just now by this engine or this host's own
+            // compile worker, whose engine is configured the same;
+            // `deserialize` checks that the two agree.
+            return unsafe { Component::deserialize(engine, &artifact) };
         };
         let path = dir.join(format!("{}.cwasm", digest.hex()));
         if let Ok(stored) = fs::read(&path) {
@@ -65,11 +75,12 @@ impl ArtifactCache {
             }
             tracing::warn!(path = %path.display(), "compiled plugin failed its checksum; compiling again");
         }
-        let artifact = engine.precompile_component(wasm)?;
+        let artifact = compile()?;
         if let Err(e) = store(&path, &artifact) {
             tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
         }
-        // SAFETY: produced just now by this engine.
+        // SAFETY: produced just now by this engine or this host's compile
+        // worker (see above).
         unsafe { Component::deserialize(engine, &artifact) }
     }
 }

@@ -62,6 +62,17 @@ pub struct SandboxConfig {
     /// `cache-dir`: where compiled plugins are kept, keyed by content digest
     /// and engine. Nothing precompiled is loaded from anywhere else.
     pub cache_dir: Option<PathBuf>,
+    /// `compile-time-ms`: wall-clock time compiling one component may take.
+    /// Stops a component crafted to keep the compiler busy for minutes.
+    pub compile_time_ms: u64,
+    /// `compile-memory-bytes`: address space of the worker compiling one
+    /// component. Stops a component crafted to make the compiler allocate
+    /// without bound.
+    pub compile_memory_bytes: u64,
+    /// Where components are compiled: the `robohost` binary sets a worker
+    /// process (itself); not a configuration key.
+    #[serde(skip)]
+    pub compiler: super::Compiler,
 }
 
 impl Default for SandboxConfig {
@@ -83,6 +94,9 @@ impl Default for SandboxConfig {
             pool_slots: 128,
             pooling: true,
             cache_dir: None,
+            compile_time_ms: 60_000,
+            compile_memory_bytes: 4 * 1024 * MIB as u64,
+            compiler: super::Compiler::InProcess,
         }
     }
 }
@@ -90,5 +104,9 @@ impl Default for SandboxConfig {
 impl SandboxConfig {
     pub fn wall_time(&self) -> Duration {
         Duration::from_millis(self.wall_time_ms)
+    }
+
+    pub fn compile_time(&self) -> Duration {
+        Duration::from_millis(self.compile_time_ms)
     }
 }

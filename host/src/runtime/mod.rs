@@ -16,6 +16,7 @@
 
 mod bindings;
 mod cache;
+mod compile;
 mod config;
 mod data;
 mod limiter;
@@ -40,6 +41,7 @@ use cache::ArtifactCache;
 use limiter::MemoryLimitHit;
 use state::{HostFault, OutputLimitHit, RunState};
 
+pub use compile::{Compiler, WORKER_COMMAND, serve_worker};
 pub use config::SandboxConfig;
 pub use data::{CrmData, DataError};
 pub use outcome::{Blame, Denial, Denied, HandleReport, LogLevel, LogLine, Outcome, RunReport};
@@ -265,9 +267,13 @@ impl Sandbox {
     fn link(&self, name: &str, wasm: &[u8], world: &'static str) -> Result<(Digest, InstancePre<RunState>), LoadError> {
         check_component_header(name, wasm)?;
         let digest = Digest::of(wasm);
+        let compile = || match &self.config.compiler {
+            Compiler::InProcess => self.engine.precompile_component(wasm),
+            Compiler::Worker { exe } => compile::in_worker(exe, &self.config, wasm).map_err(wasmtime::Error::msg),
+        };
         let component: Component =
             self.cache
-                .component(&self.engine, digest, wasm)
+                .component(&self.engine, digest, compile)
                 .map_err(|e| LoadError::Compile {
                     name: name.into(),
                     detail: format!("{e:#}"),
@@ -375,7 +381,7 @@ impl Sandbox {
         }
         let started = Instant::now();
         let time_zone = request.context.calendar.time_zone().name().to_owned();
-        let state = RunState::new(&self.config, requested.intersect(request.grants), request.context);
+        let state = RunState::new(&self.config, request.grants.intersect(requested), request.context);
         let mut store = self.store(state, fuel);
         let invocation = robot_types::Invocation {
             robot: request.robot.to_owned(),

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::{Capability, Digest, Effect, Fields, TriggerHit};
+pub use crate::domain::Denied;
+use crate::domain::{Digest, Effect, Fields, TriggerHit};
 
 /// Who caused a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -17,28 +18,6 @@ pub enum Blame {
     Host,
     /// A system outside robohost: a webhook robot's server.
     External,
-}
-
-/// Something the sandbox refused a plugin.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", content = "capability")]
-pub enum Denied {
-    /// A host call whose capability the robot did not request or the admin did not grant.
-    Capability(Capability),
-    /// Opening a file: plugins have no filesystem.
-    Filesystem,
-    /// Opening a socket: plugins have no network.
-    Network,
-}
-
-impl fmt::Display for Denied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Denied::Capability(c) => write!(f, "the `{c}` capability"),
-            Denied::Filesystem => f.write_str("the filesystem, which plugins do not have"),
-            Denied::Network => f.write_str("the network, which plugins do not have"),
-        }
-    }
 }
 
 /// One refusal during a run: what was refused and which call asked.

@@ -17,36 +17,10 @@ use super::data::{CrmData, DataError};
 use super::limiter::RunLimiter;
 use super::outcome::{Denial, Denied, LogLevel, LogLine};
 use super::output::OutputPipe;
+pub use crate::domain::Grants;
 use crate::domain::{
     Calendar, Capability, Channel, Effect, EntityKind, EntityRef, Message, NewEntity, Timestamp, Value,
 };
-
-/// A set of capabilities.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Grants(u16);
-
-impl Grants {
-    pub const ALL: Grants = Grants(u16::MAX);
-    pub const NONE: Grants = Grants(0);
-
-    pub fn contains(self, c: Capability) -> bool {
-        self.0 & (1 << c as u16) != 0
-    }
-
-    pub fn with(self, c: Capability) -> Grants {
-        Grants(self.0 | 1 << c as u16)
-    }
-
-    pub fn intersect(self, other: Grants) -> Grants {
-        Grants(self.0 & other.0)
-    }
-}
-
-impl FromIterator<Capability> for Grants {
-    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
-        iter.into_iter().fold(Grants::NONE, Grants::with)
-    }
-}
 
 /// A per-run limit the guest hit in a host call; ends the run.
 #[derive(Debug, thiserror::Error)]
@@ -127,13 +101,32 @@ impl RunState {
         self.denials.push(Denial { denied, call });
     }
 
+    /// Records a refusal; the guest gets `denied` with the call's capability.
+    fn refuse<T>(
+        &mut self,
+        checked: Result<T, Denied>,
+        capability: Capability,
+        call: &'static str,
+    ) -> Result<T, wit::HostError> {
+        checked.map_err(|denied| {
+            self.deny(denied, call);
+            wit::HostError::Denied(capability.into())
+        })
+    }
+
     fn check(&mut self, capability: Capability, call: &'static str) -> Result<(), wit::HostError> {
-        if self.grants.contains(capability) {
+        let granted = if self.grants.contains(capability) {
             Ok(())
         } else {
-            self.deny(Denied::Capability(capability), call);
-            Err(wit::HostError::Denied(capability.into()))
-        }
+            Err(Denied::Capability(capability))
+        };
+        self.refuse(granted, capability, call)
+    }
+
+    /// Checks reading entities of each of `kinds`.
+    fn check_read(&mut self, kinds: &[EntityKind], call: &'static str) -> Result<(), wit::HostError> {
+        let checked = kinds.iter().try_for_each(|kind| self.grants.read(*kind));
+        self.refuse(checked, Capability::CrmRead, call)
     }
 
     fn push_effect(&mut self, effect: Effect) -> wasmtime::Result<()> {
@@ -148,14 +141,11 @@ impl RunState {
         Ok(())
     }
 
-    /// Buffers an effect after its capability check.
-    fn effect(
-        &mut self,
-        capability: Capability,
-        call: &'static str,
-        effect: Effect,
-    ) -> wasmtime::Result<Result<(), wit::HostError>> {
-        if let Err(denied) = self.check(capability, call) {
+    /// Buffers an effect after checking its capability, the kinds it
+    /// changes and the fields it sets.
+    fn effect(&mut self, call: &'static str, effect: Effect) -> wasmtime::Result<Result<(), wit::HostError>> {
+        let allowed = self.grants.allows(&effect);
+        if let Err(denied) = self.refuse(allowed, effect.capability(), call) {
             return Ok(Err(denied));
         }
         self.push_effect(effect).map(Ok)
@@ -189,10 +179,10 @@ impl super::bindings::robot_types::Host for RunState {}
 
 impl crm::Host for RunState {
     fn get_entity(&mut self, target: wit::EntityRef) -> wasmtime::Result<Result<wit::Entity, wit::HostError>> {
-        if let Err(denied) = self.check(Capability::CrmRead, "crm.get-entity") {
+        let target = EntityRef::from(target);
+        if let Err(denied) = self.check_read(&[target.kind], "crm.get-entity") {
             return Ok(Err(denied));
         }
-        let target = EntityRef::from(target);
         Ok(match Self::data(self.context.data.get_entity(target))? {
             Ok(Some(entity)) => Ok((&entity).into()),
             Ok(None) => Err(wit::HostError::NotFound(format!("{target} does not exist"))),
@@ -205,10 +195,12 @@ impl crm::Host for RunState {
         target: wit::EntityRef,
         kind: wit::EntityKind,
     ) -> wasmtime::Result<Result<Vec<wit::Entity>, wit::HostError>> {
-        if let Err(denied) = self.check(Capability::CrmRead, "crm.list-related") {
+        let (target, kind): (EntityRef, EntityKind) = (target.into(), kind.into());
+        // What it reads is the related entities; the target's own data stays out.
+        if let Err(denied) = self.check_read(&[kind], "crm.list-related") {
             return Ok(Err(denied));
         }
-        let found = Self::data(self.context.data.list_related(target.into(), kind.into()))?;
+        let found = Self::data(self.context.data.list_related(target, kind))?;
         Ok(found.map(|list| list.iter().map(Into::into).collect()))
     }
 
@@ -219,14 +211,15 @@ impl crm::Host for RunState {
         value: wit::Value,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<wit::Entity>, wit::HostError>> {
-        if let Err(denied) = self.check(Capability::CrmRead, "crm.find") {
+        let kind = EntityKind::from(kind);
+        if let Err(denied) = self.check_read(&[kind], "crm.find") {
             return Ok(Err(denied));
         }
         let value = match Value::try_from(value) {
             Ok(v) => v,
             Err(e) => return Ok(Err(invalid(e))),
         };
-        let found = Self::data(self.context.data.find(kind.into(), &code, &value, limit.min(1000)))?;
+        let found = Self::data(self.context.data.find(kind, &code, &value, limit.min(1000)))?;
         Ok(found.map(|list| list.iter().map(Into::into).collect()))
     }
 }
@@ -242,7 +235,6 @@ impl effects::Host for RunState {
             Err(e) => return Ok(Err(invalid(e))),
         };
         self.effect(
-            Capability::SetFields,
             "effects.set-fields",
             Effect::SetFields {
                 target: target.into(),
@@ -253,7 +245,6 @@ impl effects::Host for RunState {
 
     fn move_to_stage(&mut self, target: wit::EntityRef, stage: String) -> wasmtime::Result<Result<(), wit::HostError>> {
         self.effect(
-            Capability::MoveStage,
             "effects.move-to-stage",
             Effect::MoveToStage {
                 target: target.into(),
@@ -273,7 +264,7 @@ impl effects::Host for RunState {
             pipeline,
             stage,
         };
-        self.effect(Capability::MoveStage, "effects.move-to-pipeline", effect)
+        self.effect("effects.move-to-pipeline", effect)
     }
 
     fn change_responsible(
@@ -285,21 +276,22 @@ impl effects::Host for RunState {
             target: target.into(),
             user,
         };
-        self.effect(Capability::ChangeResponsible, "effects.change-responsible", effect)
+        self.effect("effects.change-responsible", effect)
     }
 
     fn create_entity(
         &mut self,
         entity: effects::NewEntity,
     ) -> wasmtime::Result<Result<wit::EntityRef, wit::HostError>> {
-        if let Err(denied) = self.check(Capability::CreateEntity, "effects.create-entity") {
+        let kind: EntityKind = entity.kind.into();
+        let allowed = self.grants.create(kind);
+        if let Err(denied) = self.refuse(allowed, Capability::CreateEntity, "effects.create-entity") {
             return Ok(Err(denied));
         }
         let fields = match fields_in(entity.fields) {
             Ok(f) => f,
             Err(e) => return Ok(Err(invalid(e))),
         };
-        let kind = entity.kind.into();
         let id = match Self::data(self.context.data.reserve_id(kind))? {
             Ok(id) => EntityRef { kind, id },
             Err(e) => return Ok(Err(e)),
@@ -318,7 +310,6 @@ impl effects::Host for RunState {
 
     fn add_comment(&mut self, target: wit::EntityRef, text: String) -> wasmtime::Result<Result<(), wit::HostError>> {
         self.effect(
-            Capability::AddComment,
             "effects.add-comment",
             Effect::AddComment {
                 target: target.into(),
@@ -338,7 +329,7 @@ impl effects::Host for RunState {
             text,
             about: about.map(Into::into),
         };
-        self.effect(Capability::Notify, "effects.notify", effect)
+        self.effect("effects.notify", effect)
     }
 
     fn link(&mut self, a: wit::EntityRef, b: wit::EntityRef) -> wasmtime::Result<Result<(), wit::HostError>> {
@@ -346,7 +337,7 @@ impl effects::Host for RunState {
             a: a.into(),
             b: b.into(),
         };
-        self.effect(Capability::CreateEntity, "effects.link", effect)
+        self.effect("effects.link", effect)
     }
 
     fn wait_for_completion(&mut self, target: wit::EntityRef) -> wasmtime::Result<Result<(), wit::HostError>> {
@@ -355,11 +346,7 @@ impl effects::Host for RunState {
             let problem = format!("only a task or an activity is completed, not {target}");
             return Ok(Err(wit::HostError::Invalid(problem)));
         }
-        self.effect(
-            Capability::CreateEntity,
-            "effects.wait-for-completion",
-            Effect::WaitFor { target },
-        )
+        self.effect("effects.wait-for-completion", Effect::WaitFor { target })
     }
 
     fn send_message(&mut self, message: effects::Message) -> wasmtime::Result<Result<(), wit::HostError>> {
@@ -380,7 +367,7 @@ impl effects::Host for RunState {
             body: message.body,
             about: message.about.map(Into::into),
         });
-        self.effect(Capability::SendMessage, "effects.send-message", effect)
+        self.effect("effects.send-message", effect)
     }
 }
 

@@ -67,7 +67,7 @@ pub struct StoredPlugin {
     pub digest: Digest,
     pub wasm: Vec<u8>,
     /// The capabilities the admin granted.
-    pub grants: Vec<crate::domain::Capability>,
+    pub grants: Vec<crate::domain::Permission>,
     /// For a webhook plugin, the URL the host posts each run to; `wasm` is
     /// then empty.
     pub webhook: Option<String>,
@@ -226,7 +226,7 @@ pub struct StoredPackage {
     pub manifest: String,
     /// The archive as uploaded, for rollback.
     pub archive: Vec<u8>,
-    pub approved: Vec<crate::domain::Capability>,
+    pub approved: Vec<crate::domain::Permission>,
 }
 
 pub(super) type PackageRow = (String, String, String, bool, String, Vec<u8>, String);
@@ -240,7 +240,7 @@ pub(super) fn package(row: PackageRow) -> Result<StoredPackage> {
         signed,
         manifest,
         archive,
-        approved: from_json("approved capabilities", &approved)?,
+        approved: from_json("approved permissions", &approved)?,
     })
 }
 
