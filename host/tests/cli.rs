@@ -307,3 +307,98 @@ fn components_compile_in_a_worker_within_time_and_memory_caps() {
         "{stderr}"
     );
 }
+
+/// Runs `robohost` with `args` in `dir`.
+fn robohost_in(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("running robohost");
+    assert!(
+        out.status.success(),
+        "robohost {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn a_new_plugin_in_each_language_builds_passes_its_test_packs_and_installs() {
+    // Kept between runs, so a Rust plugin's build folder is reused.
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-new");
+    let key = root.join("acme.key");
+    std::fs::create_dir_all(&root).unwrap();
+    let public = String::from_utf8(robohost_in(&root, &["package", "keygen", key.to_str().unwrap()]).stdout).unwrap();
+    let db = format!("sqlite://{}", root.join("portal.sqlite").display());
+    let _ = std::fs::remove_file(root.join("portal.sqlite"));
+    robohost_in(
+        &root,
+        &["package", "trust", "acme", public.trim(), "--database-url", &db],
+    );
+
+    for lang in ["rust", "python", "js", "c"] {
+        let parent = root.join(lang);
+        let folder = parent.join("hello-robot");
+        let kept = parent.join("target");
+        if folder.join("target").exists() {
+            std::fs::rename(folder.join("target"), &kept).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&parent).unwrap();
+        robohost_in(
+            &parent,
+            &["plugin", "new", "hello-robot", "--lang", lang, "--publisher", "acme"],
+        );
+        if kept.exists() {
+            std::fs::rename(&kept, folder.join("target")).unwrap();
+        }
+
+        let out = robohost_in(&folder, &["plugin", "test"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("ok     ./tests/greets.json") && stdout.contains("1 of 1 cases passed"),
+            "{lang}: {stdout}"
+        );
+
+        // A case that does not hold fails, saying where.
+        let case = std::fs::read_to_string(folder.join("tests/greets.json")).unwrap();
+        write(
+            &folder.join("tests"),
+            "wrong.json",
+            &case.replace("\"text\": \"Hi, ACME!\"", "\"text\": \"Bye\""),
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
+            .current_dir(&folder)
+            .args(["plugin", "test"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{lang}: {stdout}");
+        assert!(
+            stdout.contains("FAILED ./tests/wrong.json\n  returns: expected {\"text\":\"Bye\"}"),
+            "{lang}: {stdout}"
+        );
+        std::fs::remove_file(folder.join("tests/wrong.json")).unwrap();
+
+        robohost_in(&folder, &["plugin", "pack", "--key", key.to_str().unwrap()]);
+        let package = folder.join("build/hello-robot-0.1.0.rhpkg");
+        let approve = "set-fields,write:lead,write:deal,write:contact,write:company,field:UF_GREETING";
+        let out = robohost_in(
+            &root,
+            &[
+                "package",
+                "install",
+                package.to_str().unwrap(),
+                "--approve",
+                approve,
+                "--database-url",
+                &db,
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        assert_eq!(report["signed_by"], "acme", "{lang}");
+        assert_eq!(report["version"], "0.1.0", "{lang}");
+    }
+}

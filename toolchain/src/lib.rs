@@ -1,7 +1,8 @@
 //! Builds robohost guest components: one plugin folder, in any of the guest
 //! languages robohost supports, into one component file for the `robot` (or
-//! `trigger`) world. The tests' and the host's build scripts use it, and so
-//! will `robohost plugin build`.
+//! `trigger`) world, and new plugin folders to start from ([`NewPlugin`]).
+//! The tests' and the host's build scripts use it, and so do
+//! `robohost plugin new | build | test | pack`.
 //!
 //! What each language needs (installed on first use where possible):
 //!
@@ -22,6 +23,9 @@ mod c;
 mod js;
 mod python;
 pub mod rust;
+mod scaffold;
+
+pub use scaffold::{NewPlugin, WIT_VERSION, detect};
 
 use std::fmt;
 use std::fs::File;
@@ -92,6 +96,15 @@ impl FromStr for Language {
 pub enum Error {
     #[error("unknown guest language `{0}`: expected rust, python, js or c")]
     UnknownLanguage(String),
+    #[error(
+        "{} holds no plugin: expected Cargo.toml (Rust), app.py (Python), robot.js (JavaScript) or .c files (C)",
+        .0.display()
+    )]
+    NoLanguage(PathBuf),
+    #[error("`{0}` is not a plugin name: use lowercase letters, digits, `-` and `_`, starting with a letter")]
+    BadName(String),
+    #[error("{} already exists: choose another name or folder", .0.display())]
+    Exists(PathBuf),
     #[error("{dir} is not a {language} plugin folder: it has no {needs}")]
     NotAPlugin {
         dir: PathBuf,

@@ -1,5 +1,7 @@
 //! The `robohost` command.
 
+mod plugin;
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,9 @@ enum Command {
     /// Install, roll back and remove plugin packages; trust publishers.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Make, build, test and pack plugins, in Rust, Python, JavaScript or C.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Compiles the component on stdin to stdout within a memory cap: the
     /// host runs itself so to compile what it installs.
     #[command(name = crate::runtime::WORKER_COMMAND, hide = true)]
@@ -315,6 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(package(sandbox, engine, command))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(command) => plugin::run(sandbox, command),
         Command::Template(command) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(template(sandbox, engine, command))
