@@ -1,10 +1,13 @@
 //! The RF segmentation example robot (`plugins/rf-segmentation`) through the
 //! engine: each client's segment from the days since their last purchase
 //! and their number of purchases. The same table is the reference for the
-//! example in every SDK language.
+//! example in every SDK language, each packed, signed and installed as a
+//! package.
 
-use robohost::domain::{Capability, Entity, FieldValue, Fields, Pipeline, RobotBinding, Timestamp, Value};
+use ed25519_dalek::SigningKey;
+use robohost::domain::{Capability, Entity, FieldValue, Fields, Permission, Pipeline, RobotBinding, Timestamp, Value};
 use robohost::engine::{EngineConfig, NewEntityRequest};
+use robohost::package::Trust;
 use robohost::runtime::{Grants, Plugin, SandboxConfig};
 use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
@@ -46,16 +49,36 @@ async fn in_c_each_client_gets_the_same_segment() {
     segments_from(std::fs::read(c_plugin_path("rf_segmentation")).unwrap()).await;
 }
 
-/// Installs the component `wasm` as the RF robot and checks every client of
-/// the table.
+/// The RF robot's package as its publisher ships it: signed, asking to set
+/// the segment field of contacts.
+fn package(wasm: Vec<u8>) -> Vec<u8> {
+    let manifest = "[package]\nname = \"rf\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
+                    description = \"RF segmentation\"\n\n\
+                    [capabilities]\nhost = [\"set-fields\"]\nwrite = [\"contact\"]\nfields = [\"UF_RF_SEGMENT\"]\n\n\
+                    [[robots]]\ncomponent = \"rf.wasm\"\ncodes = [\"rf_segment\"]\n";
+    let files = [("rf.wasm".to_owned(), wasm)].into_iter().collect();
+    robohost::package::pack(manifest, &files, Some(&SigningKey::from_bytes(&[7; 32]))).unwrap()
+}
+
+/// Packs the component `wasm` as the RF robot's package, installs it as an
+/// admin would and checks every client of the table.
 async fn segments_from(wasm: Vec<u8>) {
     // Wednesday 2026-11-25 12:00 UTC: day 20782 since the epoch.
     let now = Timestamp(20_782 * 86_400_000 + 12 * 3_600_000);
     let (engine, _) = engine(Db::Sqlite, now, EngineConfig::default()).await;
-    engine
-        .install_plugin("rf", wasm, vec![Capability::SetFields])
-        .await
-        .unwrap();
+    let trust = Trust {
+        publishers: vec![("acme".into(), SigningKey::from_bytes(&[7; 32]).verifying_key())],
+        allow_unsigned: false,
+    };
+    let approved: Vec<Permission> = ["set-fields", "write:contact", "field:UF_RF_SEGMENT"]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let report = engine.install_package(&package(wasm), &trust, &approved).await.unwrap();
+    assert_eq!(
+        (report.plugins, report.signed_by.as_deref()),
+        (vec!["rf".to_owned()], Some("acme"))
+    );
     let pipeline: Pipeline = serde_json::from_str(
         r#"{"code": "clients", "kind": "contact", "names": {}, "stages": [{"code": "ACTIVE", "names": {}, "semantic": "in-progress"}]}"#,
     )
