@@ -402,3 +402,62 @@ fn a_new_plugin_in_each_language_builds_passes_its_test_packs_and_installs() {
         assert_eq!(report["version"], "0.1.0", "{lang}");
     }
 }
+
+#[test]
+fn a_component_sharing_functions_with_one_compiled_before_reuses_them() {
+    let dir = tempdir("functions");
+    let cache = dir.join("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let config = write(
+        &dir,
+        "robohost.toml",
+        &format!("[sandbox]\ncache-dir = {:?}\n", cache.display().to_string()),
+    );
+    let describe = |plugin: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
+            .args(["--config", &config, "robot", "describe", "--plugin"])
+            .arg(plugin)
+            .output()
+            .expect("running robohost");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Each cached function file and when it was written.
+    let functions = || -> std::collections::BTreeMap<std::ffi::OsString, std::time::SystemTime> {
+        std::fs::read_dir(cache.join("functions"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name(), e.metadata().unwrap().modified().unwrap()))
+            .collect()
+    };
+    describe(&plugin_path("rf_segmentation"));
+    let compiled = functions();
+    assert!(compiled.len() > 10, "{} functions cached", compiled.len());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    // The same code with another custom section: another component, whose
+    // functions all come from the cache.
+    let mut variant = std::fs::read(plugin_path("rf_segmentation")).unwrap();
+    variant.extend_from_slice(&[0, 8, 7]);
+    variant.extend_from_slice(b"variant");
+    let path = dir.join("variant.wasm");
+    std::fs::write(&path, variant).unwrap();
+    describe(&path);
+    // A function taken from the cache is not written again.
+    let after = functions();
+    let kept = compiled
+        .iter()
+        .filter(|(name, at)| after.get(*name) == Some(at))
+        .count();
+    assert!(
+        kept * 10 >= compiled.len() * 9,
+        "only {kept} of {} functions reused",
+        compiled.len()
+    );
+    let artifacts = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "functions")
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap())
+        .count();
+    assert_eq!(artifacts, 2, "two components compiled");
+}

@@ -64,6 +64,8 @@ enum Command {
         max_wasm_stack: usize,
         #[arg(long)]
         memory_bytes: u64,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -294,9 +296,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::CompileWorker {
         max_wasm_stack,
         memory_bytes,
+        cache_dir,
     } = cli.command
     {
-        crate::runtime::serve_worker(max_wasm_stack, memory_bytes)?;
+        crate::runtime::serve_worker(max_wasm_stack, memory_bytes, cache_dir)?;
         return Ok(ExitCode::SUCCESS);
     }
     let ConfigFile { mut sandbox, engine } = load_config(cli.config.as_deref())?;

@@ -39,6 +39,12 @@ pub(super) fn in_worker(exe: &PathBuf, config: &SandboxConfig, wasm: &[u8]) -> R
         .arg(WORKER_COMMAND)
         .args(["--max-wasm-stack", &config.max_wasm_stack.to_string()])
         .args(["--memory-bytes", &config.compile_memory_bytes.to_string()])
+        .args(
+            config
+                .cache_dir
+                .iter()
+                .flat_map(|dir| [std::ffi::OsStr::new("--cache-dir"), dir.as_os_str()]),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,8 +110,9 @@ pub(super) fn in_worker(exe: &PathBuf, config: &SandboxConfig, wasm: &[u8]) -> R
 
 /// The worker's side (`robohost compile-worker`): caps its own address
 /// space, compiles the component on stdin with an engine configured as the
-/// sandbox's, and writes the artifact to stdout.
-pub fn serve_worker(max_wasm_stack: usize, memory_bytes: u64) -> anyhow::Result<()> {
+/// sandbox's (and its function cache in `cache_dir`), and writes the
+/// artifact to stdout.
+pub fn serve_worker(max_wasm_stack: usize, memory_bytes: u64, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let limit = rustix::process::Rlimit {
         current: Some(memory_bytes),
         maximum: Some(memory_bytes),
@@ -116,6 +123,7 @@ pub fn serve_worker(max_wasm_stack: usize, memory_bytes: u64) -> anyhow::Result<
     std::io::stdin().read_to_end(&mut wasm)?;
     let config = SandboxConfig {
         max_wasm_stack,
+        cache_dir,
         ..SandboxConfig::default()
     };
     let engine = super::engine(&config, false).map_err(|e| anyhow::anyhow!("{e:#}"))?;

@@ -596,6 +596,11 @@ fn check_component_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
 
 fn engine(config: &SandboxConfig, pooling: bool) -> wasmtime::Result<Engine> {
     let mut c = Config::new();
+    if let Some(root) = &config.cache_dir {
+        let functions = cache::FunctionCache::new(root)
+            .map_err(|e| wasmtime::format_err!("the function cache in {}: {e}", root.display()))?;
+        c.enable_incremental_compilation(std::sync::Arc::new(functions))?;
+    }
     c.consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack)
