@@ -478,7 +478,83 @@ async fn a_manifest_names_what_its_capabilities_reach(db: Db) {
     );
 }
 
+/// A service outside the portal: `GET /ping` answers `pong`.
+async fn ping_service() -> u16 {
+    let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
+    let engine = portal(db).await;
+    let port = ping_service().await;
+    let wasm = std::fs::read(plugin_path("fetch")).unwrap();
+    let manifest = "[package]\nname = \"fetch\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
+                    [capabilities]\nhttp = [\"127.0.0.1\"]\n\n\
+                    [[robots]]\ncomponent = \"fetch.wasm\"\ncodes = [\"fetch\"]\n";
+    let files = [("fetch.wasm".to_owned(), wasm)].into_iter().collect();
+    let package = robohost::package::pack(manifest, &files, Some(&publisher())).unwrap();
+    let refused = engine
+        .install_package(&package, &trust(), &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("not approved: http:127.0.0.1"), "{refused}");
+    engine
+        .install_package(&package, &trust(), &perms("http:127.0.0.1"))
+        .await
+        .unwrap();
+
+    // The same service as 127.0.0.1 (approved) and as localhost (not).
+    let mut runs = Vec::new();
+    for (pipeline, host) in [("near", "127.0.0.1"), ("far", "localhost")] {
+        let spec = format!(
+            r#"{{"code": "{pipeline}", "kind": "deal", "names": {{}}, "stages": [{{"code": "NEW", "names": {{}}, "semantic": "in-progress"}}]}}"#
+        );
+        engine
+            .put_pipeline(&serde_json::from_str(&spec).unwrap())
+            .await
+            .unwrap();
+        let robot = format!(
+            r#"{{"pipeline": "{pipeline}", "stage": "NEW", "plugin": "fetch", "robot": "fetch",
+                "properties": {{"authority": "{host}:{port}", "path": "/ping"}}}}"#
+        );
+        engine.add_robot(&serde_json::from_str(&robot).unwrap()).await.unwrap();
+        let deal: NewEntityRequest =
+            serde_json::from_str(&format!(r#"{{"kind": "deal", "pipeline": "{pipeline}"}}"#)).unwrap();
+        runs.push(engine.create_entity(deal).await.unwrap());
+    }
+    engine.run_until_idle().await.unwrap();
+    let report = |deal: &robohost::domain::Entity| {
+        let engine = engine.clone();
+        let deal = deal.reference();
+        async move {
+            engine
+                .store()
+                .runs(Some(deal), 10)
+                .await
+                .unwrap()
+                .remove(0)
+                .report
+                .unwrap()
+        }
+    };
+    let near = report(&runs[0]).await;
+    assert_eq!(near["outcome"]["outcome"], "success", "{near}");
+    assert_eq!(near["returns"]["status"], 200);
+    assert_eq!(near["returns"]["body"], "pong");
+    let far = report(&runs[1]).await;
+    assert_eq!(far["outcome"]["outcome"], "capability-denied", "{far}");
+    assert_eq!(
+        far["denials"],
+        serde_json::json!([{"call": "wasi:http/outgoing-handler.handle", "denied": {"kind": "http", "what": "localhost"}}])
+    );
+}
+
 robohost_tests::on_both!(
+    outbound_http_reaches_only_the_hosts_approved,
     a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted,
     a_manifest_names_what_its_capabilities_reach,
     a_run_in_flight_keeps_the_version_it_started_with,

@@ -134,6 +134,8 @@ pub enum Denied {
     Write(EntityKind),
     /// Setting a field the plugin was not granted.
     Field(String),
+    /// An HTTP request to a host the plugin was not granted.
+    Http(String),
     /// Opening a file: plugins have no filesystem.
     Filesystem,
     /// Opening a socket: plugins have no network.
@@ -147,13 +149,15 @@ impl fmt::Display for Denied {
             Denied::Read(k) => write!(f, "reading {k} entities (permission `read:{k}`)", k = k.as_str()),
             Denied::Write(k) => write!(f, "changing {k} entities (permission `write:{k}`)", k = k.as_str()),
             Denied::Field(code) => write!(f, "setting the field `{code}` (permission `field:{code}`)"),
+            Denied::Http(host) => write!(f, "calling {host} over HTTP (permission `http:{host}`)"),
             Denied::Filesystem => f.write_str("the filesystem, which plugins do not have"),
             Denied::Network => f.write_str("the network, which plugins do not have"),
         }
     }
 }
 
-/// What a run may do: its capabilities, and the kinds and fields they reach.
+/// What a run may do: its capabilities, the kinds and fields they reach,
+/// and the hosts it may call over HTTP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grants {
     capabilities: u16,
@@ -161,6 +165,9 @@ pub struct Grants {
     write: u8,
     /// The fields `set-fields` may change; `None`: any.
     fields: Option<Arc<BTreeSet<String>>>,
+    /// The hosts outbound HTTP may reach; `None`: none. Only `http:`
+    /// permissions name them: no grant reaches every host.
+    http: Option<Arc<BTreeSet<String>>>,
 }
 
 const EVERY_KIND: u8 = u8::MAX;
@@ -170,12 +177,13 @@ fn bit(kind: EntityKind) -> u8 {
 }
 
 impl Grants {
-    /// Everything.
+    /// Every capability over every kind and field; no outbound HTTP.
     pub const ALL: Grants = Grants {
         capabilities: u16::MAX,
         read: EVERY_KIND,
         write: EVERY_KIND,
         fields: None,
+        http: None,
     };
     /// No capability; each one added with [`Grants::with`] reaches every
     /// kind and field.
@@ -184,6 +192,7 @@ impl Grants {
         read: EVERY_KIND,
         write: EVERY_KIND,
         fields: None,
+        http: None,
     };
 
     /// Exactly what `permissions` allow: no kind or field beyond those named.
@@ -193,8 +202,10 @@ impl Grants {
             read: 0,
             write: 0,
             fields: Some(Arc::default()),
+            http: None,
         };
         let mut fields = BTreeSet::new();
+        let mut hosts = BTreeSet::new();
         let mut any_field = false;
         for permission in permissions {
             match permission {
@@ -205,11 +216,13 @@ impl Grants {
                 Permission::Field(code) => {
                     fields.insert(code.clone());
                 }
-                // No host call reaches the network yet: nothing to grant.
-                Permission::Http(_) => {}
+                Permission::Http(host) => {
+                    hosts.insert(host.clone());
+                }
             }
         }
         grants.fields = (!any_field).then(|| Arc::new(fields));
+        grants.http = (!hosts.is_empty()).then(|| Arc::new(hosts));
         grants
     }
 
@@ -237,6 +250,14 @@ impl Grants {
             return Err(Denied::Read(kind));
         }
         Ok(())
+    }
+
+    /// Whether an outbound HTTP request to `host` is allowed.
+    pub fn call(&self, host: &str) -> Result<(), Denied> {
+        match &self.http {
+            Some(hosts) if hosts.contains(&host.to_ascii_lowercase()) => Ok(()),
+            _ => Err(Denied::Http(host.to_owned())),
+        }
     }
 
     /// Whether creating an entity of `kind` is allowed.
@@ -365,6 +386,14 @@ mod tests {
             stage: "WON".into(),
         };
         assert_eq!(grants.allows(&moved), Err(Denied::Capability(Capability::MoveStage)));
+        assert_eq!(
+            grants.call("api.example.com"),
+            Err(Denied::Http("api.example.com".into()))
+        );
+        let calling = Grants::scoped(&perms(&["http:api.example.com"]));
+        assert_eq!(calling.call("API.example.com"), Ok(()));
+        assert_eq!(calling.call("example.com"), Err(Denied::Http("example.com".into())));
+        assert_eq!(Grants::ALL.call("example.com"), Err(Denied::Http("example.com".into())));
     }
 
     #[test]

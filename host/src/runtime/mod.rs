@@ -172,6 +172,7 @@ impl Sandbox {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         Robot::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
         refuse_ambient_authority(&mut linker)?;
         let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref())?;
@@ -309,6 +310,7 @@ impl Sandbox {
             .and_then(|trigger| trigger.call_handle(&mut store, &request.into()));
         let fuel_used = fuel - store.get_fuel().unwrap_or(0);
         let mut state = store.into_data();
+        state.settle_denials();
         let (outcome, hits) = match result {
             Ok(Ok(hits)) => match hits
                 .into_iter()
@@ -400,6 +402,7 @@ impl Sandbox {
             .and_then(|robot| robot.call_run(&mut store, &invocation));
         let fuel_used = fuel - store.get_fuel().unwrap_or(0);
         let mut state = store.into_data();
+        state.settle_denials();
 
         let (outcome, returns) = match result {
             Ok(Ok(values)) => match fields_in(values) {

@@ -5,10 +5,13 @@
 //! Effects and key-value writes are only buffered here.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::SandboxConfig;
 use super::bindings::robohost::robot::{calendar, crm, effects, kv, log};
@@ -57,6 +60,49 @@ pub struct RunState {
     kv_writes: BTreeMap<String, Option<Vec<u8>>>,
     pub(super) logs: Vec<LogLine>,
     pub(super) denials: Vec<Denial>,
+    http: WasiHttpCtx,
+    http_hooks: HttpHooks,
+}
+
+/// The outbound HTTP of one run: requests reach only the hosts granted,
+/// and wait no longer than the run has left.
+struct HttpHooks {
+    grants: Grants,
+    deadline: Instant,
+    /// Hosts refused, to record as denials.
+    refused: Vec<String>,
+}
+
+type Sent = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for HttpHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Sent,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Sent), wasmtime_wasi_http::Error>> + Send> {
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        if self.grants.call(&host).is_err() {
+            self.refused.push(host);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        // The host waits here outside wasm, where the epoch deadline cannot
+        // stop it: every wait is capped by the time the run has left.
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let cap = |asked: Option<Duration>| Some(asked.map_or(left, |t| t.min(left)));
+        let options = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: cap(options.connect_timeout),
+            first_byte_timeout: cap(options.first_byte_timeout),
+            between_bytes_timeout: cap(options.between_bytes_timeout),
+        };
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Sent))
+        })
+    }
 }
 
 impl RunState {
@@ -66,6 +112,11 @@ impl RunState {
         // No preopened directories, no environment, no arguments, no network:
         // the sandbox gives plugins no ambient authority.
         let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let http_hooks = HttpHooks {
+            grants: grants.clone(),
+            deadline: Instant::now() + config.wall_time(),
+            refused: Vec::new(),
+        };
         RunState {
             wasi,
             table: ResourceTable::new(),
@@ -81,6 +132,18 @@ impl RunState {
             kv_writes: BTreeMap::new(),
             logs: Vec::new(),
             denials: Vec::new(),
+            http: WasiHttpCtx::new(),
+            http_hooks,
+        }
+    }
+
+    /// Records the HTTP requests refused so far with the other denials.
+    pub(super) fn settle_denials(&mut self) {
+        for host in self.http_hooks.refused.drain(..) {
+            self.denials.push(Denial {
+                denied: Denied::Http(host),
+                call: "wasi:http/outgoing-handler.handle",
+            });
         }
     }
 
@@ -157,6 +220,16 @@ impl RunState {
             Ok(v) => Ok(Ok(v)),
             Err(DataError::Unavailable(why)) => Ok(Err(wit::HostError::Unavailable(why))),
             Err(DataError::Fault(why)) => Err(HostFault(why).into()),
+        }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.http_hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
         }
     }
 }
