@@ -5,7 +5,7 @@
 //! package.
 
 use ed25519_dalek::SigningKey;
-use robohost::domain::{Capability, Entity, FieldValue, Fields, Permission, Pipeline, RobotBinding, Timestamp, Value};
+use robohost::domain::{Entity, FieldValue, Fields, Permission, Pipeline, RobotBinding, Timestamp, Value};
 use robohost::engine::{EngineConfig, NewEntityRequest};
 use robohost::package::Trust;
 use robohost::runtime::{Grants, Plugin, SandboxConfig};
