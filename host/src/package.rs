@@ -131,7 +131,10 @@ pub enum PackageError {
     Tampered { path: String },
     #[error("`{path}` is not a WebAssembly component")]
     NotAComponent { path: String },
-    #[error("the package is not signed, and this host accepts only signed packages")]
+    #[error(
+        "the package is not signed, and this host accepts only signed packages: sign it \
+         (`robohost package pack --key`), or allow unsigned packages here (`robohost package unsigned allow`)"
+    )]
     Unsigned,
     #[error("publisher `{publisher}` is not one this host trusts")]
     UntrustedPublisher { publisher: String },

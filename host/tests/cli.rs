@@ -461,3 +461,46 @@ fn a_component_sharing_functions_with_one_compiled_before_reuses_them() {
         .count();
     assert_eq!(artifacts, 2, "two components compiled");
 }
+
+#[test]
+fn unsigned_packages_install_only_where_the_admin_allows_them() {
+    let dir = tempdir("unsigned");
+    let folder = dir.join("rf");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(plugin_path("rf_segmentation"), folder.join("rf.wasm")).unwrap();
+    write(
+        &folder,
+        "robohost.toml",
+        "[package]\nname = \"rf\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
+         [capabilities]\nhost = [\"set-fields\"]\nwrite = [\"contact\"]\nfields = [\"UF_RF_SEGMENT\"]\n\n\
+         [[robots]]\ncomponent = \"rf.wasm\"\ncodes = [\"rf_segment\"]\n",
+    );
+    let package = dir.join("rf.rhpkg").display().to_string();
+    let out = robohost(&["package", "pack", &folder.display().to_string(), "--output", &package]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let db = format!("sqlite://{}", dir.join("portal.sqlite").display());
+    let _ = std::fs::remove_file(dir.join("portal.sqlite"));
+    let install = || {
+        let approve = "set-fields,write:contact,field:UF_RF_SEGMENT";
+        robohost(&[
+            "package",
+            "install",
+            &package,
+            "--approve",
+            approve,
+            "--database-url",
+            &db,
+        ])
+    };
+    let out = install();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("the package is not signed"), "{stderr}");
+
+    let out = robohost(&["package", "unsigned", "allow", "--database-url", &db]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = install();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["signed_by"], serde_json::Value::Null);
+}

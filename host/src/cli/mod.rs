@@ -120,6 +120,14 @@ enum PackageCommand {
         #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
         database_url: String,
     },
+    /// Whether packages signed by no one install here (`allow`) or not
+    /// (`refuse`, the default).
+    Unsigned {
+        #[arg(value_parser = ["allow", "refuse"])]
+        policy: String,
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -432,6 +440,13 @@ async fn package(sandbox: SandboxConfig, config: EngineConfig, command: PackageC
             let engine = open_engine(sandbox, config, &database_url).await?;
             let mut trust = engine.trust().await?;
             trust.publishers.insert(publisher, key);
+            engine.set_trust(&trust).await?;
+            println!("{}", serde_json::to_string_pretty(&trust)?);
+        }
+        PackageCommand::Unsigned { policy, database_url } => {
+            let engine = open_engine(sandbox, config, &database_url).await?;
+            let mut trust = engine.trust().await?;
+            trust.allow_unsigned = policy == "allow";
             engine.set_trust(&trust).await?;
             println!("{}", serde_json::to_string_pretty(&trust)?);
         }
