@@ -75,7 +75,12 @@ fn main() {
     }
 }
 
-fn run_at(sandbox: &Sandbox, plugin: &Plugin, client: &robohost::domain::Entity, now: Timestamp) -> robohost::runtime::RunReport {
+fn run_at(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    client: &robohost::domain::Entity,
+    now: Timestamp,
+) -> robohost::runtime::RunReport {
     let properties = props("{}");
     sandbox
         .run(

@@ -381,10 +381,11 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         "POST /api/templates",
         "GET /api/templates/export",
         "POST /api/tokens",
+        "PUT /api/webhooks/{name}",
     ] {
         assert!(listed.contains(&route.to_owned()), "{route} is missing from {listed:?}");
     }
-    assert_eq!(listed.len(), 38, "{listed:?}");
+    assert_eq!(listed.len(), 39, "{listed:?}");
 
     // A path serves the methods the document lists, and no other.
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -1166,7 +1167,45 @@ async fn random_requests_over_every_route_never_get_a_5xx(db: Db) {
     );
 }
 
+async fn a_webhook_plugin_installs_over_http(db: Db) {
+    let s = robohost_tests::http::server(db).await;
+    let url = robohost_tests::echo_webhook().await;
+    let body = json!({"url": url, "grants": ["set-fields"]});
+    let installed = s
+        .json("PUT", "/api/webhooks/echo_hook", &s.admin, body)
+        .await
+        .expect(200);
+    assert_eq!(installed["webhook"], json!(url));
+    assert_eq!(
+        installed["grants"],
+        json!(["set-fields", "read:*", "write:*", "field:*"])
+    );
+    let listed = s.get("/api/plugins", &s.admin).await.expect(200);
+    assert_eq!(listed[0]["name"], "echo_hook");
+    assert_eq!(listed[0]["webhook"], json!(url));
+
+    s.json("PUT", "/api/webhooks/bad_hook", &s.admin, json!({"url": "ftp://x"}))
+        .await
+        .error(422, "invalid", Some("url"), "`ftp://x` is not an http:// URL");
+    s.json(
+        "PUT",
+        "/api/webhooks/bad_hook",
+        &s.admin,
+        json!({"url": url, "grants": ["fly"]}),
+    )
+    .await
+    .error(400, "bad_json", Some("grants[0]"), "unknown variant `fly`");
+    let manager = s.token("manager").await;
+    assert_eq!(
+        s.json("PUT", "/api/webhooks/echo_hook", &manager, json!({"url": url}))
+            .await
+            .status,
+        403
+    );
+}
+
 robohost_tests::on_both!(
+    a_webhook_plugin_installs_over_http,
     a_deal_posted_through_the_api_is_assigned_by_its_robot,
     the_portal_settings_round_trip,
     every_route_checks_the_token_and_its_role,

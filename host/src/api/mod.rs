@@ -114,6 +114,7 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(directory::put_constant))
         .routes(routes!(directory::get_calendar, directory::put_calendar))
         .routes(routes!(plugins::list_plugins))
+        .routes(routes!(plugins::put_webhook))
         .routes(upload)
         .routes(routes!(events::post_event))
         .routes(routes!(events::list_runs))

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::auth::{Admin, AdminOrIntegrator, Auth};
 use super::error::ApiError;
-use super::extract::{PathParams, QueryParams, WasmBody};
+use super::extract::{JsonBody, JsonObject, PathParams, QueryParams, WasmBody, from_object};
 use crate::domain::{Capability, Digest, Permission};
 use crate::engine::Engine;
 
@@ -123,4 +123,39 @@ pub(super) async fn list_plugins(
             })
             .collect(),
     ))
+}
+
+/// A webhook plugin: its robots run by posting to `url`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookSpec {
+    url: String,
+    #[serde(default)]
+    grants: Vec<Capability>,
+}
+
+#[utoipa::path(
+    put, path = "/api/webhooks/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Letters, digits, `_` and `-`")),
+    request_body(content = Object, description = "`url` (plain `http://`, such as a handler on the local network) \
+        and `grants`, the capabilities granted (`[\"set-fields\"]`)"),
+    responses((status = 200, description = "The webhook plugin installed (or replaced)", body = PluginInfo)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn put_webhook(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(body): JsonObject,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let name = path.text("name")?.to_owned();
+    let spec: WebhookSpec = from_object(body)?;
+    engine.install_webhook(&name, &spec.url, spec.grants.clone()).await?;
+    Ok(Json(PluginInfo {
+        name,
+        digest: Digest::of(spec.url.as_bytes()),
+        grants: Permission::unscoped(spec.grants),
+        webhook: Some(spec.url),
+        robots: Vec::new(),
+    }))
 }

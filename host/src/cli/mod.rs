@@ -301,23 +301,29 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::CompileWorker {
-        max_wasm_stack,
-        memory_bytes,
-        cache_dir,
-    } = cli.command
-    {
-        crate::runtime::serve_worker(max_wasm_stack, memory_bytes, cache_dir)?;
-        return Ok(ExitCode::SUCCESS);
+    match cli.command {
+        // The worker reads no configuration: its parent passes what counts.
+        Command::CompileWorker {
+            max_wasm_stack,
+            memory_bytes,
+            cache_dir,
+        } => {
+            crate::runtime::serve_worker(max_wasm_stack, memory_bytes, cache_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        command => run_configured(cli.config.as_deref(), command),
     }
-    let ConfigFile { mut sandbox, engine } = load_config(cli.config.as_deref())?;
+}
+
+fn run_configured(config: Option<&Path>, command: Command) -> anyhow::Result<ExitCode> {
+    let ConfigFile { mut sandbox, engine } = load_config(config)?;
     // Components are compiled in a worker process: this binary again.
     match std::env::current_exe() {
         Ok(exe) => sandbox.compiler = crate::runtime::Compiler::Worker { exe },
         Err(e) => tracing::warn!(error = %e, "cannot find this binary; compiling plugins in process, without caps"),
     }
-    match cli.command {
-        Command::CompileWorker { .. } => unreachable!("handled above"),
+    match command {
+        Command::CompileWorker { .. } => bail!("the compile worker takes no configuration"),
         Command::Robot(RobotCommand::Run(args)) => run_robot(sandbox, *args),
         Command::Robot(RobotCommand::Describe { plugin, json }) => describe(sandbox, &plugin, json),
         Command::Trigger(TriggerCommand::Run(args)) => run_trigger(sandbox, args),
