@@ -24,6 +24,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub use crate::domain::Fuel;
 use crate::domain::{Capability, EntityKind, Permission};
 
 /// The manifest's path in the archive.
@@ -202,13 +203,6 @@ pub struct Capabilities {
     /// Outbound HTTP hosts.
     #[serde(default)]
     pub http: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Fuel {
-    pub default: Option<u64>,
-    pub max: Option<u64>,
 }
 
 impl Capabilities {

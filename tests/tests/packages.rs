@@ -553,7 +553,57 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
     );
 }
 
+async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
+    let engine = portal(db).await;
+    let fuel = format!("{ASSIGN}\n\n[fuel]\ndefault = 1000\nmax = 5000000");
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, &fuel);
+    engine.install_package(&v1, &trust(), &approved()).await.unwrap();
+    for code in ["starved", "fed"] {
+        let pipeline = format!(
+            r#"{{"code": "{code}", "kind": "deal", "names": {{}}, "stages": [{{"code": "NEW", "names": {{}}, "semantic": "in-progress"}}]}}"#
+        );
+        engine
+            .put_pipeline(&serde_json::from_str(&pipeline).unwrap())
+            .await
+            .unwrap();
+    }
+    let robot = |pipeline: &str, fuel: &str| -> RobotBinding {
+        serde_json::from_str(&format!(
+            r#"{{"pipeline": "{pipeline}", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount"{fuel},
+                "properties": {{"bounds": [{{"decimal": "100"}}], "users": [{{"user": 7}}, {{"user": 8}}]}}}}"#
+        ))
+        .unwrap()
+    };
+    let refused = engine
+        .add_robot(&robot("fed", r#", "fuel": 6000000"#))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("`fuel`: 6000000 is more than this robot may get, 5000000"),
+        "{refused}"
+    );
+    // The package's default, 1,000 fuel, is not enough for a run; the
+    // robot's own budget, within the package's most, is.
+    engine.add_robot(&robot("starved", "")).await.unwrap();
+    engine.add_robot(&robot("fed", r#", "fuel": 5000000"#)).await.unwrap();
+    let mut deals = Vec::new();
+    for pipeline in ["starved", "fed"] {
+        let deal: NewEntityRequest = serde_json::from_str(&format!(
+            r#"{{"kind": "deal", "pipeline": "{pipeline}", "fields": {{"OPPORTUNITY": {{"money": "500 RUB"}}}}}}"#
+        ))
+        .unwrap();
+        deals.push(engine.create_entity(deal).await.unwrap().reference());
+    }
+    engine.run_until_idle().await.unwrap();
+    let starved = engine.store().runs(Some(deals[0]), 10).await.unwrap().remove(0);
+    assert_eq!(starved.report.unwrap()["outcome"]["outcome"], "out-of-fuel");
+    let fed = engine.store().entity(deals[1]).await.unwrap().unwrap();
+    assert_eq!(fed.responsible, Some(8));
+}
+
 robohost_tests::on_both!(
+    a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give,
     outbound_http_reaches_only_the_hosts_approved,
     a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted,
     a_manifest_names_what_its_capabilities_reach,

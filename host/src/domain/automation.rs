@@ -187,6 +187,16 @@ pub enum Op {
     NotEmpty,
 }
 
+/// A plugin's fuel budgets, from its package's manifest (`[fuel]`): what
+/// each run of its robots gets unless the admin sets the robot's own, and
+/// the most an admin may set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fuel {
+    pub default: Option<u64>,
+    pub max: Option<u64>,
+}
+
 /// A robot placed on a stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,6 +222,10 @@ pub struct RobotBinding {
     pub timing: Timing,
     #[serde(default)]
     pub condition: Option<Condition>,
+    /// Fuel for each run; the plugin's default (else `sandbox.fuel`) when
+    /// not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
     /// Why the robot no longer runs, such as its package being removed;
     /// its runs end cancelled with this reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,7 +17,7 @@ mod value;
 mod webhook;
 
 pub use automation::{
-    Condition, Constants, Department, DepartmentId, Directory, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
+    Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
     Semantic, Stage, Timing, TriggerBinding, User,
 };
 pub use calendar::{Calendar, CalendarError};

@@ -213,6 +213,7 @@ fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Result<()> {
 struct Installed {
     handler: Handler,
     grants: Grants,
+    fuel: crate::domain::Fuel,
 }
 
 impl Installed {
@@ -438,10 +439,14 @@ impl Engine {
             None => Handler::Wasm(self.sandbox.load(&stored.name, &stored.wasm, &context)?),
         };
         let grants = Grants::scoped(&stored.grants);
-        self.plugins
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(stored.name.clone(), Arc::new(Installed { handler, grants }));
+        self.plugins.write().unwrap_or_else(|e| e.into_inner()).insert(
+            stored.name.clone(),
+            Arc::new(Installed {
+                handler,
+                grants,
+                fuel: stored.fuel,
+            }),
+        );
         Ok(())
     }
 
@@ -459,6 +464,7 @@ impl Engine {
             wasm: Vec::new(),
             grants: Permission::unscoped(grants),
             webhook: Some(url.into()),
+            fuel: Default::default(),
         };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;
@@ -489,6 +495,7 @@ impl Engine {
             wasm,
             grants: Permission::unscoped(grants),
             webhook: None,
+            fuel: Default::default(),
         };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;
@@ -565,6 +572,19 @@ impl Engine {
         let installed = self
             .plugin(&robot.plugin)
             .ok_or_else(|| invalid("plugin", format!("no plugin `{}` is installed", robot.plugin)))?;
+        let max_fuel = installed
+            .fuel
+            .max
+            .unwrap_or(u64::MAX)
+            .min(self.sandbox.config().max_fuel);
+        if let Some(fuel) = robot.fuel
+            && fuel > max_fuel
+        {
+            let problem = format!(
+                "{fuel} is more than this robot may get, {max_fuel} (its package's fuel.max, or sandbox.max-fuel)"
+            );
+            return Err(invalid("fuel", problem));
+        }
         // A webhook describes no catalog: its properties are its own.
         if let Handler::Wasm(plugin) = &installed.handler {
             check_against_catalog(robot, plugin)?;

@@ -189,6 +189,12 @@ impl Engine {
             });
         }
 
+        let max_fuel = self.sandbox.config().max_fuel;
+        if let Some(fuel) = manifest.fuel.default.filter(|f| *f > max_fuel) {
+            let problem = format!("{fuel} is more than this host gives a run (sandbox.max-fuel, {max_fuel})");
+            return Err(invalid("fuel.default", problem));
+        }
+
         // Every component compiles and describes what the manifest says,
         // before anything is stored.
         let mut plugins = Vec::new();
@@ -225,6 +231,7 @@ impl Engine {
                 wasm: wasm.clone(),
                 grants: requested.clone(),
                 webhook: None,
+                fuel: manifest.fuel,
             };
             plugins.push((stored, plugin));
         }
@@ -263,6 +270,7 @@ impl Engine {
             let installed = Installed {
                 handler: Handler::Wasm(plugin),
                 grants: Grants::scoped(&stored.grants),
+                fuel: stored.fuel,
             };
             self.plugins
                 .write()

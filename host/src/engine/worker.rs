@@ -245,7 +245,7 @@ impl Engine {
                         idempotency_key: &key,
                         now,
                         grants: job.installed.grants.clone(),
-                        fuel: None,
+                        fuel: job.robot.fuel.or(job.installed.fuel.default),
                         context,
                     };
                     let report = sandbox.run(plugin, request);

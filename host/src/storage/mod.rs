@@ -287,7 +287,7 @@ impl Store {
     }
 
     pub async fn plugins(&self) -> Result<Vec<StoredPlugin>> {
-        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook FROM plugins ORDER BY name").fetch_all(c).await)?;
+        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook, fuel FROM plugins ORDER BY name").fetch_all(c).await)?;
         rows.into_iter().map(rows::plugin).collect()
     }
 

@@ -71,11 +71,13 @@ pub struct StoredPlugin {
     /// For a webhook plugin, the URL the host posts each run to; `wasm` is
     /// then empty.
     pub webhook: Option<String>,
+    /// Its package's fuel budgets.
+    pub fuel: crate::domain::Fuel,
 }
 
-pub(super) type PluginRow = (String, String, Vec<u8>, String, Option<String>);
+pub(super) type PluginRow = (String, String, Vec<u8>, String, Option<String>, Option<String>);
 
-pub(super) fn plugin((name, digest, wasm, grants, webhook): PluginRow) -> Result<StoredPlugin> {
+pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel): PluginRow) -> Result<StoredPlugin> {
     let digest = digest
         .parse()
         .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
@@ -88,6 +90,10 @@ pub(super) fn plugin((name, digest, wasm, grants, webhook): PluginRow) -> Result
         wasm,
         grants: from_json("plugin grants", &grants)?,
         webhook,
+        fuel: fuel
+            .map(|f| from_json("plugin fuel", &f))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

@@ -144,9 +144,10 @@ impl Tx {
 
     pub async fn put_plugin(&mut self, plugin: &StoredPlugin, at: Timestamp) -> Result<()> {
         let grants = to_json(&plugin.grants);
-        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook) VALUES ($1, $2, $3, $4, $5, $6) \
-            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook")
-            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        let fuel = to_json(&plugin.fuel);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook, fuel) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook, fuel = excluded.fuel")
+            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).bind(&fuel).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("plugins").await
     }
 
