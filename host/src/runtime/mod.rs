@@ -208,7 +208,7 @@ impl Sandbox {
         let infos = pre
             .instantiate(&mut store)
             .and_then(|robot| robot.call_describe(&mut store))
-            .map_err(|e| self.describe_failed(name, e, &store))?;
+            .map_err(|e| self.describe_failed(name, e, &mut store))?;
         let bad_catalog = |detail: String| LoadError::BadCatalog {
             name: name.into(),
             detail,
@@ -248,7 +248,7 @@ impl Sandbox {
         let infos = pre
             .instantiate(&mut store)
             .and_then(|trigger| trigger.call_describe(&mut store))
-            .map_err(|e| self.describe_failed(name, e, &store))?;
+            .map_err(|e| self.describe_failed(name, e, &mut store))?;
         let triggers: Vec<TriggerInfo> = infos.into_iter().map(Into::into).collect();
         let mut seen = std::collections::HashSet::new();
         for trigger in &triggers {
@@ -286,7 +286,8 @@ impl Sandbox {
         Ok((digest, pre))
     }
 
-    fn describe_failed(&self, name: &str, error: wasmtime::Error, store: &Store<RunState>) -> LoadError {
+    fn describe_failed(&self, name: &str, error: wasmtime::Error, store: &mut Store<RunState>) -> LoadError {
+        store.data_mut().settle_denials();
         LoadError::Describe {
             name: name.into(),
             outcome: self.classify(error, self.config.fuel, &store.data().denials),
