@@ -644,38 +644,23 @@ fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => read_json(path, "the key-value store")?,
         None => HashMap::new(),
     };
-    let kv = kv.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-    let grants = match &args.grant {
-        Some(list) => list.iter().copied().collect(),
-        None => Grants::ALL,
-    };
-
-    let sandbox = start(config)?;
-    let context = RunContext {
-        data: Arc::new(JsonCrm::new(entity.clone(), related).with_kv(kv)),
-        calendar: Arc::new(calendar),
-        kv_namespace: "local".into(),
-    };
-    let plugin = load_plugin(&sandbox, &args.plugin, &context)?;
-    let cause = Cause::Manual {
-        user: entity.responsible.unwrap_or(1),
-    };
-    let report = sandbox.run(
-        &plugin,
-        RunRequest {
-            robot: &args.robot,
-            entity: &entity,
-            properties: &properties,
-            cause: &cause,
-            run_id: "local-1",
-            attempt: 1,
-            idempotency_key: "local-1",
-            now: args.now.unwrap_or_else(Timestamp::now),
-            grants,
-            fuel: args.fuel,
-            context,
+    let local = LocalRun {
+        robot: args.robot,
+        entity,
+        properties,
+        related,
+        calendar,
+        kv: kv.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+        now: args.now.unwrap_or_else(Timestamp::now),
+        grants: match &args.grant {
+            Some(list) => list.iter().copied().collect(),
+            None => Grants::ALL,
         },
-    )?;
+        fuel: args.fuel,
+    };
+    let sandbox = start(config)?;
+    let plugin = load_plugin(&sandbox, &args.plugin, &empty_context()?)?;
+    let report = local.run(&sandbox, &plugin)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -692,6 +677,51 @@ fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
         report.outcome
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// One run in the local harness: what `robot run` and `plugin test` take.
+struct LocalRun {
+    robot: String,
+    entity: Entity,
+    properties: Fields,
+    related: Vec<Entity>,
+    calendar: Calendar,
+    kv: HashMap<String, Vec<u8>>,
+    now: Timestamp,
+    grants: Grants,
+    fuel: Option<u64>,
+}
+
+impl LocalRun {
+    /// Runs the robot in a fresh sandbox, serving CRM data from the run's
+    /// entity, related entities and key-value store.
+    fn run(self, sandbox: &Sandbox, plugin: &Plugin) -> anyhow::Result<RunReport> {
+        let context = RunContext {
+            data: Arc::new(JsonCrm::new(self.entity.clone(), self.related).with_kv(self.kv)),
+            calendar: Arc::new(self.calendar),
+            kv_namespace: "local".into(),
+        };
+        let cause = Cause::Manual {
+            user: self.entity.responsible.unwrap_or(1),
+        };
+        let report = sandbox.run(
+            plugin,
+            RunRequest {
+                robot: &self.robot,
+                entity: &self.entity,
+                properties: &self.properties,
+                cause: &cause,
+                run_id: "local-1",
+                attempt: 1,
+                idempotency_key: "local-1",
+                now: self.now,
+                grants: self.grants,
+                fuel: self.fuel,
+                context,
+            },
+        )?;
+        Ok(report)
+    }
 }
 
 fn empty_context() -> anyhow::Result<RunContext> {

@@ -7,16 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use robohost_toolchain::{Language, NewPlugin};
 use serde::Deserialize;
 
-use crate::domain::{Calendar, Capability, Cause, Entity, Fields, Timestamp};
-use crate::harness::JsonCrm;
-use crate::runtime::{Grants, RunContext, RunRequest, SandboxConfig};
+use crate::domain::{Calendar, Capability, Entity, Fields, Timestamp};
+use crate::runtime::{Grants, SandboxConfig};
 
 /// The Rust SDK this binary was built with, for new Rust plugins.
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
@@ -202,38 +200,29 @@ fn test(config: SandboxConfig, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("{} holds no test case (*.json)", tests.display());
     }
     let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let plugin = sandbox.load(&folder.package.name, &bytes, &super::empty_context()?)?;
+    let default_robot = folder.robots[0].codes.first().cloned().unwrap_or_default();
     let mut failed = 0;
     for path in &cases {
         let case: Case = super::read_json(path, "the test case")?;
-        let context = RunContext {
-            data: Arc::new(JsonCrm::new(case.entity.clone(), case.related.clone())),
-            calendar: Arc::new(Calendar::default()),
-            kv_namespace: "local".into(),
-        };
-        let plugin = sandbox.load(&folder.package.name, &bytes, &context)?;
-        let default_robot = folder.robots[0].codes.first().cloned().unwrap_or_default();
         let now = match &case.now {
             Some(text) => text
                 .parse()
                 .map_err(|e| anyhow::anyhow!("{}: `now`: {e}", path.display()))?,
             None => Timestamp::now(),
         };
-        let report = sandbox.run(
-            &plugin,
-            RunRequest {
-                robot: case.robot.as_deref().unwrap_or(&default_robot),
-                entity: &case.entity,
-                properties: &case.props,
-                cause: &Cause::Manual { user: 1 },
-                run_id: "test-1",
-                attempt: 1,
-                idempotency_key: "test-1",
-                now,
-                grants: case.grant.map_or(Grants::ALL, |list| list.into_iter().collect()),
-                fuel: None,
-                context,
-            },
-        )?;
+        let local = super::LocalRun {
+            robot: case.robot.unwrap_or_else(|| default_robot.clone()),
+            entity: case.entity,
+            properties: case.props,
+            related: case.related,
+            calendar: Calendar::default(),
+            kv: Default::default(),
+            now,
+            grants: case.grant.map_or(Grants::ALL, |list| list.into_iter().collect()),
+            fuel: None,
+        };
+        let report = local.run(&sandbox, &plugin)?;
         let got = serde_json::to_value(&report)?;
         let wrong: Vec<String> = case
             .expect
