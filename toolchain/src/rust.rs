@@ -17,15 +17,19 @@ pub const TARGET: &str = "wasm32-wasip2";
 ///
 /// For build scripts: `<target>` is the calling build's target folder (from
 /// `OUT_DIR`), and the guests get their own folder in it, so the two cargo
-/// runs never wait on each other's lock.
+/// runs never wait on each other's lock. `ROBOHOST_PLUGINS_TARGET` names
+/// another folder, so several checkouts sharing one target folder do not
+/// overwrite each other's components.
 pub fn build_workspace(root: &Path, packages: &[&str]) -> Result<PathBuf, Error> {
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("build_workspace runs in a build script"));
-    // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
-    let target_dir = out_dir
-        .ancestors()
-        .nth(4)
-        .expect("OUT_DIR is deep enough")
-        .join("plugins");
+    println!("cargo:rerun-if-env-changed=ROBOHOST_PLUGINS_TARGET");
+    let target_dir = match std::env::var_os("ROBOHOST_PLUGINS_TARGET") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("build_workspace runs in a build script"));
+            // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
+            out_dir.ancestors().nth(4).expect("OUT_DIR is deep enough").join("plugins")
+        }
+    };
     ensure_target()?;
     let mut command = cargo();
     command.args(["build", "--release", "--target", TARGET]);
