@@ -7,7 +7,6 @@
 
 use chrono::Duration;
 use robohost::domain::{Capability, Timestamp};
-use robohost::engine::EngineConfig;
 use robohost_tests::db::Db;
 use robohost_tests::http::{Server, server};
 use serde_json::{Value, json};
@@ -232,27 +231,16 @@ async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
     assert_eq!(echo(&s, id).await, Value::Null);
 }
 
-async fn a_failing_robot_retries_and_ends_dead_with_its_last_error(db: Db) {
+async fn a_trapping_robot_ends_dead_at_once_with_its_error(db: Db) {
     let s = portal(db).await;
     robot(&s, "NEW", json!({"plugin": "hostile", "robot": "effects_then_panic"})).await;
     let id = deal(&s, "100").await;
-    let config = EngineConfig::default();
-    for attempt in 1..=config.max_attempts {
-        assert_eq!(s.engine.run_until_idle().await.unwrap(), 1, "attempt {attempt}");
-        let run = &runs(&s, id).await[0];
-        assert_eq!(run["attempts"], attempt);
-        let expected = if attempt < config.max_attempts {
-            "queued"
-        } else {
-            "dead"
-        };
-        assert_eq!(run["status"], expected, "attempt {attempt}");
-        s.clock
-            .advance(Duration::milliseconds(config.backoff_ms << (attempt - 1)));
-    }
+    assert_eq!(s.engine.run_until_idle().await.unwrap(), 1);
+    s.clock.advance(Duration::days(1));
+    assert_eq!(s.engine.run_until_idle().await.unwrap(), 0, "a trap is not retried");
     let run = run(&s, &runs(&s, id).await[0]).await;
     assert_eq!(run["status"], "dead");
-    assert_eq!(run["attempts"], config.max_attempts);
+    assert_eq!(run["attempts"], 1);
     let report = &run["report"];
     assert_eq!(report["outcome"]["outcome"], "guest-trap", "{run}");
     assert_eq!(
@@ -311,6 +299,6 @@ robohost_tests::on_both!(
     leaving_the_stage_cancels_a_pending_delayed_robot,
     after_previous_runs_in_order_and_sees_earlier_values,
     a_false_condition_is_skipped_with_its_reason,
-    a_failing_robot_retries_and_ends_dead_with_its_last_error,
+    a_trapping_robot_ends_dead_at_once_with_its_error,
     a_trigger_moves_forward_and_backward_only_when_allowed,
 );

@@ -27,7 +27,11 @@ pub fn build_workspace(root: &Path, packages: &[&str]) -> Result<PathBuf, Error>
         None => {
             let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("build_workspace runs in a build script"));
             // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
-            out_dir.ancestors().nth(4).expect("OUT_DIR is deep enough").join("plugins")
+            out_dir
+                .ancestors()
+                .nth(4)
+                .expect("OUT_DIR is deep enough")
+                .join("plugins")
         }
     };
     ensure_target()?;

@@ -90,7 +90,7 @@ impl Modify for Common {
 fn routes() -> OpenApiRouter<Arc<Engine>> {
     // `routes!` mounts its method router at every path of its handlers, so
     // only handlers of one path share a call.
-    let (schemas, paths, upload) = routes!(plugins::put_plugin);
+    let (schemas, paths, upload) = routes!(plugins::put_plugin, plugins::delete_plugin);
     let upload = (schemas, paths, upload.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
     let (schemas, paths, packages) = routes!(packages::install_package, packages::list_packages);
     let packages = (schemas, paths, packages.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));

@@ -27,8 +27,13 @@ pub(super) struct PluginInfo {
     /// For a webhook plugin, the URL each run is posted to.
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook: Option<String>,
-    /// The codes of the robots it describes (none for a webhook).
+    /// The codes of the robots it describes (none for a webhook, or when
+    /// it does not load).
     robots: Vec<String>,
+    /// Why the installed plugin does not load, when it does not: its
+    /// robots fail until it is replaced or removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broken: Option<String>,
 }
 
 fn robot_codes(engine: &Engine, name: &str) -> Vec<String> {
@@ -76,6 +81,7 @@ pub(super) async fn put_plugin(
         grants: Permission::unscoped(grants),
         webhook: None,
         robots,
+        broken: None,
     }))
 }
 
@@ -116,6 +122,7 @@ pub(super) async fn list_plugins(
             .into_iter()
             .map(|p| PluginInfo {
                 robots: robot_codes(&engine, &p.name),
+                broken: engine.broken(&p.name).map(|b| b.reason),
                 name: p.name,
                 digest: p.digest,
                 grants: p.grants,
@@ -157,5 +164,34 @@ pub(super) async fn put_webhook(
         grants: Permission::unscoped(spec.grants),
         webhook: Some(spec.url),
         robots: Vec::new(),
+        broken: None,
     }))
+}
+
+/// What a removal disabled.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct RemovedPlugin {
+    /// The robots that used the plugin, now disabled (only with `force`).
+    disabled_robots: Vec<u64>,
+}
+
+#[utoipa::path(
+    delete, path = "/api/plugins/{name}", tag = "plugins",
+    params(
+        ("name" = String, Path, description = "A plugin installed on its own (a package's plugins go with `DELETE /api/packages/{name}`)"),
+        ("force" = Option<bool>, Query, description = "Disable the robots that use it instead of refusing"),
+    ),
+    responses((status = 200, description = "Removed, even when it did not load", body = RemovedPlugin)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn delete_plugin(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    query: QueryParams,
+) -> Result<Json<RemovedPlugin>, ApiError> {
+    let query = query.allow(&["force"])?;
+    let force = query.parse::<bool>("force")?.unwrap_or(false);
+    let disabled_robots = engine.remove_plugin(path.text("name")?, force).await?;
+    Ok(Json(RemovedPlugin { disabled_robots }))
 }

@@ -225,6 +225,13 @@ impl Installed {
     }
 }
 
+/// An installed plugin that does not load (any more).
+#[derive(Clone, Debug)]
+pub struct Broken {
+    pub digest: crate::domain::Digest,
+    pub reason: String,
+}
+
 /// The configuration revisions an engine has loaded (see
 /// [`Store::revisions`]), and when it last compared them.
 #[derive(Default)]
@@ -269,6 +276,9 @@ pub struct Engine {
     config: EngineConfig,
     settings: RwLock<Arc<Settings>>,
     plugins: RwLock<HashMap<String, Arc<Installed>>>,
+    /// Installed plugins that failed to load, with why: their robots fail
+    /// with the reason, and an admin can still see and remove them.
+    broken: RwLock<HashMap<String, Broken>>,
     /// Who leases runs: unique per engine.
     owner: String,
     /// Calls webhook robots, keeping connections alive.
@@ -300,6 +310,7 @@ impl Engine {
             config,
             settings: RwLock::default(),
             plugins: RwLock::default(),
+            broken: RwLock::default(),
             owner,
             http: webhook::client(),
             ids: std::sync::Mutex::default(),
@@ -312,7 +323,8 @@ impl Engine {
         let (settings, plugins) = engine.store.revisions().await?;
         engine.reload().await?;
         for stored in engine.store.plugins().await? {
-            engine.load_plugin(&stored)?;
+            // One plugin that no longer loads must not keep the portal down.
+            engine.load_or_mark_broken(&stored).await;
         }
         *engine.seen.lock().unwrap_or_else(|e| e.into_inner()) = Seen {
             settings,
@@ -324,7 +336,7 @@ impl Engine {
 
     /// Reloads the settings and plugins another process changed; compares
     /// revisions at most once per poll interval.
-    pub async fn refresh(&self) -> Result<()> {
+    pub async fn refresh(self: &Arc<Self>) -> Result<()> {
         let poll = std::time::Duration::from_millis(self.config.poll_ms);
         let (settings, plugins) = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -341,16 +353,22 @@ impl Engine {
         if new_plugins != plugins {
             let stored = self.store.plugins().await?;
             // Plugins removed elsewhere are unloaded here too.
+            let installed = |name: &String| stored.iter().any(|s| &s.name == name);
             self.plugins
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .retain(|name, _| stored.iter().any(|s| &s.name == name));
+                .retain(|name, _| installed(name));
+            self.broken
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|name, _| installed(name));
             for stored in stored {
-                if self.plugin(&stored.name).map(|i| i.digest()) != Some(stored.digest) {
-                    // One plugin that no longer loads leaves the others loaded.
-                    if let Err(error) = self.load_plugin(&stored) {
-                        tracing::error!(plugin = %stored.name, %error, "could not load a plugin installed elsewhere");
-                    }
+                let loaded = self
+                    .plugin(&stored.name)
+                    .map(|i| i.digest())
+                    .or_else(|| self.broken(&stored.name).map(|b| b.digest));
+                if loaded != Some(stored.digest) {
+                    self.load_or_mark_broken(&stored).await;
                 }
             }
         }
@@ -409,6 +427,11 @@ impl Engine {
         }
     }
 
+    /// Why an installed plugin did not load, if it did not.
+    pub fn broken(&self, name: &str) -> Option<Broken> {
+        self.broken.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
     fn plugin(&self, name: &str) -> Option<Arc<Installed>> {
         self.plugins
             .read()
@@ -428,6 +451,32 @@ impl Engine {
         }
     }
 
+    /// Loads an installed plugin; one that fails is kept aside as broken,
+    /// with the reason, and the error logged. Loading may take the sandbox's
+    /// whole wall-clock limit (a `describe` that waits), so it runs where
+    /// blocking is allowed.
+    async fn load_or_mark_broken(self: &Arc<Self>, stored: &StoredPlugin) {
+        let (engine, plugin) = (self.clone(), stored.clone());
+        let loaded = tokio::task::spawn_blocking(move || engine.load_plugin(&plugin)).await;
+        let reason = match loaded {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(panicked) => format!("loading it panicked: {panicked}"),
+        };
+        tracing::error!(plugin = %stored.name, %reason, "an installed plugin does not load; its robots fail until it is replaced or removed");
+        self.plugins
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&stored.name);
+        self.broken.write().unwrap_or_else(|e| e.into_inner()).insert(
+            stored.name.clone(),
+            Broken {
+                digest: stored.digest,
+                reason,
+            },
+        );
+    }
+
     fn load_plugin(&self, stored: &StoredPlugin) -> Result<()> {
         // `describe` runs with nothing granted: the context is never read.
         let context = self.context(&stored.name);
@@ -439,6 +488,10 @@ impl Engine {
             None => Handler::Wasm(self.sandbox.load(&stored.name, &stored.wasm, &context)?),
         };
         let grants = Grants::scoped(&stored.grants);
+        self.broken
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&stored.name);
         self.plugins.write().unwrap_or_else(|e| e.into_inner()).insert(
             stored.name.clone(),
             Arc::new(Installed {

@@ -126,6 +126,44 @@ impl Engine {
             .iter()
             .map(|p| plugin_name(name, &p.component, count))
             .collect();
+        self.remove(&format!("package `{name}`"), &plugins, Some(name), force)
+            .await
+    }
+
+    /// Removes plugin `name`, installed on its own (a package's plugins go
+    /// with their package), under the same rule as [`Engine::remove_package`].
+    /// A plugin that does not load can be removed too.
+    pub async fn remove_plugin(&self, name: &str, force: bool) -> Result<Vec<u64>> {
+        let installed = self.store.plugins().await?;
+        if !installed.iter().any(|p| p.name == name) {
+            return Err(EngineError::NotFound {
+                what: format!("plugin `{name}`"),
+            });
+        }
+        for package in self.store.packages().await? {
+            let manifest = crate::package::reopen(&package.archive)?.manifest;
+            let count = manifest.robots.len();
+            if manifest
+                .robots
+                .iter()
+                .any(|p| plugin_name(&package.name, &p.component, count) == name)
+            {
+                return Err(invalid(
+                    "name",
+                    format!(
+                        "plugin `{name}` belongs to package `{}`; remove the package",
+                        package.name
+                    ),
+                ));
+            }
+        }
+        self.remove(&format!("plugin `{name}`"), &[name.to_owned()], None, force)
+            .await
+    }
+
+    /// Removes `plugins` (and `package`, when they are its), disabling the
+    /// robots that use them when `force`.
+    async fn remove(&self, what: &str, plugins: &[String], package: Option<&str>, force: bool) -> Result<Vec<u64>> {
         let settings = self.settings();
         let users: Vec<&crate::domain::RobotBinding> = settings
             .robots
@@ -138,7 +176,7 @@ impl Engine {
             return Err(invalid(
                 "force",
                 format!(
-                    "package `{name}` is used by robots {}; remove them first, or force the removal to disable them",
+                    "{what} is used by robots {}; remove them first, or force the removal to disable them",
                     ids.join(", ")
                 ),
             ));
@@ -146,17 +184,19 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         for robot in &users {
             let disabled = crate::domain::RobotBinding {
-                disabled: Some(format!("package `{name}` was removed")),
+                disabled: Some(format!("{what} was removed")),
                 ..(*robot).clone()
             };
             tx.update_robot(&disabled).await?;
         }
-        tx.remove_package(name, &plugins).await?;
+        tx.remove_plugins(package, plugins).await?;
         tx.commit().await?;
         {
             let mut loaded = self.plugins.write().unwrap_or_else(|e| e.into_inner());
-            for plugin in &plugins {
+            let mut broken = self.broken.write().unwrap_or_else(|e| e.into_inner());
+            for plugin in plugins {
                 loaded.remove(plugin);
+                broken.remove(plugin);
             }
         }
         self.reload().await?;

@@ -20,7 +20,7 @@ use crate::domain::{
 use futures_util::future::join_all;
 
 use super::webhook;
-use crate::runtime::{Outcome, RunError, RunReport, RunRequest};
+use crate::runtime::{RunError, RunReport, RunRequest};
 use crate::storage::{Claim, RunEnd, RunStatus, Tx};
 
 /// Keeps a batch's leases alive; stops when dropped.
@@ -325,7 +325,13 @@ impl Engine {
             return finish(claim, RunStatus::Cancelled, json!({ "reason": reason }));
         }
         let Some(installed) = self.plugin(&robot.plugin) else {
-            let message = format!("plugin `{}` is not installed", robot.plugin);
+            let message = match self.broken(&robot.plugin) {
+                Some(broken) => format!(
+                    "plugin `{}` is installed but does not load: {}; replace or remove it",
+                    robot.plugin, broken.reason
+                ),
+                None => format!("plugin `{}` is not installed", robot.plugin),
+            };
             return finish(
                 claim,
                 RunStatus::Dead,
@@ -448,8 +454,7 @@ impl Engine {
         let mut record = serde_json::to_value(&report).expect("reports serialise");
         record["properties"] = serde_json::to_value(&job.properties).expect("fields serialise");
         if !report.outcome.is_success() {
-            let retryable = !matches!(report.outcome, Outcome::RobotError { retryable: false, .. });
-            return self.fail(job.claim, record, retryable, now);
+            return self.fail(job.claim, record, report.outcome.is_retryable(), now);
         }
         if let Err(problem) = self.check_effects(settings, &job.entity, &report.effects).await {
             record["outcome"] = json!("robot-error");
@@ -474,11 +479,11 @@ impl Engine {
     }
 
     /// A failed run: another attempt after a backoff, or dead after its
-    /// last attempt.
+    /// last attempt or a failure that cannot pass.
     fn fail(&self, claim: Claim, report: Json, retryable: bool, now: Timestamp) -> Ending {
         if retryable && claim.attempt < self.config.max_attempts {
-            let backoff = self.config.backoff_ms << (claim.attempt - 1).min(16);
-            return Ending::new(claim, RunStatus::Queued, Some(Timestamp(now.0 + backoff)), report);
+            let retry_at = Timestamp(now.0 + backoff(self.config.backoff_ms, &claim));
+            return Ending::new(claim, RunStatus::Queued, Some(retry_at), report);
         }
         Ending::new(claim, RunStatus::Dead, None, report)
     }
@@ -673,5 +678,51 @@ impl Engine {
             Effect::KvDelete { key } => tx.kv_set(plugin, &key, None).await?,
         }
         Ok(())
+    }
+}
+
+/// How long a failed run waits before its next attempt: `backoff_ms`
+/// doubling with each attempt, plus up to a quarter more, so runs that
+/// failed together (a database restart, an outside service down) do not
+/// all come back at once. The jitter is drawn from the run and attempt, so
+/// a retry's time is reproducible.
+fn backoff(backoff_ms: i64, claim: &Claim) -> i64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let base = backoff_ms << (claim.attempt.max(1) - 1).min(16);
+    let draw = BuildHasherDefault::<DefaultHasher>::default().hash_one((claim.run_id, claim.attempt));
+    base + (draw % (base as u64 / 4 + 1)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Cause, EntityKind, EntityRef};
+
+    fn claim(run_id: u64, attempt: u32) -> Claim {
+        Claim {
+            run_id,
+            entry_id: 1,
+            robot_id: 1,
+            entity: EntityRef {
+                kind: EntityKind::Deal,
+                id: 1,
+            },
+            cause: Cause::Manual { user: 1 },
+            due_at: Timestamp(0),
+            attempt,
+            fence: 1,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_a_reproducible_jitter_of_up_to_a_quarter() {
+        for attempt in 1..=5 {
+            let base = 10_000i64 << (attempt - 1);
+            let waits: Vec<i64> = (1..=200).map(|run| backoff(10_000, &claim(run, attempt))).collect();
+            assert!(waits.iter().all(|w| (base..=base + base / 4).contains(w)), "{waits:?}");
+            let distinct: std::collections::HashSet<_> = waits.iter().collect();
+            assert!(distinct.len() > 100, "runs that failed together are spread out");
+            assert_eq!(waits[0], backoff(10_000, &claim(1, attempt)), "reproducible");
+        }
     }
 }

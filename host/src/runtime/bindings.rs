@@ -14,6 +14,7 @@ wasmtime::component::bindgen!({
     path: "../wit/since_v0.1.0",
     world: "robot",
     imports: { default: trappable },
+    exports: { default: async },
 });
 
 pub use exports_alias::*;
@@ -310,6 +311,7 @@ pub mod trigger_world {
         path: "../wit/since_v0.1.0",
         world: "trigger",
         imports: { default: trappable },
+        exports: { default: async },
         with: {
             "robohost:robot/types": super::robohost::robot::types,
             "robohost:robot/log": super::robohost::robot::log,

@@ -44,9 +44,26 @@ pub struct SandboxConfig {
     /// return from `run`. Stops a guest making the host allocate without
     /// bound (a 1 GiB string).
     pub hostcall_bytes: usize,
-    /// `output-bytes`: bytes of log lines, stdout and stderr kept per run.
-    /// Stops a guest filling the run log and the database behind it.
+    /// `output-bytes`: bytes of log lines, stdout and stderr kept per run,
+    /// each line counting 64 bytes more. Stops a guest filling the run log
+    /// and the database behind it, empty lines included.
     pub output_bytes: usize,
+    /// `record-bytes`: bytes a run may hand the host to keep, log, refusals,
+    /// effects and returned values together, each item counting 64 bytes
+    /// more. Stops a run whose record (in memory, then in the database)
+    /// grows without bound: a million refusals, a hundred 1 MiB effects.
+    pub record_bytes: usize,
+    /// `host-calls`: calls a run may make to robohost's interfaces (`crm`,
+    /// `effects`, `kv`, `calendar`, `log`). Stops a guest making the host
+    /// work (database reads) as often as its fuel allows.
+    pub host_calls: usize,
+    /// `rows-read`: entities a run's `crm` reads may return in all. Stops a
+    /// guest reading the portal's tables again and again.
+    pub rows_read: usize,
+    /// `resource-handles`: WASI and HTTP resources (streams, pollables,
+    /// requests) a run may hold at once. Stops a guest filling host memory
+    /// with handles it never drops.
+    pub resource_handles: usize,
     /// `max-effects`: effects one run may ask for. Stops a run that would
     /// commit millions of changes in one transaction.
     pub max_effects: usize,
@@ -89,6 +106,10 @@ impl Default for SandboxConfig {
             max_wasm_stack: 512 * 1024,
             hostcall_bytes: 4 * MIB,
             output_bytes: 256 * 1024,
+            record_bytes: MIB,
+            host_calls: 10_000,
+            rows_read: 10_000,
+            resource_handles: 10_000,
             max_effects: 1_000,
             kv_value_bytes: 64 * 1024,
             pool_slots: 128,

@@ -6,6 +6,12 @@
 //! its catalog read once. Every run gets a fresh store with its own fuel,
 //! deadline, memory and output limits, and ends in one typed [`Outcome`].
 //!
+//! Guests are driven with wasmtime's async API on the sandbox's own small
+//! runtime, so every wait a guest can start (a clock, a stream, a `poll`,
+//! an HTTP response) is a future that the run's deadline ends, and no
+//! caller's runtime is blocked into or re-entered. The entry points block
+//! their thread until the guest ends: call them where blocking is allowed.
+//!
 //! Invariants:
 //! - Plugins have no ambient authority: no files, environment, arguments or
 //!   sockets. They reach CRM data only through [`CrmData`], and only with a
@@ -15,6 +21,7 @@
 //! - Only artifacts compiled by this process's engine are deserialised.
 
 mod bindings;
+mod budget;
 mod cache;
 mod compile;
 mod config;
@@ -25,6 +32,7 @@ mod output;
 mod state;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,9 +45,10 @@ use wasmtime::{
 use crate::domain::{Cause, Digest, Entity, Fields, RobotInfo, Timestamp, TriggerHit, TriggerInfo, WebhookRequest};
 use bindings::trigger_world::TriggerPre;
 use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
+use budget::{HostCallLimitHit, OutputLimitHit};
 use cache::ArtifactCache;
 use limiter::MemoryLimitHit;
-use state::{HostFault, OutputLimitHit, RunState};
+use state::{HostFault, RunState};
 
 pub use compile::{Compiler, WORKER_COMMAND, serve_worker};
 pub use config::SandboxConfig;
@@ -49,6 +58,9 @@ pub use state::{Grants, RunContext};
 
 /// How often the epoch advances: the resolution of the wall-clock limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Fiber stack beyond the wasm stack limit, for host calls made from wasm.
+const ASYNC_STACK_HEADROOM: usize = 1024 * 1024;
 
 /// The WASI version whose functions the sandbox overrides to refuse.
 const WASI_VERSION: &str = "0.2.12";
@@ -92,6 +104,7 @@ pub struct Sandbox {
     config: SandboxConfig,
     cache: ArtifactCache,
     pooling: bool,
+    io: IoRuntime,
     _ticker: EpochTicker,
 }
 
@@ -171,8 +184,8 @@ impl Sandbox {
             Err(error) => return Err(error),
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Robot::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
         refuse_ambient_authority(&mut linker)?;
         let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref())?;
@@ -183,6 +196,7 @@ impl Sandbox {
             config,
             cache,
             pooling,
+            io: IoRuntime::start()?,
             _ticker: ticker,
         })
     }
@@ -205,9 +219,12 @@ impl Sandbox {
             RunState::new(&self.config, Grants::NONE, context.clone()),
             self.config.fuel,
         );
-        let infos = pre
-            .instantiate(&mut store)
-            .and_then(|robot| robot.call_describe(&mut store))
+        let infos = self
+            .drive(async {
+                let robot = pre.instantiate_async(&mut store).await?;
+                store.data_mut().called = true;
+                robot.call_describe(&mut store).await
+            })
             .map_err(|e| self.describe_failed(name, e, &mut store))?;
         let bad_catalog = |detail: String| LoadError::BadCatalog {
             name: name.into(),
@@ -245,9 +262,12 @@ impl Sandbox {
             RunState::new(&self.config, Grants::NONE, context.clone()),
             self.config.fuel,
         );
-        let infos = pre
-            .instantiate(&mut store)
-            .and_then(|trigger| trigger.call_describe(&mut store))
+        let infos = self
+            .drive(async {
+                let trigger = pre.instantiate_async(&mut store).await?;
+                store.data_mut().called = true;
+                trigger.call_describe(&mut store).await
+            })
             .map_err(|e| self.describe_failed(name, e, &mut store))?;
         let triggers: Vec<TriggerInfo> = infos.into_iter().map(Into::into).collect();
         let mut seen = std::collections::HashSet::new();
@@ -290,7 +310,7 @@ impl Sandbox {
         store.data_mut().settle_denials();
         LoadError::Describe {
             name: name.into(),
-            outcome: self.classify(error, self.config.fuel, &store.data().denials),
+            outcome: self.classify(error, self.config.fuel, store.data()),
         }
     }
 
@@ -305,10 +325,12 @@ impl Sandbox {
         let started = Instant::now();
         let fuel = self.config.fuel;
         let mut store = self.store(RunState::new(&self.config, grants, context), fuel);
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|trigger| trigger.call_handle(&mut store, &request.into()));
+        let request = request.into();
+        let result = self.drive(async {
+            let trigger = plugin.pre.instantiate_async(&mut store).await?;
+            store.data_mut().called = true;
+            trigger.call_handle(&mut store, &request).await
+        });
         let fuel_used = fuel - store.get_fuel().unwrap_or(0);
         let mut state = store.into_data();
         state.settle_denials();
@@ -336,7 +358,10 @@ impl Sandbox {
                             Vec::new(),
                         )
                     }
-                    None => (Outcome::Success, hits),
+                    None => match state.keep_returned(&hits, "the hits returned") {
+                        Ok(()) => (Outcome::Success, hits),
+                        Err(hit) => (Outcome::OutputLimit { what: hit.0 }, Vec::new()),
+                    },
                 },
                 Err(e) => {
                     let message = format!("returned an invalid hit: {}", e.0);
@@ -351,7 +376,7 @@ impl Sandbox {
                 }
             },
             Ok(Err(failure)) => (self.failed(failure, &state.denials), Vec::new()),
-            Err(e) => (self.classify(e, fuel, &state.denials), Vec::new()),
+            Err(e) => (self.classify(e, fuel, &state), Vec::new()),
         };
         HandleReport {
             plugin: plugin.digest,
@@ -397,17 +422,21 @@ impl Sandbox {
             now: request.now.0,
             time_zone,
         };
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|robot| robot.call_run(&mut store, &invocation));
+        let result = self.drive(async {
+            let robot = plugin.pre.instantiate_async(&mut store).await?;
+            store.data_mut().called = true;
+            robot.call_run(&mut store, &invocation).await
+        });
         let fuel_used = fuel - store.get_fuel().unwrap_or(0);
         let mut state = store.into_data();
         state.settle_denials();
 
         let (outcome, returns) = match result {
             Ok(Ok(values)) => match fields_in(values) {
-                Ok(returns) => (Outcome::Success, returns),
+                Ok(returns) => match state.keep_returned(&returns, "the values returned") {
+                    Ok(()) => (Outcome::Success, returns),
+                    Err(hit) => (Outcome::OutputLimit { what: hit.0 }, Fields::new()),
+                },
                 Err(e) => {
                     let message = format!("returned an invalid value: {}", e.0);
                     (
@@ -421,7 +450,7 @@ impl Sandbox {
                 }
             },
             Ok(Err(failure)) => (self.failed(failure, &state.denials), Fields::new()),
-            Err(e) => (self.classify(e, fuel, &state.denials), Fields::new()),
+            Err(e) => (self.classify(e, fuel, &state), Fields::new()),
         };
         let logs = state.take_logs();
         let effects = if outcome.is_success() {
@@ -441,6 +470,15 @@ impl Sandbox {
             fuel_used,
             duration: started.elapsed(),
         })
+    }
+
+    /// Drives a guest's call until it ends or its wall-clock time is up.
+    /// Wasm itself is stopped by the epoch deadline; a guest waiting in the
+    /// host (a sleep, a stream, `poll`) is stopped here, its call dropped.
+    fn drive<T>(&self, call: impl Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
+        let _io = self.io.enter();
+        let deadline = tokio::time::timeout(self.config.wall_time(), call);
+        futures_executor::block_on(deadline).unwrap_or_else(|_| Err(Trap::Interrupt.into()))
     }
 
     fn store(&self, state: RunState, fuel: u64) -> Store<RunState> {
@@ -469,13 +507,27 @@ impl Sandbox {
     }
 
     /// Maps a trap or error ending a run to its outcome.
-    fn classify(&self, error: wasmtime::Error, fuel: u64, denials: &[Denial]) -> Outcome {
+    fn classify(&self, error: wasmtime::Error, fuel: u64, state: &RunState) -> Outcome {
         let config = &self.config;
+        let denials = &state.denials;
         if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
             return Outcome::MemoryLimit { limit_bytes: hit.limit };
         }
         if let Some(OutputLimitHit(what)) = error.downcast_ref::<OutputLimitHit>() {
             return Outcome::OutputLimit { what: what.clone() };
+        }
+        if let Some(HostCallLimitHit(what)) = error.downcast_ref::<HostCallLimitHit>() {
+            return Outcome::HostCallLimit { what: what.clone() };
+        }
+        if let Some(wasmtime::component::ResourceTableError::Full) =
+            error.downcast_ref::<wasmtime::component::ResourceTableError>()
+        {
+            return Outcome::HostCallLimit {
+                what: format!(
+                    "held more than {} resource handles at once (limit `sandbox.resource-handles`)",
+                    config.resource_handles
+                ),
+            };
         }
         if let Some(HostFault(message)) = error.downcast_ref::<HostFault>() {
             return Outcome::HostError {
@@ -522,6 +574,16 @@ impl Sandbox {
                     "wrote more than {} bytes to stdout or stderr (limit `sandbox.output-bytes`)",
                     config.output_bytes
                 ),
+            };
+        }
+        // Past instantiation, what is left is the canonical ABI refusing what
+        // the guest handed over (a string that is not UTF-8 or lies outside
+        // its memory, a bad handle or discriminant): a trap, by the
+        // component model's rules, and the guest's doing.
+        if state.called {
+            return Outcome::GuestTrap {
+                message: format!("handed the host malformed data: {message}"),
+                frames: guest_frames(&error),
             };
         }
         Outcome::HostError { message }
@@ -608,6 +670,9 @@ fn engine(config: &SandboxConfig, pooling: bool) -> wasmtime::Result<Engine> {
     c.consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack)
+        // Guests run on fibers: their stack holds the wasm stack and the
+        // host calls made from it.
+        .async_stack_size(config.max_wasm_stack + ASYNC_STACK_HEADROOM)
         .concurrency_support(false);
     if pooling {
         let slots = config.pool_slots;
@@ -616,6 +681,7 @@ fn engine(config: &SandboxConfig, pooling: bool) -> wasmtime::Result<Engine> {
             .total_core_instances(slots.saturating_mul(16))
             .total_memories(slots.saturating_mul(2))
             .total_tables(slots.saturating_mul(4))
+            .total_stacks(slots)
             .max_core_instances_per_component(config.instances as u32)
             .max_memories_per_component(config.memories as u32)
             .max_tables_per_component(config.tables as u32)
@@ -672,6 +738,34 @@ fn refuse_ambient_authority(linker: &mut Linker<RunState>) -> wasmtime::Result<(
         )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// The runtime guests' waits run on: its timers end them at the deadline,
+/// and outbound HTTP connections live on it. Shut down without waiting, so
+/// a sandbox may be dropped anywhere, an async context included.
+struct IoRuntime(Option<tokio::runtime::Runtime>);
+
+impl IoRuntime {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("robohost-sandbox-io")
+            .enable_all()
+            .build()?;
+        Ok(IoRuntime(Some(runtime)))
+    }
+
+    fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.0.as_ref().map(|runtime| runtime.enter())
+    }
+}
+
+impl Drop for IoRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

@@ -50,6 +50,9 @@ pub enum Outcome {
     /// The robot produced more output than a limit allows: logs, effects,
     /// or data passed to the host.
     OutputLimit { what: String },
+    /// The robot made the host work more than a limit allows: host calls,
+    /// rows read, resource handles held.
+    HostCallLimit { what: String },
     /// The robot trapped: a panic, an out-of-bounds access, `unreachable`.
     GuestTrap { message: String, frames: Vec<String> },
     /// The robot failed after the sandbox refused it something.
@@ -72,6 +75,7 @@ impl Outcome {
             Outcome::MemoryLimit { .. } => "memory-limit",
             Outcome::StackOverflow { .. } => "stack-overflow",
             Outcome::OutputLimit { .. } => "output-limit",
+            Outcome::HostCallLimit { .. } => "host-call-limit",
             Outcome::GuestTrap { .. } => "guest-trap",
             Outcome::CapabilityDenied { .. } => "capability-denied",
             Outcome::HostError { .. } => "host-error",
@@ -81,6 +85,18 @@ impl Outcome {
 
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Success)
+    }
+
+    /// Whether another attempt may end differently. A guest's failure is
+    /// deterministic (the same input, fuel and limits give the same end)
+    /// unless the robot itself says it is transient; robohost's own and an
+    /// outside system's failures may pass.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Outcome::RobotError { retryable, .. } => *retryable,
+            Outcome::HostError { .. } | Outcome::ExternalError { .. } => true,
+            _ => false,
+        }
     }
 
     /// Who caused it; `None` for success.
@@ -126,6 +142,7 @@ impl fmt::Display for Outcome {
                 )
             }
             Outcome::OutputLimit { what } => write!(f, "output limit: {what}"),
+            Outcome::HostCallLimit { what } => write!(f, "host call limit: {what}"),
             Outcome::GuestTrap { message, frames } => {
                 write!(f, "guest trap: {message}")?;
                 if !frames.is_empty() {

@@ -1,4 +1,5 @@
-//! A guest's stdout and stderr: kept for the run log, up to a limit.
+//! A guest's stdout and stderr: kept for the run log, charged to the run's
+//! [`Budget`] as they are written (each line also counts as an item).
 //!
 //! Past the limit the write traps with [`OutputLimitHit`], so the run ends
 //! as `output-limit` rather than as whatever the guest does when a write
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-use super::state::OutputLimitHit;
+use super::budget::{Budget, OutputLimitHit};
 
 /// How much a guest may write in one call, before the limit is checked.
 const PERMIT: usize = 64 * 1024;
@@ -22,14 +23,14 @@ const PERMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct OutputPipe {
     buffer: Arc<Mutex<Vec<u8>>>,
-    limit: usize,
+    budget: Arc<Budget>,
 }
 
 impl OutputPipe {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(budget: Arc<Budget>) -> Self {
         OutputPipe {
             buffer: Arc::default(),
-            limit,
+            budget,
         }
     }
 
@@ -38,13 +39,9 @@ impl OutputPipe {
     }
 
     fn append(&self, bytes: &[u8]) -> Result<(), OutputLimitHit> {
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        self.budget.log(bytes.len(), lines)?;
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
-        if buffer.len() + bytes.len() > self.limit {
-            return Err(OutputLimitHit(format!(
-                "wrote more than {} bytes to stdout or stderr (limit `sandbox.output-bytes`)",
-                self.limit
-            )));
-        }
         buffer.extend_from_slice(bytes);
         Ok(())
     }

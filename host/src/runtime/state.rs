@@ -1,8 +1,9 @@
 //! The state of one run, and the host side of every interface a robot imports.
 //!
-//! Each host call first checks its capability; a refused call returns
-//! `host-error.denied` to the guest, which may handle it, and is recorded.
-//! Effects and key-value writes are only buffered here.
+//! Each host call is charged to the run's [`Budget`], then checks its
+//! capability; a refused call returns `host-error.denied` to the guest,
+//! which may handle it, and is recorded. Effects and key-value writes are
+//! only buffered here, each charged to the budget as it is kept.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,6 +17,8 @@ use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView,
 use super::SandboxConfig;
 use super::bindings::robohost::robot::{calendar, crm, effects, kv, log};
 use super::bindings::{BadValue, fields_in, wit};
+pub use super::budget::OutputLimitHit;
+use super::budget::{Budget, HostCallLimitHit, json_size};
 use super::data::{CrmData, DataError};
 use super::limiter::RunLimiter;
 use super::outcome::{Denial, Denied, LogLevel, LogLine};
@@ -24,11 +27,6 @@ pub use crate::domain::Grants;
 use crate::domain::{
     Calendar, Capability, Channel, Effect, EntityKind, EntityRef, Message, NewEntity, Timestamp, Value,
 };
-
-/// A per-run limit the guest hit in a host call; ends the run.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct OutputLimitHit(pub String);
 
 /// A failure of the host while serving a call; ends the run, blaming the host.
 #[derive(Debug, thiserror::Error)]
@@ -52,14 +50,17 @@ pub struct RunState {
     stderr: OutputPipe,
     grants: Grants,
     context: RunContext,
+    budget: Arc<Budget>,
     max_effects: usize,
-    output_left: usize,
     kv_value_bytes: usize,
     pub(super) effects: Vec<Effect>,
     /// Key-value writes of this run, so its reads see them.
     kv_writes: BTreeMap<String, Option<Vec<u8>>>,
     pub(super) logs: Vec<LogLine>,
     pub(super) denials: Vec<Denial>,
+    /// Whether the guest was instantiated and called: an error after that
+    /// is the guest's unless it says otherwise.
+    pub(super) called: bool,
     http: WasiHttpCtx,
     http_hooks: HttpHooks,
 }
@@ -107,8 +108,9 @@ impl WasiHttpHooks for HttpHooks {
 
 impl RunState {
     pub fn new(config: &SandboxConfig, grants: Grants, context: RunContext) -> Self {
-        let stdout = OutputPipe::new(config.output_bytes);
-        let stderr = OutputPipe::new(config.output_bytes);
+        let budget = Arc::new(Budget::new(config));
+        let stdout = OutputPipe::new(budget.clone());
+        let stderr = OutputPipe::new(budget.clone());
         // No preopened directories, no environment, no arguments, no network:
         // the sandbox gives plugins no ambient authority.
         let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
@@ -117,21 +119,24 @@ impl RunState {
             deadline: Instant::now() + config.wall_time(),
             refused: Vec::new(),
         };
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(config.resource_handles);
         RunState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: RunLimiter::new(config),
             stdout,
             stderr,
             grants,
             context,
+            budget,
             max_effects: config.max_effects,
-            output_left: config.output_bytes,
             kv_value_bytes: config.kv_value_bytes,
             effects: Vec::new(),
             kv_writes: BTreeMap::new(),
             logs: Vec::new(),
             denials: Vec::new(),
+            called: false,
             http: WasiHttpCtx::new(),
             http_hooks,
         }
@@ -160,8 +165,34 @@ impl RunState {
         logs
     }
 
+    /// Records a refusal while the record has room; once it is full the run
+    /// ends at its next host call.
     pub(super) fn deny(&mut self, denied: Denied, call: &'static str) {
-        self.denials.push(Denial { denied, call });
+        let denial = Denial { denied, call };
+        if self.budget.item(json_size(&denial), "a refusal").is_ok() {
+            self.denials.push(denial);
+        }
+    }
+
+    /// Charges a call to one of robohost's interfaces; ends the run when
+    /// its calls are used up or its record is full.
+    fn enter(&mut self, call: &'static str) -> wasmtime::Result<()> {
+        if self.budget.record_is_full() {
+            // The refusal that filled it said why.
+            self.budget.item(0, call)?;
+        }
+        self.budget.call(call)?;
+        Ok(())
+    }
+
+    /// Charges the rows a read returned.
+    fn rows<T>(&mut self, found: &[T], call: &'static str) -> Result<(), HostCallLimitHit> {
+        self.budget.rows(found.len(), call)
+    }
+
+    /// Charges returned values or hits to the record, after the run.
+    pub(super) fn keep_returned(&self, value: &impl serde::Serialize, what: &str) -> Result<(), OutputLimitHit> {
+        self.budget.item(json_size(value), what)
     }
 
     /// Records a refusal; the guest gets `denied` with the call's capability.
@@ -200,6 +231,7 @@ impl RunState {
             ))
             .into());
         }
+        self.budget.item(json_size(&effect), "an effect")?;
         self.effects.push(effect);
         Ok(())
     }
@@ -252,12 +284,16 @@ impl super::bindings::robot_types::Host for RunState {}
 
 impl crm::Host for RunState {
     fn get_entity(&mut self, target: wit::EntityRef) -> wasmtime::Result<Result<wit::Entity, wit::HostError>> {
+        self.enter("crm.get-entity")?;
         let target = EntityRef::from(target);
         if let Err(denied) = self.check_read(&[target.kind], "crm.get-entity") {
             return Ok(Err(denied));
         }
         Ok(match Self::data(self.context.data.get_entity(target))? {
-            Ok(Some(entity)) => Ok((&entity).into()),
+            Ok(Some(entity)) => {
+                self.rows(&[()], "crm.get-entity")?;
+                Ok((&entity).into())
+            }
             Ok(None) => Err(wit::HostError::NotFound(format!("{target} does not exist"))),
             Err(e) => Err(e),
         })
@@ -268,12 +304,16 @@ impl crm::Host for RunState {
         target: wit::EntityRef,
         kind: wit::EntityKind,
     ) -> wasmtime::Result<Result<Vec<wit::Entity>, wit::HostError>> {
+        self.enter("crm.list-related")?;
         let (target, kind): (EntityRef, EntityKind) = (target.into(), kind.into());
         // What it reads is the related entities; the target's own data stays out.
         if let Err(denied) = self.check_read(&[kind], "crm.list-related") {
             return Ok(Err(denied));
         }
         let found = Self::data(self.context.data.list_related(target, kind))?;
+        if let Ok(list) = &found {
+            self.rows(list, "crm.list-related")?;
+        }
         Ok(found.map(|list| list.iter().map(Into::into).collect()))
     }
 
@@ -284,6 +324,7 @@ impl crm::Host for RunState {
         value: wit::Value,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<wit::Entity>, wit::HostError>> {
+        self.enter("crm.find")?;
         let kind = EntityKind::from(kind);
         if let Err(denied) = self.check_read(&[kind], "crm.find") {
             return Ok(Err(denied));
@@ -292,7 +333,12 @@ impl crm::Host for RunState {
             Ok(v) => v,
             Err(e) => return Ok(Err(invalid(e))),
         };
-        let found = Self::data(self.context.data.find(kind, &code, &value, limit.min(1000)))?;
+        // Never more than the run may still read, and one more to tell.
+        let limit = limit.min(1000).min(self.budget.rows_left().saturating_add(1) as u32);
+        let found = Self::data(self.context.data.find(kind, &code, &value, limit))?;
+        if let Ok(list) = &found {
+            self.rows(list, "crm.find")?;
+        }
         Ok(found.map(|list| list.iter().map(Into::into).collect()))
     }
 }
@@ -303,6 +349,7 @@ impl effects::Host for RunState {
         target: wit::EntityRef,
         fields: Vec<wit::Field>,
     ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.set-fields")?;
         let fields = match fields_in(fields) {
             Ok(f) => f,
             Err(e) => return Ok(Err(invalid(e))),
@@ -317,6 +364,7 @@ impl effects::Host for RunState {
     }
 
     fn move_to_stage(&mut self, target: wit::EntityRef, stage: String) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.move-to-stage")?;
         self.effect(
             "effects.move-to-stage",
             Effect::MoveToStage {
@@ -332,6 +380,7 @@ impl effects::Host for RunState {
         pipeline: String,
         stage: Option<String>,
     ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.move-to-pipeline")?;
         let effect = Effect::MoveToPipeline {
             target: target.into(),
             pipeline,
@@ -345,6 +394,7 @@ impl effects::Host for RunState {
         target: wit::EntityRef,
         user: u64,
     ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.change-responsible")?;
         let effect = Effect::ChangeResponsible {
             target: target.into(),
             user,
@@ -356,6 +406,7 @@ impl effects::Host for RunState {
         &mut self,
         entity: effects::NewEntity,
     ) -> wasmtime::Result<Result<wit::EntityRef, wit::HostError>> {
+        self.enter("effects.create-entity")?;
         let kind: EntityKind = entity.kind.into();
         let allowed = self.grants.create(kind);
         if let Err(denied) = self.refuse(allowed, Capability::CreateEntity, "effects.create-entity") {
@@ -382,6 +433,7 @@ impl effects::Host for RunState {
     }
 
     fn add_comment(&mut self, target: wit::EntityRef, text: String) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.add-comment")?;
         self.effect(
             "effects.add-comment",
             Effect::AddComment {
@@ -397,6 +449,7 @@ impl effects::Host for RunState {
         text: String,
         about: Option<wit::EntityRef>,
     ) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.notify")?;
         let effect = Effect::Notify {
             user,
             text,
@@ -406,6 +459,7 @@ impl effects::Host for RunState {
     }
 
     fn link(&mut self, a: wit::EntityRef, b: wit::EntityRef) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.link")?;
         let effect = Effect::Link {
             a: a.into(),
             b: b.into(),
@@ -414,6 +468,7 @@ impl effects::Host for RunState {
     }
 
     fn wait_for_completion(&mut self, target: wit::EntityRef) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.wait-for-completion")?;
         let target: EntityRef = target.into();
         if !matches!(target.kind, EntityKind::Task | EntityKind::Activity) {
             let problem = format!("only a task or an activity is completed, not {target}");
@@ -423,6 +478,7 @@ impl effects::Host for RunState {
     }
 
     fn send_message(&mut self, message: effects::Message) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("effects.send-message")?;
         if message.to.trim().is_empty() {
             return Ok(Err(wit::HostError::Invalid(
                 "a message needs an address in `to`".into(),
@@ -446,6 +502,7 @@ impl effects::Host for RunState {
 
 impl log::Host for RunState {
     fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.enter("log.write")?;
         let level = match level {
             log::Level::Trace => LogLevel::Trace,
             log::Level::Debug => LogLevel::Debug,
@@ -453,10 +510,7 @@ impl log::Host for RunState {
             log::Level::Warn => LogLevel::Warn,
             log::Level::Error => LogLevel::Error,
         };
-        self.output_left = self
-            .output_left
-            .checked_sub(message.len())
-            .ok_or_else(|| OutputLimitHit("wrote more log than `sandbox.output-bytes` allows".into()))?;
+        self.budget.log(message.len(), 1)?;
         self.logs.push(LogLine { level, message });
         Ok(())
     }
@@ -464,6 +518,7 @@ impl log::Host for RunState {
 
 impl kv::Host for RunState {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::HostError>> {
+        self.enter("kv.get")?;
         if let Err(denied) = self.check(Capability::KvStore, "kv.get") {
             return Ok(Err(denied));
         }
@@ -474,6 +529,7 @@ impl kv::Host for RunState {
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("kv.set")?;
         if let Err(denied) = self.check(Capability::KvStore, "kv.set") {
             return Ok(Err(denied));
         }
@@ -489,6 +545,7 @@ impl kv::Host for RunState {
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), wit::HostError>> {
+        self.enter("kv.delete")?;
         if let Err(denied) = self.check(Capability::KvStore, "kv.delete") {
             return Ok(Err(denied));
         }
@@ -499,6 +556,7 @@ impl kv::Host for RunState {
 
 impl calendar::Host for RunState {
     fn is_working_time(&mut self, at: i64) -> wasmtime::Result<Result<bool, wit::HostError>> {
+        self.enter("calendar.is-working-time")?;
         if let Err(denied) = self.check(Capability::Calendar, "calendar.is-working-time") {
             return Ok(Err(denied));
         }
@@ -506,6 +564,7 @@ impl calendar::Host for RunState {
     }
 
     fn add_working_time(&mut self, start: i64, duration_ms: u64) -> wasmtime::Result<Result<i64, wit::HostError>> {
+        self.enter("calendar.add-working-time")?;
         if let Err(denied) = self.check(Capability::Calendar, "calendar.add-working-time") {
             return Ok(Err(denied));
         }
@@ -519,6 +578,7 @@ impl calendar::Host for RunState {
     }
 
     fn next_working_moment(&mut self, at: i64) -> wasmtime::Result<Result<i64, wit::HostError>> {
+        self.enter("calendar.next-working-moment")?;
         if let Err(denied) = self.check(Capability::Calendar, "calendar.next-working-moment") {
             return Ok(Err(denied));
         }

@@ -203,9 +203,11 @@ impl Tx {
         self.bump("settings").await
     }
 
-    /// Removes a package, every version, and its plugins.
-    pub async fn remove_package(&mut self, name: &str, plugins: &[String]) -> Result<()> {
-        on!(&mut self.conn, t => sqlx::query("DELETE FROM packages WHERE name = $1").bind(name).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+    /// Removes plugins, and the package they came in (every version).
+    pub async fn remove_plugins(&mut self, package: Option<&str>, plugins: &[String]) -> Result<()> {
+        if let Some(name) = package {
+            on!(&mut self.conn, t => sqlx::query("DELETE FROM packages WHERE name = $1").bind(name).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        }
         for plugin in plugins {
             on!(&mut self.conn, t => sqlx::query("DELETE FROM plugins WHERE name = $1").bind(plugin).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         }

@@ -338,6 +338,235 @@ impl Robot for EffectsThenFail {
     }
 }
 
+/// How long each wait asks for: far past any run's deadline.
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+struct SleepForever;
+
+impl Robot for SleepForever {
+    const CODE: &'static str = "sleep_forever";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Sleep forever", "Вечный сон"],
+            [
+                "Blocks on a clock pollable for an hour, again and again; the wall-clock limit must stop it.",
+                "Ждёт часового таймера снова и снова; его должен остановить лимит времени.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        loop {
+            // `pollable.block` on `monotonic-clock.subscribe-duration`.
+            std::thread::sleep(HOUR);
+        }
+    }
+}
+
+struct PollForever;
+
+impl Robot for PollForever {
+    const CODE: &'static str = "poll_forever";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Poll forever", "Вечное ожидание"],
+            [
+                "Waits in `poll` on several clock pollables that are never ready in time; the wall-clock limit must stop it.",
+                "Ждёт в `poll` нескольких таймеров, которые не успевают сработать; его должен остановить лимит времени.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        use wasip2::clocks::monotonic_clock;
+        loop {
+            let soon = monotonic_clock::subscribe_duration(HOUR.as_nanos() as u64);
+            let never = monotonic_clock::subscribe_instant(u64::MAX);
+            black_box(wasip2::io::poll::poll(&[&soon, &never]));
+        }
+    }
+}
+
+struct ReadStdin;
+
+impl Robot for ReadStdin {
+    const CODE: &'static str = "read_stdin";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Read stdin", "Чтение stdin"],
+            [
+                "Reads standard input until it gets something; there is none, so it must end.",
+                "Читает стандартный ввод, пока что-нибудь не получит; ввода нет, и робот должен завершиться.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        use std::io::Read;
+        let mut byte = [0u8; 1];
+        let read = std::io::stdin().read(&mut byte).map_err(io_failure)?;
+        Err(Failure::new("stdin", format!("stdin gave {read} bytes")))
+    }
+}
+
+struct EmptyLogFlood;
+
+impl Robot for EmptyLogFlood {
+    const CODE: &'static str = "empty_log_flood";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Empty log flood", "Поток пустых строк"],
+            [
+                "Writes ten million empty log lines and empty stdout lines; each must count against the output limit.",
+                "Пишет десять миллионов пустых строк в журнал и stdout; каждая должна учитываться в лимите вывода.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        for _ in 0..10_000_000 {
+            robohost_sdk::log::info("");
+            println!();
+        }
+        Ok(Returns::new())
+    }
+}
+
+struct DeniedFlood;
+
+impl Robot for DeniedFlood {
+    const CODE: &'static str = "denied_flood";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Refusal flood", "Поток отказов"],
+            [
+                "Calls `kv.get` a million times without the capability, ignoring each refusal; the refusals must be bounded.",
+                "Миллион раз вызывает `kv.get` без разрешения, не обращая внимания на отказы; отказы должны быть ограничены.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        for _ in 0..1_000_000 {
+            let _ = black_box(robohost_sdk::kv::get(""));
+        }
+        Ok(Returns::new())
+    }
+}
+
+struct BigEffects;
+
+/// The size of each comment.
+const MIB: usize = 1 << 20;
+
+impl Robot for BigEffects {
+    const CODE: &'static str = "big_effects";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Big effects", "Огромные действия"],
+            [
+                "Asks for 100 comments of 1 MiB each; the bytes a run hands the host must be capped.",
+                "Просит добавить 100 комментариев по 1 МиБ; объём, передаваемый хосту, должен быть ограничен.",
+            ],
+        )
+        .capability(Capability::AddComment)
+    }
+
+    fn run(cx: &Context) -> Result<Returns, Failure> {
+        let text = "x".repeat(MIB);
+        for _ in 0..100 {
+            effects::comment(cx.this(), &text)?;
+        }
+        Ok(Returns::new())
+    }
+}
+
+struct LookupFlood;
+
+impl Robot for LookupFlood {
+    const CODE: &'static str = "lookup_flood";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Lookup flood", "Поток запросов"],
+            [
+                "Looks deals up by a field again and again; the host calls a run may make must be capped.",
+                "Снова и снова ищет сделки по полю; число обращений к хосту за запуск должно быть ограничено.",
+            ],
+        )
+        .capability(Capability::CrmRead)
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        use robohost_sdk::{EntityKind, Value, crm};
+        loop {
+            let _ = black_box(crm::find(EntityKind::Deal, "TITLE", &Value::Text("x".into()), 1000));
+        }
+    }
+}
+
+struct HandleFlood;
+
+impl Robot for HandleFlood {
+    const CODE: &'static str = "handle_flood";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Handle flood", "Поток дескрипторов"],
+            [
+                "Creates clock pollables and never drops them; the resource handles a run holds must be capped.",
+                "Создаёт таймеры и никогда их не освобождает; число дескрипторов за запуск должно быть ограничено.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        loop {
+            std::mem::forget(wasip2::clocks::monotonic_clock::subscribe_duration(1));
+        }
+    }
+}
+
+struct InvalidUtf8;
+
+impl Robot for InvalidUtf8 {
+    const CODE: &'static str = "invalid_utf8";
+
+    fn info() -> RobotInfo {
+        entry(
+            Self::CODE,
+            ["Invalid UTF-8", "Неверный UTF-8"],
+            [
+                "Returns a failure whose message is not UTF-8; the host must blame the guest and not retry.",
+                "Возвращает ошибку с сообщением не в UTF-8; хост должен винить робота и не повторять запуск.",
+            ],
+        )
+    }
+
+    fn run(_: &Context) -> Result<Returns, Failure> {
+        // The canonical ABI passes a string as a pointer and a length; these
+        // bytes are what a guest in a language without Rust's guarantees
+        // could hand over. Rust's type is bypassed on purpose.
+        let bytes = black_box(vec![b'o', b'k', 0xff, 0xfe]);
+        let message = unsafe { String::from_utf8_unchecked(bytes) };
+        Err(Failure::new("bad", message))
+    }
+}
+
 robohost_sdk::export_robots!(
     InfiniteLoop,
     MemoryBomb,
@@ -351,4 +580,13 @@ robohost_sdk::export_robots!(
     StdoutFlood,
     EffectsThenPanic,
     EffectsThenFail,
+    SleepForever,
+    PollForever,
+    ReadStdin,
+    EmptyLogFlood,
+    DeniedFlood,
+    BigEffects,
+    LookupFlood,
+    HandleFlood,
+    InvalidUtf8,
 );
