@@ -105,6 +105,60 @@ fn run_names_the_limit_plugin_and_robot_of_each_hostile_robot() {
 }
 
 #[test]
+fn every_local_command_ends_a_waiting_plugin_at_its_deadline() {
+    let dir = tempdir("waits");
+    let entity = write(&dir, "deal.json", r#"{"kind": "deal", "id": 42}"#);
+    let body = write(&dir, "sleep.txt", "sleep");
+    let hostile = plugin_path("hostile").display().to_string();
+    let describe = plugin_path("hostile_describe").display().to_string();
+    let trigger = plugin_path("hostile_trigger").display().to_string();
+    // A run that fails exits 1; a plugin that cannot be loaded is bad input.
+    let commands: [(&[&str], i32); 4] = [
+        (
+            &[
+                "robot",
+                "run",
+                "--plugin",
+                &hostile,
+                "--robot",
+                "sleep_forever",
+                "--entity",
+                &entity,
+            ],
+            1,
+        ),
+        (
+            &[
+                "robot",
+                "run",
+                "--plugin",
+                &hostile,
+                "--robot",
+                "poll_forever",
+                "--entity",
+                &entity,
+            ],
+            1,
+        ),
+        (&["robot", "describe", "--plugin", &describe], 2),
+        (&["trigger", "run", "--plugin", &trigger, "--body", &body], 1),
+    ];
+    for (args, code) in commands {
+        let started = std::time::Instant::now();
+        let out = robohost(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The 2 s wall-clock limit, and the compile of a cold cache.
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains("deadline exceeded"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn bad_input_files_are_named() {
     let dir = tempdir("bad");
     let entity = write(&dir, "deal.json", r#"{"kind": "deel", "id": 42}"#);
