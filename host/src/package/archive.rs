@@ -284,8 +284,11 @@ impl Extensions {
     }
 }
 
+/// A PAX record's key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
 /// The `LENGTH KEY=VALUE\n` records of a PAX extended header.
-fn pax_records(mut bytes: &[u8]) -> Result<Vec<(&[u8], &[u8])>, PackageError> {
+fn pax_records(mut bytes: &[u8]) -> Result<Vec<PaxRecord<'_>>, PackageError> {
     let malformed = || unreadable("a PAX extended header is not `LENGTH KEY=VALUE` records");
     let mut records = Vec::new();
     while !bytes.is_empty() {
