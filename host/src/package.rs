@@ -11,14 +11,19 @@
 //!   signature covers them all.
 //!
 //! [`open`] checks an archive completely in memory before anything is
-//! written anywhere: size caps, the expansion ratio, paths (no absolute
-//! paths, `..`, links or special files, no duplicates), no nested archives,
-//! the manifest's fields, every file against its hash with none missing or
-//! extra, components being binary components, and the signature against
-//! the publishers the admin trusts. Each problem has its own error.
+//! written anywhere: size caps, the expansion ratio (of everything
+//! inflated, headers included), header records and names bounded before
+//! they are read ([`archive`]), paths (relative, short, shallow, of portable
+//! characters, no `..`, links or special files, no duplicates), no nested
+//! archives, the manifest's fields, every file against its hash with none
+//! missing or extra, components being binary components, and the signature
+//! against the publishers the admin trusts. Each problem has its own error,
+//! and an error quotes what the package holds only as [`Quoted`]: short and
+//! escaped.
+
+mod archive;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -26,6 +31,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use crate::domain::Fuel;
 use crate::domain::{Capability, EntityKind, Permission};
+pub use archive::{HEADER_RECORD_BYTES, PART_BYTES, PATH_BYTES, PATH_PARTS};
+use archive::{PATH_RULES, read_entries, safe_path};
 
 /// The manifest's path in the archive.
 pub const MANIFEST: &str = "robohost.toml";
@@ -43,6 +50,7 @@ pub struct Limits {
     pub expanded_bytes: u64,
     /// Expanded bytes per archive byte.
     pub ratio: u64,
+    /// Files and folders.
     pub files: usize,
 }
 
@@ -104,43 +112,121 @@ pub enum PackageError {
     TooLarge { size: usize, limit: usize },
     #[error("the package is not a readable gzip-compressed tar archive: {0}")]
     Unreadable(String),
-    #[error("the package holds more than {limit} files")]
+    #[error("the package holds more than {limit} files and folders")]
     TooManyFiles { limit: usize },
     #[error("the package expands to more than {limit} bytes")]
     ExpandsTooMuch { limit: u64 },
     #[error("the package expands more than {limit} times its size: refused as a compression bomb")]
     ExpansionRatio { limit: u64 },
+    #[error(
+        "the package holds a {what} of {size} bytes; at most {limit} are read, as a path is at most \
+         {PATH_BYTES} bytes: make the package with `robohost package pack`"
+    )]
+    HeaderTooLarge { what: &'static str, size: u64, limit: u64 },
     #[error("`{path}` is a link; packages hold only files")]
-    Link { path: String },
+    Link { path: Quoted },
     #[error("`{path}` is not a plain file or folder")]
-    SpecialFile { path: String },
-    #[error("`{path}` is not a safe path: {why}")]
-    UnsafePath { path: String, why: &'static str },
+    SpecialFile { path: Quoted },
+    #[error("`{path}` is a folder whose header claims {size} bytes of data: refused unread, as folders hold none")]
+    FolderWithData { path: Quoted, size: u64 },
+    #[error("`{path}` is not a safe path: {why}; {PATH_RULES}")]
+    UnsafePath { path: Quoted, why: &'static str },
     #[error("`{path}` is in the package twice")]
-    Duplicate { path: String },
+    Duplicate { path: Quoted },
     #[error("`{path}` is an archive inside the package; nested archives are refused")]
-    NestedArchive { path: String },
+    NestedArchive { path: Quoted },
     #[error("the package has no `{MANIFEST}`")]
     NoManifest,
     #[error("`{MANIFEST}`: `{field}`: {problem}")]
     BadManifest { field: String, problem: String },
     #[error("`{path}` is listed in the manifest but not in the package")]
-    MissingFile { path: String },
+    MissingFile { path: Quoted },
     #[error("`{path}` is in the package but not listed in the manifest's `files`")]
-    UnlistedFile { path: String },
+    UnlistedFile { path: Quoted },
     #[error("`{path}` does not match its sha256 in the manifest: the package was changed after it was made")]
-    Tampered { path: String },
+    Tampered { path: Quoted },
     #[error("`{path}` is not a WebAssembly component")]
-    NotAComponent { path: String },
+    NotAComponent { path: Quoted },
     #[error(
         "the package is not signed, and this host accepts only signed packages: sign it \
          (`robohost package pack --key`), or allow unsigned packages here (`robohost package unsigned allow`)"
     )]
     Unsigned,
     #[error("publisher `{publisher}` is not one this host trusts")]
-    UntrustedPublisher { publisher: String },
+    UntrustedPublisher { publisher: Quoted },
     #[error("the signature does not match the manifest of publisher `{publisher}`")]
-    BadSignature { publisher: String },
+    BadSignature { publisher: Quoted },
+}
+
+/// Text from a package (a path, a publisher, a version) as an error quotes
+/// it: at most [`Quoted::CHARS`] characters, then `…`, with control
+/// characters, Unicode direction marks and backslashes escaped. A package's
+/// names are the uploader's: unquoted, they could make an error as big as
+/// the package, or rewrite the terminal or log line showing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quoted(String);
+
+impl Quoted {
+    /// The most characters quoted.
+    pub const CHARS: usize = 100;
+
+    /// `text` clipped to `chars` characters (escapes included), escaped.
+    pub fn clipped(text: &str, chars: usize) -> Quoted {
+        let mut shown = String::new();
+        let mut count = 0;
+        for c in text.chars() {
+            let escaped = if c.is_control() || Quoted::is_bidi(c) {
+                c.escape_unicode().to_string()
+            } else if c == '\\' {
+                "\\\\".to_owned()
+            } else {
+                c.to_string()
+            };
+            let width = escaped.chars().count();
+            if count + width > chars {
+                shown.push('…');
+                break;
+            }
+            count += width;
+            shown.push_str(&escaped);
+        }
+        Quoted(shown)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A Unicode mark or override of writing direction, which can make a
+    /// name display as another (`exe.txt` shown for `txt.exe`).
+    pub fn is_bidi(c: char) -> bool {
+        matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+}
+
+impl From<&str> for Quoted {
+    fn from(text: &str) -> Quoted {
+        Quoted::clipped(text, Quoted::CHARS)
+    }
+}
+
+/// Bytes that need not be UTF-8, such as a name in an archive: only the
+/// first bytes are decoded, as no more are shown.
+impl From<&[u8]> for Quoted {
+    fn from(bytes: &[u8]) -> Quoted {
+        let head = &bytes[..bytes.len().min(4 * Quoted::CHARS + 4)];
+        let mut quoted = Quoted::from(String::from_utf8_lossy(head).as_ref());
+        if head.len() < bytes.len() && !quoted.0.ends_with('…') {
+            quoted.0.push('…');
+        }
+        quoted
+    }
+}
+
+impl std::fmt::Display for Quoted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The manifest, `robohost.toml`.
@@ -308,98 +394,11 @@ pub fn reopen(archive: &[u8]) -> Result<Package, PackageError> {
     })
 }
 
-/// Every regular file of the archive, by its checked path.
-fn read_entries(archive: &[u8], limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, PackageError> {
-    let unreadable = |e: std::io::Error| PackageError::Unreadable(e.to_string());
-    let expanded_limit = limits
-        .expanded_bytes
-        .min((archive.len() as u64).saturating_mul(limits.ratio).max(1 << 16));
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
-    let mut files = BTreeMap::new();
-    let mut expanded: u64 = 0;
-    for entry in tar.entries().map_err(unreadable)? {
-        let mut entry = entry.map_err(unreadable)?;
-        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let kind = entry.header().entry_type();
-        if kind.is_symlink() || kind.is_hard_link() {
-            return Err(PackageError::Link { path });
-        }
-        if kind.is_dir() {
-            continue;
-        }
-        if !kind.is_file() {
-            return Err(PackageError::SpecialFile { path });
-        }
-        let path = safe_path(&path)?;
-        if files.len() == limits.files {
-            return Err(PackageError::TooManyFiles { limit: limits.files });
-        }
-        let size = entry.header().size().map_err(unreadable)?;
-        expanded = expanded.saturating_add(size);
-        check_expansion(expanded, expanded_limit, limits)?;
-        // Read no more than the header promised, whatever the stream holds.
-        let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
-        (&mut entry).take(size).read_to_end(&mut bytes).map_err(unreadable)?;
-        if is_archive(&path, &bytes) {
-            return Err(PackageError::NestedArchive { path });
-        }
-        if files.insert(path.clone(), bytes).is_some() {
-            return Err(PackageError::Duplicate { path });
-        }
-    }
-    Ok(files)
-}
-
-fn check_expansion(expanded: u64, limit: u64, limits: &Limits) -> Result<(), PackageError> {
-    if expanded <= limit {
-        return Ok(());
-    }
-    if limit < limits.expanded_bytes {
-        return Err(PackageError::ExpansionRatio { limit: limits.ratio });
-    }
-    Err(PackageError::ExpandsTooMuch {
-        limit: limits.expanded_bytes,
-    })
-}
-
-/// A relative path of plain names, `/`-separated.
-fn safe_path(path: &str) -> Result<String, PackageError> {
-    let unsafe_path = |why| PackageError::UnsafePath {
-        path: path.to_owned(),
-        why,
-    };
-    let path = path.strip_prefix("./").unwrap_or(path);
-    if path.is_empty() {
-        return Err(unsafe_path("it is empty"));
-    }
-    if path.starts_with('/') {
-        return Err(unsafe_path("it is absolute"));
-    }
-    if path.contains('\\') || path.contains('\0') {
-        return Err(unsafe_path("it holds a backslash or a NUL"));
-    }
-    for part in path.split('/') {
-        match part {
-            "" => return Err(unsafe_path("it has an empty part")),
-            "." | ".." => return Err(unsafe_path("it climbs out of the package")),
-            _ => {}
-        }
-    }
-    Ok(path.to_owned())
-}
-
-/// Whether a file is itself an archive, by its name or its first bytes.
-fn is_archive(path: &str, bytes: &[u8]) -> bool {
-    const SUFFIXES: [&str; 7] = [".tar", ".gz", ".tgz", ".zip", ".xz", ".bz2", ".zst"];
-    let magic: [&[u8]; 5] = [b"\x1f\x8b", b"PK\x03\x04", b"\xfd7zXZ", b"BZh", b"\x28\xb5\x2f\xfd"];
-    let tar = bytes.len() > 262 && &bytes[257..262] == b"ustar";
-    SUFFIXES.iter().any(|s| path.ends_with(s)) || magic.iter().any(|m| bytes.starts_with(m)) || tar
-}
-
+/// A manifest's problem; both are clipped, as they may quote the manifest.
 fn bad(field: &str, problem: impl Into<String>) -> PackageError {
     PackageError::BadManifest {
-        field: field.into(),
-        problem: problem.into(),
+        field: Quoted::clipped(field, 2 * Quoted::CHARS).to_string(),
+        problem: Quoted::clipped(&problem.into(), 5 * Quoted::CHARS).to_string(),
     }
 }
 
@@ -417,7 +416,10 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
     if let Err(e) = semver::Version::parse(&about.version) {
         return Err(bad(
             "package.version",
-            format!("`{}` is not a semantic version such as 1.2.0 ({e})", about.version),
+            format!(
+                "`{}` is not a semantic version such as 1.2.0 ({e})",
+                Quoted::from(about.version.as_str())
+            ),
         ));
     }
     if about.publisher.trim().is_empty() {
@@ -428,7 +430,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
             "package.wit",
             format!(
                 "components built against WIT {} do not run on this host, which runs WIT {}",
-                about.wit,
+                Quoted::from(about.wit.as_str()),
                 WIT_VERSIONS.join(", ")
             ),
         ));
@@ -441,7 +443,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
             if !manifest.files.contains_key(&p.component) {
                 return Err(bad(
                     &format!("{list}[{i}].component"),
-                    format!("`{}` is not listed in `files`", p.component),
+                    format!("`{}` is not listed in `files`", Quoted::from(p.component.as_str())),
                 ));
             }
             if !p.component.ends_with(".wasm") {
@@ -459,7 +461,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
         return Err(bad("fuel.default", format!("{default} is more than fuel.max {max}")));
     }
     for (path, hash) in &manifest.files {
-        safe_path(path).map_err(|e| bad("files", e.to_string()))?;
+        safe_path(path.as_bytes()).map_err(|e| bad("files", e.to_string()))?;
         if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(bad(&format!("files.\"{path}\""), "is not a sha256 in hex"));
         }
@@ -527,13 +529,19 @@ fn check_capabilities(c: &Capabilities) -> Result<(), PackageError> {
     if let Some(code) = c.fields.iter().find(|f| *f != "*" && !crate::domain::is_field_code(f)) {
         return Err(bad(
             "capabilities.fields",
-            format!("`{code}` is not a field code such as UF_SEGMENT (letters, digits and `_`), nor `*`"),
+            format!(
+                "`{}` is not a field code such as UF_SEGMENT (letters, digits and `_`), nor `*`",
+                Quoted::from(code.as_str())
+            ),
         ));
     }
     if let Some(host) = c.http.iter().find(|h| !crate::domain::is_host(h)) {
         return Err(bad(
             "capabilities.http",
-            format!("`{host}` is not a host name such as api.example.com"),
+            format!(
+                "`{}` is not a host name such as api.example.com",
+                Quoted::from(host.as_str())
+            ),
         ));
     }
     Ok(())
@@ -541,15 +549,19 @@ fn check_capabilities(c: &Capabilities) -> Result<(), PackageError> {
 
 fn check_files(manifest: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result<(), PackageError> {
     for (path, hash) in &manifest.files {
-        let bytes = files
-            .get(path)
-            .ok_or_else(|| PackageError::MissingFile { path: path.clone() })?;
+        let bytes = files.get(path).ok_or_else(|| PackageError::MissingFile {
+            path: path.as_str().into(),
+        })?;
         if hex::encode(Sha256::digest(bytes)) != hash.to_ascii_lowercase() {
-            return Err(PackageError::Tampered { path: path.clone() });
+            return Err(PackageError::Tampered {
+                path: path.as_str().into(),
+            });
         }
     }
     if let Some(path) = files.keys().find(|p| !manifest.files.contains_key(*p)) {
-        return Err(PackageError::UnlistedFile { path: path.clone() });
+        return Err(PackageError::UnlistedFile {
+            path: path.as_str().into(),
+        });
     }
     let components: BTreeSet<&String> = manifest
         .robots
@@ -560,7 +572,9 @@ fn check_files(manifest: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result
     for path in components {
         // A binary component: the wasm magic, then the component layer.
         if !files[path].starts_with(b"\0asm\x0d\0\x01\0") {
-            return Err(PackageError::NotAComponent { path: path.clone() });
+            return Err(PackageError::NotAComponent {
+                path: path.as_str().into(),
+            });
         }
     }
     Ok(())
@@ -581,7 +595,7 @@ fn check_signature(
         };
     };
     let bad_signature = || PackageError::BadSignature {
-        publisher: publisher.clone(),
+        publisher: publisher.as_str().into(),
     };
     let key = trust
         .publishers
@@ -589,7 +603,7 @@ fn check_signature(
         .find(|(name, _)| name == publisher)
         .map(|(_, key)| key)
         .ok_or_else(|| PackageError::UntrustedPublisher {
-            publisher: publisher.clone(),
+            publisher: publisher.as_str().into(),
         })?;
     let text = std::str::from_utf8(signature).map_err(|_| bad_signature())?;
     let bytes: [u8; 64] = hex::decode(text.trim())
@@ -603,6 +617,8 @@ fn check_signature(
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use ed25519_dalek::{Signer, SigningKey};
 
     use super::*;
@@ -911,5 +927,346 @@ mod tests {
             open(&[0; 11], &limits, &trust()).unwrap_err(),
             PackageError::TooLarge { size: 11, limit: 10 }
         );
+    }
+
+    /// A gzip-compressed tar written record by record, as a hostile
+    /// uploader would: each header declares a kind, a name and a size, and
+    /// the data that follows need not be what it declares.
+    struct Tar(flate2::write::GzEncoder<Vec<u8>>);
+
+    impl Tar {
+        fn new() -> Tar {
+            Tar(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()))
+        }
+
+        /// A header, then `data` streamed (never held whole), padded.
+        fn record(mut self, kind: tar::EntryType, name: &[u8], size: u64, data: &mut dyn Read) -> Tar {
+            use std::io::Write;
+            if name.len() > 100 {
+                let mut long_name = name.to_vec();
+                long_name.push(0);
+                let long = long_name.len() as u64;
+                self = self.record(tar::EntryType::GNULongName, b"././@LongLink", long, &mut &long_name[..]);
+            }
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_size(size);
+            header.set_mode(0o644);
+            let short = &name[..name.len().min(100)];
+            header.as_old_mut().name[..short.len()].copy_from_slice(short);
+            header.set_cksum();
+            self.0.write_all(header.as_bytes()).unwrap();
+            let written = std::io::copy(data, &mut self.0).unwrap();
+            let padding = (512 - written % 512) % 512;
+            self.0.write_all(&vec![0; padding as usize]).unwrap();
+            self
+        }
+
+        fn file(self, name: &[u8], bytes: &[u8]) -> Tar {
+            self.record(tar::EntryType::Regular, name, bytes.len() as u64, &mut &bytes[..])
+        }
+
+        /// A signed manifest listing the component and `extra` (as files
+        /// with their hashes), the signature and the component.
+        fn good(self, extra: &[(&str, &[u8])]) -> Tar {
+            let mut files: Vec<(&str, &[u8])> = vec![("components/rf.wasm", COMPONENT)];
+            files.extend_from_slice(extra);
+            let mut m = manifest(&files[..1], "");
+            for (path, bytes) in extra {
+                let key = toml::Value::String((*path).into()).to_string();
+                m.push_str(&format!("{key} = \"{}\"\n", hex::encode(Sha256::digest(bytes))));
+            }
+            let sig = hex::encode(key().sign(m.as_bytes()).to_bytes());
+            self.file(MANIFEST.as_bytes(), m.as_bytes())
+                .file(SIGNATURE.as_bytes(), sig.as_bytes())
+                .file(b"components/rf.wasm", COMPONENT)
+        }
+
+        fn finish(mut self) -> Vec<u8> {
+            use std::io::Write;
+            self.0.write_all(&[0; 1024]).unwrap();
+            self.0.finish().unwrap()
+        }
+    }
+
+    /// The process's peak resident memory, in bytes.
+    fn peak_memory() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib << 10
+    }
+
+    /// Opens `archive`, which must be refused: its error, how long the
+    /// refusal took, and how much the process's peak memory grew meanwhile.
+    fn refusal(archive: &[u8], limits: &Limits) -> (String, std::time::Duration, u64) {
+        // The peak back to the present (Linux 4.0 on; where refused, the
+        // peak so far stands, and growth past it still shows).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = peak_memory();
+        let started = std::time::Instant::now();
+        let error = open(archive, limits, &trust()).expect_err("refused").to_string();
+        (error, started.elapsed(), peak_memory().saturating_sub(before))
+    }
+
+    /// Asserts a refusal was quick, small in memory, short, and says `says`.
+    #[track_caller]
+    fn assert_refused_cheaply(what: &str, archive: &[u8], says: &[&str]) {
+        let (error, took, grew) = refusal(archive, &Limits::default());
+        let shown = &error[..error.len().min(300)];
+        assert!(error.len() < 1024, "{what}: a {} byte error: {shown}…", error.len());
+        for said in says {
+            assert!(error.contains(said), "{what}: `{shown}` does not say `{said}`");
+        }
+        assert!(took < std::time::Duration::from_secs(2), "{what}: took {took:?}");
+        assert!(grew < 64 << 20, "{what}: peak memory grew by {} MiB", grew >> 20);
+    }
+
+    #[test]
+    fn header_records_are_refused_before_they_are_read() {
+        // Each declares 64 MiB, and holds it: a 64 KiB upload.
+        let bomb = 64 << 20;
+        let records: [(tar::EntryType, &[u8], &str); 4] = [
+            (tar::EntryType::GNULongName, b"a", "GNU long name of 67108864 bytes"),
+            (
+                tar::EntryType::GNULongLink,
+                b"a",
+                "GNU long link name of 67108864 bytes",
+            ),
+            (
+                tar::EntryType::XHeader,
+                b"path=",
+                "PAX extended header of 67108864 bytes",
+            ),
+            (
+                tar::EntryType::XGlobalHeader,
+                b"path=",
+                "PAX global header of 67108864 bytes",
+            ),
+        ];
+        for (kind, fill, says) in records {
+            // A PAX record's length, then its key and value.
+            let mut data = format!("{bomb} ").into_bytes();
+            data.extend_from_slice(fill);
+            let head = data.len() as u64;
+            let mut stream = (&data[..]).chain(std::io::repeat(b'a').take(bomb - head));
+            let archive = Tar::new()
+                .record(kind, b"././@LongLink", bomb, &mut stream)
+                .file(b"x", b"x")
+                .good(&[])
+                .finish();
+            assert!(archive.len() < 1 << 20);
+            assert_refused_cheaply(says, &archive, &[says, "at most 4096 are read"]);
+        }
+        // Declared only: a 1 GiB long name in a few hundred bytes.
+        let declared = Tar::new()
+            .record(tar::EntryType::GNULongName, b"././@LongLink", 1 << 30, &mut &b"a"[..])
+            .finish();
+        assert_refused_cheaply("declared", &declared, &["GNU long name of 1073741824 bytes"]);
+    }
+
+    /// A control character or a direction mark, which no error may hold.
+    fn invisible(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+
+    #[test]
+    fn paths_must_be_short_shallow_and_portable() {
+        let long = format!("{}/{}/{}", "x".repeat(100), "y".repeat(100), "z".repeat(60));
+        let part = "p".repeat(101);
+        let cases: [(&[u8], &str); 14] = [
+            (b"a\x1bb.txt", "control character"),
+            (b"a\nb.txt", "control character"),
+            ("evil\u{202E}txt.exe".as_bytes(), "direction mark"),
+            ("\u{200F}x.txt".as_bytes(), "direction mark"),
+            ("x\u{2066}.txt".as_bytes(), "direction mark"),
+            (b"a\xffb.txt", "not UTF-8"),
+            (b"C:/evil.txt", "Windows drive"),
+            (b"c:evil", "Windows drive"),
+            (b"a\\b.txt", "backslash"),
+            ("na\u{EF}ve.txt".as_bytes(), "not portable"),
+            (b"a/b/c/d/e/f/g/h/i.txt", "more than 8 parts"),
+            (part.as_bytes(), "longer than 100 bytes"),
+            (long.as_bytes(), "longer than 255 bytes"),
+            (b"templates/ok.toml/", "empty part"),
+        ];
+        for (path, why) in cases {
+            let shown = String::from_utf8_lossy(path).into_owned();
+            // Listed in the manifest when it can be: nothing else stops it.
+            let listed: Vec<(&str, &[u8])> = std::str::from_utf8(path)
+                .map(|p| vec![(p, &b"x"[..])])
+                .unwrap_or_default();
+            let archive = Tar::new().good(&listed).file(path, b"x").finish();
+            let error = open(&archive, &Limits::default(), &trust())
+                .map(|_| ())
+                .expect_err(&shown)
+                .to_string();
+            assert!(error.contains(why), "{shown:?}: `{error}` does not say `{why}`");
+            assert!(
+                error.contains("at most 255 bytes in at most 8"),
+                "{shown:?}: `{error}` states no rule"
+            );
+            assert!(!error.chars().any(invisible), "{shown:?}: `{error}` is not escaped");
+        }
+        // A 40 KB path: its long name is refused before it is read.
+        let deep = "d/".repeat(20 << 10);
+        let archive = Tar::new().good(&[]).file(deep.as_bytes(), b"x").finish();
+        assert_refused_cheaply("40 KB path", &archive, &["GNU long name of 40961 bytes"]);
+    }
+
+    #[test]
+    fn an_error_quotes_a_path_short_and_escaped() {
+        let path = format!("{}\x1b]0;owned\x07.txt", "a".repeat(200));
+        let archive = Tar::new().good(&[]).file(path.as_bytes(), b"x").finish();
+        let error = refused(&archive).to_string();
+        assert!(error.len() < 1024, "{error}");
+        assert!(error.starts_with(&format!("`{}…`", "a".repeat(100))), "{error}");
+        let archive = Tar::new().good(&[]).file(b"a\x1b]0;owned\x07.txt", b"x").finish();
+        let error = refused(&archive).to_string();
+        assert!(error.starts_with("`a\\u{1b}]0;owned\\u{7}.txt`"), "{error}");
+        assert!(!error.chars().any(invisible), "{error}");
+    }
+
+    #[test]
+    fn quoted_text_is_clipped_and_escaped() {
+        let escaped = Quoted::from("\x1b]0;\u{202E}\\");
+        assert_eq!(escaped.as_str(), "\\u{1b}]0;\\u{202e}\\\\");
+        assert_eq!(Quoted::from(&b"\xff\xfe"[..]).as_str(), "\u{FFFD}\u{FFFD}");
+        assert_eq!(Quoted::clipped("abcdef", 3).as_str(), "abc…");
+    }
+
+    #[test]
+    fn folders_count_as_files_and_hold_no_data() {
+        let limits = Limits {
+            files: 3,
+            ..Limits::default()
+        };
+        let folder = |tar: Tar| tar.record(tar::EntryType::Directory, b"templates/", 0, &mut std::io::empty());
+        let three = folder(Tar::new().good(&[])).finish();
+        let (error, ..) = refusal(&three, &limits);
+        assert!(error.contains("more than 3 files and folders"), "{error}");
+
+        // A folder declaring 8 GiB, and a folder holding 64 MiB of zeros:
+        // both refused without inflating a byte of it.
+        let declared = folder(Tar::new().good(&[]))
+            .record(tar::EntryType::Directory, b"big/", 8 << 30, &mut std::io::empty())
+            .finish();
+        assert_refused_cheaply("8 GiB folder", &declared, &["`big/` is a folder", "8589934592 bytes"]);
+        let zeros = 64 << 20;
+        let held = Tar::new()
+            .good(&[])
+            .record(
+                tar::EntryType::Directory,
+                b"big/",
+                zeros,
+                &mut std::io::repeat(0).take(zeros),
+            )
+            .finish();
+        assert_refused_cheaply("64 MiB folder", &held, &["`big/` is a folder", "67108864 bytes"]);
+    }
+
+    #[test]
+    fn everything_inflated_counts_against_the_expansion_limit() {
+        // 1 MiB of folder headers, no data: it compresses a thousandfold.
+        let mut tar = Tar::new();
+        for _ in 0..2048 {
+            tar = tar.record(tar::EntryType::Directory, b"d/", 0, &mut std::io::empty());
+        }
+        let limits = Limits {
+            files: usize::MAX,
+            ratio: 10,
+            ..Limits::default()
+        };
+        let (error, ..) = refusal(&tar.finish(), &limits);
+        assert!(error.contains("more than 10 times its size"), "{error}");
+    }
+
+    #[test]
+    fn ambiguous_extension_records_are_refused() {
+        use tar::EntryType::{GNULongName, XGlobalHeader, XHeader};
+        let name = |tar: Tar, name: &[u8]| tar.record(GNULongName, b"././@LongLink", name.len() as u64, &mut &name[..]);
+        let pax =
+            |tar: Tar, kind, records: &[u8]| tar.record(kind, b"PaxHeaders/x", records.len() as u64, &mut &records[..]);
+        let cases: [(&str, Tar, &str); 6] = [
+            (
+                "PAX size",
+                pax(Tar::new(), XHeader, b"12 size=999\n"),
+                "a PAX size differs from its header's",
+            ),
+            (
+                "two long names",
+                name(name(Tar::new(), b"a\0"), b"b\0"),
+                "two records of one kind",
+            ),
+            (
+                "a long name and a PAX path",
+                pax(name(Tar::new(), b"a\0"), XHeader, b"10 path=b\n"),
+                "both a GNU long name and a PAX path",
+            ),
+            (
+                "malformed PAX",
+                pax(Tar::new(), XHeader, b"99 path=b\n"),
+                "not `LENGTH KEY=VALUE` records",
+            ),
+            (
+                "global path",
+                pax(Tar::new(), XGlobalHeader, b"10 path=b\n"),
+                "PAX global header sets `path`",
+            ),
+            ("dangling", Tar::new().good(&[]), "describes no file"),
+        ];
+        for (what, tar, says) in cases {
+            let tar = if what == "dangling" {
+                name(tar, b"a\0")
+            } else {
+                tar.file(b"x", b"x").good(&[])
+            };
+            let error = refused(&tar.finish()).to_string();
+            assert!(error.contains(says), "{what}: `{error}` does not say `{says}`");
+        }
+    }
+
+    #[test]
+    fn long_names_and_pax_records_of_common_tools_still_open() {
+        // `pack` writes a GNU long name for a path over 100 bytes.
+        let long = format!("templates/{}/{}.toml", "t".repeat(80), "u".repeat(20));
+        let files = BTreeMap::from([
+            ("components/rf.wasm".to_owned(), COMPONENT.to_vec()),
+            (long.clone(), b"format = 1".to_vec()),
+        ]);
+        let m = "[package]\nname = \"rf\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
+                 [[robots]]\ncomponent = \"components/rf.wasm\"\ncodes = [\"rf_segment\"]\n";
+        let packed = pack(m, &files, Some(&key())).unwrap();
+        assert!(
+            open(&packed, &Limits::default(), &trust())
+                .unwrap()
+                .files
+                .contains_key(&long)
+        );
+
+        // A PAX path and times (Python's tarfile, bsdtar), and a global
+        // comment (`git archive`).
+        let pax = b"27 path=components/rf.wasm\n20 mtime=1700000000\n";
+        let global = b"52 comment=6f1ed002ab5595859014ebf0951522d9c4b8e8a3\n";
+        let mut tar = Tar::new().record(
+            tar::EntryType::XGlobalHeader,
+            b"pax_global_header",
+            52,
+            &mut &global[..],
+        );
+        let m = manifest(&[("components/rf.wasm", COMPONENT)], "");
+        let sig = hex::encode(key().sign(m.as_bytes()).to_bytes());
+        tar = tar
+            .file(MANIFEST.as_bytes(), m.as_bytes())
+            .file(SIGNATURE.as_bytes(), sig.as_bytes())
+            .record(
+                tar::EntryType::XHeader,
+                b"PaxHeaders/x",
+                pax.len() as u64,
+                &mut &pax[..],
+            )
+            .file(b"ignored-for-the-pax-path", COMPONENT);
+        let opened = open(&tar.finish(), &Limits::default(), &trust()).unwrap();
+        assert_eq!(opened.files.keys().collect::<Vec<_>>(), ["components/rf.wasm"]);
     }
 }

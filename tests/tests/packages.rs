@@ -284,6 +284,91 @@ async fn packages_and_trust_over_http(db: Db) {
     );
 }
 
+/// One record of a hostile archive: a kind, a name, the size its header
+/// declares, and the data that follows (streamed, and not always that size).
+type Record = (tar::EntryType, &'static [u8], u64, Box<dyn std::io::Read>);
+
+fn record(kind: tar::EntryType, name: &'static [u8], size: u64, data: impl std::io::Read + 'static) -> Record {
+    (kind, name, size, Box::new(data))
+}
+
+/// A gzip-compressed tar of `records` written header by header, as a
+/// hostile uploader would, then the entries of the package `then`.
+fn raw_archive(records: Vec<Record>, then: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for (kind, name, size, mut data) in records {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_cksum();
+        gz.write_all(header.as_bytes()).unwrap();
+        let written = std::io::copy(&mut data, &mut gz).unwrap();
+        gz.write_all(&vec![0; ((512 - written % 512) % 512) as usize]).unwrap();
+    }
+    let mut package = flate2::read::GzDecoder::new(then);
+    std::io::copy(&mut package, &mut gz).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn hostile_archives_get_a_short_refusal_and_a_good_package_installs_after(db: Db) {
+    use std::io::Read;
+    use tar::EntryType::{Directory, GNULongName, Regular};
+    let s = robohost_tests::http::server(db).await;
+    let key = hex::encode(publisher().verifying_key().to_bytes());
+    let trust = serde_json::json!({"publishers": {"acme": key}});
+    s.json("PUT", "/api/trust", &s.admin, trust).await.expect(200);
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
+    let long_name = 64 << 20;
+    let hostile: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "a 64 MiB long name",
+            raw_archive(
+                vec![
+                    record(
+                        GNULongName,
+                        b"././@LongLink",
+                        long_name,
+                        std::io::repeat(b'a').take(long_name),
+                    ),
+                    record(Regular, b"x", 1, &b"x"[..]),
+                ],
+                &v1,
+            ),
+            "GNU long name of 67108864 bytes; at most 4096 are read",
+        ),
+        (
+            "a folder claiming 8 GiB",
+            raw_archive(vec![record(Directory, b"big/", 8 << 30, std::io::empty())], &v1),
+            "`big/` is a folder whose header claims 8589934592 bytes",
+        ),
+        (
+            "a direction override in a path",
+            raw_archive(
+                vec![record(Regular, "evil\u{202E}txt.wasm".as_bytes(), 1, &b"x"[..])],
+                &v1,
+            ),
+            "`evil\\u{202e}txt.wasm` is not a safe path: it holds a Unicode direction mark",
+        ),
+    ];
+    let gzip = Some("application/gzip");
+    let path = "/api/packages?approve=change-responsible,add-comment,write:deal";
+    for (what, archive, says) in hostile {
+        assert!(archive.len() < 1 << 20, "{what}: {} bytes", archive.len());
+        let started = std::time::Instant::now();
+        let reply = s.send("POST", path, Some(&s.admin), gzip, archive).await;
+        let took = started.elapsed();
+        assert!(reply.body.len() < 1024, "{what}: a {} byte reply", reply.body.len());
+        assert!(took < std::time::Duration::from_secs(5), "{what}: took {took:?}");
+        reply.error(422, "bad_plugin", None, says);
+    }
+
+    let report = s.send("POST", path, Some(&s.admin), gzip, v1).await.expect(200);
+    assert_eq!(report["plugins"], serde_json::json!(["assign"]));
+}
+
 /// The compiled plugin `plugin` with a custom section making it another
 /// component: the same robots, another digest.
 fn variant(plugin: &str) -> Vec<u8> {
@@ -609,6 +694,7 @@ robohost_tests::on_both!(
     a_manifest_names_what_its_capabilities_reach,
     a_run_in_flight_keeps_the_version_it_started_with,
     packages_and_trust_over_http,
+    hostile_archives_get_a_short_refusal_and_a_good_package_installs_after,
     rollback_returns_to_the_previous_version_and_removal_disables_its_robots,
     a_package_installs_only_once_approved_and_its_robot_runs,
     an_upgrade_shows_its_capability_diff_and_needs_approval_again,
