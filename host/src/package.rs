@@ -402,7 +402,17 @@ fn bad(field: &str, problem: impl Into<String>) -> PackageError {
     }
 }
 
+/// The most a manifest may hold: a few hundred robots' worth, far from the
+/// megabytes a TOML parser would build a tree for.
+const MANIFEST_BYTES: usize = 256 * 1024;
+
 fn parse_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
+    if bytes.len() > MANIFEST_BYTES {
+        return Err(bad(
+            "(file)",
+            format!("is {} bytes; a manifest holds at most {MANIFEST_BYTES}", bytes.len()),
+        ));
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| bad("(file)", "is not UTF-8 text"))?;
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let (line, _) = crate::domain::location(text, e.span().map_or(0, |s| s.start));
@@ -1125,6 +1135,13 @@ mod tests {
         let error = refused(&archive).to_string();
         assert!(error.starts_with("`a\\u{1b}]0;owned\\u{7}.txt`"), "{error}");
         assert!(!error.chars().any(invisible), "{error}");
+    }
+
+    #[test]
+    fn a_huge_manifest_is_refused_before_it_is_parsed() {
+        let huge = format!("# {}\n", "x".repeat(MANIFEST_BYTES));
+        let error = parse_manifest(huge.as_bytes()).err().expect("refused").to_string();
+        assert!(error.contains("a manifest holds at most 262144"), "{error}");
     }
 
     #[test]
