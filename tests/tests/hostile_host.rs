@@ -197,7 +197,69 @@ async fn a_waiting_robot_holds_no_worker_past_its_deadline(db: Db) {
     assert!(runs.iter().any(|r| r["status"] == "succeeded"), "{runs:?}");
 }
 
+/// The peak resident memory of this process so far.
+fn peak_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM value")
+}
+
+async fn floods_leave_small_records_and_the_host_serving(db: Db) {
+    let s = server(db).await;
+    s.install("hostile", "add-comment").await;
+    s.general_pipeline().await;
+    let floods = [
+        "empty_log_flood",
+        "denied_flood",
+        "big_effects",
+        "lookup_flood",
+        "handle_flood",
+    ];
+    for robot in floods {
+        s.json(
+            "POST",
+            "/api/pipelines/general/stages/NEW/robots",
+            &s.admin,
+            json!({"plugin": "hostile", "robot": robot, "properties": {}}),
+        )
+        .await
+        .expect(201);
+    }
+    let before = peak_kib();
+    let deal = new_deal(&s).await;
+    s.engine.run_until_idle().await.unwrap();
+    let runs = runs_of(&s, deal).await;
+    assert_eq!(runs.len(), floods.len(), "{runs:?}");
+    for listed in &runs {
+        let reply = s.get(&format!("/api/runs/{}", listed["id"]), &s.admin).await;
+        let run = reply.expect(200);
+        // A record the size of its budget (1 MiB), not of the flood.
+        assert!(
+            reply.body.len() < 2 << 20,
+            "a record of {} bytes: {}",
+            reply.body.len(),
+            run["report"]["robot"]
+        );
+        assert_eq!(
+            (run["status"].as_str(), run["attempts"].as_u64()),
+            (Some("dead"), Some(1)),
+            "{}",
+            run["report"]["outcome"]
+        );
+        let outcome = run["report"]["outcome"]["outcome"].as_str().unwrap();
+        assert!(matches!(outcome, "output-limit" | "host-call-limit"), "{outcome}");
+    }
+    let grown = peak_kib().saturating_sub(before);
+    assert!(grown < 256 * 1024, "peak resident memory grew by {grown} KiB");
+    // Served right after.
+    s.get("/api/plugins", &s.admin).await.expect(200);
+}
+
 robohost_tests::on_both!(
+    floods_leave_small_records_and_the_host_serving,
     a_plugin_that_breaks_at_load_leaves_the_host_serving,
     an_upload_whose_describe_waits_is_refused_and_the_host_serves_on,
     a_run_the_guest_ruined_ends_at_once_and_blames_it,
