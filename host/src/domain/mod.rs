@@ -4,6 +4,7 @@
 //! Pure data and pure functions: nothing here does IO or knows about
 //! wasmtime, SQL or HTTP. Every other layer converts to and from these types.
 
+mod address;
 mod automation;
 mod calendar;
 mod catalog;
@@ -16,6 +17,7 @@ mod template;
 mod value;
 mod webhook;
 
+pub use address::{AddressClass, address_class, canonical_address};
 pub use automation::{
     Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
     Semantic, Stage, Timing, TriggerBinding, User,
