@@ -30,7 +30,10 @@ pub use entity::{
     Capability, Cause, Channel, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, Message, NewEntity, UserId,
 };
 pub use expr::{ExprError, Reference, Scope, check, resolve};
-pub use grant::{Denied, Grants, Permission, is_field_code, is_host};
+pub use grant::{
+    Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
+    is_field_code, is_host,
+};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};
