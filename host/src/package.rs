@@ -286,7 +286,9 @@ pub struct Capabilities {
     /// Fields `set-fields` may change, such as `UF_SEGMENT`; `*` for any.
     #[serde(default)]
     pub fields: Vec<String>,
-    /// Outbound HTTP hosts.
+    /// Where outbound HTTP goes: `api.example.com` (ports 80 and 443),
+    /// `api.example.com:8443` (that port), or an exact address and port,
+    /// `10.0.0.5:8080`, the only way to a non-public address.
     #[serde(default)]
     pub http: Vec<String>,
 }
@@ -298,7 +300,8 @@ impl Capabilities {
             .chain(self.read.iter().map(|k| Permission::Read(Some(*k))))
             .chain(self.write.iter().map(|k| Permission::Write(Some(*k))))
             .chain(self.fields.iter().map(|f| Permission::Field(f.clone())))
-            .chain(self.http.iter().map(|h| Permission::Http(h.to_ascii_lowercase())))
+            // Checked when the manifest was read: none is dropped here.
+            .chain(self.http.iter().filter_map(|h| h.parse().ok().map(Permission::Http)))
             .collect();
         all.sort();
         all.dedup();
@@ -545,14 +548,8 @@ fn check_capabilities(c: &Capabilities) -> Result<(), PackageError> {
             ),
         ));
     }
-    if let Some(host) = c.http.iter().find(|h| !crate::domain::is_host(h)) {
-        return Err(bad(
-            "capabilities.http",
-            format!(
-                "`{}` is not a host name such as api.example.com",
-                Quoted::from(host.as_str())
-            ),
-        ));
+    if let Some(e) = c.http.iter().find_map(|h| h.parse::<crate::domain::HttpTarget>().err()) {
+        return Err(bad("capabilities.http", e.to_string()));
     }
     Ok(())
 }
@@ -860,6 +857,17 @@ mod tests {
             ))),
             "capabilities.http"
         );
+        let problem = |host: &str| match refused(&edited(|m| {
+            m.replace(
+                "[[robots]]",
+                &format!("[capabilities]\nhttp = [\"{host}\"]\n\n[[robots]]"),
+            )
+        })) {
+            PackageError::BadManifest { problem, .. } => problem,
+            other => panic!("{other}"),
+        };
+        assert!(problem("localhost").contains("exact address and port"));
+        assert!(problem("10.0.0.5").contains("only with its exact port, such as 10.0.0.5:8080"));
     }
 
     #[test]

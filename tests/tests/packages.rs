@@ -572,27 +572,50 @@ async fn ping_service() -> u16 {
     port
 }
 
+/// The `fetch` plugin in a package requesting `http = [HOST]`, or why it
+/// cannot be packed.
+fn fetch_package(host: &str) -> Result<Vec<u8>, robohost::package::PackageError> {
+    let wasm = std::fs::read(plugin_path("fetch")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"fetch\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
+         [capabilities]\nhttp = [\"{host}\"]\n\n\
+         [[robots]]\ncomponent = \"fetch.wasm\"\ncodes = [\"fetch\"]\n"
+    );
+    let files = [("fetch.wasm".to_owned(), wasm)].into_iter().collect();
+    robohost::package::pack(&manifest, &files, Some(&publisher()))
+}
+
 async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
     let engine = portal(db).await;
     let port = ping_service().await;
-    let wasm = std::fs::read(plugin_path("fetch")).unwrap();
-    let manifest = "[package]\nname = \"fetch\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
-                    [capabilities]\nhttp = [\"127.0.0.1\"]\n\n\
-                    [[robots]]\ncomponent = \"fetch.wasm\"\ncodes = [\"fetch\"]\n";
-    let files = [("fetch.wasm".to_owned(), wasm)].into_iter().collect();
-    let package = robohost::package::pack(manifest, &files, Some(&publisher())).unwrap();
+    // A name never reaches a local service: `localhost` is no permission,
+    // nor an address without its port, in a manifest or an approval.
+    for (asked, says) in [
+        (
+            "localhost",
+            "a local service is reached only by its exact address and port",
+        ),
+        ("127.0.0.1", "an address is approved only with its exact port"),
+    ] {
+        let refused = fetch_package(asked).unwrap_err().to_string();
+        assert!(refused.contains(says), "{refused}");
+        let refused = format!("http:{asked}").parse::<Permission>().unwrap_err().to_string();
+        assert!(refused.contains(says), "{refused}");
+    }
+    let exact = format!("127.0.0.1:{port}");
+    let package = fetch_package(&exact).unwrap();
     let refused = engine
         .install_package(&package, &trust(), &[])
         .await
         .unwrap_err()
         .to_string();
-    assert!(refused.contains("not approved: http:127.0.0.1"), "{refused}");
+    assert!(refused.contains(&format!("not approved: http:{exact}")), "{refused}");
     engine
-        .install_package(&package, &trust(), &perms("http:127.0.0.1"))
+        .install_package(&package, &trust(), &perms(&format!("http:{exact}")))
         .await
         .unwrap();
 
-    // The same service as 127.0.0.1 (approved) and as localhost (not).
+    // The same service at its approved address and port, and as localhost.
     let mut runs = Vec::new();
     for (pipeline, host) in [("near", "127.0.0.1"), ("far", "localhost")] {
         let spec = format!(
@@ -630,11 +653,17 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
     assert_eq!(near["outcome"]["outcome"], "success", "{near}");
     assert_eq!(near["returns"]["status"], 200);
     assert_eq!(near["returns"]["body"], "pong");
+    assert_eq!(
+        near["logs"],
+        serde_json::json!([{"level": "http", "message": format!("GET http://127.0.0.1:{port}/ping: 200; 0 B sent, 4 B received")}])
+    );
     let far = report(&runs[1]).await;
     assert_eq!(far["outcome"]["outcome"], "capability-denied", "{far}");
     assert_eq!(
         far["denials"],
-        serde_json::json!([{"call": "wasi:http/outgoing-handler.handle", "denied": {"kind": "http", "what": "localhost"}}])
+        serde_json::json!([{"call": "wasi:http/outgoing-handler.handle", "denied": {"kind": "http", "what": {
+            "scheme": "http", "host": "localhost", "port": port, "reason": "not-approved"
+        }}}])
     );
 }
 

@@ -4,17 +4,28 @@
 //! A permission is a host capability (`crm-read`, `set-fields`...) or the
 //! reach of one: the entity kinds a plugin reads (`read:deal`) and writes
 //! (`write:contact`), the fields `set-fields` may change (`field:UF_SEGMENT`,
-//! or `field:*` for any), the outbound HTTP hosts it names
-//! (`http:api.example.com`). `read:*` and `write:*` reach every kind: what
-//! an admin grants a plugin installed without a package.
+//! or `field:*` for any), the outbound HTTP hosts it names. `read:*` and
+//! `write:*` reach every kind: what an admin grants a plugin installed
+//! without a package.
+//!
+//! Outbound HTTP permissions, and what each reaches:
+//! - `http:api.example.com`: the name on port 80 (http) and 443 (https);
+//! - `http:api.example.com:8443`: the name on that one port, either scheme;
+//! - `http:10.0.0.5:8080`, `http:[fd00::5]:8080`: that exact address and
+//!   port. A literal address always names its port, and it is the only way to
+//!   reach an address that is not public (loopback, private, link-local...,
+//!   see [`super::address`]): a name reaches only the public addresses it
+//!   resolves to. `localhost` is therefore no permission at all.
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::address::{AddressClass, address_class, canonical_address};
 use super::entity::{Capability, Effect, EntityKind};
 use super::value::ValueError;
 
@@ -29,7 +40,102 @@ pub enum Permission {
     /// Setting a field; `*`: any field.
     Field(String),
     /// Calling an outbound HTTP host.
-    Http(String),
+    Http(HttpTarget),
+}
+
+/// Where an `http:` permission lets a robot's requests go.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HttpTarget {
+    /// A host name, lowercase: on ports 80 (http) and 443 (https), or on
+    /// `port` only. It reaches only the public addresses the name resolves to.
+    Name { host: String, port: Option<u16> },
+    /// One exact address and port (an IPv4-mapped IPv6 address is kept as
+    /// the IPv4 address it reaches), whatever its class.
+    Address(SocketAddr),
+}
+
+impl fmt::Display for HttpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpTarget::Name { host, port: None } => f.write_str(host),
+            HttpTarget::Name { host, port: Some(port) } => write!(f, "{host}:{port}"),
+            HttpTarget::Address(address) => write!(f, "{address}"),
+        }
+    }
+}
+
+const LOCAL_NEEDS_ADDRESS: &str =
+    "a local service is reached only by its exact address and port, such as 127.0.0.1:8089";
+
+impl FromStr for HttpTarget {
+    type Err = ValueError;
+    /// `HOST`, `HOST:PORT`, `A.B.C.D:PORT` or `[IPV6]:PORT`.
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let err = |why: String| Err(ValueError::new(why));
+        if s.contains("://") || s.contains('/') || s.contains('@') || s.contains('?') {
+            return err(format!(
+                "`{s}` is not a host name; use a name such as api.example.com, optionally with a port \
+                 (api.example.com:8443), without scheme or path"
+            ));
+        }
+        if let Ok(address) = s.parse::<SocketAddr>() {
+            let ip = canonical_address(address.ip());
+            let class = address_class(ip);
+            if !class.is_endpoint() {
+                return err(format!(
+                    "`{s}` is a {class} address, which no server listens on; name the service's own address"
+                ));
+            }
+            if address.port() == 0 {
+                return err(format!("`{s}`: port 0 is no port"));
+            }
+            return Ok(HttpTarget::Address(SocketAddr::new(ip, address.port())));
+        }
+        let bare = s.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            let ip = canonical_address(ip);
+            let example = SocketAddr::new(ip, 8080);
+            return err(format!(
+                "`{s}` is an address without a port: an address is approved only with its exact port, such as {example}"
+            ));
+        }
+        let (host, port) = match s.rsplit_once(':') {
+            Some((host, port)) => match port.parse::<u16>() {
+                Ok(port) if port > 0 => (host, Some(port)),
+                _ => return err(format!("`{port}` in `{s}` is not a port (1 to 65535)")),
+            },
+            None => (s, None),
+        };
+        let host = host.to_ascii_lowercase();
+        if !is_host(&host) {
+            return err(format!(
+                "`{s}` is not a host name; use a name such as api.example.com, optionally with a port \
+                 (api.example.com:8443), without scheme or path"
+            ));
+        }
+        if host == "localhost" || host.ends_with(".localhost") {
+            return err(format!(
+                "`{s}` names this machine, which a name never reaches: {LOCAL_NEEDS_ADDRESS}"
+            ));
+        }
+        if looks_numeric(&host) {
+            return err(format!(
+                "`{s}` reads as an IP address, not a name; write the address in dotted form with its port, \
+                 such as 10.0.0.5:8080"
+            ));
+        }
+        Ok(HttpTarget::Name { host, port })
+    }
+}
+
+/// A name whose last label is a number is an IPv4 address in some other
+/// notation (`2130706433`, `0x7f.1`) to many resolvers.
+fn looks_numeric(host: &str) -> bool {
+    let last = host.rsplit('.').next().unwrap_or(host);
+    last.chars().all(|c| c.is_ascii_digit())
+        || last
+            .strip_prefix("0x")
+            .is_some_and(|hex| hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 impl Permission {
@@ -59,7 +165,7 @@ impl fmt::Display for Permission {
             Permission::Read(k) => write!(f, "read:{}", kind(k)),
             Permission::Write(k) => write!(f, "write:{}", kind(k)),
             Permission::Field(code) => write!(f, "field:{code}"),
-            Permission::Http(host) => write!(f, "http:{host}"),
+            Permission::Http(target) => write!(f, "http:{target}"),
         }
     }
 }
@@ -74,7 +180,7 @@ impl FromStr for Permission {
         match s.split_once(':') {
             None => s.parse().map(Permission::Host).map_err(|_| {
                 ValueError::new(format!(
-                    "`{s}` is not a permission; use a capability (crm-read, set-fields...), read:KIND, write:KIND, field:CODE or http:HOST"
+                    "`{s}` is not a permission; use a capability (crm-read, set-fields...), read:KIND, write:KIND, field:CODE, http:HOST, http:HOST:PORT or http:ADDRESS:PORT"
                 ))
             }),
             Some(("read", k)) => kind(k).map(Permission::Read),
@@ -83,10 +189,7 @@ impl FromStr for Permission {
             Some(("field", code)) => Err(ValueError::new(format!(
                 "`{code}` is not a field code; use letters, digits and `_`, such as UF_SEGMENT, or `*` for any field"
             ))),
-            Some(("http", host)) if is_host(host) => Ok(Permission::Http(host.to_ascii_lowercase())),
-            Some(("http", host)) => Err(ValueError::new(format!(
-                "`{host}` is not a host name; use a name such as api.example.com, without scheme, port or path"
-            ))),
+            Some(("http", target)) => target.parse().map(Permission::Http),
             Some((other, _)) => Err(ValueError::new(format!(
                 "`{other}:` is not a permission; use read:, write:, field: or http:"
             ))),
@@ -134,8 +237,8 @@ pub enum Denied {
     Write(EntityKind),
     /// Setting a field the plugin was not granted.
     Field(String),
-    /// An HTTP request to a host the plugin was not granted.
-    Http(String),
+    /// An outbound HTTP request: where to, and why it was refused.
+    Http(HttpRefusal),
     /// Opening a file: plugins have no filesystem.
     Filesystem,
     /// Opening a socket: plugins have no network.
@@ -149,11 +252,117 @@ impl fmt::Display for Denied {
             Denied::Read(k) => write!(f, "reading {k} entities (permission `read:{k}`)", k = k.as_str()),
             Denied::Write(k) => write!(f, "changing {k} entities (permission `write:{k}`)", k = k.as_str()),
             Denied::Field(code) => write!(f, "setting the field `{code}` (permission `field:{code}`)"),
-            Denied::Http(host) => write!(f, "calling {host} over HTTP (permission `http:{host}`)"),
+            Denied::Http(refusal) => refusal.fmt(f),
             Denied::Filesystem => f.write_str("the filesystem, which plugins do not have"),
             Denied::Network => f.write_str("the network, which plugins do not have"),
         }
     }
+}
+
+/// An outbound HTTP request the sandbox refused before sending it (or, for
+/// the byte budget, while it streamed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpRefusal {
+    /// `http`, `https`, or the scheme refused.
+    pub scheme: String,
+    /// The host as the request named it: a name, or an address.
+    pub host: String,
+    /// The port asked for, or the scheme's default; none for an unknown scheme.
+    pub port: Option<u16>,
+    #[serde(flatten)]
+    pub reason: HttpRefused,
+}
+
+/// Why an outbound HTTP request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "reason")]
+pub enum HttpRefused {
+    /// No `http:` permission names this host.
+    NotApproved,
+    /// The host is approved, but not on this port.
+    Port,
+    /// Robots speak only http and https.
+    Scheme,
+    /// The host is, or its name resolved to, an address of a class robots may
+    /// not reach, and no permission names that exact address and port.
+    Address { address: IpAddr, class: AddressClass },
+    /// A per-run budget is spent: `limit` is its key under `[sandbox]`.
+    Budget { limit: &'static str, max: u64 },
+}
+
+impl HttpRefusal {
+    fn target(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}://{}:{port}", self.scheme, bracketed(&self.host)),
+            None => format!("{}://{}", self.scheme, bracketed(&self.host)),
+        }
+    }
+}
+
+/// An IPv6 address in brackets, as URLs and permissions write it.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+impl fmt::Display for HttpRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = self.target();
+        let host = bracketed(&self.host);
+        let port = self.port.unwrap_or(0);
+        match &self.reason {
+            HttpRefused::NotApproved if self.host.parse::<IpAddr>().is_ok() => write!(
+                f,
+                "calling {target} over HTTP, an address no permission approves (permission `http:{host}:{port}`)"
+            ),
+            HttpRefused::NotApproved => write!(
+                f,
+                "calling {target} over HTTP, a host no permission approves (permission `http:{host}`, which covers \
+                 ports 80 and 443, or `http:{host}:{port}`)"
+            ),
+            HttpRefused::Port => write!(
+                f,
+                "calling {target} over HTTP on a port not approved: `http:{host}` covers port 80 for http and 443 for \
+                 https; another port needs `http:{host}:{port}`"
+            ),
+            HttpRefused::Scheme => write!(f, "calling {target}: robots speak only http and https"),
+            HttpRefused::Address { address, class } => write!(
+                f,
+                "calling {target}, which is the {class} address {address}: robots reach only public addresses by \
+                 name; another needs its exact address and port approved (permission `http:{}`)",
+                SocketAddr::new(*address, port)
+            ),
+            HttpRefused::Budget { limit, max } => {
+                let what = if *limit == HTTP_REQUESTS_LIMIT {
+                    "HTTP requests"
+                } else {
+                    "bytes of HTTP bodies"
+                };
+                write!(
+                    f,
+                    "calling {target}: more than {max} {what} in one run (limit `sandbox.{limit}`)"
+                )
+            }
+        }
+    }
+}
+
+/// The `[sandbox]` key of the per-run request budget.
+pub const HTTP_REQUESTS_LIMIT: &str = "http-requests";
+/// The `[sandbox]` key of the per-run body byte budget.
+pub const HTTP_BYTES_LIMIT: &str = "http-bytes";
+
+/// Where an approved outbound request may connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpRoute {
+    /// An approved name: to the addresses it resolves to, once every one of
+    /// them is public.
+    Resolve,
+    /// An approved exact address and port: there, whatever its class.
+    Exact(SocketAddr),
 }
 
 /// What a run may do: its capabilities, the kinds and fields they reach,
@@ -165,9 +374,9 @@ pub struct Grants {
     write: u8,
     /// The fields `set-fields` may change; `None`: any.
     fields: Option<Arc<BTreeSet<String>>>,
-    /// The hosts outbound HTTP may reach; `None`: none. Only `http:`
+    /// Where outbound HTTP may go; `None`: nowhere. Only `http:`
     /// permissions name them: no grant reaches every host.
-    http: Option<Arc<BTreeSet<String>>>,
+    http: Option<Arc<BTreeSet<HttpTarget>>>,
 }
 
 const EVERY_KIND: u8 = u8::MAX;
@@ -216,8 +425,8 @@ impl Grants {
                 Permission::Field(code) => {
                     fields.insert(code.clone());
                 }
-                Permission::Http(host) => {
-                    hosts.insert(host.clone());
+                Permission::Http(target) => {
+                    hosts.insert(target.clone());
                 }
             }
         }
@@ -252,12 +461,79 @@ impl Grants {
         Ok(())
     }
 
-    /// Whether an outbound HTTP request to `host` is allowed.
-    pub fn call(&self, host: &str) -> Result<(), Denied> {
-        match &self.http {
-            Some(hosts) if hosts.contains(&host.to_ascii_lowercase()) => Ok(()),
-            _ => Err(Denied::Http(host.to_owned())),
+    /// Whether an outbound HTTP request to `scheme://host:port` is allowed,
+    /// and where it may then connect. `host` is a name or an address
+    /// (IPv6 with or without brackets); `port` is the one asked for or the
+    /// scheme's default. A name's addresses are checked once resolved.
+    pub fn call(&self, scheme: &str, host: &str, port: Option<u16>) -> Result<HttpRoute, HttpRefusal> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let ip = bare.parse::<IpAddr>().ok();
+        let host = match ip {
+            Some(_) => bare.to_owned(),
+            None => host.to_ascii_lowercase(),
+        };
+        let default_port = match scheme {
+            "http" => 80,
+            "https" => 443,
+            _ => {
+                return Err(HttpRefusal {
+                    scheme: scheme.to_owned(),
+                    host,
+                    port,
+                    reason: HttpRefused::Scheme,
+                });
+            }
+        };
+        let port = port.unwrap_or(default_port);
+        let refuse = |host: String, reason| HttpRefusal {
+            scheme: scheme.to_owned(),
+            host,
+            port: Some(port),
+            reason,
+        };
+        let empty = BTreeSet::new();
+        let approved = self.http.as_deref().unwrap_or(&empty);
+        if let Some(ip) = ip {
+            let address = SocketAddr::new(canonical_address(ip), port);
+            if approved.contains(&HttpTarget::Address(address)) {
+                return Ok(HttpRoute::Exact(address));
+            }
+            let class = address_class(address.ip());
+            if class != AddressClass::Public {
+                return Err(refuse(
+                    host,
+                    HttpRefused::Address {
+                        address: address.ip(),
+                        class,
+                    },
+                ));
+            }
+            let other_port = approved
+                .iter()
+                .any(|t| matches!(t, HttpTarget::Address(a) if a.ip() == address.ip()));
+            let reason = if other_port {
+                HttpRefused::Port
+            } else {
+                HttpRefused::NotApproved
+            };
+            return Err(refuse(host, reason));
         }
+        let on = |port| HttpTarget::Name {
+            host: host.clone(),
+            port,
+        };
+        if approved.contains(&on(Some(port))) || (port == default_port && approved.contains(&on(None))) {
+            return Ok(HttpRoute::Resolve);
+        }
+        let other_port = approved
+            .iter()
+            .any(|t| matches!(t, HttpTarget::Name { host: named, .. } if *named == host));
+        let reason = if other_port {
+            HttpRefused::Port
+        } else {
+            HttpRefused::NotApproved
+        };
+        Err(refuse(host, reason))
     }
 
     /// Whether creating an entity of `kind` is allowed.
@@ -343,14 +619,48 @@ mod tests {
             "field:UF_SEGMENT",
             "field:*",
             "http:api.example.com",
+            "http:api.example.com:8443",
+            "http:127.0.0.1:8089",
+            "http:10.0.0.5:80",
+            "http:[::1]:8089",
+            "http:[fd00::5]:443",
         ] {
             assert_eq!(text.parse::<Permission>().unwrap().to_string(), text);
+        }
+        for (written, read) in [
+            ("http:API.Example.com", "http:api.example.com"),
+            ("http:[::ffff:127.0.0.1]:8089", "http:127.0.0.1:8089"),
+        ] {
+            assert_eq!(written.parse::<Permission>().unwrap().to_string(), read);
         }
         for (bad, names) in [
             ("crm", "not a permission"),
             ("read:dealz", "not an entity kind"),
             ("field:UF X", "not a field code"),
             ("http:https://x.io", "not a host name"),
+            ("http:x.io/path", "not a host name"),
+            ("http:user@x.io", "not a host name"),
+            ("http:x.io:0", "not a port"),
+            ("http:x.io:99999", "not a port"),
+            ("http:x.io:", "not a port"),
+            (
+                "http:localhost",
+                "names this machine, which a name never reaches: a local service is reached only by its exact address and port, such as 127.0.0.1:8089",
+            ),
+            ("http:localhost:8089", "names this machine"),
+            ("http:api.localhost", "names this machine"),
+            (
+                "http:127.0.0.1",
+                "an address without a port: an address is approved only with its exact port, such as 127.0.0.1:8080",
+            ),
+            ("http:::1", "an address without a port"),
+            ("http:[::1]", "an address without a port"),
+            ("http:2130706433", "reads as an IP address"),
+            ("http:0x7f.1", "reads as an IP address"),
+            ("http:0.0.0.0:80", "unspecified address, which no server listens on"),
+            ("http:[::]:80", "unspecified address"),
+            ("http:255.255.255.255:80", "broadcast address"),
+            ("http:224.0.0.1:80", "multicast address"),
             ("net:x", "`net:` is not a permission"),
         ] {
             let e = bad.parse::<Permission>().unwrap_err().to_string();
@@ -387,13 +697,146 @@ mod tests {
         };
         assert_eq!(grants.allows(&moved), Err(Denied::Capability(Capability::MoveStage)));
         assert_eq!(
-            grants.call("api.example.com"),
-            Err(Denied::Http("api.example.com".into()))
+            grants.call("https", "api.example.com", None).map_err(|r| r.reason),
+            Err(HttpRefused::NotApproved)
         );
-        let calling = Grants::scoped(&perms(&["http:api.example.com"]));
-        assert_eq!(calling.call("API.example.com"), Ok(()));
-        assert_eq!(calling.call("example.com"), Err(Denied::Http("example.com".into())));
-        assert_eq!(Grants::ALL.call("example.com"), Err(Denied::Http("example.com".into())));
+        assert_eq!(
+            Grants::ALL.call("https", "example.com", None).map_err(|r| r.reason),
+            Err(HttpRefused::NotApproved)
+        );
+    }
+
+    /// Which requests each kind of `http:` permission lets through, and why
+    /// the others are refused. Pure: names are not resolved here.
+    #[test]
+    fn http_permissions_reach_their_host_and_ports_only() {
+        use HttpRefused::*;
+        let grants = Grants::scoped(&perms(&[
+            "http:api.example.com",
+            "http:hooks.example.com:8443",
+            "http:127.0.0.1:8089",
+            "http:[fd00::5]:8080",
+        ]));
+        let exact = |s: &str| Ok(HttpRoute::Exact(s.parse().unwrap()));
+        let class = |a: &str, class| {
+            Err(Address {
+                address: a.parse().unwrap(),
+                class,
+            })
+        };
+        let table: &[(&str, &str, Option<u16>, Result<HttpRoute, HttpRefused>)] = &[
+            ("http", "api.example.com", None, Ok(HttpRoute::Resolve)),
+            ("https", "API.example.com", None, Ok(HttpRoute::Resolve)),
+            ("http", "api.example.com", Some(80), Ok(HttpRoute::Resolve)),
+            ("https", "api.example.com", Some(443), Ok(HttpRoute::Resolve)),
+            ("http", "api.example.com", Some(443), Err(Port)),
+            ("https", "api.example.com", Some(80), Err(Port)),
+            ("http", "api.example.com", Some(8080), Err(Port)),
+            ("ftp", "api.example.com", None, Err(Scheme)),
+            ("file", "api.example.com", None, Err(Scheme)),
+            ("http", "example.com", None, Err(NotApproved)),
+            ("http", "evil-api.example.com", None, Err(NotApproved)),
+            ("https", "hooks.example.com", Some(8443), Ok(HttpRoute::Resolve)),
+            ("http", "hooks.example.com", Some(8443), Ok(HttpRoute::Resolve)),
+            ("https", "hooks.example.com", None, Err(Port)),
+            ("http", "127.0.0.1", Some(8089), exact("127.0.0.1:8089")),
+            ("http", "[::ffff:127.0.0.1]", Some(8089), exact("127.0.0.1:8089")),
+            ("http", "[fd00::5]", Some(8080), exact("[fd00::5]:8080")),
+            (
+                "http",
+                "127.0.0.1",
+                Some(8090),
+                class("127.0.0.1", AddressClass::Loopback),
+            ),
+            (
+                "http",
+                "127.0.0.2",
+                Some(8089),
+                class("127.0.0.2", AddressClass::Loopback),
+            ),
+            ("http", "[::1]", Some(8089), class("::1", AddressClass::Loopback)),
+            ("http", "localhost", Some(8089), Err(NotApproved)),
+            (
+                "http",
+                "169.254.169.254",
+                None,
+                class("169.254.169.254", AddressClass::CloudMetadata),
+            ),
+            (
+                "http",
+                "[fd00:ec2::254]",
+                None,
+                class("fd00:ec2::254", AddressClass::CloudMetadata),
+            ),
+            ("http", "10.0.0.1", None, class("10.0.0.1", AddressClass::Private)),
+            (
+                "http",
+                "[::ffff:10.0.0.1]",
+                None,
+                class("10.0.0.1", AddressClass::Private),
+            ),
+            (
+                "http",
+                "[64:ff9b::a00:1]",
+                None,
+                class("64:ff9b::a00:1", AddressClass::Private),
+            ),
+            ("http", "93.184.216.34", None, Err(NotApproved)),
+        ];
+        for (scheme, host, port, expected) in table {
+            let got = grants.call(scheme, host, *port).map_err(|r| r.reason);
+            assert_eq!(&got, expected, "{scheme}://{host}:{port:?}");
+        }
+    }
+
+    #[test]
+    fn http_refusals_say_what_would_allow_them() {
+        let grants = Grants::scoped(&perms(&["http:api.example.com"]));
+        let said =
+            |scheme: &str, host: &str, port| Denied::Http(grants.call(scheme, host, port).unwrap_err()).to_string();
+        assert_eq!(
+            said("http", "x.example.com", Some(8080)),
+            "calling http://x.example.com:8080 over HTTP, a host no permission approves (permission \
+             `http:x.example.com`, which covers ports 80 and 443, or `http:x.example.com:8080`)"
+        );
+        assert!(
+            said("https", "api.example.com", Some(8443)).contains("another port needs `http:api.example.com:8443`")
+        );
+        assert_eq!(
+            said("http", "[::1]", Some(8089)),
+            "calling http://[::1]:8089, which is the loopback address ::1: robots reach only public addresses by \
+             name; another needs its exact address and port approved (permission `http:[::1]:8089`)"
+        );
+        assert_eq!(
+            said("gopher", "api.example.com", None),
+            "calling gopher://api.example.com: robots speak only http and https"
+        );
+        let json =
+            serde_json::to_value(Denied::Http(grants.call("http", "169.254.169.254", None).unwrap_err())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "http", "what": {
+                "scheme": "http", "host": "169.254.169.254", "port": 80,
+                "reason": "address", "address": "169.254.169.254", "class": "cloud-metadata"
+            }})
+        );
+        let budget = Denied::Http(HttpRefusal {
+            scheme: "https".into(),
+            host: "api.example.com".into(),
+            port: Some(443),
+            reason: HttpRefused::Budget {
+                limit: HTTP_REQUESTS_LIMIT,
+                max: 16,
+            },
+        });
+        assert_eq!(
+            budget.to_string(),
+            "calling https://api.example.com:443: more than 16 HTTP requests in one run (limit `sandbox.http-requests`)"
+        );
+        assert_eq!(
+            serde_json::to_value(&budget).unwrap()["what"],
+            serde_json::json!({"scheme": "https", "host": "api.example.com", "port": 443, "reason": "budget", "limit": "http-requests", "max": 16})
+        );
     }
 
     #[test]

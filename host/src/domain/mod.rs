@@ -4,6 +4,7 @@
 //! Pure data and pure functions: nothing here does IO or knows about
 //! wasmtime, SQL or HTTP. Every other layer converts to and from these types.
 
+mod address;
 mod automation;
 mod calendar;
 mod catalog;
@@ -16,6 +17,7 @@ mod template;
 mod value;
 mod webhook;
 
+pub use address::{AddressClass, address_class, canonical_address};
 pub use automation::{
     Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
     Semantic, Stage, Timing, TriggerBinding, User,
@@ -28,7 +30,10 @@ pub use entity::{
     Capability, Cause, Channel, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, Message, NewEntity, UserId,
 };
 pub use expr::{ExprError, Reference, Scope, check, resolve};
-pub use grant::{Denied, Grants, Permission, is_field_code, is_host};
+pub use grant::{
+    Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
+    is_field_code, is_host,
+};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -1,6 +1,8 @@
 //! The sandbox's limits. Every limit has a default, a key under `[sandbox]`
 //! in `robohost.toml`, and a note on the threat it stops.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,6 +92,22 @@ pub struct SandboxConfig {
     /// process (itself); not a configuration key.
     #[serde(skip)]
     pub compiler: super::Compiler,
+    /// `http-requests`: outbound HTTP requests one run may attempt, refused
+    /// ones included; later ones are refused. Stops a robot using the host as
+    /// a request cannon (flooding an approved service, probing hosts and
+    /// ports) and bounds what the run record keeps of them.
+    pub http_requests: u32,
+    /// `http-bytes`: request and response body bytes one run may move over
+    /// outbound HTTP, counted as they stream; the body that crosses it fails.
+    /// Stops a robot exfiltrating data in bulk or pulling unbounded downloads
+    /// through the host. (Time is capped by `wall-time-ms`: every wait of a
+    /// request ends when the run's time does.)
+    pub http_bytes: u64,
+    /// Fixed addresses of host names, used instead of DNS for them; not a
+    /// configuration key. Tests use it so no lookup leaves the machine; its
+    /// addresses are checked like resolved ones.
+    #[serde(skip)]
+    pub http_hosts: BTreeMap<String, Vec<IpAddr>>,
 }
 
 impl Default for SandboxConfig {
@@ -118,6 +136,9 @@ impl Default for SandboxConfig {
             compile_time_ms: 60_000,
             compile_memory_bytes: 4 * 1024 * MIB as u64,
             compiler: super::Compiler::InProcess,
+            http_requests: 16,
+            http_bytes: 8 * MIB as u64,
+            http_hosts: BTreeMap::new(),
         }
     }
 }

@@ -26,6 +26,7 @@ mod cache;
 mod compile;
 mod config;
 mod data;
+mod http;
 mod limiter;
 mod outcome;
 mod output;

@@ -175,6 +175,9 @@ pub enum LogLevel {
     Stdout,
     /// The guest wrote it to stderr.
     Stderr,
+    /// The host's record of an outbound HTTP request the robot made: method,
+    /// URL without its query, status, bytes sent and received.
+    Http,
 }
 
 /// One line of a run's log.

@@ -6,13 +6,11 @@
 //! only buffered here, each charged to the budget as it is kept.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::SandboxConfig;
 use super::bindings::robohost::robot::{calendar, crm, effects, kv, log};
@@ -20,6 +18,7 @@ use super::bindings::{BadValue, fields_in, wit};
 pub use super::budget::OutputLimitHit;
 use super::budget::{Budget, HostCallLimitHit, json_size};
 use super::data::{CrmData, DataError};
+use super::http::HttpHooks;
 use super::limiter::RunLimiter;
 use super::outcome::{Denial, Denied, LogLevel, LogLine};
 use super::output::OutputPipe;
@@ -65,47 +64,6 @@ pub struct RunState {
     http_hooks: HttpHooks,
 }
 
-/// The outbound HTTP of one run: requests reach only the hosts granted,
-/// and wait no longer than the run has left.
-struct HttpHooks {
-    grants: Grants,
-    deadline: Instant,
-    /// Hosts refused, to record as denials.
-    refused: Vec<String>,
-}
-
-type Sent = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
-
-impl WasiHttpHooks for HttpHooks {
-    fn send_request(
-        &mut self,
-        request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        _fut: Sent,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Sent), wasmtime_wasi_http::Error>> + Send> {
-        let host = request.uri().host().unwrap_or_default().to_owned();
-        if self.grants.call(&host).is_err() {
-            self.refused.push(host);
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        // The host waits here outside wasm, where the epoch deadline cannot
-        // stop it: every wait is capped by the time the run has left.
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let cap = |asked: Option<Duration>| Some(asked.map_or(left, |t| t.min(left)));
-        let options = options.unwrap_or_default();
-        let options = RequestOptions {
-            connect_timeout: cap(options.connect_timeout),
-            first_byte_timeout: cap(options.first_byte_timeout),
-            between_bytes_timeout: cap(options.between_bytes_timeout),
-        };
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Sent))
-        })
-    }
-}
-
 impl RunState {
     pub fn new(config: &SandboxConfig, grants: Grants, context: RunContext) -> Self {
         let budget = Arc::new(Budget::new(config));
@@ -114,11 +72,7 @@ impl RunState {
         // No preopened directories, no environment, no arguments, no network:
         // the sandbox gives plugins no ambient authority.
         let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let http_hooks = HttpHooks {
-            grants: grants.clone(),
-            deadline: Instant::now() + config.wall_time(),
-            refused: Vec::new(),
-        };
+        let http_hooks = HttpHooks::new(config, grants.clone());
         let mut table = ResourceTable::new();
         table.set_max_capacity(config.resource_handles);
         RunState {
@@ -142,14 +96,10 @@ impl RunState {
         }
     }
 
-    /// Records the HTTP requests refused so far with the other denials.
+    /// Records the HTTP requests refused so far with the other denials,
+    /// and those sent in the log.
     pub(super) fn settle_denials(&mut self) {
-        for host in self.http_hooks.refused.drain(..) {
-            self.denials.push(Denial {
-                denied: Denied::Http(host),
-                call: "wasi:http/outgoing-handler.handle",
-            });
-        }
+        self.http_hooks.settle(&mut self.denials, &mut self.logs);
     }
 
     /// The log lines, then what the guest wrote to stdout and stderr.
