@@ -96,3 +96,36 @@ fn an_unreservable_pool_falls_back_to_on_demand_allocation() {
 fn sandbox_default_pools() -> bool {
     sandbox(SandboxConfig::default()).is_pooling()
 }
+
+#[test]
+fn concurrent_loads_compile_one_at_a_time_under_the_cap() {
+    let components =
+        ["bench", "assign_by_amount", "related_totals"].map(|name| std::fs::read(plugin_path(name)).unwrap());
+    let ctx = context(&entity(r#"{"kind": "deal", "id": 1}"#), vec![]);
+    let peak = |cap: usize| {
+        let root = temp(&format!("concurrency-{cap}"));
+        let sandbox = Sandbox::new(SandboxConfig {
+            cache_dir: Some(root.clone()),
+            compile_concurrency: cap,
+            ..SandboxConfig::default()
+        })
+        .unwrap();
+        let start = std::sync::Barrier::new(components.len());
+        std::thread::scope(|s| {
+            for wasm in &components {
+                let (sandbox, start, ctx) = (&sandbox, &start, ctx.clone());
+                s.spawn(move || {
+                    start.wait();
+                    sandbox.load("plugin", wasm, &ctx).unwrap();
+                });
+            }
+        });
+        std::fs::remove_dir_all(root).unwrap();
+        let stats = sandbox.compile_stats();
+        assert_eq!(stats.compiles, components.len() as u64);
+        stats.peak
+    };
+    assert_eq!(peak(1), 1, "never two compiles at once");
+    // The measure sees overlap where it is allowed.
+    assert!(peak(3) > 1);
+}

@@ -20,11 +20,15 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::SandboxConfig;
+use super::compile::{CompileStats, Slots};
 use crate::domain::Digest;
 
 pub struct ArtifactCache {
     /// `<cache-dir>/<engine hash>`; `None` compiles in memory only.
     dir: Option<PathBuf>,
+    /// Compiles running at once, capped by `compile-concurrency`.
+    slots: Slots,
 }
 
 /// Feeds `Hash` output into SHA-256, for a hash that is stable across runs.
@@ -40,9 +44,10 @@ impl Hasher for ShaHasher {
 }
 
 impl ArtifactCache {
-    pub fn new(engine: &Engine, root: Option<&Path>) -> std::io::Result<Self> {
-        let Some(root) = root else {
-            return Ok(ArtifactCache { dir: None });
+    pub fn new(engine: &Engine, config: &SandboxConfig) -> std::io::Result<Self> {
+        let slots = Slots::new(config.compile_concurrency);
+        let Some(root) = &config.cache_dir else {
+            return Ok(ArtifactCache { dir: None, slots });
         };
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -53,7 +58,7 @@ impl ArtifactCache {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         }
-        Ok(ArtifactCache { dir: Some(dir) })
+        Ok(ArtifactCache { dir: Some(dir), slots })
     }
 
     /// The compiled component, from the cache or compiled now by
@@ -65,7 +70,7 @@ impl ArtifactCache {
         compile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
     ) -> wasmtime::Result<Component> {
         let Some(dir) = &self.dir else {
-            let artifact = compile()?;
+            let artifact = self.slots.run(compile)?;
             // SAFETY: compiled just now by this engine or this host's own
             // compile worker, whose engine is configured the same;
             // `deserialize` checks that the two agree.
@@ -81,13 +86,18 @@ impl ArtifactCache {
             }
             tracing::warn!(path = %path.display(), "compiled plugin failed its checksum; compiling again");
         }
-        let artifact = compile()?;
+        let artifact = self.slots.run(compile)?;
         if let Err(e) = store(&path, &artifact, true) {
             tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
         }
         // SAFETY: produced just now by this engine or this host's compile
         // worker (see above).
         unsafe { Component::deserialize(engine, &artifact) }
+    }
+
+    /// Compiles so far, and the most at once.
+    pub fn compile_stats(&self) -> CompileStats {
+        self.slots.stats()
     }
 }
 

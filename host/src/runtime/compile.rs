@@ -8,10 +8,17 @@
 //! stdin, writes the compiled artifact on stdout, and is killed at its
 //! deadline. A failure there fails the install with the limit it hit; the
 //! host process is never at risk.
+//!
+//! Those caps hold per compile; [`Slots`] caps how many compiles run at
+//! once in this process (`compile-concurrency`), so concurrent installs
+//! (three compile bombs took 2.1 GB together) wait for their turn instead
+//! of multiplying the memory and CPU one compile may take. The wait is not
+//! part of `compile-time-ms`.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::SandboxConfig;
@@ -28,6 +35,72 @@ pub enum Compiler {
     /// In a child process running `exe compile-worker`, which must be the
     /// `robohost` binary of this build (the artifact must match the engine).
     Worker { exe: PathBuf },
+}
+
+/// Compiles so far in a sandbox, and the most that ran at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Compiles started (cache hits compile nothing).
+    pub compiles: u64,
+    /// The most compiles that ran at the same time.
+    pub peak: usize,
+}
+
+/// A counting semaphore around compiling: at most `cap` compiles at once,
+/// the others wait.
+pub(super) struct Slots {
+    cap: usize,
+    state: Mutex<SlotsState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct SlotsState {
+    running: usize,
+    stats: CompileStats,
+}
+
+impl Slots {
+    /// At most `cap` at once; 0 counts as 1.
+    pub fn new(cap: usize) -> Self {
+        Slots {
+            cap: cap.max(1),
+            state: Mutex::default(),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Runs `compile` once a slot is free; blocks until then.
+    pub fn run<T>(&self, compile: impl FnOnce() -> T) -> T {
+        let _slot = self.take();
+        compile()
+    }
+
+    fn take(&self) -> Slot<'_> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.running >= self.cap {
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.running += 1;
+        state.stats.compiles += 1;
+        state.stats.peak = state.stats.peak.max(state.running);
+        Slot(self)
+    }
+
+    pub fn stats(&self) -> CompileStats {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).stats
+    }
+}
+
+/// A compile's slot, given back when dropped (also by a panic).
+struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.running -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// Compiles `wasm` in a worker within the limits of `config`; returns the

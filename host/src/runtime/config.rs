@@ -73,6 +73,11 @@ pub struct SandboxConfig {
     /// process (itself); not a configuration key.
     #[serde(skip)]
     pub compiler: super::Compiler,
+    /// `compile-concurrency`: components compiled at once in this process
+    /// (0 counts as 1); other installs wait for their turn. Stops concurrent
+    /// installs from multiplying what one compile may take: three compile
+    /// bombs at once took 2.1 GB.
+    pub compile_concurrency: usize,
 }
 
 impl Default for SandboxConfig {
@@ -97,6 +102,7 @@ impl Default for SandboxConfig {
             compile_time_ms: 60_000,
             compile_memory_bytes: 4 * 1024 * MIB as u64,
             compiler: super::Compiler::InProcess,
+            compile_concurrency: 1,
         }
     }
 }

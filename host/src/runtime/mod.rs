@@ -41,7 +41,7 @@ use cache::ArtifactCache;
 use limiter::MemoryLimitHit;
 use state::{HostFault, OutputLimitHit, RunState};
 
-pub use compile::{Compiler, WORKER_COMMAND, serve_worker};
+pub use compile::{CompileStats, Compiler, WORKER_COMMAND, serve_worker};
 pub use config::SandboxConfig;
 pub use data::{CrmData, DataError};
 pub use outcome::{Blame, Denial, Denied, HandleReport, LogLevel, LogLine, Outcome, RunReport};
@@ -175,7 +175,7 @@ impl Sandbox {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         Robot::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
         refuse_ambient_authority(&mut linker)?;
-        let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref())?;
+        let cache = ArtifactCache::new(&engine, &config)?;
         let ticker = EpochTicker::start(&engine);
         Ok(Sandbox {
             engine,
@@ -194,6 +194,11 @@ impl Sandbox {
     /// Whether fresh sandboxes come from the pooling allocator.
     pub fn is_pooling(&self) -> bool {
         self.pooling
+    }
+
+    /// Compiles so far, and the most that ran at once.
+    pub fn compile_stats(&self) -> CompileStats {
+        self.cache.compile_stats()
     }
 
     /// Compiles (or takes from the cache), links and describes a robot
