@@ -504,3 +504,18 @@ fn unsigned_packages_install_only_where_the_admin_allows_them() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["signed_by"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_component_rejected_after_compiling_in_a_worker_leaves_no_cache() {
+    // A trigger component described as a robot compiles, then fails to link.
+    let out = describe_with("rejected", "", &plugin_path("call_notice"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("does not fit the robot world"), "{stderr}");
+    let cache = tempdir("rejected").join("cache");
+    assert_eq!(
+        robohost_tests::files_and_bytes(&cache),
+        (0, 0),
+        "the worker's compiled functions are gone too"
+    );
+}

@@ -22,7 +22,8 @@ fn compiled_plugins_are_cached_and_a_damaged_artifact_is_recompiled() {
     let ctx = context(&deal, vec![]);
 
     let sandbox = Sandbox::new(config.clone()).unwrap();
-    let first = sandbox.load("bench", &wasm, &ctx).unwrap();
+    let mut first = sandbox.load("bench", &wasm, &ctx).unwrap();
+    first.accept();
     let artifacts: Vec<_> = walk(&root)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
@@ -49,8 +50,12 @@ fn compiled_plugins_are_cached_and_a_damaged_artifact_is_recompiled() {
     damaged[middle] ^= 0xff;
     std::fs::write(&artifacts[0], &damaged).unwrap();
     let sandbox = Sandbox::new(config).unwrap();
-    let plugin = sandbox.load("bench", &wasm, &ctx).unwrap();
-    assert_eq!(std::fs::read(&artifacts[0]).unwrap(), stored);
+    let mut plugin = sandbox.load("bench", &wasm, &ctx).unwrap();
+    plugin.accept();
+    assert!(
+        std::fs::read(&artifacts[0]).unwrap() == stored,
+        "the damaged artifact is replaced"
+    );
     let report = run(&sandbox, &plugin, "echo", &deal, &props(r#"{"text": "hi"}"#), ctx);
     assert_eq!(report.outcome, Outcome::Success);
     std::fs::remove_dir_all(root).unwrap();
@@ -98,6 +103,42 @@ fn sandbox_default_pools() -> bool {
 }
 
 #[test]
+fn a_rejected_upload_leaves_the_cache_as_it_was() {
+    let root = temp("rejected");
+    let config = SandboxConfig {
+        cache_dir: Some(root.clone()),
+        ..SandboxConfig::default()
+    };
+    let nobody = entity(r#"{"kind": "deal", "id": 1}"#);
+    let ctx = context(&nobody, vec![]);
+    let sandbox = Sandbox::new(config).unwrap();
+    let before = files_and_bytes(&root);
+
+    // A robot component uploaded as a trigger compiles, then fails to link.
+    let robot = std::fs::read(plugin_path("bench")).unwrap();
+    let err = sandbox
+        .load_trigger("bench", &robot, &ctx)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("does not fit the trigger world"), "{err}");
+    assert_eq!(
+        files_and_bytes(&root),
+        before,
+        "nothing the rejected upload compiled stays"
+    );
+
+    // The same component loaded as what it is, and accepted, is cached.
+    let mut plugin = sandbox.load("bench", &robot, &ctx).unwrap();
+    plugin.accept();
+    let (files, _) = files_and_bytes(&root);
+    assert!(files > before.0 + 100, "{files} files: the artifact and its functions");
+    assert_eq!(sandbox.compile_stats().compiles, 2);
+    drop(plugin);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
 fn concurrent_loads_compile_one_at_a_time_under_the_cap() {
     let components =
         ["bench", "assign_by_amount", "related_totals"].map(|name| std::fs::read(plugin_path(name)).unwrap());
@@ -116,7 +157,7 @@ fn concurrent_loads_compile_one_at_a_time_under_the_cap() {
                 let (sandbox, start, ctx) = (&sandbox, &start, ctx.clone());
                 s.spawn(move || {
                     start.wait();
-                    sandbox.load("plugin", wasm, &ctx).unwrap();
+                    sandbox.load("plugin", wasm, &ctx).unwrap().accept();
                 });
             }
         });

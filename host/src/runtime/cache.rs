@@ -1,5 +1,6 @@
 //! Compiled plugins on disk, keyed by content digest and engine, and
-//! compiled functions, keyed by what Cranelift compiled them from.
+//! compiled functions, keyed by what Cranelift compiled them from; what a
+//! compile writes is staged until its plugin is accepted.
 //!
 //! Loading a precompiled artifact runs native code, so only artifacts this
 //! host compiled itself are ever loaded, and only from this cache: each file
@@ -10,11 +11,41 @@
 //! compiled before compile only what is new: every Python plugin carries the
 //! same interpreter, every JavaScript plugin the same engine, so the second
 //! one compiles in a third of the time.
+//!
+//! The folder (`cache-dir`):
+//!
+//! ```text
+//! <engine hash>/<digest>.cwasm   compiled plugins of this engine
+//! functions/<sha256 of key>      compiled functions, shared by every compile
+//! staging/<pid>-<n>-<ns>/        one per compile in progress or not yet accepted:
+//!     lock                         locked by the process that owns it
+//!     functions/                   the functions this compile produced
+//!     <digest>.cwasm               its artifact
+//! ```
+//!
+//! Staging. An upload may be rejected after it compiled: a component of the
+//! wrong world links to nothing, one may fail to describe itself, and a
+//! package is refused whole when any of its components is. Whatever such an
+//! upload compiled must not stay (one Python component is 60,000 function
+//! files, 50 MB). So a compile reads the shared functions but writes new ones
+//! only to its own staging folder (the compile worker too: it is given both
+//! folders), and its artifact goes there as well. The result is a [`Staged`]
+//! held by the loaded plugin: [`Staged::commit`] moves its files into the
+//! shared folders once the caller accepts the plugin (the sandbox after it
+//! linked and described; the package installer after the whole package
+//! passed and was stored); dropping it unaccepted deletes the folder. A
+//! crash leaves a staging folder whose lock nobody holds: the next start
+//! removes it. A cache hit stages nothing. Two compiles producing the same
+//! function each stage their copy; whichever is accepted puts it in place,
+//! so a rejected one never takes away what an accepted one needs.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
@@ -24,11 +55,26 @@ use super::SandboxConfig;
 use super::compile::{CompileStats, Slots};
 use crate::domain::Digest;
 
+/// A staging folder whose lock is free is left alone this long after its
+/// last change: the time between creating it and locking it.
+const STAGING_GRACE: Duration = Duration::from_secs(60);
+
 pub struct ArtifactCache {
-    /// `<cache-dir>/<engine hash>`; `None` compiles in memory only.
-    dir: Option<PathBuf>,
+    /// `None` compiles in memory only.
+    disk: Option<Arc<Disk>>,
     /// Compiles running at once, capped by `compile-concurrency`.
     slots: Slots,
+}
+
+/// The cache folder.
+#[derive(Debug)]
+struct Disk {
+    /// `<root>/<engine hash>`: this engine's artifacts.
+    artifacts: PathBuf,
+    /// `<root>/functions`.
+    functions: PathBuf,
+    /// `<root>/staging`.
+    staging: PathBuf,
 }
 
 /// Feeds `Hash` output into SHA-256, for a hash that is stable across runs.
@@ -44,55 +90,81 @@ impl Hasher for ShaHasher {
 }
 
 impl ArtifactCache {
+    /// The cache in `config.cache_dir`, without stale staging folders; or
+    /// none.
     pub fn new(engine: &Engine, config: &SandboxConfig) -> std::io::Result<Self> {
         let slots = Slots::new(config.compile_concurrency);
         let Some(root) = &config.cache_dir else {
-            return Ok(ArtifactCache { dir: None, slots });
+            return Ok(ArtifactCache { disk: None, slots });
         };
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let dir = root.join(&hex::encode(hasher.0.finalize())[..16]);
-        fs::create_dir_all(&dir)?;
+        let disk = Disk {
+            artifacts: root.join(&hex::encode(hasher.0.finalize())[..16]),
+            functions: root.join("functions"),
+            staging: root.join("staging"),
+        };
+        for dir in [&disk.artifacts, &disk.functions, &disk.staging] {
+            fs::create_dir_all(dir)?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         }
-        Ok(ArtifactCache { dir: Some(dir), slots })
+        disk.sweep_staging();
+        Ok(ArtifactCache {
+            disk: Some(Arc::new(disk)),
+            slots,
+        })
     }
 
     /// The compiled component, from the cache or compiled now by
-    /// `compile` (the artifact of `wasm` for `engine`) and stored.
+    /// `compile` (the artifact of `wasm` for `engine`, its new functions
+    /// written to the folders given) and staged.
     pub fn component(
         &self,
         engine: &Engine,
         digest: Digest,
-        compile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
-    ) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.dir else {
-            let artifact = self.slots.run(compile)?;
+        compile: impl FnOnce(Option<&FunctionDirs>) -> wasmtime::Result<Vec<u8>>,
+    ) -> wasmtime::Result<(Component, Staged)> {
+        let Some(disk) = &self.disk else {
+            let artifact = self.slots.run(|| compile(None))?;
             // SAFETY: compiled just now by this engine or this host's own
             // compile worker, whose engine is configured the same;
             // `deserialize` checks that the two agree.
-            return unsafe { Component::deserialize(engine, &artifact) };
+            let component = unsafe { Component::deserialize(engine, &artifact) }?;
+            return Ok((component, Staged::default()));
         };
-        let path = dir.join(format!("{}.cwasm", digest.hex()));
+        let name = format!("{}.cwasm", digest.hex());
+        let path = disk.artifacts.join(&name);
         if let Ok(stored) = fs::read(&path) {
             if let Some(artifact) = checked(&stored) {
                 // SAFETY: the artifact was produced by `precompile_component`
                 // of an engine with this compatibility hash (the folder) and is
                 // unchanged since (the checksum); nothing else writes here.
-                return unsafe { Component::deserialize(engine, artifact) };
+                let component = unsafe { Component::deserialize(engine, artifact) }?;
+                return Ok((component, Staged::default()));
             }
             tracing::warn!(path = %path.display(), "compiled plugin failed its checksum; compiling again");
         }
-        let artifact = self.slots.run(compile)?;
-        if let Err(e) = store(&path, &artifact, true) {
-            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+        let mut staging = match Staging::create(disk) {
+            Ok(staging) => Some(staging),
+            Err(e) => {
+                tracing::warn!(dir = %disk.staging.display(), error = %e, "cannot stage a compile; compiling without the cache");
+                None
+            }
+        };
+        let artifact = self.slots.run(|| compile(staging.as_ref().map(|s| &s.functions)))?;
+        if let Some(staging) = &mut staging
+            && let Err(e) = staging.put_artifact(&name, path, &artifact)
+        {
+            tracing::warn!(dir = %staging.dir.display(), error = %e, "could not stage a compiled plugin");
         }
         // SAFETY: produced just now by this engine or this host's compile
         // worker (see above).
-        unsafe { Component::deserialize(engine, &artifact) }
+        let component = unsafe { Component::deserialize(engine, &artifact) }?;
+        Ok((component, Staged(staging)))
     }
 
     /// Compiles so far, and the most at once.
@@ -101,30 +173,191 @@ impl ArtifactCache {
     }
 }
 
-/// Cranelift's incremental compilation cache: one checksummed file per
-/// compiled function, named by the SHA-256 of its key (which covers the
-/// function's code, the compiler's version and its settings).
+/// What compiling one plugin wrote to disk, held apart from the shared
+/// cache until the plugin is accepted. Dropped uncommitted, it is deleted.
+/// Empty when nothing was compiled (a cache hit, or no cache folder).
+#[derive(Debug, Default)]
+pub struct Staged(Option<Staging>);
+
+impl Staged {
+    /// Moves what the compile wrote into the shared cache. Failures only
+    /// cost a compile later: they are logged.
+    pub fn commit(&mut self) {
+        if let Some(staging) = self.0.take() {
+            staging.commit();
+        }
+    }
+}
+
+/// The two function folders of one compile: the shared one it reads, and
+/// its staging folder, where the functions it compiles go.
+#[derive(Clone, Debug)]
+pub struct FunctionDirs {
+    pub shared: PathBuf,
+    pub staged: PathBuf,
+}
+
+/// One compile's staging folder; removed when dropped.
+#[derive(Debug)]
+struct Staging {
+    dir: PathBuf,
+    functions: FunctionDirs,
+    /// Where the staged artifact goes on commit.
+    artifact: Option<(PathBuf, PathBuf)>,
+    disk: Arc<Disk>,
+    /// Held (locked) while this process may still commit the folder.
+    _lock: fs::File,
+}
+
+impl Staging {
+    fn create(disk: &Arc<Disk>) -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = disk.staging.join(format!("{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir(&dir)?;
+        // From here on the folder is removed on any failure (`Drop`).
+        let lock = fs::File::create(dir.join("lock"));
+        let lock = match lock {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let staging = Staging {
+            functions: FunctionDirs {
+                shared: disk.functions.clone(),
+                staged: dir.join("functions"),
+            },
+            dir,
+            artifact: None,
+            disk: disk.clone(),
+            _lock: lock,
+        };
+        staging._lock.try_lock().map_err(std::io::Error::from)?;
+        fs::create_dir(&staging.functions.staged)?;
+        Ok(staging)
+    }
+
+    fn put_artifact(&mut self, name: &str, destination: PathBuf, artifact: &[u8]) -> std::io::Result<()> {
+        let staged = self.dir.join(name);
+        store(&staged, artifact, true)?;
+        self.artifact = Some((staged, destination));
+        Ok(())
+    }
+
+    fn commit(self) {
+        if let Ok(entries) = fs::read_dir(&self.functions.staged) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                // Skips a write the compiler did not finish.
+                if !name.to_str().is_some_and(is_function_name) {
+                    continue;
+                }
+                if let Err(e) = fs::rename(entry.path(), self.disk.functions.join(&name)) {
+                    tracing::warn!(error = %e, "could not keep a compiled function");
+                }
+            }
+        }
+        if let Some((staged, destination)) = &self.artifact
+            && let Err(e) = fs::rename(staged, destination)
+        {
+            tracing::warn!(path = %destination.display(), error = %e, "could not cache a compiled plugin");
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove a staging folder");
+        }
+    }
+}
+
+impl Disk {
+    /// Removes the staging folders whose owner is gone: their lock is free
+    /// (a lock dies with its process) and they have not changed for a while
+    /// (a folder is locked right after it is made).
+    fn sweep_staging(&self) {
+        let Ok(dirs) = fs::read_dir(&self.staging) else {
+            return;
+        };
+        for dir in dirs.flatten() {
+            let path = dir.path();
+            let recent = dir
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < STAGING_GRACE));
+            if recent {
+                continue;
+            }
+            let owned = match fs::File::open(path.join("lock")) {
+                Ok(lock) => match lock.try_lock() {
+                    Ok(()) => false,
+                    Err(fs::TryLockError::WouldBlock) => true,
+                    Err(fs::TryLockError::Error(_)) => false,
+                },
+                Err(_) => false,
+            };
+            if !owned {
+                if let Err(e) = fs::remove_dir_all(&path) {
+                    tracing::warn!(dir = %path.display(), error = %e, "could not remove a stale staging folder");
+                }
+            }
+        }
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `<sha256>`, or `<sha256>.tmp<pid>` left by an interrupted write.
+fn is_function_name(name: &str) -> bool {
+    match name.split_once('.') {
+        None => name.len() == 64 && is_hex(name),
+        Some((sum, tmp)) => sum.len() == 64 && is_hex(sum) && is_tmp(tmp),
+    }
+}
+
+fn is_tmp(ext: &str) -> bool {
+    ext.strip_prefix("tmp")
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Cranelift's incremental compilation cache for one compile: one
+/// checksummed file per compiled function, named by the SHA-256 of its key
+/// (which covers the function's code, the compiler's version and its
+/// settings). Reads the shared folder, then the compile's own; writes only
+/// to its own.
 #[derive(Debug)]
 pub struct FunctionCache {
-    dir: PathBuf,
+    dirs: FunctionDirs,
 }
 
 impl FunctionCache {
-    /// The function cache under `root`, the `cache-dir`.
-    pub fn new(root: &Path) -> std::io::Result<Self> {
-        let dir = root.join("functions");
-        fs::create_dir_all(&dir)?;
-        Ok(FunctionCache { dir })
+    pub fn new(dirs: FunctionDirs) -> Self {
+        FunctionCache { dirs }
     }
 
-    fn path(&self, key: &[u8]) -> PathBuf {
-        self.dir.join(hex::encode(Sha256::digest(key)))
+    fn name(key: &[u8]) -> String {
+        hex::encode(Sha256::digest(key))
     }
 }
 
 impl wasmtime::CacheStore for FunctionCache {
     fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-        let stored = fs::read(self.path(key)).ok()?;
+        let name = Self::name(key);
+        let stored = fs::read(self.dirs.shared.join(&name))
+            .or_else(|_| fs::read(self.dirs.staged.join(&name)))
+            .ok()?;
         let function = checked(&stored)?.to_vec();
         Some(function.into())
     }
@@ -132,7 +365,7 @@ impl wasmtime::CacheStore for FunctionCache {
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
         // Not synced: thousands of functions per component, and a torn
         // file fails its checksum, so the function is compiled again.
-        store(&self.path(key), &value, false).is_ok()
+        store(&self.dirs.staged.join(Self::name(key)), &value, false).is_ok()
     }
 }
 
@@ -152,4 +385,79 @@ fn store(path: &Path, artifact: &[u8], sync: bool) -> std::io::Result<()> {
         file.sync_all()?;
     }
     fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(name: &str) -> Disk {
+        let root = std::env::temp_dir().join(format!("robohost-sweep-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let disk = Disk {
+            artifacts: root.join("0123456789abcdef"),
+            functions: root.join("functions"),
+            staging: root.join("staging"),
+        };
+        for dir in [&disk.artifacts, &disk.functions, &disk.staging] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        disk
+    }
+
+    /// Writes `bytes` bytes to `path`, last used `ago` before now.
+    fn put(path: &Path, bytes: usize, ago: Duration) {
+        fs::write(path, vec![7; bytes]).unwrap();
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    fn hex_name(n: u8) -> String {
+        hex::encode([n; 32])
+    }
+
+    fn left(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_staging_folder_is_removed_only_once_its_owner_is_gone() {
+        let disk = Arc::new(disk("staging"));
+        let live = Staging::create(&disk).unwrap();
+        // A crashed process's folder: nobody holds its lock.
+        let stale = disk.staging.join("1-0-0");
+        fs::create_dir_all(stale.join("functions")).unwrap();
+        put(&stale.join("functions").join(hex_name(1)), 10, Duration::ZERO);
+        fs::File::create(stale.join("lock")).unwrap();
+        let old = SystemTime::now() - 2 * STAGING_GRACE;
+        fs::File::open(&stale).unwrap().set_modified(old).unwrap();
+        fs::File::open(&live.dir).unwrap().set_modified(old).unwrap();
+
+        disk.sweep_staging();
+        assert!(!stale.exists());
+        assert!(live.dir.exists(), "a folder whose owner holds its lock stays");
+        let dir = live.dir.clone();
+        drop(live);
+        assert!(!dir.exists(), "dropped uncommitted, a staging folder is deleted");
+        fs::remove_dir_all(disk.staging.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn new_functions_are_staged() {
+        let disk = Arc::new(disk("functions"));
+        let staging = Staging::create(&disk).unwrap();
+        let cache = FunctionCache::new(staging.functions.clone());
+        use wasmtime::CacheStore as _;
+        assert!(cache.insert(b"key", b"code".to_vec()));
+        assert!(left(&disk.functions).is_empty(), "new functions are staged");
+        assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
+        Staged(Some(staging)).commit();
+        assert_eq!(left(&disk.functions), [FunctionCache::name(b"key")]);
+        fs::remove_dir_all(disk.staging.parent().unwrap()).unwrap();
+    }
 }
