@@ -1,6 +1,7 @@
 //! Compiled plugins on disk, keyed by content digest and engine, and
 //! compiled functions, keyed by what Cranelift compiled them from; what a
-//! compile writes is staged until its plugin is accepted.
+//! compile writes is staged until its plugin is accepted, and the whole
+//! cache is kept under a size and an age.
 //!
 //! Loading a precompiled artifact runs native code, so only artifacts this
 //! host compiled itself are ever loaded, and only from this cache: each file
@@ -15,7 +16,7 @@
 //! The folder (`cache-dir`):
 //!
 //! ```text
-//! <engine hash>/<digest>.cwasm   compiled plugins of this engine
+//! <engine hash>/<digest>.cwasm   compiled plugins of this engine (older engines' folders age out)
 //! functions/<sha256 of key>      compiled functions, shared by every compile
 //! staging/<pid>-<n>-<ns>/        one per compile in progress or not yet accepted:
 //!     lock                         locked by the process that owns it
@@ -34,14 +35,25 @@
 //! shared folders once the caller accepts the plugin (the sandbox after it
 //! linked and described; the package installer after the whole package
 //! passed and was stored); dropping it unaccepted deletes the folder. A
-//! crash leaves a staging folder whose lock nobody holds: the next start
+//! crash leaves a staging folder whose lock nobody holds: the next sweep
 //! removes it. A cache hit stages nothing. Two compiles producing the same
 //! function each stage their copy; whichever is accepted puts it in place,
 //! so a rejected one never takes away what an accepted one needs.
+//!
+//! Eviction. Each use refreshes a file's modification time (a hit touches
+//! it; a commit's files are new), so that time is its last use. A sweep, when
+//! the sandbox starts and after every commit, removes the files unused for
+//! longer than `cache-max-age-days`, then the least recently used until the
+//! cache holds at most `cache-bytes`. It only removes files named as this
+//! module names them, so a `cache-dir` pointed at the wrong folder loses
+//! nothing else. Removing an artifact never breaks a running host: a loaded
+//! plugin's code was copied into memory when it was deserialised, and an
+//! artifact found missing at the next load is compiled again. Readers that
+//! lose a race with a sweep see a miss.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +71,8 @@ use crate::domain::Digest;
 /// last change: the time between creating it and locking it.
 const STAGING_GRACE: Duration = Duration::from_secs(60);
 
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 pub struct ArtifactCache {
     /// `None` compiles in memory only.
     disk: Option<Arc<Disk>>,
@@ -66,15 +80,18 @@ pub struct ArtifactCache {
     slots: Slots,
 }
 
-/// The cache folder.
+/// The cache folder and its limits.
 #[derive(Debug)]
 struct Disk {
+    root: PathBuf,
     /// `<root>/<engine hash>`: this engine's artifacts.
     artifacts: PathBuf,
     /// `<root>/functions`.
     functions: PathBuf,
     /// `<root>/staging`.
     staging: PathBuf,
+    max_bytes: u64,
+    max_age: Duration,
 }
 
 /// Feeds `Hash` output into SHA-256, for a hash that is stable across runs.
@@ -90,8 +107,7 @@ impl Hasher for ShaHasher {
 }
 
 impl ArtifactCache {
-    /// The cache in `config.cache_dir`, without stale staging folders; or
-    /// none.
+    /// The cache in `config.cache_dir`, swept; or none.
     pub fn new(engine: &Engine, config: &SandboxConfig) -> std::io::Result<Self> {
         let slots = Slots::new(config.compile_concurrency);
         let Some(root) = &config.cache_dir else {
@@ -100,9 +116,12 @@ impl ArtifactCache {
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let disk = Disk {
+            root: root.clone(),
             artifacts: root.join(&hex::encode(hasher.0.finalize())[..16]),
             functions: root.join("functions"),
             staging: root.join("staging"),
+            max_bytes: config.cache_bytes,
+            max_age: DAY.saturating_mul(u32::try_from(config.cache_max_age_days).unwrap_or(u32::MAX)),
         };
         for dir in [&disk.artifacts, &disk.functions, &disk.staging] {
             fs::create_dir_all(dir)?;
@@ -112,7 +131,7 @@ impl ArtifactCache {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         }
-        disk.sweep_staging();
+        disk.sweep();
         Ok(ArtifactCache {
             disk: Some(Arc::new(disk)),
             slots,
@@ -138,7 +157,7 @@ impl ArtifactCache {
         };
         let name = format!("{}.cwasm", digest.hex());
         let path = disk.artifacts.join(&name);
-        if let Ok(stored) = fs::read(&path) {
+        if let Some(stored) = read_touched(&path) {
             if let Some(artifact) = checked(&stored) {
                 // SAFETY: the artifact was produced by `precompile_component`
                 // of an engine with this compatibility hash (the folder) and is
@@ -180,8 +199,8 @@ impl ArtifactCache {
 pub struct Staged(Option<Staging>);
 
 impl Staged {
-    /// Moves what the compile wrote into the shared cache. Failures only
-    /// cost a compile later: they are logged.
+    /// Moves what the compile wrote into the shared cache, then sweeps it.
+    /// Failures only cost a compile later: they are logged.
     pub fn commit(&mut self) {
         if let Some(staging) = self.0.take() {
             staging.commit();
@@ -251,6 +270,7 @@ impl Staging {
     }
 
     fn commit(self) {
+        let mut moved = 0u64;
         if let Ok(entries) = fs::read_dir(&self.functions.staged) {
             for entry in entries.flatten() {
                 let name = entry.file_name();
@@ -258,15 +278,24 @@ impl Staging {
                 if !name.to_str().is_some_and(is_function_name) {
                     continue;
                 }
-                if let Err(e) = fs::rename(entry.path(), self.disk.functions.join(&name)) {
-                    tracing::warn!(error = %e, "could not keep a compiled function");
+                match fs::rename(entry.path(), self.disk.functions.join(&name)) {
+                    Ok(()) => moved += 1,
+                    Err(e) => tracing::warn!(error = %e, "could not keep a compiled function"),
                 }
             }
         }
-        if let Some((staged, destination)) = &self.artifact
-            && let Err(e) = fs::rename(staged, destination)
-        {
-            tracing::warn!(path = %destination.display(), error = %e, "could not cache a compiled plugin");
+        if let Some((staged, destination)) = &self.artifact {
+            match fs::rename(staged, destination) {
+                Ok(()) => moved += 1,
+                Err(e) => {
+                    tracing::warn!(path = %destination.display(), error = %e, "could not cache a compiled plugin")
+                }
+            }
+        }
+        let disk = self.disk.clone();
+        drop(self);
+        if moved > 0 {
+            disk.sweep();
         }
     }
 }
@@ -281,7 +310,84 @@ impl Drop for Staging {
     }
 }
 
+/// One file of the cache.
+struct Entry {
+    path: PathBuf,
+    bytes: u64,
+    used: SystemTime,
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Swept {
+    removed_files: u64,
+    removed_bytes: u64,
+    kept_files: u64,
+    kept_bytes: u64,
+}
+
 impl Disk {
+    /// Removes staging folders nobody owns, files unused for longer than
+    /// the age, then the least recently used files until the cache is
+    /// under its size.
+    fn sweep(&self) -> Swept {
+        let started = std::time::Instant::now();
+        self.sweep_staging();
+        let mut entries = Vec::new();
+        collect(&self.functions, is_function_name, &mut entries);
+        if let Ok(dirs) = fs::read_dir(&self.root) {
+            for dir in dirs.flatten() {
+                let name = dir.file_name();
+                if name.to_str().is_some_and(is_engine_dir_name) {
+                    collect(&dir.path(), is_artifact_name, &mut entries);
+                }
+            }
+        }
+        let oldest = SystemTime::now().checked_sub(self.max_age);
+        entries.sort_by(|a, b| a.used.cmp(&b.used).then_with(|| a.path.cmp(&b.path)));
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        let mut swept = Swept::default();
+        for entry in entries {
+            let expired = oldest.is_some_and(|oldest| entry.used < oldest);
+            if expired || total > self.max_bytes {
+                total -= entry.bytes;
+                match fs::remove_file(&entry.path) {
+                    Ok(()) => {
+                        swept.removed_files += 1;
+                        swept.removed_bytes += entry.bytes;
+                    }
+                    // Removed by another sweep.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(path = %entry.path.display(), error = %e, "could not evict from the cache")
+                    }
+                }
+            } else {
+                swept.kept_files += 1;
+                swept.kept_bytes += entry.bytes;
+            }
+        }
+        let ms = started.elapsed().as_millis() as u64;
+        if swept.removed_files > 0 {
+            tracing::info!(
+                removed_files = swept.removed_files,
+                removed_bytes = swept.removed_bytes,
+                kept_files = swept.kept_files,
+                kept_bytes = swept.kept_bytes,
+                ms,
+                "evicted compiled code from the cache"
+            );
+        } else {
+            tracing::debug!(
+                files = swept.kept_files,
+                bytes = swept.kept_bytes,
+                ms,
+                "swept the compile cache"
+            );
+        }
+        swept
+    }
+
     /// Removes the staging folders whose owner is gone: their lock is free
     /// (a lock dies with its process) and they have not changed for a while
     /// (a folder is locked right after it is made).
@@ -315,6 +421,27 @@ impl Disk {
     }
 }
 
+/// Adds the files of `dir` named as `ours` says to `entries`.
+fn collect(dir: &Path, ours: fn(&str) -> bool, entries: &mut Vec<Entry>) {
+    let Ok(files) = fs::read_dir(dir) else {
+        return;
+    };
+    for file in files.flatten() {
+        if !file.file_name().to_str().is_some_and(ours) {
+            continue;
+        }
+        let Ok(meta) = file.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        entries.push(Entry {
+            path: file.path(),
+            bytes: meta.len(),
+            used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        });
+    }
+}
+
 fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -327,9 +454,30 @@ fn is_function_name(name: &str) -> bool {
     }
 }
 
+/// `<digest>.cwasm`, or `<digest>.tmp<pid>` left by an interrupted write.
+fn is_artifact_name(name: &str) -> bool {
+    name.split_once('.')
+        .is_some_and(|(digest, ext)| digest.len() == 64 && is_hex(digest) && (ext == "cwasm" || is_tmp(ext)))
+}
+
 fn is_tmp(ext: &str) -> bool {
     ext.strip_prefix("tmp")
         .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The 16 hex digits of an engine's compatibility hash.
+fn is_engine_dir_name(name: &str) -> bool {
+    name.len() == 16 && is_hex(name)
+}
+
+/// Reads a file and marks it used now (its modification time: access
+/// times are often not kept).
+fn read_touched(path: &Path) -> Option<Vec<u8>> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let _ = file.set_modified(SystemTime::now());
+    Some(bytes)
 }
 
 /// Cranelift's incremental compilation cache for one compile: one
@@ -355,9 +503,8 @@ impl FunctionCache {
 impl wasmtime::CacheStore for FunctionCache {
     fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
         let name = Self::name(key);
-        let stored = fs::read(self.dirs.shared.join(&name))
-            .or_else(|_| fs::read(self.dirs.staged.join(&name)))
-            .ok()?;
+        let stored =
+            read_touched(&self.dirs.shared.join(&name)).or_else(|| fs::read(self.dirs.staged.join(&name)).ok())?;
         let function = checked(&stored)?.to_vec();
         Some(function.into())
     }
@@ -391,13 +538,16 @@ fn store(path: &Path, artifact: &[u8], sync: bool) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn disk(name: &str) -> Disk {
+    fn disk(name: &str, max_bytes: u64, max_age_days: u32) -> Disk {
         let root = std::env::temp_dir().join(format!("robohost-sweep-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let disk = Disk {
             artifacts: root.join("0123456789abcdef"),
             functions: root.join("functions"),
             staging: root.join("staging"),
+            root,
+            max_bytes,
+            max_age: DAY * max_age_days,
         };
         for dir in [&disk.artifacts, &disk.functions, &disk.staging] {
             fs::create_dir_all(dir).unwrap();
@@ -426,8 +576,58 @@ mod tests {
     }
 
     #[test]
+    fn the_least_recently_used_go_first_until_the_cache_is_under_its_size() {
+        let disk = disk("size", 200, 30);
+        let hour = Duration::from_secs(3600);
+        put(&disk.artifacts.join(format!("{}.cwasm", hex_name(1))), 100, 3 * hour);
+        put(&disk.functions.join(hex_name(2)), 100, 2 * hour);
+        put(&disk.functions.join(hex_name(3)), 100, hour);
+        put(
+            &disk.artifacts.join(format!("{}.cwasm", hex_name(4))),
+            50,
+            Duration::ZERO,
+        );
+        // Not the cache's: never removed, never counted.
+        put(&disk.root.join("notes.txt"), 1000, 400 * DAY);
+        put(&disk.functions.join("README"), 1000, 400 * DAY);
+
+        let swept = disk.sweep();
+        assert_eq!(
+            swept,
+            Swept {
+                removed_files: 2,
+                removed_bytes: 200,
+                kept_files: 2,
+                kept_bytes: 150
+            }
+        );
+        assert_eq!(left(&disk.functions), [hex_name(3), "README".into()]);
+        assert_eq!(left(&disk.artifacts), [format!("{}.cwasm", hex_name(4))]);
+        assert!(disk.root.join("notes.txt").exists());
+        fs::remove_dir_all(&disk.root).unwrap();
+    }
+
+    #[test]
+    fn files_unused_for_longer_than_the_age_are_removed_whatever_the_size() {
+        let disk = disk("age", u64::MAX, 30);
+        put(&disk.functions.join(hex_name(1)), 10, 31 * DAY);
+        put(&disk.functions.join(hex_name(2)), 10, 29 * DAY);
+        // An older engine's artifacts age out the same way.
+        let old_engine = disk.root.join("fedcba9876543210");
+        fs::create_dir(&old_engine).unwrap();
+        put(&old_engine.join(format!("{}.cwasm", hex_name(3))), 10, 31 * DAY);
+        put(&old_engine.join(format!("{}.tmp42", hex_name(4))), 10, 31 * DAY);
+
+        let swept = disk.sweep();
+        assert_eq!((swept.removed_files, swept.kept_files), (3, 1));
+        assert_eq!(left(&disk.functions), [hex_name(2)]);
+        assert!(left(&old_engine).is_empty());
+        fs::remove_dir_all(&disk.root).unwrap();
+    }
+
+    #[test]
     fn a_staging_folder_is_removed_only_once_its_owner_is_gone() {
-        let disk = Arc::new(disk("staging"));
+        let disk = Arc::new(disk("staging", u64::MAX, 30));
         let live = Staging::create(&disk).unwrap();
         // A crashed process's folder: nobody holds its lock.
         let stale = disk.staging.join("1-0-0");
@@ -438,18 +638,18 @@ mod tests {
         fs::File::open(&stale).unwrap().set_modified(old).unwrap();
         fs::File::open(&live.dir).unwrap().set_modified(old).unwrap();
 
-        disk.sweep_staging();
+        disk.sweep();
         assert!(!stale.exists());
         assert!(live.dir.exists(), "a folder whose owner holds its lock stays");
         let dir = live.dir.clone();
         drop(live);
         assert!(!dir.exists(), "dropped uncommitted, a staging folder is deleted");
-        fs::remove_dir_all(disk.staging.parent().unwrap()).unwrap();
+        fs::remove_dir_all(&disk.root).unwrap();
     }
 
     #[test]
-    fn new_functions_are_staged() {
-        let disk = Arc::new(disk("functions"));
+    fn a_hit_marks_a_function_used() {
+        let disk = Arc::new(disk("touch", u64::MAX, 30));
         let staging = Staging::create(&disk).unwrap();
         let cache = FunctionCache::new(staging.functions.clone());
         use wasmtime::CacheStore as _;
@@ -457,7 +657,20 @@ mod tests {
         assert!(left(&disk.functions).is_empty(), "new functions are staged");
         assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
         Staged(Some(staging)).commit();
-        assert_eq!(left(&disk.functions), [FunctionCache::name(b"key")]);
-        fs::remove_dir_all(disk.staging.parent().unwrap()).unwrap();
+        let shared = disk.functions.join(FunctionCache::name(b"key"));
+        let long_ago = SystemTime::now() - 10 * DAY;
+        fs::File::options()
+            .write(true)
+            .open(&shared)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+
+        let staging = Staging::create(&disk).unwrap();
+        let cache = FunctionCache::new(staging.functions.clone());
+        assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
+        let used = fs::metadata(&shared).unwrap().modified().unwrap();
+        assert!(used > long_ago + DAY, "touched on a hit");
+        fs::remove_dir_all(&disk.root).unwrap();
     }
 }

@@ -78,6 +78,16 @@ pub struct SandboxConfig {
     /// installs from multiplying what one compile may take: three compile
     /// bombs at once took 2.1 GB.
     pub compile_concurrency: usize,
+    /// `cache-bytes`: the most the `cache-dir` may hold (compiled plugins and
+    /// compiled functions); past it the least recently used go first. Stops
+    /// uploads, each compiled and kept, from filling the disk (one Python
+    /// plugin leaves about 50 MB of functions).
+    pub cache_bytes: u64,
+    /// `cache-max-age-days`: compiled plugins and functions unused this long
+    /// are removed, whatever the size. Stops code no plugin uses any more
+    /// (replaced versions, an older wasmtime's artifacts) from staying
+    /// forever.
+    pub cache_max_age_days: u64,
 }
 
 impl Default for SandboxConfig {
@@ -103,6 +113,8 @@ impl Default for SandboxConfig {
             compile_memory_bytes: 4 * 1024 * MIB as u64,
             compiler: super::Compiler::InProcess,
             compile_concurrency: 1,
+            cache_bytes: 2 * 1024 * MIB as u64,
+            cache_max_age_days: 30,
         }
     }
 }
