@@ -183,7 +183,7 @@ impl ArtifactCache {
         // SAFETY: produced just now by this engine or this host's compile
         // worker (see above).
         let component = unsafe { Component::deserialize(engine, &artifact) }?;
-        Ok((component, Staged(staging)))
+        Ok((component, Staged(staging.map(Box::new))))
     }
 
     /// Compiles so far, and the most at once.
@@ -196,7 +196,7 @@ impl ArtifactCache {
 /// cache until the plugin is accepted. Dropped uncommitted, it is deleted.
 /// Empty when nothing was compiled (a cache hit, or no cache folder).
 #[derive(Debug, Default)]
-pub struct Staged(Option<Staging>);
+pub struct Staged(Option<Box<Staging>>);
 
 impl Staged {
     /// Moves what the compile wrote into the shared cache, then sweeps it.
@@ -412,10 +412,8 @@ impl Disk {
                 },
                 Err(_) => false,
             };
-            if !owned {
-                if let Err(e) = fs::remove_dir_all(&path) {
-                    tracing::warn!(dir = %path.display(), error = %e, "could not remove a stale staging folder");
-                }
+            if !owned && let Err(e) = fs::remove_dir_all(&path) {
+                tracing::warn!(dir = %path.display(), error = %e, "could not remove a stale staging folder");
             }
         }
     }
@@ -656,7 +654,7 @@ mod tests {
         assert!(cache.insert(b"key", b"code".to_vec()));
         assert!(left(&disk.functions).is_empty(), "new functions are staged");
         assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
-        Staged(Some(staging)).commit();
+        Staged(Some(Box::new(staging))).commit();
         let shared = disk.functions.join(FunctionCache::name(b"key"));
         let long_ago = SystemTime::now() - 10 * DAY;
         fs::File::options()
