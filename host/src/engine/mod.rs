@@ -437,7 +437,7 @@ impl Engine {
                 digest: stored.digest,
             },
             None => {
-                // Stored, so accepted: its compiled code is kept.
+                // Linked and described: accepted, its compiled code is kept.
                 let mut plugin = self.sandbox.load(&stored.name, &stored.wasm, &context)?;
                 plugin.accept();
                 Handler::Wasm(plugin)
