@@ -475,18 +475,19 @@ fn a_component_sharing_functions_with_one_compiled_before_reuses_them() {
             .expect("running robohost");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    // Each cached function file and when it was written.
-    let functions = || -> std::collections::BTreeMap<std::ffi::OsString, std::time::SystemTime> {
+    // Each cached function file and its inode: a use touches the file's
+    // time, while writing it again would make a new file.
+    let functions = || -> std::collections::BTreeMap<std::ffi::OsString, u64> {
+        use std::os::unix::fs::MetadataExt;
         std::fs::read_dir(cache.join("functions"))
             .unwrap()
             .map(|e| e.unwrap())
-            .map(|e| (e.file_name(), e.metadata().unwrap().modified().unwrap()))
+            .map(|e| (e.file_name(), e.metadata().unwrap().ino()))
             .collect()
     };
     describe(&plugin_path("rf_segmentation"));
     let compiled = functions();
     assert!(compiled.len() > 10, "{} functions cached", compiled.len());
-    std::thread::sleep(std::time::Duration::from_millis(20));
 
     // The same code with another custom section: another component, whose
     // functions all come from the cache.
@@ -557,4 +558,19 @@ fn unsigned_packages_install_only_where_the_admin_allows_them() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["signed_by"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_component_rejected_after_compiling_in_a_worker_leaves_no_cache() {
+    // A trigger component described as a robot compiles, then fails to link.
+    let out = describe_with("rejected", "", &plugin_path("call_notice"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("does not fit the robot world"), "{stderr}");
+    let cache = tempdir("rejected").join("cache");
+    assert_eq!(
+        robohost_tests::files_and_bytes(&cache),
+        (0, 0),
+        "the worker's compiled functions are gone too"
+    );
 }

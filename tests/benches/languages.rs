@@ -41,7 +41,8 @@ fn main() {
         .expect("sandbox starts");
         let install = |wasm: &[u8]| -> (f64, Plugin) {
             let started = Instant::now();
-            let plugin = sandbox.load("rf", wasm, &context(&client, vec![])).expect("loads");
+            let mut plugin = sandbox.load("rf", wasm, &context(&client, vec![])).expect("loads");
+            plugin.accept();
             (started.elapsed().as_secs_f64(), plugin)
         };
         let (cold, plugin) = install(&wasm);

@@ -41,6 +41,25 @@ pub fn c_plugin_path(name: &str) -> PathBuf {
     PathBuf::from(env!("ROBOHOST_C_PLUGINS")).join(format!("{name}.wasm"))
 }
 
+/// The regular files under `dir` (none when it does not exist) and their
+/// total size: what a compile cache holds.
+pub fn files_and_bytes(dir: &Path) -> (usize, u64) {
+    let mut found = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries {
+        let path = entry.expect("a folder entry").path();
+        let (files, bytes) = if path.is_dir() {
+            files_and_bytes(&path)
+        } else {
+            (1, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
+        };
+        found = (found.0 + files, found.1 + bytes);
+    }
+    found
+}
+
 /// Parses an entity written as JSON.
 pub fn entity(json: &str) -> Entity {
     serde_json::from_str(json).expect("test entity JSON")
@@ -73,9 +92,11 @@ pub fn sandbox(config: SandboxConfig) -> Sandbox {
 pub fn load(sandbox: &Sandbox, name: &str) -> Plugin {
     let wasm = std::fs::read(plugin_path(name)).unwrap_or_else(|e| panic!("reading plugin {name}: {e}"));
     let probe = entity(r#"{"kind": "deal", "id": 1}"#);
-    sandbox
+    let mut plugin = sandbox
         .load(name, &wasm, &context(&probe, vec![]))
-        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    plugin.accept();
+    plugin
 }
 
 /// A run of `robot` on `entity` with everything granted.

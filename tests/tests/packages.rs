@@ -729,3 +729,73 @@ robohost_tests::on_both!(
     an_upgrade_shows_its_capability_diff_and_needs_approval_again,
     a_component_that_does_not_fit_leaves_nothing_behind,
 );
+
+/// A package of two robot components and a trigger component whose trigger
+/// codes are `triggers`.
+fn three_components(triggers: &str) -> Vec<u8> {
+    let mut files = std::collections::BTreeMap::new();
+    for plugin in ["assign_by_amount", "bench", "call_notice"] {
+        files.insert(
+            format!("components/{plugin}.wasm"),
+            std::fs::read(plugin_path(plugin)).unwrap(),
+        );
+    }
+    let manifest = format!(
+        "[package]\nname = \"three\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
+         description = \"Three components\"\n\n[capabilities]\n{ASSIGN}\n\n\
+         [[robots]]\ncomponent = \"components/assign_by_amount.wasm\"\ncodes = [\"assign_by_amount\"]\n\n\
+         [[robots]]\ncomponent = \"components/bench.wasm\"\ncodes = [\"echo\"]\n\n\
+         [[triggers]]\ncomponent = \"components/call_notice.wasm\"\ncodes = [{triggers}]\n"
+    );
+    robohost::package::pack(&manifest, &files, Some(&publisher())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_rejected_after_compiling_its_components_leaves_no_compiled_code() {
+    use robohost::runtime::{Sandbox, SandboxConfig};
+    let root = std::env::temp_dir().join(format!("robohost-package-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: Some(root.clone()),
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let store = robohost_tests::db::store(Db::Sqlite).await;
+    let clock = std::sync::Arc::new(robohost::engine::ManualClock::new(robohost::domain::Timestamp(
+        1_764_000_000_000,
+    )));
+    let engine = robohost::engine::Engine::new(store, std::sync::Arc::new(sandbox), clock, EngineConfig::default())
+        .await
+        .unwrap();
+    let before = robohost_tests::files_and_bytes(&root);
+
+    // All three components compile and describe themselves; then the last
+    // turns out not to provide what the manifest says.
+    let refused = engine
+        .install_package(&three_components(r#""teleport""#), &trust(), &approved())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("provides no trigger `teleport`"), "{refused}");
+    assert_eq!(
+        robohost_tests::files_and_bytes(&root),
+        before,
+        "nothing the rejected package compiled stays"
+    );
+
+    // The same components in an accepted package stay compiled.
+    engine
+        .install_package(&three_components(r#""incoming_call""#), &trust(), &approved())
+        .await
+        .unwrap();
+    let (files, _) = robohost_tests::files_and_bytes(&root);
+    let artifacts = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(artifacts, 3, "{files} files");
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -65,7 +65,9 @@ enum Command {
         #[arg(long)]
         memory_bytes: u64,
         #[arg(long)]
-        cache_dir: Option<PathBuf>,
+        functions: Option<PathBuf>,
+        #[arg(long)]
+        new_functions: Option<PathBuf>,
     },
 }
 
@@ -306,9 +308,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CompileWorker {
             max_wasm_stack,
             memory_bytes,
-            cache_dir,
+            functions,
+            new_functions,
         } => {
-            crate::runtime::serve_worker(max_wasm_stack, memory_bytes, cache_dir)?;
+            crate::runtime::serve_worker(max_wasm_stack, memory_bytes, functions, new_functions)?;
             Ok(ExitCode::SUCCESS)
         }
         command => run_configured(cli.config.as_deref(), command),
@@ -623,7 +626,9 @@ fn plugin_name(path: &Path) -> String {
 
 fn load_plugin(sandbox: &Sandbox, path: &Path, context: &RunContext) -> anyhow::Result<Plugin> {
     let wasm = fs::read(path).with_context(|| format!("reading the plugin {}", path.display()))?;
-    Ok(sandbox.load(&plugin_name(path), &wasm, context)?)
+    let mut plugin = sandbox.load(&plugin_name(path), &wasm, context)?;
+    plugin.accept();
+    Ok(plugin)
 }
 
 fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -738,7 +743,8 @@ fn run_trigger(config: SandboxConfig, args: TriggerArgs) -> anyhow::Result<ExitC
     let sandbox = start(config)?;
     let context = empty_context()?;
     let wasm = fs::read(&args.plugin).with_context(|| format!("reading the plugin {}", args.plugin.display()))?;
-    let plugin = sandbox.load_trigger(&plugin_name(&args.plugin), &wasm, &context)?;
+    let mut plugin = sandbox.load_trigger(&plugin_name(&args.plugin), &wasm, &context)?;
+    plugin.accept();
     let request = WebhookRequest {
         method: args.method,
         path: args.path,

@@ -200,7 +200,9 @@ fn test(config: SandboxConfig, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("{} holds no test case (*.json)", tests.display());
     }
     let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    let plugin = sandbox.load(&folder.package.name, &bytes, &super::empty_context()?)?;
+    let mut plugin = sandbox.load(&folder.package.name, &bytes, &super::empty_context()?)?;
+    // The author's own plugin: its compiled code is kept for the next test.
+    plugin.accept();
     let default_robot = folder.robots[0].codes.first().cloned().unwrap_or_default();
     let mut failed = 0;
     for path in &cases {

@@ -485,7 +485,12 @@ impl Engine {
                 url: url.clone(),
                 digest: stored.digest,
             },
-            None => Handler::Wasm(self.sandbox.load(&stored.name, &stored.wasm, &context)?),
+            None => {
+                // Linked and described: accepted, its compiled code is kept.
+                let mut plugin = self.sandbox.load(&stored.name, &stored.wasm, &context)?;
+                plugin.accept();
+                Handler::Wasm(plugin)
+            }
         };
         let grants = Grants::scoped(&stored.grants);
         self.broken

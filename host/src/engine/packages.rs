@@ -2,7 +2,8 @@
 //! [`crate::package`]), then each component is compiled and describes
 //! itself in the sandbox before anything is stored: a component of the
 //! wrong world, or one that does not provide the robots its manifest names,
-//! leaves nothing behind. The capabilities a package requests must be
+//! leaves nothing behind, not even compiled code (each component's stays
+//! staged until the package is stored; see `runtime::cache`). The capabilities a package requests must be
 //! approved explicitly; an upgrade reports what it adds and removes and
 //! needs the approval again.
 
@@ -275,6 +276,7 @@ impl Engine {
             };
             plugins.push((stored, plugin));
         }
+        let mut triggers = Vec::new();
         for (i, provides) in manifest.triggers.iter().enumerate() {
             let wasm = &package.files[&provides.component];
             let trigger = self.sandbox.load_trigger(&name, wasm, &self.context(&name))?;
@@ -286,6 +288,7 @@ impl Engine {
                 let problem = format!("`{}` provides no trigger `{code}`", provides.component);
                 return Err(invalid(format!("triggers[{i}].codes"), problem));
             }
+            triggers.push(trigger);
         }
 
         let stored = StoredPackage {
@@ -304,8 +307,14 @@ impl Engine {
             tx.put_plugin(plugin, now).await?;
         }
         tx.commit().await?;
+        // Stored: what compiling its components wrote is kept. Any return
+        // before this drops them unaccepted, which deletes it.
+        for trigger in &mut triggers {
+            trigger.accept();
+        }
         let mut names = Vec::new();
-        for (stored, plugin) in plugins {
+        for (stored, mut plugin) in plugins {
+            plugin.accept();
             // Runs in flight keep the plugin they started with: they hold it.
             let installed = Installed {
                 handler: Handler::Wasm(plugin),

@@ -1,5 +1,7 @@
 //! Compiled plugins on disk, keyed by content digest and engine, and
-//! compiled functions, keyed by what Cranelift compiled them from.
+//! compiled functions, keyed by what Cranelift compiled them from; what a
+//! compile writes is staged until its plugin is accepted, and the whole
+//! cache is kept under a size and an age.
 //!
 //! Loading a precompiled artifact runs native code, so only artifacts this
 //! host compiled itself are ever loaded, and only from this cache: each file
@@ -10,21 +12,86 @@
 //! compiled before compile only what is new: every Python plugin carries the
 //! same interpreter, every JavaScript plugin the same engine, so the second
 //! one compiles in a third of the time.
+//!
+//! The folder (`cache-dir`):
+//!
+//! ```text
+//! <engine hash>/<digest>.cwasm   compiled plugins of this engine (older engines' folders age out)
+//! functions/<sha256 of key>      compiled functions, shared by every compile
+//! staging/<pid>-<n>-<ns>/        one per compile in progress or not yet accepted:
+//!     lock                         locked by the process that owns it
+//!     functions/                   the functions this compile produced
+//!     <digest>.cwasm               its artifact
+//! ```
+//!
+//! Staging. An upload may be rejected after it compiled: a component of the
+//! wrong world links to nothing, one may fail to describe itself, and a
+//! package is refused whole when any of its components is. Whatever such an
+//! upload compiled must not stay (one Python component is 60,000 function
+//! files, 50 MB). So a compile reads the shared functions but writes new ones
+//! only to its own staging folder (the compile worker too: it is given both
+//! folders), and its artifact goes there as well. The result is a [`Staged`]
+//! held by the loaded plugin: [`Staged::commit`] moves its files into the
+//! shared folders once the caller accepts the plugin (the sandbox after it
+//! linked and described; the package installer after the whole package
+//! passed and was stored); dropping it unaccepted deletes the folder. A
+//! crash leaves a staging folder whose lock nobody holds: the next sweep
+//! removes it. A cache hit stages nothing. Two compiles producing the same
+//! function each stage their copy; whichever is accepted puts it in place,
+//! so a rejected one never takes away what an accepted one needs.
+//!
+//! Eviction. Each use refreshes a file's modification time (a hit touches
+//! it; a commit's files are new), so that time is its last use. A sweep, when
+//! the sandbox starts and after every commit, removes the files unused for
+//! longer than `cache-max-age-days`, then the least recently used until the
+//! cache holds at most `cache-bytes`. It only removes files named as this
+//! module names them, so a `cache-dir` pointed at the wrong folder loses
+//! nothing else. Removing an artifact never breaks a running host: a loaded
+//! plugin's code was copied into memory when it was deserialised, and an
+//! artifact found missing at the next load is compiled again. Readers that
+//! lose a race with a sweep see a miss.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::SandboxConfig;
+use super::compile::{CompileStats, Slots};
 use crate::domain::Digest;
 
+/// A staging folder whose lock is free is left alone this long after its
+/// last change: the time between creating it and locking it.
+const STAGING_GRACE: Duration = Duration::from_secs(60);
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 pub struct ArtifactCache {
-    /// `<cache-dir>/<engine hash>`; `None` compiles in memory only.
-    dir: Option<PathBuf>,
+    /// `None` compiles in memory only.
+    disk: Option<Arc<Disk>>,
+    /// Compiles running at once, capped by `compile-concurrency`.
+    slots: Slots,
+}
+
+/// The cache folder and its limits.
+#[derive(Debug)]
+struct Disk {
+    root: PathBuf,
+    /// `<root>/<engine hash>`: this engine's artifacts.
+    artifacts: PathBuf,
+    /// `<root>/functions`.
+    functions: PathBuf,
+    /// `<root>/staging`.
+    staging: PathBuf,
+    max_bytes: u64,
+    max_age: Duration,
 }
 
 /// Feeds `Hash` output into SHA-256, for a hash that is stable across runs.
@@ -40,81 +107,402 @@ impl Hasher for ShaHasher {
 }
 
 impl ArtifactCache {
-    pub fn new(engine: &Engine, root: Option<&Path>) -> std::io::Result<Self> {
-        let Some(root) = root else {
-            return Ok(ArtifactCache { dir: None });
+    /// The cache in `config.cache_dir`, swept; or none.
+    pub fn new(engine: &Engine, config: &SandboxConfig) -> std::io::Result<Self> {
+        let slots = Slots::new(config.compile_concurrency);
+        let Some(root) = &config.cache_dir else {
+            return Ok(ArtifactCache { disk: None, slots });
         };
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let dir = root.join(&hex::encode(hasher.0.finalize())[..16]);
-        fs::create_dir_all(&dir)?;
+        let disk = Disk {
+            root: root.clone(),
+            artifacts: root.join(&hex::encode(hasher.0.finalize())[..16]),
+            functions: root.join("functions"),
+            staging: root.join("staging"),
+            max_bytes: config.cache_bytes,
+            max_age: DAY.saturating_mul(u32::try_from(config.cache_max_age_days).unwrap_or(u32::MAX)),
+        };
+        for dir in [&disk.artifacts, &disk.functions, &disk.staging] {
+            fs::create_dir_all(dir)?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         }
-        Ok(ArtifactCache { dir: Some(dir) })
+        disk.sweep();
+        Ok(ArtifactCache {
+            disk: Some(Arc::new(disk)),
+            slots,
+        })
     }
 
     /// The compiled component, from the cache or compiled now by
-    /// `compile` (the artifact of `wasm` for `engine`) and stored.
+    /// `compile` (the artifact of `wasm` for `engine`, its new functions
+    /// written to the folders given) and staged.
     pub fn component(
         &self,
         engine: &Engine,
         digest: Digest,
-        compile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
-    ) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.dir else {
-            let artifact = compile()?;
+        compile: impl FnOnce(Option<&FunctionDirs>) -> wasmtime::Result<Vec<u8>>,
+    ) -> wasmtime::Result<(Component, Staged)> {
+        let Some(disk) = &self.disk else {
+            let artifact = self.slots.run(|| compile(None))?;
             // SAFETY: compiled just now by this engine or this host's own
             // compile worker, whose engine is configured the same;
             // `deserialize` checks that the two agree.
-            return unsafe { Component::deserialize(engine, &artifact) };
+            let component = unsafe { Component::deserialize(engine, &artifact) }?;
+            return Ok((component, Staged::default()));
         };
-        let path = dir.join(format!("{}.cwasm", digest.hex()));
-        if let Ok(stored) = fs::read(&path) {
+        let name = format!("{}.cwasm", digest.hex());
+        let path = disk.artifacts.join(&name);
+        if let Some(stored) = read_touched(&path) {
             if let Some(artifact) = checked(&stored) {
                 // SAFETY: the artifact was produced by `precompile_component`
                 // of an engine with this compatibility hash (the folder) and is
                 // unchanged since (the checksum); nothing else writes here.
-                return unsafe { Component::deserialize(engine, artifact) };
+                let component = unsafe { Component::deserialize(engine, artifact) }?;
+                return Ok((component, Staged::default()));
             }
             tracing::warn!(path = %path.display(), "compiled plugin failed its checksum; compiling again");
         }
-        let artifact = compile()?;
-        if let Err(e) = store(&path, &artifact, true) {
-            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled plugin");
+        let mut staging = match Staging::create(disk) {
+            Ok(staging) => Some(staging),
+            Err(e) => {
+                tracing::warn!(dir = %disk.staging.display(), error = %e, "cannot stage a compile; compiling without the cache");
+                None
+            }
+        };
+        let artifact = self.slots.run(|| compile(staging.as_ref().map(|s| &s.functions)))?;
+        if let Some(staging) = &mut staging
+            && let Err(e) = staging.put_artifact(&name, path, &artifact)
+        {
+            tracing::warn!(dir = %staging.dir.display(), error = %e, "could not stage a compiled plugin");
         }
         // SAFETY: produced just now by this engine or this host's compile
         // worker (see above).
-        unsafe { Component::deserialize(engine, &artifact) }
+        let component = unsafe { Component::deserialize(engine, &artifact) }?;
+        Ok((component, Staged(staging.map(Box::new))))
+    }
+
+    /// Compiles so far, and the most at once.
+    pub fn compile_stats(&self) -> CompileStats {
+        self.slots.stats()
     }
 }
 
-/// Cranelift's incremental compilation cache: one checksummed file per
-/// compiled function, named by the SHA-256 of its key (which covers the
-/// function's code, the compiler's version and its settings).
+/// What compiling one plugin wrote to disk, held apart from the shared
+/// cache until the plugin is accepted. Dropped uncommitted, it is deleted.
+/// Empty when nothing was compiled (a cache hit, or no cache folder).
+#[derive(Debug, Default)]
+pub struct Staged(Option<Box<Staging>>);
+
+impl Staged {
+    /// Moves what the compile wrote into the shared cache, then sweeps it.
+    /// Failures only cost a compile later: they are logged.
+    pub fn commit(&mut self) {
+        if let Some(staging) = self.0.take() {
+            staging.commit();
+        }
+    }
+}
+
+/// The two function folders of one compile: the shared one it reads, and
+/// its staging folder, where the functions it compiles go.
+#[derive(Clone, Debug)]
+pub struct FunctionDirs {
+    pub shared: PathBuf,
+    pub staged: PathBuf,
+}
+
+/// One compile's staging folder; removed when dropped.
+#[derive(Debug)]
+struct Staging {
+    dir: PathBuf,
+    functions: FunctionDirs,
+    /// Where the staged artifact goes on commit.
+    artifact: Option<(PathBuf, PathBuf)>,
+    disk: Arc<Disk>,
+    /// Held (locked) while this process may still commit the folder.
+    _lock: fs::File,
+}
+
+impl Staging {
+    fn create(disk: &Arc<Disk>) -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = disk.staging.join(format!("{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir(&dir)?;
+        // From here on the folder is removed on any failure (`Drop`).
+        let lock = fs::File::create(dir.join("lock"));
+        let lock = match lock {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let staging = Staging {
+            functions: FunctionDirs {
+                shared: disk.functions.clone(),
+                staged: dir.join("functions"),
+            },
+            dir,
+            artifact: None,
+            disk: disk.clone(),
+            _lock: lock,
+        };
+        staging._lock.try_lock().map_err(std::io::Error::from)?;
+        fs::create_dir(&staging.functions.staged)?;
+        Ok(staging)
+    }
+
+    fn put_artifact(&mut self, name: &str, destination: PathBuf, artifact: &[u8]) -> std::io::Result<()> {
+        let staged = self.dir.join(name);
+        store(&staged, artifact, true)?;
+        self.artifact = Some((staged, destination));
+        Ok(())
+    }
+
+    fn commit(self) {
+        let mut moved = 0u64;
+        if let Ok(entries) = fs::read_dir(&self.functions.staged) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                // Skips a write the compiler did not finish.
+                if !name.to_str().is_some_and(is_function_name) {
+                    continue;
+                }
+                match fs::rename(entry.path(), self.disk.functions.join(&name)) {
+                    Ok(()) => moved += 1,
+                    Err(e) => tracing::warn!(error = %e, "could not keep a compiled function"),
+                }
+            }
+        }
+        if let Some((staged, destination)) = &self.artifact {
+            match fs::rename(staged, destination) {
+                Ok(()) => moved += 1,
+                Err(e) => {
+                    tracing::warn!(path = %destination.display(), error = %e, "could not cache a compiled plugin")
+                }
+            }
+        }
+        let disk = self.disk.clone();
+        drop(self);
+        if moved > 0 {
+            disk.sweep();
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove a staging folder");
+        }
+    }
+}
+
+/// One file of the cache.
+struct Entry {
+    path: PathBuf,
+    bytes: u64,
+    used: SystemTime,
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Swept {
+    removed_files: u64,
+    removed_bytes: u64,
+    kept_files: u64,
+    kept_bytes: u64,
+}
+
+impl Disk {
+    /// Removes staging folders nobody owns, files unused for longer than
+    /// the age, then the least recently used files until the cache is
+    /// under its size.
+    fn sweep(&self) -> Swept {
+        let started = std::time::Instant::now();
+        self.sweep_staging();
+        let mut entries = Vec::new();
+        collect(&self.functions, is_function_name, &mut entries);
+        if let Ok(dirs) = fs::read_dir(&self.root) {
+            for dir in dirs.flatten() {
+                let name = dir.file_name();
+                if name.to_str().is_some_and(is_engine_dir_name) {
+                    collect(&dir.path(), is_artifact_name, &mut entries);
+                }
+            }
+        }
+        let oldest = SystemTime::now().checked_sub(self.max_age);
+        entries.sort_by(|a, b| a.used.cmp(&b.used).then_with(|| a.path.cmp(&b.path)));
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        let mut swept = Swept::default();
+        for entry in entries {
+            let expired = oldest.is_some_and(|oldest| entry.used < oldest);
+            if expired || total > self.max_bytes {
+                total -= entry.bytes;
+                match fs::remove_file(&entry.path) {
+                    Ok(()) => {
+                        swept.removed_files += 1;
+                        swept.removed_bytes += entry.bytes;
+                    }
+                    // Removed by another sweep.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(path = %entry.path.display(), error = %e, "could not evict from the cache")
+                    }
+                }
+            } else {
+                swept.kept_files += 1;
+                swept.kept_bytes += entry.bytes;
+            }
+        }
+        let ms = started.elapsed().as_millis() as u64;
+        if swept.removed_files > 0 {
+            tracing::info!(
+                removed_files = swept.removed_files,
+                removed_bytes = swept.removed_bytes,
+                kept_files = swept.kept_files,
+                kept_bytes = swept.kept_bytes,
+                ms,
+                "evicted compiled code from the cache"
+            );
+        } else {
+            tracing::debug!(
+                files = swept.kept_files,
+                bytes = swept.kept_bytes,
+                ms,
+                "swept the compile cache"
+            );
+        }
+        swept
+    }
+
+    /// Removes the staging folders whose owner is gone: their lock is free
+    /// (a lock dies with its process) and they have not changed for a while
+    /// (a folder is locked right after it is made).
+    fn sweep_staging(&self) {
+        let Ok(dirs) = fs::read_dir(&self.staging) else {
+            return;
+        };
+        for dir in dirs.flatten() {
+            let path = dir.path();
+            let recent = dir
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < STAGING_GRACE));
+            if recent {
+                continue;
+            }
+            let owned = match fs::File::open(path.join("lock")) {
+                Ok(lock) => match lock.try_lock() {
+                    Ok(()) => false,
+                    Err(fs::TryLockError::WouldBlock) => true,
+                    Err(fs::TryLockError::Error(_)) => false,
+                },
+                Err(_) => false,
+            };
+            if !owned && let Err(e) = fs::remove_dir_all(&path) {
+                tracing::warn!(dir = %path.display(), error = %e, "could not remove a stale staging folder");
+            }
+        }
+    }
+}
+
+/// Adds the files of `dir` named as `ours` says to `entries`.
+fn collect(dir: &Path, ours: fn(&str) -> bool, entries: &mut Vec<Entry>) {
+    let Ok(files) = fs::read_dir(dir) else {
+        return;
+    };
+    for file in files.flatten() {
+        if !file.file_name().to_str().is_some_and(ours) {
+            continue;
+        }
+        let Ok(meta) = file.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        entries.push(Entry {
+            path: file.path(),
+            bytes: meta.len(),
+            used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        });
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `<sha256>`, or `<sha256>.tmp<pid>` left by an interrupted write.
+fn is_function_name(name: &str) -> bool {
+    match name.split_once('.') {
+        None => name.len() == 64 && is_hex(name),
+        Some((sum, tmp)) => sum.len() == 64 && is_hex(sum) && is_tmp(tmp),
+    }
+}
+
+/// `<digest>.cwasm`, or `<digest>.tmp<pid>` left by an interrupted write.
+fn is_artifact_name(name: &str) -> bool {
+    name.split_once('.')
+        .is_some_and(|(digest, ext)| digest.len() == 64 && is_hex(digest) && (ext == "cwasm" || is_tmp(ext)))
+}
+
+fn is_tmp(ext: &str) -> bool {
+    ext.strip_prefix("tmp")
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The 16 hex digits of an engine's compatibility hash.
+fn is_engine_dir_name(name: &str) -> bool {
+    name.len() == 16 && is_hex(name)
+}
+
+/// Reads a file and marks it used now (its modification time: access
+/// times are often not kept).
+fn read_touched(path: &Path) -> Option<Vec<u8>> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let _ = file.set_modified(SystemTime::now());
+    Some(bytes)
+}
+
+/// Cranelift's incremental compilation cache for one compile: one
+/// checksummed file per compiled function, named by the SHA-256 of its key
+/// (which covers the function's code, the compiler's version and its
+/// settings). Reads the shared folder, then the compile's own; writes only
+/// to its own.
 #[derive(Debug)]
 pub struct FunctionCache {
-    dir: PathBuf,
+    dirs: FunctionDirs,
 }
 
 impl FunctionCache {
-    /// The function cache under `root`, the `cache-dir`.
-    pub fn new(root: &Path) -> std::io::Result<Self> {
-        let dir = root.join("functions");
-        fs::create_dir_all(&dir)?;
-        Ok(FunctionCache { dir })
+    pub fn new(dirs: FunctionDirs) -> Self {
+        FunctionCache { dirs }
     }
 
-    fn path(&self, key: &[u8]) -> PathBuf {
-        self.dir.join(hex::encode(Sha256::digest(key)))
+    fn name(key: &[u8]) -> String {
+        hex::encode(Sha256::digest(key))
     }
 }
 
 impl wasmtime::CacheStore for FunctionCache {
     fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-        let stored = fs::read(self.path(key)).ok()?;
+        let name = Self::name(key);
+        let stored =
+            read_touched(&self.dirs.shared.join(&name)).or_else(|| fs::read(self.dirs.staged.join(&name)).ok())?;
         let function = checked(&stored)?.to_vec();
         Some(function.into())
     }
@@ -122,7 +510,7 @@ impl wasmtime::CacheStore for FunctionCache {
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
         // Not synced: thousands of functions per component, and a torn
         // file fails its checksum, so the function is compiled again.
-        store(&self.path(key), &value, false).is_ok()
+        store(&self.dirs.staged.join(Self::name(key)), &value, false).is_ok()
     }
 }
 
@@ -142,4 +530,145 @@ fn store(path: &Path, artifact: &[u8], sync: bool) -> std::io::Result<()> {
         file.sync_all()?;
     }
     fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(name: &str, max_bytes: u64, max_age_days: u32) -> Disk {
+        let root = std::env::temp_dir().join(format!("robohost-sweep-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let disk = Disk {
+            artifacts: root.join("0123456789abcdef"),
+            functions: root.join("functions"),
+            staging: root.join("staging"),
+            root,
+            max_bytes,
+            max_age: DAY * max_age_days,
+        };
+        for dir in [&disk.artifacts, &disk.functions, &disk.staging] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        disk
+    }
+
+    /// Writes `bytes` bytes to `path`, last used `ago` before now.
+    fn put(path: &Path, bytes: usize, ago: Duration) {
+        fs::write(path, vec![7; bytes]).unwrap();
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    fn hex_name(n: u8) -> String {
+        hex::encode([n; 32])
+    }
+
+    fn left(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_least_recently_used_go_first_until_the_cache_is_under_its_size() {
+        let disk = disk("size", 200, 30);
+        let hour = Duration::from_secs(3600);
+        put(&disk.artifacts.join(format!("{}.cwasm", hex_name(1))), 100, 3 * hour);
+        put(&disk.functions.join(hex_name(2)), 100, 2 * hour);
+        put(&disk.functions.join(hex_name(3)), 100, hour);
+        put(
+            &disk.artifacts.join(format!("{}.cwasm", hex_name(4))),
+            50,
+            Duration::ZERO,
+        );
+        // Not the cache's: never removed, never counted.
+        put(&disk.root.join("notes.txt"), 1000, 400 * DAY);
+        put(&disk.functions.join("README"), 1000, 400 * DAY);
+
+        let swept = disk.sweep();
+        assert_eq!(
+            swept,
+            Swept {
+                removed_files: 2,
+                removed_bytes: 200,
+                kept_files: 2,
+                kept_bytes: 150
+            }
+        );
+        assert_eq!(left(&disk.functions), [hex_name(3), "README".into()]);
+        assert_eq!(left(&disk.artifacts), [format!("{}.cwasm", hex_name(4))]);
+        assert!(disk.root.join("notes.txt").exists());
+        fs::remove_dir_all(&disk.root).unwrap();
+    }
+
+    #[test]
+    fn files_unused_for_longer_than_the_age_are_removed_whatever_the_size() {
+        let disk = disk("age", u64::MAX, 30);
+        put(&disk.functions.join(hex_name(1)), 10, 31 * DAY);
+        put(&disk.functions.join(hex_name(2)), 10, 29 * DAY);
+        // An older engine's artifacts age out the same way.
+        let old_engine = disk.root.join("fedcba9876543210");
+        fs::create_dir(&old_engine).unwrap();
+        put(&old_engine.join(format!("{}.cwasm", hex_name(3))), 10, 31 * DAY);
+        put(&old_engine.join(format!("{}.tmp42", hex_name(4))), 10, 31 * DAY);
+
+        let swept = disk.sweep();
+        assert_eq!((swept.removed_files, swept.kept_files), (3, 1));
+        assert_eq!(left(&disk.functions), [hex_name(2)]);
+        assert!(left(&old_engine).is_empty());
+        fs::remove_dir_all(&disk.root).unwrap();
+    }
+
+    #[test]
+    fn a_staging_folder_is_removed_only_once_its_owner_is_gone() {
+        let disk = Arc::new(disk("staging", u64::MAX, 30));
+        let live = Staging::create(&disk).unwrap();
+        // A crashed process's folder: nobody holds its lock.
+        let stale = disk.staging.join("1-0-0");
+        fs::create_dir_all(stale.join("functions")).unwrap();
+        put(&stale.join("functions").join(hex_name(1)), 10, Duration::ZERO);
+        fs::File::create(stale.join("lock")).unwrap();
+        let old = SystemTime::now() - 2 * STAGING_GRACE;
+        fs::File::open(&stale).unwrap().set_modified(old).unwrap();
+        fs::File::open(&live.dir).unwrap().set_modified(old).unwrap();
+
+        disk.sweep();
+        assert!(!stale.exists());
+        assert!(live.dir.exists(), "a folder whose owner holds its lock stays");
+        let dir = live.dir.clone();
+        drop(live);
+        assert!(!dir.exists(), "dropped uncommitted, a staging folder is deleted");
+        fs::remove_dir_all(&disk.root).unwrap();
+    }
+
+    #[test]
+    fn a_hit_marks_a_function_used() {
+        let disk = Arc::new(disk("touch", u64::MAX, 30));
+        let staging = Staging::create(&disk).unwrap();
+        let cache = FunctionCache::new(staging.functions.clone());
+        use wasmtime::CacheStore as _;
+        assert!(cache.insert(b"key", b"code".to_vec()));
+        assert!(left(&disk.functions).is_empty(), "new functions are staged");
+        assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
+        Staged(Some(Box::new(staging))).commit();
+        let shared = disk.functions.join(FunctionCache::name(b"key"));
+        let long_ago = SystemTime::now() - 10 * DAY;
+        fs::File::options()
+            .write(true)
+            .open(&shared)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+
+        let staging = Staging::create(&disk).unwrap();
+        let cache = FunctionCache::new(staging.functions.clone());
+        assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
+        let used = fs::metadata(&shared).unwrap().modified().unwrap();
+        assert!(used > long_ago + DAY, "touched on a hit");
+        fs::remove_dir_all(&disk.root).unwrap();
+    }
 }

@@ -108,6 +108,21 @@ pub struct SandboxConfig {
     /// addresses are checked like resolved ones.
     #[serde(skip)]
     pub http_hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// `compile-concurrency`: components compiled at once in this process
+    /// (0 counts as 1); other installs wait for their turn. Stops concurrent
+    /// installs from multiplying what one compile may take: three compile
+    /// bombs at once took 2.1 GB.
+    pub compile_concurrency: usize,
+    /// `cache-bytes`: the most the `cache-dir` may hold (compiled plugins and
+    /// compiled functions); past it the least recently used go first. Stops
+    /// uploads, each compiled and kept, from filling the disk (one Python
+    /// plugin leaves about 50 MB of functions).
+    pub cache_bytes: u64,
+    /// `cache-max-age-days`: compiled plugins and functions unused this long
+    /// are removed, whatever the size. Stops code no plugin uses any more
+    /// (replaced versions, an older wasmtime's artifacts) from staying
+    /// forever.
+    pub cache_max_age_days: u64,
 }
 
 impl Default for SandboxConfig {
@@ -139,6 +154,9 @@ impl Default for SandboxConfig {
             http_requests: 16,
             http_bytes: 8 * MIB as u64,
             http_hosts: BTreeMap::new(),
+            compile_concurrency: 1,
+            cache_bytes: 2 * 1024 * MIB as u64,
+            cache_max_age_days: 30,
         }
     }
 }

@@ -47,11 +47,11 @@ use crate::domain::{Cause, Digest, Entity, Fields, RobotInfo, Timestamp, Trigger
 use bindings::trigger_world::TriggerPre;
 use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
 use budget::{HostCallLimitHit, OutputLimitHit};
-use cache::ArtifactCache;
+use cache::{ArtifactCache, FunctionDirs, Staged};
 use limiter::MemoryLimitHit;
 use state::{HostFault, RunState};
 
-pub use compile::{Compiler, WORKER_COMMAND, serve_worker};
+pub use compile::{CompileStats, Compiler, WORKER_COMMAND, serve_worker};
 pub use config::SandboxConfig;
 pub use data::{CrmData, DataError};
 pub use outcome::{Blame, Denial, Denied, HandleReport, LogLevel, LogLine, Outcome, RunReport};
@@ -109,13 +109,17 @@ pub struct Sandbox {
     _ticker: EpochTicker,
 }
 
-/// A plugin ready to run: compiled, linked, and its catalog read.
+/// A plugin ready to run: compiled, linked, and its catalog read. What
+/// compiling it wrote joins the compile cache only once it is accepted
+/// ([`Plugin::accept`]); dropped unaccepted, it leaves nothing on disk.
 pub struct Plugin {
     name: String,
     digest: Digest,
     pre: RobotPre<RunState>,
     robots: Vec<RobotInfo>,
     requested: HashMap<String, Grants>,
+    /// What compiling it wrote, until it is accepted.
+    staged: Staged,
 }
 
 impl Plugin {
@@ -131,6 +135,12 @@ impl Plugin {
     pub fn robots(&self) -> &[RobotInfo] {
         &self.robots
     }
+
+    /// Keeps what compiling it wrote in the compile cache: call once the
+    /// plugin is accepted. A plugin dropped unaccepted leaves nothing there.
+    pub fn accept(&mut self) {
+        self.staged.commit();
+    }
 }
 
 /// A trigger plugin ready to handle webhooks.
@@ -139,6 +149,8 @@ pub struct TriggerPlugin {
     digest: Digest,
     pre: TriggerPre<RunState>,
     triggers: Vec<TriggerInfo>,
+    /// What compiling it wrote, until it is accepted.
+    staged: Staged,
 }
 
 impl TriggerPlugin {
@@ -153,6 +165,12 @@ impl TriggerPlugin {
     /// The triggers it provides, as its `describe` said.
     pub fn triggers(&self) -> &[TriggerInfo] {
         &self.triggers
+    }
+
+    /// Keeps what compiling it wrote in the compile cache (see
+    /// [`Plugin::accept`]).
+    pub fn accept(&mut self) {
+        self.staged.commit();
     }
 }
 
@@ -176,11 +194,11 @@ pub struct RunRequest<'a> {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> wasmtime::Result<Self> {
-        let (engine, pooling) = match engine(&config, config.pooling) {
+        let (engine, pooling) = match engine(&config, config.pooling, None) {
             Ok(engine) => (engine, config.pooling),
             Err(error) if config.pooling => {
                 tracing::warn!(%error, "cannot reserve the pooling allocator here; using on-demand allocation (slower sandboxes)");
-                (engine(&config, false)?, false)
+                (engine(&config, false, None)?, false)
             }
             Err(error) => return Err(error),
         };
@@ -189,7 +207,7 @@ impl Sandbox {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Robot::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
         refuse_ambient_authority(&mut linker)?;
-        let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref())?;
+        let cache = ArtifactCache::new(&engine, &config)?;
         let ticker = EpochTicker::start(&engine);
         Ok(Sandbox {
             engine,
@@ -211,10 +229,15 @@ impl Sandbox {
         self.pooling
     }
 
+    /// Compiles so far, and the most that ran at once.
+    pub fn compile_stats(&self) -> CompileStats {
+        self.cache.compile_stats()
+    }
+
     /// Compiles (or takes from the cache), links and describes a robot
     /// plugin. `name` is how messages refer to it.
     pub fn load(&self, name: &str, wasm: &[u8], context: &RunContext) -> Result<Plugin, LoadError> {
-        let (digest, pre) = self.link(name, wasm, "robot")?;
+        let (digest, pre, staged) = self.link(name, wasm, "robot")?;
         let pre = RobotPre::new(pre).map_err(|e| wrong_world(name, "robot", e))?;
         let mut store = self.store(
             RunState::new(&self.config, Grants::NONE, context.clone()),
@@ -251,13 +274,14 @@ impl Sandbox {
             pre,
             robots,
             requested,
+            staged,
         })
     }
 
     /// Compiles (or takes from the cache), links and describes a trigger
     /// plugin.
     pub fn load_trigger(&self, name: &str, wasm: &[u8], context: &RunContext) -> Result<TriggerPlugin, LoadError> {
-        let (digest, pre) = self.link(name, wasm, "trigger")?;
+        let (digest, pre, staged) = self.link(name, wasm, "trigger")?;
         let pre = TriggerPre::new(pre).map_err(|e| wrong_world(name, "trigger", e))?;
         let mut store = self.store(
             RunState::new(&self.config, Grants::NONE, context.clone()),
@@ -283,17 +307,22 @@ impl Sandbox {
             digest,
             pre,
             triggers,
+            staged,
         })
     }
 
-    fn link(&self, name: &str, wasm: &[u8], world: &'static str) -> Result<(Digest, InstancePre<RunState>), LoadError> {
+    /// Compiles (or takes from the cache) and links; what compiling wrote
+    /// is staged, deleted unless the caller accepts the plugin.
+    fn link(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        world: &'static str,
+    ) -> Result<(Digest, InstancePre<RunState>, Staged), LoadError> {
         check_component_header(name, wasm)?;
         let digest = Digest::of(wasm);
-        let compile = || match &self.config.compiler {
-            Compiler::InProcess => self.engine.precompile_component(wasm),
-            Compiler::Worker { exe } => compile::in_worker(exe, &self.config, wasm).map_err(wasmtime::Error::msg),
-        };
-        let component: Component =
+        let compile = |functions: Option<&FunctionDirs>| compile::compile(&self.engine, &self.config, wasm, functions);
+        let (component, staged): (Component, Staged) =
             self.cache
                 .component(&self.engine, digest, compile)
                 .map_err(|e| LoadError::Compile {
@@ -304,7 +333,7 @@ impl Sandbox {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| wrong_world(name, world, e))?;
-        Ok((digest, pre))
+        Ok((digest, pre, staged))
     }
 
     fn describe_failed(&self, name: &str, error: wasmtime::Error, store: &mut Store<RunState>) -> LoadError {
@@ -661,11 +690,11 @@ fn check_component_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
     }
 }
 
-fn engine(config: &SandboxConfig, pooling: bool) -> wasmtime::Result<Engine> {
+/// An engine for `config`; `functions` caches compiled functions, for an
+/// engine that compiles one component.
+fn engine(config: &SandboxConfig, pooling: bool, functions: Option<cache::FunctionCache>) -> wasmtime::Result<Engine> {
     let mut c = Config::new();
-    if let Some(root) = &config.cache_dir {
-        let functions = cache::FunctionCache::new(root)
-            .map_err(|e| wasmtime::format_err!("the function cache in {}: {e}", root.display()))?;
+    if let Some(functions) = functions {
         c.enable_incremental_compilation(std::sync::Arc::new(functions))?;
     }
     c.consume_fuel(true)
