@@ -60,6 +60,16 @@ pub fn files_and_bytes(dir: &Path) -> (usize, u64) {
     found
 }
 
+/// The peak resident memory of this process so far, in KiB.
+pub fn peak_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM value")
+}
+
 /// Parses an entity written as JSON.
 pub fn entity(json: &str) -> Entity {
     serde_json::from_str(json).expect("test entity JSON")

@@ -214,14 +214,17 @@ fn wrong_inputs_are_refused_before_running() {
     );
 }
 
-/// The peak resident memory of this process so far.
-fn peak_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM value")
+/// Default limits with fuel and time to spare, so floods meet their own
+/// limits first.
+fn flood_sandbox() -> (SandboxConfig, Sandbox, Plugin) {
+    let config = config();
+    let sandbox = sandbox(SandboxConfig {
+        fuel: 5_000_000_000,
+        wall_time_ms: 10_000,
+        ..config.clone()
+    });
+    let plugin = load(&sandbox, "hostile");
+    (config, sandbox, plugin)
 }
 
 /// Runs `robot` and checks it stopped in time, whatever it waited on.
@@ -299,13 +302,7 @@ fn a_sandbox_called_from_async_code_neither_panics_nor_waits_forever() {
 
 #[test]
 fn floods_that_cost_the_guest_nothing_are_bounded() {
-    let config = config();
-    let sandbox = sandbox(SandboxConfig {
-        fuel: 5_000_000_000,
-        wall_time_ms: 10_000,
-        ..config.clone()
-    });
-    let plugin = load(&sandbox, "hostile");
+    let (config, sandbox, plugin) = flood_sandbox();
     let bound = std::time::Duration::from_secs(5);
     let record = |report: &RunReport| serde_json::to_vec(report).unwrap().len();
     let before = peak_kib();
@@ -354,13 +351,7 @@ fn floods_that_cost_the_guest_nothing_are_bounded() {
 
 #[test]
 fn host_work_is_budgeted() {
-    let config = config();
-    let sandbox = sandbox(SandboxConfig {
-        fuel: 5_000_000_000,
-        wall_time_ms: 10_000,
-        ..config.clone()
-    });
-    let plugin = load(&sandbox, "hostile");
+    let (config, sandbox, plugin) = flood_sandbox();
     let bound = std::time::Duration::from_secs(5);
 
     let report = stopped_within(&sandbox, &plugin, "lookup_flood", bound);

@@ -197,16 +197,6 @@ async fn a_waiting_robot_holds_no_worker_past_its_deadline(db: Db) {
     assert!(runs.iter().any(|r| r["status"] == "succeeded"), "{runs:?}");
 }
 
-/// The peak resident memory of this process so far.
-fn peak_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM value")
-}
-
 async fn floods_leave_small_records_and_the_host_serving(db: Db) {
     let s = server(db).await;
     s.install("hostile", "add-comment").await;
