@@ -35,6 +35,7 @@ mod state;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::mpsc;
+use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -507,8 +508,18 @@ impl Sandbox {
     /// host (a sleep, a stream, `poll`) is stopped here, its call dropped.
     fn drive<T>(&self, call: impl Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
         let _io = self.io.enter();
-        let deadline = tokio::time::timeout(self.config.wall_time(), call);
-        futures_executor::block_on(deadline).unwrap_or_else(|_| Err(Trap::Interrupt.into()))
+        let deadline = tokio::time::Instant::now() + self.config.wall_time();
+        let mut call = std::pin::pin!(call);
+        // Most guests never wait in the host: the timer, shared by every
+        // run's thread, is set only for one that does.
+        let mut timer = None;
+        futures_executor::block_on(std::future::poll_fn(|cx| {
+            if let Poll::Ready(ended) = call.as_mut().poll(cx) {
+                return Poll::Ready(ended);
+            }
+            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            timer.as_mut().poll(cx).map(|()| Err(Trap::Interrupt.into()))
+        }))
     }
 
     fn store(&self, state: RunState, fuel: u64) -> Store<RunState> {
