@@ -209,6 +209,33 @@ fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Result<()> {
     Ok(())
 }
 
+impl Engine {
+    /// What a robot binding may ask of the plugin it names: fuel up to its
+    /// package's `fuel.max` (and `sandbox.max-fuel`), a robot the plugin
+    /// describes, and the properties that robot takes. The API and
+    /// templates both check bindings here.
+    fn check_against_plugin(&self, robot: &RobotBinding, installed: &Installed) -> Result<()> {
+        let max_fuel = installed
+            .fuel
+            .max
+            .unwrap_or(u64::MAX)
+            .min(self.sandbox.config().max_fuel);
+        if let Some(fuel) = robot.fuel
+            && fuel > max_fuel
+        {
+            let problem = format!(
+                "{fuel} is more than this robot may get, {max_fuel} (its package's fuel.max, or sandbox.max-fuel)"
+            );
+            return Err(invalid("fuel", problem));
+        }
+        // A webhook describes no catalog: its properties are its own.
+        match &installed.handler {
+            Handler::Wasm(plugin) => check_against_catalog(robot, plugin),
+            Handler::Webhook { .. } => Ok(()),
+        }
+    }
+}
+
 /// An installed plugin, loaded into the sandbox.
 struct Installed {
     handler: Handler,
@@ -630,23 +657,7 @@ impl Engine {
         let installed = self
             .plugin(&robot.plugin)
             .ok_or_else(|| invalid("plugin", format!("no plugin `{}` is installed", robot.plugin)))?;
-        let max_fuel = installed
-            .fuel
-            .max
-            .unwrap_or(u64::MAX)
-            .min(self.sandbox.config().max_fuel);
-        if let Some(fuel) = robot.fuel
-            && fuel > max_fuel
-        {
-            let problem = format!(
-                "{fuel} is more than this robot may get, {max_fuel} (its package's fuel.max, or sandbox.max-fuel)"
-            );
-            return Err(invalid("fuel", problem));
-        }
-        // A webhook describes no catalog: its properties are its own.
-        if let Handler::Wasm(plugin) = &installed.handler {
-            check_against_catalog(robot, plugin)?;
-        }
+        self.check_against_plugin(robot, &installed)?;
         for (code, value) in &robot.properties {
             crate::domain::check(value).map_err(|e| invalid(format!("properties.{code}"), e.to_string()))?;
         }

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use toml::Spanned;
 
-use super::{Engine, EngineError, Handler, Result, check_against_catalog, check_timing};
+use super::{Engine, EngineError, Result, check_timing};
 use crate::domain::{
     Condition, EntityKind, Pipeline, Problem, Recipient, Reference, RobotBinding, Template, TriggerBinding, check,
     location,
@@ -288,9 +288,7 @@ impl Engine {
                 robot.plugin
             )),
             Some(installed) => {
-                if let Handler::Wasm(plugin) = &installed.handler
-                    && let Err(e) = check_against_catalog(robot, plugin)
-                {
+                if let Err(e) = self.check_against_plugin(robot, &installed) {
                     found.push(e.to_string());
                 }
             }
