@@ -149,10 +149,6 @@ impl Store {
         Ok(on!(&*self.writer, c => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()))?)
     }
 
-    pub fn is_postgres(&self) -> bool {
-        matches!(*self.db, Backend::Postgres(_))
-    }
-
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx::new(match &*self.writer {
             Backend::Sqlite(pool) => Backend::Sqlite(pool.begin().await?),
@@ -276,11 +272,6 @@ impl Store {
         spec.map(|s| rows::robot(id as i64, &s)).transpose()
     }
 
-    pub async fn triggers_with_code(&self, code: &str) -> Result<Vec<TriggerBinding>> {
-        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM triggers WHERE code = $1 ORDER BY id").bind(code).fetch_all(c).await)?;
-        rows.into_iter().map(|(id, spec)| rows::trigger(id, &spec)).collect()
-    }
-
     pub async fn triggers_at(&self, pipeline: &str, stage: &str) -> Result<Vec<TriggerBinding>> {
         let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM triggers WHERE pipeline = $1 AND stage = $2 ORDER BY id").bind(pipeline).bind(stage).fetch_all(c).await)?;
         rows.into_iter().map(|(id, spec)| rows::trigger(id, &spec)).collect()
@@ -294,12 +285,6 @@ impl Store {
     pub async fn entity(&self, target: EntityRef) -> Result<Option<Entity>> {
         let row: Option<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(rows::ENTITY_SELECT).bind(target.kind.as_str()).bind(target.id as i64).fetch_optional(c).await)?;
         Ok(row.map(rows::entity).transpose()?.map(|(entity, _)| entity))
-    }
-
-    /// An entity and its current stage entry.
-    pub async fn entity_with_entry(&self, target: EntityRef) -> Result<Option<(Entity, Option<u64>)>> {
-        let row: Option<rows::EntityRow> = on!(&*self.db, c => sqlx::query_as(rows::ENTITY_SELECT).bind(target.kind.as_str()).bind(target.id as i64).fetch_optional(c).await)?;
-        row.map(rows::entity).transpose()
     }
 
     /// Several entities with their current stage entries, in one query.

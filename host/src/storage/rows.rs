@@ -132,13 +132,6 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
         }
     }
-
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Succeeded | RunStatus::Awaiting | RunStatus::Skipped | RunStatus::Dead | RunStatus::Cancelled
-        )
-    }
 }
 
 impl std::str::FromStr for RunStatus {
