@@ -224,3 +224,89 @@ pub struct HandleReport {
     #[serde(serialize_with = "micros")]
     pub duration: Duration,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each outcome; the match makes a new variant fail to compile
+    /// here until it is listed.
+    fn every_outcome() -> Vec<Outcome> {
+        let text = String::new;
+        let all = vec![
+            Outcome::Success,
+            Outcome::RobotError {
+                code: text(),
+                message: text(),
+                retryable: false,
+            },
+            Outcome::OutOfFuel { budget: 0 },
+            Outcome::DeadlineExceeded { limit_ms: 0 },
+            Outcome::MemoryLimit { limit_bytes: 0 },
+            Outcome::StackOverflow { limit_bytes: 0 },
+            Outcome::OutputLimit { what: text() },
+            Outcome::HostCallLimit { what: text() },
+            Outcome::GuestTrap {
+                message: text(),
+                frames: Vec::new(),
+            },
+            Outcome::CapabilityDenied {
+                denied: Denied::Filesystem,
+                call: text(),
+            },
+            Outcome::HostError { message: text() },
+            Outcome::ExternalError { message: text() },
+        ];
+        for outcome in &all {
+            match outcome {
+                Outcome::Success
+                | Outcome::RobotError { .. }
+                | Outcome::OutOfFuel { .. }
+                | Outcome::DeadlineExceeded { .. }
+                | Outcome::MemoryLimit { .. }
+                | Outcome::StackOverflow { .. }
+                | Outcome::OutputLimit { .. }
+                | Outcome::HostCallLimit { .. }
+                | Outcome::GuestTrap { .. }
+                | Outcome::CapabilityDenied { .. }
+                | Outcome::HostError { .. }
+                | Outcome::ExternalError { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_architecture_lists_every_outcome() {
+        let map = include_str!("../../../ARCHITECTURE.md");
+        let start = map.find("Outcomes: ").expect("ARCHITECTURE.md lists the outcomes");
+        let list = &map[start..start + map[start..].find("\n\n").unwrap_or(map.len() - start)];
+        let listed: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+        let codes: Vec<&str> = every_outcome().iter().map(Outcome::code).collect();
+        for code in &codes {
+            assert!(listed.contains(code), "ARCHITECTURE.md does not list `{code}`");
+        }
+        for name in listed.iter().filter(|name| name.contains('-') || **name == "success") {
+            assert!(
+                codes.contains(name),
+                "ARCHITECTURE.md lists `{name}`, which is no outcome"
+            );
+        }
+    }
+
+    #[test]
+    fn only_what_may_pass_is_retried() {
+        let retried: Vec<&str> = every_outcome()
+            .iter()
+            .filter(|o| o.is_retryable())
+            .map(Outcome::code)
+            .collect();
+        assert_eq!(retried, ["host-error", "external-error"]);
+        let transient = Outcome::RobotError {
+            code: "unavailable".into(),
+            message: String::new(),
+            retryable: true,
+        };
+        assert!(transient.is_retryable());
+    }
+}
