@@ -6,9 +6,7 @@
 //! [`Auth<P>`](Auth) whose policy `P` lists the roles; a route without one
 //! is public (only health and the OpenAPI document are).
 
-use std::fmt;
 use std::marker::PhantomData;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -20,47 +18,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::error::ApiError;
 use super::extract::JsonBody;
+pub use super::role::Role;
 use crate::domain::Timestamp;
 use crate::engine::Engine;
 use crate::storage::{Store, StoreError};
-
-/// What a token may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything: the portal's settings, plugins, tokens.
-    Admin,
-    /// Systems that post events and read plugins and runs.
-    Integrator,
-    /// People working with entities.
-    Manager,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Integrator => "integrator",
-            Role::Manager => "manager",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [Role::Admin, Role::Integrator, Role::Manager]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a role; use admin, integrator or manager"))
-    }
-}
 
 /// Which roles may call a route.
 pub trait Policy: Send + Sync + 'static {

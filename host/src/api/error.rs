@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::auth::Role;
+use super::role::Role;
 use crate::engine::EngineError;
 use crate::storage::StoreError;
 

@@ -22,6 +22,7 @@ mod events;
 mod extract;
 mod packages;
 mod plugins;
+mod role;
 mod templates;
 
 use std::panic::AssertUnwindSafe;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::Localized;
-use super::entity::{EntityKind, UserId};
+use super::kind::{EntityKind, UserId};
 use super::value::FieldValue;
 
 /// What reaching a stage means.

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::automation::{Constants, Directory};
-use super::entity::{Entity, Fields, UserId};
+use super::entity::{Entity, Fields};
+use super::kind::UserId;
 use super::value::{FieldValue, Value};
 
 /// Everything an expression may reference.

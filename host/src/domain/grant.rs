@@ -26,8 +26,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::address::{AddressClass, address_class, canonical_address};
-use super::entity::{Capability, Effect, EntityKind};
-use super::value::ValueError;
+use super::entity::{Capability, Effect};
+use super::error::ValueError;
+use super::kind::EntityKind;
 
 /// One thing an admin approves, written as a string (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,8 +11,10 @@ mod catalog;
 mod condition;
 mod digest;
 mod entity;
+mod error;
 mod expr;
 mod grant;
+mod kind;
 mod template;
 mod value;
 mod webhook;
@@ -26,14 +28,14 @@ pub use calendar::{Calendar, CalendarError};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType};
 pub use condition::{ConditionError, Verdict, evaluate};
 pub use digest::Digest;
-pub use entity::{
-    Capability, Cause, Channel, Effect, Entity, EntityId, EntityKind, EntityRef, Fields, Message, NewEntity, UserId,
-};
+pub use entity::{Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
+pub use error::ValueError;
 pub use expr::{ExprError, Reference, Scope, check, resolve};
 pub use grant::{
     Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
     is_field_code, is_host,
 };
+pub use kind::{EntityId, EntityKind, EntityRef, UserId};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
-pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value, ValueError};
+pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -46,7 +46,7 @@ use toml::Spanned;
 
 use super::automation::{Pipeline, RobotBinding, TriggerBinding};
 use super::catalog::{Choice, Localized, ValueType};
-use super::entity::EntityKind;
+use super::kind::EntityKind;
 
 /// The template format this host reads and writes.
 pub const TEMPLATE_FORMAT: u32 = 1;

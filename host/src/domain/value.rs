@@ -17,7 +17,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value as Json, json};
 
-use super::entity::{EntityRef, UserId};
+use super::error::ValueError;
+use super::kind::{EntityRef, UserId};
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -213,17 +214,6 @@ pub enum FieldValue {
     Empty,
     Single(Value),
     List(Vec<Value>),
-}
-
-/// A value that could not be read, with what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ValueError(String);
-
-impl ValueError {
-    pub fn new(message: impl Into<String>) -> Self {
-        ValueError(message.into())
-    }
 }
 
 impl Value {

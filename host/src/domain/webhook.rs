@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::entity::{EntityKind, EntityRef, Fields};
+use super::entity::Fields;
+use super::kind::{EntityKind, EntityRef};
 use super::value::Value;
 
 /// An inbound webhook call, as received.
