@@ -107,6 +107,14 @@ impl Budget {
         self.record.is_spent()
     }
 
+    /// Ends the run at `call` when the record is full.
+    pub fn check_room(&self, call: &str) -> Result<(), OutputLimitHit> {
+        match self.record_is_full() {
+            true => self.keep(ITEM_BYTES, call),
+            false => Ok(()),
+        }
+    }
+
     /// Charges one host call.
     pub fn call(&self, call: &str) -> Result<(), HostCallLimitHit> {
         if self.calls.take(1) {

@@ -127,10 +127,7 @@ impl RunState {
     /// Charges a call to one of robohost's interfaces; ends the run when
     /// its calls are used up or its record is full.
     fn enter(&mut self, call: &'static str) -> wasmtime::Result<()> {
-        if self.budget.record_is_full() {
-            // The refusal that filled it said why.
-            self.budget.item(0, call)?;
-        }
+        self.budget.check_room(call)?;
         self.budget.call(call)?;
         Ok(())
     }
