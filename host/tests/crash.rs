@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use robohost::domain::RunStatus;
 use robohost::domain::{Capability, EntityRef, Pipeline, RobotBinding, Timestamp};
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
-use robohost::storage::{RunStatus, Store};
+use robohost::storage::Store;
 use robohost_tests::db::{Db, fresh_url, shared_sandbox};
 use robohost_tests::plugin_path;
 

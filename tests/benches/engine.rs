@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use robohost::domain::RunStatus;
 use robohost::domain::{Capability, Pipeline, RobotBinding};
 use robohost::engine::{Engine, EngineConfig, NewEntityRequest, SystemClock};
-use robohost::storage::{RunStatus, Store};
+use robohost::storage::Store;
 use robohost_tests::db::{Db, fresh_url, shared_sandbox};
 use robohost_tests::plugin_path;
 use tokio_util::sync::CancellationToken;

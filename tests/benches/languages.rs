@@ -81,7 +81,7 @@ fn run_at(
     plugin: &Plugin,
     client: &robohost::domain::Entity,
     now: Timestamp,
-) -> robohost::runtime::RunReport {
+) -> robohost::runtime::AttemptReport {
     let properties = props("{}");
     sandbox
         .run(

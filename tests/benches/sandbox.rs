@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use robohost::domain::{Effect, Entity, EntityRef, FieldValue, Fields, Value};
-use robohost::runtime::{RunReport, SandboxConfig};
+use robohost::runtime::{AttemptReport, SandboxConfig};
 use robohost_tests::*;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -100,7 +100,7 @@ fn main() {
             let (sandbox, plugin, deal, properties, ctx) = (&sandbox, &plugin, &deal, &properties, ctx.clone());
             s.spawn(move || {
                 for _ in 0..per_thread {
-                    let report: RunReport = run(sandbox, plugin, "echo", deal, properties, ctx.clone());
+                    let report: AttemptReport = run(sandbox, plugin, "echo", deal, properties, ctx.clone());
                     // Checked in release builds too: a failing run is no measure.
                     assert!(report.outcome.is_success(), "{:?}", report.outcome);
                     black_box(report);

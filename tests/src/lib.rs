@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use robohost::domain::{Calendar, Cause, Entity, Fields, Timestamp};
 use robohost::harness::JsonCrm;
-use robohost::runtime::{Grants, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig};
+use robohost::runtime::{AttemptReport, Grants, Plugin, RunContext, RunRequest, Sandbox, SandboxConfig};
 
 /// The folder holding the compiled plugins.
 pub fn plugins_dir() -> &'static Path {
@@ -117,7 +117,7 @@ pub fn run(
     entity: &Entity,
     properties: &Fields,
     ctx: RunContext,
-) -> RunReport {
+) -> AttemptReport {
     run_with(sandbox, plugin, robot, entity, properties, ctx, Grants::ALL, None)
 }
 
@@ -131,7 +131,7 @@ pub fn run_with(
     ctx: RunContext,
     grants: Grants,
     fuel: Option<u64>,
-) -> RunReport {
+) -> AttemptReport {
     let cause = Cause::Manual { user: 1 };
     sandbox
         .run(

@@ -329,6 +329,34 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         let name = reference.split('"').next().unwrap();
         assert!(schemas.contains_key(name), "{name} is referenced but not defined");
     }
+    // A run is described down to each outcome and each reason it did not run.
+    for path in ["/api/runs/{id}", "/api/runs"] {
+        let body = &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(
+            body.to_string().contains("#/components/schemas/Run\""),
+            "{path}: {body}"
+        );
+    }
+    let report = &schemas["RunReport"]["properties"];
+    for field in [
+        "robot", "attempt", "reason", "outcome", "blame", "plugin", "version", "effects", "logs",
+    ] {
+        assert!(report.get(field).is_some(), "RunReport has no `{field}`: {report}");
+    }
+    let outcomes = schemas["Outcome"].to_string();
+    for code in [
+        "success",
+        "robot-error",
+        "configuration-error",
+        "host-error",
+        "external-error",
+    ] {
+        assert!(
+            outcomes.contains(&format!("\"{code}\"")),
+            "Outcome lacks `{code}`: {outcomes}"
+        );
+    }
+    assert!(schemas["NotRun"].to_string().contains("\"left-stage\""));
 
     let mut operations = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

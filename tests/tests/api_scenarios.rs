@@ -159,7 +159,7 @@ async fn leaving_the_stage_cancels_a_pending_delayed_robot(db: Db) {
     robot(
         &s,
         "NEW",
-        json!({"plugin": "bench", "robot": "echo", "properties": {"text": "too late"},
+        json!({"plugin": "bench", "robot": "echo", "title": "Remind the manager", "properties": {"text": "too late"},
             "timing": {"delay_seconds": 86400}}),
     )
     .await;
@@ -175,6 +175,16 @@ async fn leaving_the_stage_cancels_a_pending_delayed_robot(db: Db) {
         at("2026-11-25T11:00:00+03:00"),
         "cancelled by the move, not when it fell due"
     );
+    // The record says which robot and why, as the admin named it.
+    let report = &runs[0]["report"];
+    assert_eq!(report["reason"], json!({"reason": "left-stage"}), "{report}");
+    assert_eq!(
+        report["robot"],
+        json!({"title": "Remind the manager", "plugin": "bench", "code": "echo"}),
+        "{report}"
+    );
+    assert_eq!(report["attempt"], 0, "{report}");
+    assert!(report.get("outcome").is_none(), "it never ran: {report}");
     assert_eq!(echo(&s, id).await, Value::Null);
 }
 
@@ -223,9 +233,9 @@ async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 1);
     let run = run(&s, &runs(&s, id).await[0]).await;
     assert_eq!(run["status"], "skipped");
-    let reason = run["report"]["reason"].as_str().unwrap();
     assert_eq!(
-        reason, "condition is false: OPPORTUNITY is 500 RUB, wanted > 1000000",
+        run["report"]["reason"],
+        json!({"reason": "condition-false", "because": "OPPORTUNITY is 500 RUB, wanted > 1000000"}),
         "{run}"
     );
     assert_eq!(echo(&s, id).await, Value::Null);

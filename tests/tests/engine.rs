@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
+use robohost::domain::{Blame, Digest, NotRun, Outcome, RobotNote, RunReport, RunStatus};
 use robohost::domain::{
     Calendar, Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, Pipeline, RobotBinding, Timestamp,
     TriggerBinding, Value,
 };
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
-use robohost::storage::{RunEnd, RunStatus};
+use robohost::storage::RunEnd;
 use robohost_tests::db::{Db, engine};
 use robohost_tests::plugin_path;
 
@@ -97,8 +98,13 @@ async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Succeeded);
     let report = runs[0].report.as_ref().unwrap();
-    assert_eq!(report["outcome"]["outcome"], "success");
-    assert!(report["fuel_used"].as_u64().unwrap() > 0);
+    assert_eq!(report.outcome, Some(Outcome::Success));
+    assert!(report.fuel_used > 0);
+    assert_eq!(report.attempt, 1);
+    assert_eq!(
+        report.plugin,
+        Some(Digest::of(&std::fs::read(plugin_path("assign_by_amount")).unwrap()))
+    );
     let events: Vec<String> = engine
         .store()
         .events(deal.reference())
@@ -138,6 +144,12 @@ async fn leaving_the_stage_cancels_a_pending_delayed_robot(db: Db) {
     assert_eq!(engine.run_until_idle().await.unwrap(), 0);
     let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(runs[0].status, RunStatus::Cancelled);
+    let report = runs[0].report.as_ref().expect("a cancelled run says why");
+    assert_eq!(report.reason, Some(NotRun::LeftStage));
+    assert_eq!(
+        (report.robot.plugin.as_str(), report.robot.code.as_str()),
+        ("bench", "echo")
+    );
     assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, FieldValue::Empty);
 }
 
@@ -185,8 +197,11 @@ async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
     assert_eq!(engine.run_until_idle().await.unwrap(), 1);
     let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
     assert_eq!(runs[0].status, RunStatus::Skipped);
-    let reason = runs[0].report.as_ref().unwrap()["reason"].as_str().unwrap().to_owned();
-    assert!(reason.contains("OPPORTUNITY") && reason.contains("500"), "{reason}");
+    let reason = runs[0].report.as_ref().unwrap().reason.clone();
+    let Some(NotRun::ConditionFalse { because }) = reason else {
+        panic!("skipped for its condition: {reason:?}")
+    };
+    assert!(because.contains("OPPORTUNITY") && because.contains("500"), "{because}");
     assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, FieldValue::Empty);
 }
 
@@ -205,8 +220,8 @@ async fn a_trapping_robot_ends_dead_at_once_with_its_error(db: Db) {
     assert_eq!((run.status, run.attempts), (RunStatus::Dead, 1));
     let run = &engine.store().runs(Some(deal.reference()), 10).await.unwrap()[0];
     let report = run.report.as_ref().unwrap();
-    assert_eq!(report["outcome"]["outcome"], "guest-trap");
-    assert_eq!(report["blame"], "guest");
+    assert!(matches!(report.outcome, Some(Outcome::GuestTrap { .. })), "{report:?}");
+    assert_eq!(report.blame, Some(Blame::Guest));
     assert_eq!(
         field(&engine, deal.reference(), "TITLE").await,
         text("Pumps"),
@@ -296,7 +311,7 @@ async fn a_worker_whose_lease_was_taken_over_cannot_finish(db: Db) {
         status: RunStatus::Succeeded,
         retry_at: None,
         awaiting: None,
-        report: serde_json::json!({}),
+        report: RunReport::failed(RobotNote::removed(), claim.attempt, Outcome::Success),
     };
     let mut tx = store.begin().await.unwrap();
     let ended = tx.end_runs(&[end(&a[0])], later).await.unwrap();
@@ -412,10 +427,8 @@ async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
     engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
     engine.run_until_idle().await.unwrap();
     let runs = engine.store().runs(Some(deal.reference()), 10).await.unwrap();
-    assert_eq!(
-        runs[1].report.as_ref().unwrap()["outcome"]["outcome"],
-        "capability-denied"
-    );
+    let outcome = runs[1].report.as_ref().unwrap().outcome.as_ref().unwrap();
+    assert_eq!(outcome.code(), "capability-denied");
     assert_eq!(field(&engine, deal.reference(), "UF_ECHO").await, text("from the web"));
 
     // Unreachable: an external failure, retried, then dead.
@@ -440,7 +453,9 @@ async fn a_webhook_robot_runs_like_a_sandboxed_one(db: Db) {
         .pop()
         .unwrap();
     assert_eq!(run.status, RunStatus::Dead);
-    assert_eq!(run.report.as_ref().unwrap()["blame"], "external");
+    let report = run.report.as_ref().unwrap();
+    assert_eq!(report.blame, Some(Blame::External));
+    assert_eq!(report.attempt, EngineConfig::default().max_attempts);
 }
 
 async fn a_change_made_by_one_process_reaches_the_others(db: Db) {

@@ -2,7 +2,7 @@
 //! outcome, blames the guest, and leaves the host able to run the next robot.
 
 use robohost::domain::{Capability, Entity};
-use robohost::runtime::{Blame, Denied, Outcome, Plugin, RunReport, Sandbox, SandboxConfig};
+use robohost::runtime::{AttemptReport, Blame, Denied, Outcome, Plugin, Sandbox, SandboxConfig};
 use robohost_tests::*;
 
 /// Small limits, so each hostile run ends quickly.
@@ -19,7 +19,7 @@ fn deal() -> Entity {
     entity(r#"{"kind": "deal", "id": 42, "responsible": 1, "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#)
 }
 
-fn hostile(sandbox: &Sandbox, plugin: &Plugin, robot: &str) -> RunReport {
+fn hostile(sandbox: &Sandbox, plugin: &Plugin, robot: &str) -> AttemptReport {
     let deal = deal();
     let report = run(sandbox, plugin, robot, &deal, &props("{}"), context(&deal, vec![]));
     assert_eq!(report.blame, Some(Blame::Guest), "{robot}: {:?}", report.outcome);
@@ -228,7 +228,7 @@ fn flood_sandbox() -> (SandboxConfig, Sandbox, Plugin) {
 }
 
 /// Runs `robot` and checks it stopped in time, whatever it waited on.
-fn stopped_within(sandbox: &Sandbox, plugin: &Plugin, robot: &str, bound: std::time::Duration) -> RunReport {
+fn stopped_within(sandbox: &Sandbox, plugin: &Plugin, robot: &str, bound: std::time::Duration) -> AttemptReport {
     let started = std::time::Instant::now();
     let report = hostile(sandbox, plugin, robot);
     assert!(
@@ -304,7 +304,7 @@ fn a_sandbox_called_from_async_code_neither_panics_nor_waits_forever() {
 fn floods_that_cost_the_guest_nothing_are_bounded() {
     let (config, sandbox, plugin) = flood_sandbox();
     let bound = std::time::Duration::from_secs(5);
-    let record = |report: &RunReport| serde_json::to_vec(report).unwrap().len();
+    let record = |report: &AttemptReport| serde_json::to_vec(report).unwrap().len();
     let before = peak_kib();
 
     let report = stopped_within(&sandbox, &plugin, "empty_log_flood", bound);

@@ -65,6 +65,7 @@ async fn a_plugin_that_breaks_at_load_leaves_the_host_serving(db: Db) {
         grants: Vec::new(),
         webhook: None,
         fuel: Default::default(),
+        version: None,
     };
     let mut tx = s.engine.store().begin().await.unwrap();
     tx.put_plugin(&stored, s.engine.now()).await.unwrap();
@@ -112,7 +113,8 @@ async fn a_plugin_that_breaks_at_load_leaves_the_host_serving(db: Db) {
         .iter()
         .find(|r| r["status"] == "dead")
         .expect("the broken robot failed");
-    let message = failed["report"]["message"].as_str().unwrap();
+    assert_eq!(failed["report"]["outcome"]["outcome"], "host-error", "{failed}");
+    let message = failed["report"]["outcome"]["message"].as_str().unwrap();
     assert!(message.contains("is installed but does not load"), "{message}");
 
     // An admin removes it, disabling the robot that used it.

@@ -19,7 +19,7 @@ use axum::serve::ListenerExt;
 use robohost::domain::{
     AddressClass, Entity, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, Permission,
 };
-use robohost::runtime::{Denied, LogLevel, Outcome, Plugin, RunReport, Sandbox, SandboxConfig};
+use robohost::runtime::{AttemptReport, Denied, LogLevel, Outcome, Plugin, Sandbox, SandboxConfig};
 use robohost_tests::*;
 
 const REQUESTS: u32 = 4;
@@ -102,7 +102,7 @@ fn deal() -> Entity {
 }
 
 /// Runs `fetch` with `properties` (a JSON object) under `permissions`.
-fn get(permissions: &[String], properties: &str) -> RunReport {
+fn get(permissions: &[String], properties: &str) -> AttemptReport {
     let (sandbox, plugin) = fetch();
     let permissions: Vec<Permission> = permissions.iter().map(|p| p.parse().unwrap()).collect();
     let deal = deal();
@@ -119,7 +119,7 @@ fn get(permissions: &[String], properties: &str) -> RunReport {
 }
 
 /// The one HTTP refusal of a run, which ended the run.
-fn refused(report: &RunReport) -> HttpRefusal {
+fn refused(report: &AttemptReport) -> HttpRefusal {
     let [denial] = report.denials.as_slice() else {
         panic!("not one denial: {report:#?}");
     };
@@ -131,13 +131,13 @@ fn refused(report: &RunReport) -> HttpRefusal {
         report.outcome,
         Outcome::CapabilityDenied {
             denied: denial.denied.clone(),
-            call: denial.call.into()
+            call: denial.call.to_string()
         }
     );
     refusal.clone()
 }
 
-fn http_log(report: &RunReport) -> Vec<&str> {
+fn http_log(report: &AttemptReport) -> Vec<&str> {
     report
         .logs
         .iter()
@@ -304,7 +304,7 @@ fn outbound_requests_past_the_budget_are_refused_and_end_the_run() {
     assert_eq!(
         refused(&report).reason,
         HttpRefused::Budget {
-            limit: HTTP_REQUESTS_LIMIT,
+            limit: HTTP_REQUESTS_LIMIT.into(),
             max: u64::from(REQUESTS)
         }
     );
@@ -328,7 +328,7 @@ fn outbound_a_body_crossing_the_byte_budget_fails_and_ends_the_run() {
     assert_eq!(
         refused(&report).reason,
         HttpRefused::Budget {
-            limit: HTTP_BYTES_LIMIT,
+            limit: HTTP_BYTES_LIMIT.into(),
             max: BYTES
         }
     );

@@ -229,10 +229,12 @@ async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robot
     let deal = engine.create_entity(request).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
-    assert_eq!(run.status, robohost::storage::RunStatus::Cancelled);
+    assert_eq!(run.status, robohost::domain::RunStatus::Cancelled);
     assert_eq!(
-        run.report.unwrap()["reason"],
-        "the robot is disabled: package `assign` was removed"
+        run.report.unwrap().reason,
+        Some(robohost::domain::NotRun::RobotDisabled {
+            because: "package `assign` was removed".into()
+        })
     );
 }
 
@@ -411,14 +413,16 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
         let engine = engine.clone();
         async move {
             let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
-            assert_eq!(run.status, robohost::storage::RunStatus::Succeeded);
-            run.report.unwrap()["plugin"].as_str().unwrap().to_owned()
+            assert_eq!(run.status, robohost::domain::RunStatus::Succeeded);
+            let report = run.report.unwrap();
+            (report.plugin.unwrap(), report.version.unwrap())
         }
     };
     let (old, new) = (digest(first).await, digest(second).await);
-    assert_ne!(old, new, "the second run used version 2");
+    assert_ne!(old.0, new.0, "the second run used version 2");
     let v1_digest = robohost::domain::Digest::of(&std::fs::read(plugin_path("assign_by_amount")).unwrap());
-    assert_eq!(old, v1_digest.to_string(), "the run in flight kept version 1");
+    assert_eq!(old, (v1_digest, "1.0.0".to_owned()), "the run in flight kept version 1");
+    assert_eq!(new.1, "2.0.0");
 }
 
 /// A package of `related_totals` (reads a company's deals, writes two
@@ -485,7 +489,8 @@ async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: D
             .unwrap()
             .remove(0);
         let stored = engine.store().entity(company.reference()).await.unwrap().unwrap();
-        (run.report.unwrap(), stored)
+        // As the API serves it.
+        (serde_json::to_value(run.report.unwrap()).unwrap(), stored)
     };
 
     // Listing the company's deals is denied.
@@ -646,6 +651,7 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
                 .unwrap()
                 .remove(0)
                 .report
+                .map(|r| serde_json::to_value(r).unwrap())
                 .unwrap()
         }
     };
@@ -711,7 +717,8 @@ async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
     }
     engine.run_until_idle().await.unwrap();
     let starved = engine.store().runs(Some(deals[0]), 10).await.unwrap().remove(0);
-    assert_eq!(starved.report.unwrap()["outcome"]["outcome"], "out-of-fuel");
+    let outcome = starved.report.unwrap().outcome.unwrap();
+    assert_eq!(outcome.code(), "out-of-fuel", "{outcome}");
     let fed = engine.store().entity(deals[1]).await.unwrap().unwrap();
     assert_eq!(fed.responsible, Some(8));
 }

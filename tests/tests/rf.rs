@@ -5,11 +5,11 @@
 //! package.
 
 use ed25519_dalek::SigningKey;
+use robohost::domain::RunStatus;
 use robohost::domain::{Entity, FieldValue, Fields, Permission, Pipeline, RobotBinding, Timestamp, Value};
 use robohost::engine::{EngineConfig, NewEntityRequest};
 use robohost::package::Trust;
 use robohost::runtime::{Grants, Plugin, SandboxConfig};
-use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
 use robohost_tests::{
     c_plugin_path, context, entity, js_plugin_path, plugin_path, props, python_plugin_path, run_with, sandbox,

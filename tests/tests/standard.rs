@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use chrono::DateTime;
+use robohost::domain::RunStatus;
 use robohost::domain::{
     Department, Entity, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding, Timestamp, User, Value,
 };
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
-use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
 
 fn wednesday() -> Timestamp {
@@ -78,12 +78,12 @@ async fn create(engine: &Engine, kind: &str, pipeline: &str, fields: &str) -> En
 }
 
 /// Runs everything due and returns the runs on `entity`.
-async fn runs(engine: &Engine, entity: EntityRef) -> Vec<robohost::storage::RunRecord> {
+async fn runs(engine: &Engine, entity: EntityRef) -> Vec<robohost::domain::Run> {
     engine.run_until_idle().await.unwrap();
     engine.store().runs(Some(entity), 100).await.unwrap()
 }
 
-async fn succeeded(engine: &Engine, entity: EntityRef) -> robohost::storage::RunRecord {
+async fn succeeded(engine: &Engine, entity: EntityRef) -> robohost::domain::Run {
     let run = runs(engine, entity).await.remove(0);
     assert!(
         matches!(run.status, RunStatus::Succeeded | RunStatus::Awaiting),
@@ -110,8 +110,8 @@ async fn dead_with(engine: &Engine, entity: EntityRef, message: &str) {
     assert!(report.contains(message), "{message:?} not in {report}");
 }
 
-fn returned(run: &robohost::storage::RunRecord, code: &str) -> EntityRef {
-    let value: FieldValue = serde_json::from_value(run.report.as_ref().unwrap()["returns"][code].clone()).unwrap();
+fn returned(run: &robohost::domain::Run, code: &str) -> EntityRef {
+    let value = &run.report.as_ref().unwrap().returns[code];
     match value.single() {
         Some(Value::Entity(r)) => *r,
         other => panic!("{code} returned {other:?}"),
@@ -491,7 +491,7 @@ async fn convert_lead_makes_a_contact_a_company_and_a_linked_deal() {
     .await;
     let lead = create(&engine, "lead", "leads", r#"{"NAME": "Olga"}"#).await;
     let run = succeeded(&engine, lead.reference()).await;
-    assert!(run.report.as_ref().unwrap()["returns"].get("company").is_none());
+    assert!(!run.report.as_ref().unwrap().returns.contains_key("company"));
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! Templates: checked whole before anything is written, installed without
 //! touching what the portal has, and exported back identically.
 
+use robohost::domain::RunStatus;
 use robohost::domain::{EntityKind, FieldValue, Pipeline, Value};
 use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
-use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
 
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {

@@ -10,9 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::auth::{AnyRole, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use crate::domain::{Entity, EntityKind, EntityRef, Fields, HitTarget, Value};
+use crate::domain::{Entity, EntityKind, EntityRef, Fields, HitTarget, Run, Value};
 use crate::engine::Engine;
-use crate::storage::{OutboxMessage, RunRecord};
+use crate::storage::OutboxMessage;
 
 /// An event for one entity, or for the entities a lookup finds.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -106,14 +106,14 @@ pub(super) async fn post_event(
         ("entity" = Option<String>, Query, description = "Only runs on this entity, such as `deal:42`"),
         ("limit" = Option<u32>, Query, description = "At most this many, 1 to 1000 (100)"),
     ),
-    responses((status = 200, description = "Runs, oldest first, each with its report", body = Vec<Object>)),
+    responses((status = 200, description = "Runs, oldest first, each with its report", body = Vec<Run>)),
     security(("bearer" = ["admin", "integrator", "manager"])),
 )]
 pub(super) async fn list_runs(
     _auth: Auth<AnyRole>,
     State(engine): State<Arc<Engine>>,
     query: QueryParams,
-) -> Result<Json<Vec<RunRecord>>, ApiError> {
+) -> Result<Json<Vec<Run>>, ApiError> {
     let query = query.allow(&["entity", "limit"])?;
     let entity: Option<EntityRef> = query.parse("entity")?;
     let limit = query.limit()?;
@@ -176,14 +176,14 @@ pub(super) async fn list_outbox(
 #[utoipa::path(
     get, path = "/api/runs/{id}", tag = "runs",
     params(("id" = u64, Path)),
-    responses((status = 200, description = "The run: status, cause, attempts and the last attempt's report", body = Object)),
+    responses((status = 200, description = "The run: status, cause, attempts and the last attempt's report", body = Run)),
     security(("bearer" = ["admin", "integrator", "manager"])),
 )]
 pub(super) async fn get_run(
     _auth: Auth<AnyRole>,
     State(engine): State<Arc<Engine>>,
     path: PathParams,
-) -> Result<Json<RunRecord>, ApiError> {
+) -> Result<Json<Run>, ApiError> {
     let id = path.id("id")?;
     let run = engine.store().run(id).await?;
     run.map(Json)

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::domain::{Calendar, Capability, Cause, Entity, Fields, HitTarget, Timestamp, WebhookRequest};
 use crate::engine::{Engine, EngineConfig, SystemClock};
 use crate::harness::JsonCrm;
-use crate::runtime::{Denial, Grants, LogLine, Plugin, RunContext, RunReport, RunRequest, Sandbox, SandboxConfig};
+use crate::runtime::{AttemptReport, Denial, Grants, LogLine, Plugin, RunContext, RunRequest, Sandbox, SandboxConfig};
 use crate::storage::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -700,7 +700,7 @@ struct LocalRun {
 impl LocalRun {
     /// Runs the robot in a fresh sandbox, serving CRM data from the run's
     /// entity, related entities and key-value store.
-    fn run(self, sandbox: &Sandbox, plugin: &Plugin) -> anyhow::Result<RunReport> {
+    fn run(self, sandbox: &Sandbox, plugin: &Plugin) -> anyhow::Result<AttemptReport> {
         let context = RunContext {
             data: Arc::new(JsonCrm::new(self.entity.clone(), self.related).with_kv(self.kv)),
             calendar: Arc::new(self.calendar),
@@ -789,7 +789,7 @@ fn run_trigger(config: SandboxConfig, args: TriggerArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::FAILURE)
 }
 
-fn print_report(plugin: &Plugin, report: &RunReport) {
+fn print_report(plugin: &Plugin, report: &AttemptReport) {
     println!("plugin   {} ({})", plugin.name(), report.plugin);
     println!("robot    {}", report.robot);
     println!("outcome  {}", report.outcome.code());

@@ -17,6 +17,7 @@
 //!   see [`super::address`]): a name reaches only the public addresses it
 //!   resolves to. `localhost` is therefore no permission at all.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -227,7 +228,7 @@ impl<'de> Deserialize<'de> for Permission {
 }
 
 /// Something the host refused a plugin.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "what")]
 pub enum Denied {
     /// A host call whose capability the robot did not request or the admin did not grant.
@@ -262,7 +263,7 @@ impl fmt::Display for Denied {
 
 /// An outbound HTTP request the sandbox refused before sending it (or, for
 /// the byte budget, while it streamed).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRefusal {
     /// `http`, `https`, or the scheme refused.
     pub scheme: String,
@@ -275,7 +276,7 @@ pub struct HttpRefusal {
 }
 
 /// Why an outbound HTTP request was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "reason")]
 pub enum HttpRefused {
     /// No `http:` permission names this host.
@@ -288,7 +289,7 @@ pub enum HttpRefused {
     /// not reach, and no permission names that exact address and port.
     Address { address: IpAddr, class: AddressClass },
     /// A per-run budget is spent: `limit` is its key under `[sandbox]`.
-    Budget { limit: &'static str, max: u64 },
+    Budget { limit: Cow<'static, str>, max: u64 },
 }
 
 impl HttpRefusal {
@@ -337,7 +338,7 @@ impl fmt::Display for HttpRefusal {
                 SocketAddr::new(*address, port)
             ),
             HttpRefused::Budget { limit, max } => {
-                let what = if *limit == HTTP_REQUESTS_LIMIT {
+                let what = if limit == HTTP_REQUESTS_LIMIT {
                     "HTTP requests"
                 } else {
                     "bytes of HTTP bodies"
@@ -826,7 +827,7 @@ mod tests {
             host: "api.example.com".into(),
             port: Some(443),
             reason: HttpRefused::Budget {
-                limit: HTTP_REQUESTS_LIMIT,
+                limit: HTTP_REQUESTS_LIMIT.into(),
                 max: 16,
             },
         });

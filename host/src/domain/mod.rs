@@ -15,6 +15,7 @@ mod error;
 mod expr;
 mod grant;
 mod kind;
+mod run;
 mod template;
 mod value;
 mod webhook;
@@ -36,6 +37,7 @@ pub use grant::{
     is_field_code, is_host,
 };
 pub use kind::{EntityId, EntityKind, EntityRef, UserId};
+pub use run::{Blame, Denial, LogLevel, LogLine, NotRun, Outcome, RobotNote, Run, RunReport, RunStatus};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};
 pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -241,6 +241,8 @@ struct Installed {
     handler: Handler,
     grants: Grants,
     fuel: crate::domain::Fuel,
+    /// Its package's version, recorded on each run.
+    version: Option<String>,
 }
 
 impl Installed {
@@ -530,6 +532,7 @@ impl Engine {
                 handler,
                 grants,
                 fuel: stored.fuel,
+                version: stored.version.clone(),
             }),
         );
         Ok(())
@@ -550,6 +553,7 @@ impl Engine {
             grants: Permission::unscoped(grants),
             webhook: Some(url.into()),
             fuel: Default::default(),
+            version: None,
         };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;
@@ -581,6 +585,7 @@ impl Engine {
             grants: Permission::unscoped(grants),
             webhook: None,
             fuel: Default::default(),
+            version: None,
         };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;

@@ -273,6 +273,7 @@ impl Engine {
                 grants: requested.clone(),
                 webhook: None,
                 fuel: manifest.fuel,
+                version: Some(manifest.package.version.clone()),
             };
             plugins.push((stored, plugin));
         }
@@ -320,6 +321,7 @@ impl Engine {
                 handler: Handler::Wasm(plugin),
                 grants: Grants::scoped(&stored.grants),
                 fuel: stored.fuel,
+                version: stored.version.clone(),
             };
             self.plugins
                 .write()

@@ -6,9 +6,10 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Timestamp, Timing, TriggerBinding, Value, evaluate,
+    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, RobotNote, RunStatus, Timestamp, Timing, TriggerBinding,
+    Value, evaluate,
 };
-use crate::storage::{NewRun, RunStatus, Tx};
+use crate::storage::{NewRun, Tx};
 
 /// Checks a pipeline and stage for an entity of `kind`; no stage means the
 /// pipeline's first.
@@ -63,7 +64,8 @@ pub(super) async fn enter(
     // Entries are numbered per entity: the next is one past the current.
     let id = entry.map_or(1, |current| current + 1);
     if let Some(left) = entry.take() {
-        tx.close_entry(r, left, now).await?;
+        let robot = |id| settings.robot(id).map_or_else(RobotNote::removed, RobotNote::of);
+        tx.close_entry(r, left, now, robot).await?;
         let data = json!({ "pipeline": entity.pipeline, "stage": entity.stage });
         tx.insert_event(r, "stage-left", &data, now);
     }
@@ -101,6 +103,7 @@ pub(super) async fn enter(
             due_at,
             created_at: now,
             finished_at: None,
+            report: None,
         });
     }
     *entry = Some(id);

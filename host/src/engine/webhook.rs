@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::domain::{Cause, Digest, Effect, Entity, Fields, Timestamp};
-use crate::runtime::{Denial, Grants, Outcome, RunReport};
+use crate::runtime::{AttemptReport, Denial, Grants, Outcome};
 
 /// The most a handler may answer, in bytes.
 const ANSWER_LIMIT: usize = 1024 * 1024;
@@ -67,7 +67,7 @@ pub(super) struct Call<'a> {
     pub timeout: Duration,
 }
 
-pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> RunReport {
+pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> AttemptReport {
     let started = Instant::now();
     let (outcome, effects, returns, denials) = match tokio::time::timeout(call.timeout, ask(client, &call)).await {
         Err(_) => (
@@ -95,14 +95,14 @@ pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> RunReport {
                 .filter_map(|effect| call.grants.allows(effect).err())
                 .map(|denied| Denial {
                     denied,
-                    call: "webhook effects",
+                    call: "webhook effects".into(),
                 })
                 .collect();
             match denials.first() {
                 Some(d) => {
                     let outcome = Outcome::CapabilityDenied {
                         denied: d.denied.clone(),
-                        call: d.call.into(),
+                        call: d.call.to_string(),
                     };
                     (outcome, vec![], Fields::new(), denials)
                 }
@@ -110,7 +110,7 @@ pub(super) async fn run(client: &HttpClient, call: Call<'_>) -> RunReport {
             }
         }
     };
-    RunReport {
+    AttemptReport {
         plugin: call.digest,
         robot: call.robot.to_owned(),
         blame: outcome.blame(),

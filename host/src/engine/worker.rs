@@ -9,19 +9,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use super::stage::{self, due_at};
 use super::{Engine, Result, Settings};
 use crate::domain::{
-    Effect, Entity, EntityRef, FieldValue, Fields, Recipient, Reference, RobotBinding, Scope, Timestamp, Value, check,
-    evaluate, resolve,
+    Effect, Entity, EntityRef, FieldValue, Fields, NotRun, Outcome, Recipient, Reference, RobotBinding, RobotNote,
+    RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate, resolve,
 };
 use futures_util::future::join_all;
 
 use super::webhook;
-use crate::runtime::{RunError, RunReport, RunRequest};
-use crate::storage::{Claim, RunEnd, RunStatus, Tx};
+use crate::runtime::{AttemptReport, RunError, RunRequest};
+use crate::storage::{Claim, RunEnd, Tx};
 
 /// Keeps a batch's leases alive; stops when dropped.
 struct Heartbeat(tokio::task::JoinHandle<()>);
@@ -46,7 +46,7 @@ enum Step {
     Finish {
         claim: Claim,
         status: RunStatus,
-        report: Json,
+        report: RunReport,
     },
     /// Run it in the sandbox.
     Run(Box<Job>),
@@ -63,7 +63,7 @@ struct Ending {
 }
 
 impl Ending {
-    fn new(claim: Claim, status: RunStatus, retry_at: Option<Timestamp>, report: Json) -> Ending {
+    fn new(claim: Claim, status: RunStatus, retry_at: Option<Timestamp>, report: RunReport) -> Ending {
         let end = RunEnd {
             id: claim.run_id,
             fence: claim.fence,
@@ -164,7 +164,8 @@ impl Engine {
             endings.push(match report {
                 Ok(report) => self.complete(&settings, job, report, now).await,
                 Err(e) => {
-                    let report = json!({ "outcome": "host-error", "blame": "host", "message": e.to_string() });
+                    let outcome = Outcome::HostError { message: e.to_string() };
+                    let report = RunReport::failed(RobotNote::of(&job.robot), job.claim.attempt, outcome);
                     self.fail(job.claim, report, false, now)
                 }
             });
@@ -220,7 +221,7 @@ impl Engine {
     }
 
     /// Runs sandboxed jobs one after another on a blocking thread.
-    async fn run_sandboxed(&self, jobs: Vec<Job>, now: Timestamp) -> Vec<(Job, Result<RunReport, RunError>)> {
+    async fn run_sandboxed(&self, jobs: Vec<Job>, now: Timestamp) -> Vec<(Job, Result<AttemptReport, RunError>)> {
         if jobs.is_empty() {
             return Vec::new();
         }
@@ -257,7 +258,7 @@ impl Engine {
         .expect("the sandbox thread does not panic")
     }
 
-    async fn call_webhook(&self, job: &Job, now: Timestamp) -> RunReport {
+    async fn call_webhook(&self, job: &Job, now: Timestamp) -> AttemptReport {
         let super::Handler::Webhook { url, digest } = &job.installed.handler else {
             unreachable!("only webhook jobs come here")
         };
@@ -298,31 +299,39 @@ impl Engine {
     }
 
     async fn prepare(&self, settings: &Settings, claim: Claim, found: Option<(Entity, Option<u64>)>) -> Result<Step> {
-        let finish = |claim, status, report| Ok(Step::Finish { claim, status, report });
-        let Some((entity, entry)) = found else {
-            return finish(
+        let robot = settings.robot(claim.robot_id).cloned();
+        let note = robot.as_ref().map_or_else(RobotNote::removed, RobotNote::of);
+        let not_run = |claim: Claim, reason: NotRun| {
+            let report = RunReport::not_run(note.clone(), claim.attempt, reason);
+            Ok(Step::Finish {
+                status: report.reason.as_ref().map_or(RunStatus::Cancelled, NotRun::status),
                 claim,
-                RunStatus::Cancelled,
-                json!({ "reason": "the entity no longer exists" }),
-            );
+                report,
+            })
+        };
+        let failed = |claim: Claim, outcome: Outcome| {
+            Ok(Step::Finish {
+                report: RunReport::failed(note.clone(), claim.attempt, outcome),
+                claim,
+                status: RunStatus::Dead,
+            })
+        };
+        let Some((entity, entry)) = found else {
+            return not_run(claim, NotRun::EntityGone);
         };
         if entry != Some(claim.entry_id) {
-            return finish(
-                claim,
-                RunStatus::Cancelled,
-                json!({ "reason": "the entity left the stage" }),
-            );
+            return not_run(claim, NotRun::LeftStage);
         }
-        let Some(robot) = settings.robot(claim.robot_id).cloned() else {
-            return finish(
-                claim,
-                RunStatus::Cancelled,
-                json!({ "reason": "the robot was removed from the stage" }),
-            );
+        let Some(robot) = robot else {
+            return not_run(claim, NotRun::RobotRemoved);
         };
         if let Some(reason) = &robot.disabled {
-            let reason = format!("the robot is disabled: {reason}");
-            return finish(claim, RunStatus::Cancelled, json!({ "reason": reason }));
+            return not_run(
+                claim,
+                NotRun::RobotDisabled {
+                    because: reason.clone(),
+                },
+            );
         }
         let Some(installed) = self.plugin(&robot.plugin) else {
             let message = match self.broken(&robot.plugin) {
@@ -332,29 +341,22 @@ impl Engine {
                 ),
                 None => format!("plugin `{}` is not installed", robot.plugin),
             };
-            return finish(
-                claim,
-                RunStatus::Dead,
-                json!({ "outcome": "host-error", "blame": "host", "message": message }),
-            );
+            return failed(claim, Outcome::HostError { message });
         };
         if let Some(condition) = &robot.condition {
             match evaluate(condition, &entity) {
                 Ok(verdict) if !verdict.passed => {
-                    return finish(
+                    return not_run(
                         claim,
-                        RunStatus::Skipped,
-                        json!({ "reason": format!("condition is false: {}", verdict.reason) }),
+                        NotRun::ConditionFalse {
+                            because: verdict.reason,
+                        },
                     );
                 }
                 Ok(_) => {}
                 Err(e) => {
                     let message = format!("the condition cannot be checked: {e}");
-                    return finish(
-                        claim,
-                        RunStatus::Dead,
-                        json!({ "outcome": "configuration-error", "blame": "host", "message": message }),
-                    );
+                    return failed(claim, Outcome::ConfigurationError { message });
                 }
             }
         }
@@ -378,11 +380,7 @@ impl Engine {
                 properties,
                 installed,
             }))),
-            Err(message) => finish(
-                claim,
-                RunStatus::Dead,
-                json!({ "outcome": "configuration-error", "blame": "host", "message": message }),
-            ),
+            Err(message) => failed(claim, Outcome::ConfigurationError { message }),
         }
     }
 
@@ -390,10 +388,8 @@ impl Engine {
     async fn earlier_returns(&self, entity: EntityRef, entry: u64) -> Result<BTreeMap<String, Fields>> {
         let mut returns = BTreeMap::new();
         for run in self.store.entry_runs(entity, entry).await? {
-            if let Some(values) = run.report.as_ref().and_then(|r| r.get("returns"))
-                && let Ok(values) = serde_json::from_value::<Fields>(values.clone())
-            {
-                returns.insert(run.robot_id.to_string(), values);
+            if let Some(report) = run.report {
+                returns.insert(run.robot_id.to_string(), report.returns);
             }
         }
         Ok(returns)
@@ -450,17 +446,38 @@ impl Engine {
 
     /// How a run the sandbox ran ends: succeeded with its effects (checked
     /// first), or failed.
-    async fn complete(&self, settings: &Settings, job: Job, report: RunReport, now: Timestamp) -> Ending {
-        let mut record = serde_json::to_value(&report).expect("reports serialise");
-        record["properties"] = serde_json::to_value(&job.properties).expect("fields serialise");
-        if !report.outcome.is_success() {
-            return self.fail(job.claim, record, report.outcome.is_retryable(), now);
+    async fn complete(&self, settings: &Settings, job: Job, attempt: AttemptReport, now: Timestamp) -> Ending {
+        let mut report = RunReport {
+            robot: RobotNote::of(&job.robot),
+            attempt: job.claim.attempt,
+            reason: None,
+            outcome: Some(attempt.outcome),
+            blame: attempt.blame,
+            plugin: Some(attempt.plugin),
+            version: job.installed.version.clone(),
+            properties: job.properties,
+            effects: attempt.effects,
+            returns: attempt.returns,
+            logs: attempt.logs,
+            denials: attempt.denials,
+            fuel_used: attempt.fuel_used,
+            duration_us: attempt.duration.as_micros() as u64,
+        };
+        let outcome = report.outcome.as_ref().expect("an attempt has an outcome");
+        if !outcome.is_success() {
+            let retryable = outcome.is_retryable();
+            return self.fail(job.claim, report, retryable, now);
         }
         if let Err(problem) = self.check_effects(settings, &job.entity, &report.effects).await {
-            record["outcome"] = json!("robot-error");
-            record["message"] = json!(format!("asked for an effect the host cannot make: {problem}"));
-            record["effects"] = json!([]);
-            return self.fail(job.claim, record, false, now);
+            let outcome = Outcome::RobotError {
+                code: "effect-refused".into(),
+                message: format!("asked for an effect the host cannot make: {problem}"),
+                retryable: false,
+            };
+            report.blame = outcome.blame();
+            report.outcome = Some(outcome);
+            report.effects.clear();
+            return self.fail(job.claim, report, false, now);
         }
         let awaiting = report.effects.iter().find_map(|e| match e {
             Effect::WaitFor { target } => Some(*target),
@@ -471,16 +488,17 @@ impl Engine {
         } else {
             RunStatus::Succeeded
         };
-        let mut ending = Ending::new(job.claim, status, None, record);
+        let effects = report.effects.clone();
+        let mut ending = Ending::new(job.claim, status, None, report);
         ending.end.awaiting = awaiting;
         ending.plugin = job.robot.plugin;
-        ending.effects = report.effects;
+        ending.effects = effects;
         ending
     }
 
     /// A failed run: another attempt after a backoff, or dead after its
     /// last attempt or a failure that cannot pass.
-    fn fail(&self, claim: Claim, report: Json, retryable: bool, now: Timestamp) -> Ending {
+    fn fail(&self, claim: Claim, report: RunReport, retryable: bool, now: Timestamp) -> Ending {
         if retryable && claim.attempt < self.config.max_attempts {
             let retry_at = Timestamp(now.0 + backoff(self.config.backoff_ms, &claim));
             return Ending::new(claim, RunStatus::Queued, Some(retry_at), report);

@@ -128,7 +128,7 @@ impl HttpHooks {
         let mut ledger = lock(&self.ledger);
         denials.extend(ledger.refused.drain(..).map(|refusal| Denial {
             denied: Denied::Http(refusal),
-            call: CALL,
+            call: CALL.into(),
         }));
         logs.extend(ledger.exchanges.drain(..).map(|e| {
             let answer = match (e.status, &e.failure) {
@@ -177,7 +177,10 @@ impl HttpHooks {
                     scheme,
                     host,
                     port,
-                    reason: HttpRefused::Budget { limit, max },
+                    reason: HttpRefused::Budget {
+                        limit: limit.into(),
+                        max,
+                    },
                 });
             }
             return Err(Error::HttpRequestDenied);
@@ -446,7 +449,7 @@ impl Trip {
             ledger: self.ledger.clone(),
             max_bytes: self.max_bytes,
             budget: self.admitted.refusal(HttpRefused::Budget {
-                limit: HTTP_BYTES_LIMIT,
+                limit: HTTP_BYTES_LIMIT.into(),
                 max: self.max_bytes,
             }),
             stall: stall.map(|wait| {
@@ -738,7 +741,7 @@ mod tests {
             Err(Error::HttpResponseBodySize(Some(8)))
         ));
         let budget = HttpRefused::Budget {
-            limit: HTTP_BYTES_LIMIT,
+            limit: HTTP_BYTES_LIMIT.into(),
             max: 8,
         };
         assert_eq!(refusals(&hooks), [budget.clone()]);

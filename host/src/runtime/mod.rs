@@ -17,7 +17,7 @@
 //!   sockets. They reach CRM data only through [`CrmData`], and only with a
 //!   capability the robot requested and the caller granted.
 //! - A run changes nothing by itself: effects and key-value writes come back
-//!   in the [`RunReport`], and only from a successful run.
+//!   in the [`AttemptReport`], and only from a successful run.
 //! - Only artifacts compiled by this process's engine are deserialised.
 
 mod bindings;
@@ -55,7 +55,7 @@ use state::{HostFault, RunState};
 pub use compile::{CompileStats, Compiler, WORKER_COMMAND, serve_worker};
 pub use config::SandboxConfig;
 pub use data::{CrmData, DataError};
-pub use outcome::{Blame, Denial, Denied, HandleReport, LogLevel, LogLine, Outcome, RunReport};
+pub use outcome::{AttemptReport, Blame, Denial, Denied, HandleReport, LogLevel, LogLine, Outcome};
 pub use state::{Grants, RunContext};
 
 /// How often the epoch advances: the resolution of the wall-clock limit.
@@ -422,7 +422,7 @@ impl Sandbox {
     }
 
     /// Runs one robot in a fresh sandbox.
-    pub fn run(&self, plugin: &Plugin, request: RunRequest<'_>) -> Result<RunReport, RunError> {
+    pub fn run(&self, plugin: &Plugin, request: RunRequest<'_>) -> Result<AttemptReport, RunError> {
         let Some(requested) = plugin.requested.get(request.robot) else {
             let known: Vec<_> = plugin.robots.iter().map(|r| r.code.as_str()).collect();
             return Err(RunError::UnknownRobot {
@@ -489,7 +489,7 @@ impl Sandbox {
         } else {
             Vec::new()
         };
-        Ok(RunReport {
+        Ok(AttemptReport {
             plugin: plugin.digest,
             robot: request.robot.to_owned(),
             blame: outcome.blame(),
@@ -537,7 +537,7 @@ impl Sandbox {
         match denials.first() {
             Some(d) => Outcome::CapabilityDenied {
                 denied: d.denied.clone(),
-                call: d.call.into(),
+                call: d.call.to_string(),
             },
             None => Outcome::RobotError {
                 code: failure.code,
@@ -588,7 +588,7 @@ impl Sandbox {
                     if let Some(d) = denials.first() {
                         return Outcome::CapabilityDenied {
                             denied: d.denied.clone(),
-                            call: d.call.into(),
+                            call: d.call.to_string(),
                         };
                     }
                     Outcome::GuestTrap {

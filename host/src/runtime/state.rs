@@ -118,7 +118,10 @@ impl RunState {
     /// Records a refusal while the record has room; once it is full the run
     /// ends at its next host call.
     pub(super) fn deny(&mut self, denied: Denied, call: &'static str) {
-        let denial = Denial { denied, call };
+        let denial = Denial {
+            denied,
+            call: call.into(),
+        };
         if self.budget.item(json_size(&denial), "a refusal").is_ok() {
             self.denials.push(denial);
         }

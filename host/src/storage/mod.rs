@@ -25,9 +25,9 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
-    Pipeline, RobotBinding, Timestamp, TriggerBinding, User, Value,
+    Pipeline, RobotBinding, Run, RunStatus, Timestamp, TriggerBinding, User, Value,
 };
-pub use rows::{Claim, NewRun, OutboxMessage, RunRecord, RunStatus, StoredPackage, StoredPlugin};
+pub use rows::{Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin};
 
 /// One value per backend.
 pub(crate) enum Backend<S, P> {
@@ -278,7 +278,7 @@ impl Store {
     }
 
     pub async fn plugins(&self) -> Result<Vec<StoredPlugin>> {
-        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook, fuel FROM plugins ORDER BY name").fetch_all(c).await)?;
+        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook, fuel, version FROM plugins ORDER BY name").fetch_all(c).await)?;
         rows.into_iter().map(rows::plugin).collect()
     }
 
@@ -327,7 +327,7 @@ impl Store {
     }
 
     /// The runs of stage entry number `entry` of `entity`, in order.
-    pub async fn entry_runs(&self, entity: EntityRef, entry: u64) -> Result<Vec<RunRecord>> {
+    pub async fn entry_runs(&self, entity: EntityRef, entry: u64) -> Result<Vec<Run>> {
         let sql = format!(
             "{} WHERE kind = $1 AND entity_id = $2 AND entry_id = $3 ORDER BY id",
             rows::RUN_SELECT
@@ -405,7 +405,7 @@ impl Store {
         )
     }
 
-    pub async fn run(&self, id: u64) -> Result<Option<RunRecord>> {
+    pub async fn run(&self, id: u64) -> Result<Option<Run>> {
         let sql = format!("{} WHERE id = $1", rows::RUN_SELECT);
         let row: Option<rows::RunRow> =
             on!(&*self.db, c => sqlx::query_as(&sql).bind(id as i64).fetch_optional(c).await)?;
@@ -413,7 +413,7 @@ impl Store {
     }
 
     /// Runs on one entity, oldest first; all runs when `entity` is `None`.
-    pub async fn runs(&self, entity: Option<EntityRef>, limit: u32) -> Result<Vec<RunRecord>> {
+    pub async fn runs(&self, entity: Option<EntityRef>, limit: u32) -> Result<Vec<Run>> {
         let (kind, id) = entity.map(|e| (e.kind.as_str(), e.id as i64)).unwrap_or(("", -1));
         let sql = format!(
             "{} WHERE ($1 = '' OR (kind = $1 AND entity_id = $2)) ORDER BY id LIMIT $3",

@@ -1,10 +1,12 @@
 //! Rows as sqlx reads them (plain tuples, which both backends decode), and
 //! their conversion to domain types.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Result, StoreError, from_json};
-use crate::domain::{Cause, Digest, Entity, EntityKind, EntityRef, RobotBinding, Timestamp, TriggerBinding};
+use crate::domain::{
+    Cause, Digest, Entity, EntityKind, EntityRef, RobotBinding, Run, RunReport, RunStatus, Timestamp, TriggerBinding,
+};
 
 pub(super) const ENTITY_COLUMNS: &str =
     "kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at";
@@ -73,11 +75,21 @@ pub struct StoredPlugin {
     pub webhook: Option<String>,
     /// Its package's fuel budgets.
     pub fuel: crate::domain::Fuel,
+    /// Its package's version; none for a plugin installed on its own.
+    pub version: Option<String>,
 }
 
-pub(super) type PluginRow = (String, String, Vec<u8>, String, Option<String>, Option<String>);
+pub(super) type PluginRow = (
+    String,
+    String,
+    Vec<u8>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
-pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel): PluginRow) -> Result<StoredPlugin> {
+pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel, version): PluginRow) -> Result<StoredPlugin> {
     let digest = digest
         .parse()
         .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
@@ -94,54 +106,23 @@ pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel): PluginRow) -> 
             .map(|f| from_json("plugin fuel", &f))
             .transpose()?
             .unwrap_or_default(),
+        version,
     })
 }
 
-/// Where a run is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunStatus {
-    /// Waits for the previous robot of its stage to finish.
-    Waiting,
-    /// Due at its time.
-    Queued,
-    /// A worker holds it.
-    Leased,
-    Succeeded,
-    /// Succeeded; the robots after it wait until the task or activity it
-    /// named is completed.
-    Awaiting,
-    /// Its condition was false.
-    Skipped,
-    /// Failed for good after its last attempt.
-    Dead,
-    /// The entity left the stage before it ran.
-    Cancelled,
+fn run_status(text: &str) -> Result<RunStatus> {
+    serde_json::from_value(serde_json::Value::String(text.into())).map_err(|_| StoreError::Corrupt {
+        what: "run status",
+        detail: text.into(),
+    })
 }
 
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Waiting => "waiting",
-            RunStatus::Queued => "queued",
-            RunStatus::Leased => "leased",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Awaiting => "awaiting",
-            RunStatus::Skipped => "skipped",
-            RunStatus::Dead => "dead",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl std::str::FromStr for RunStatus {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self> {
-        serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| StoreError::Corrupt {
-            what: "run status",
-            detail: s.into(),
-        })
-    }
+/// A run's report as stored. One this version cannot read (written by an
+/// earlier one) is kept in the database untouched and served as absent.
+fn run_report(id: i64, text: &str) -> Option<RunReport> {
+    serde_json::from_str(text)
+        .inspect_err(|error| tracing::warn!(run = id, %error, "a run report in an earlier form is not served"))
+        .ok()
 }
 
 /// A run to create when an entity enters a stage.
@@ -156,24 +137,8 @@ pub struct NewRun {
     pub created_at: Timestamp,
     /// Set when the run ends before it is written (its entry closed).
     pub finished_at: Option<Timestamp>,
-}
-
-/// A run as recorded.
-#[derive(Clone, Debug, Serialize)]
-pub struct RunRecord {
-    pub id: u64,
-    pub entry_id: u64,
-    pub robot_id: u64,
-    pub entity: EntityRef,
-    pub status: RunStatus,
-    pub cause: Cause,
-    pub due_at: Timestamp,
-    pub attempts: u32,
-    /// What the last attempt produced: outcome, blame, properties, logs,
-    /// effects, returned values, fuel, duration; or why it was skipped.
-    pub report: Option<serde_json::Value>,
-    pub created_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
+    /// Why it ended, when it ends before it is written.
+    pub report: Option<RunReport>,
 }
 
 pub(super) const RUN_SELECT: &str = "SELECT id, entry_id, robot_id, kind, entity_id, status, cause, due_at, attempts, report, created_at, finished_at FROM runs";
@@ -193,9 +158,9 @@ pub(super) type RunRow = (
     Option<i64>,
 );
 
-pub(super) fn run(row: RunRow) -> Result<RunRecord> {
+pub(super) fn run(row: RunRow) -> Result<Run> {
     let (id, entry_id, robot_id, k, entity_id, status, cause, due_at, attempts, report, created_at, finished_at) = row;
-    Ok(RunRecord {
+    Ok(Run {
         id: id as u64,
         entry_id: entry_id as u64,
         robot_id: robot_id as u64,
@@ -203,11 +168,11 @@ pub(super) fn run(row: RunRow) -> Result<RunRecord> {
             kind: kind(&k)?,
             id: entity_id as u64,
         },
-        status: status.parse()?,
+        status: run_status(&status)?,
         cause: from_json("run cause", &cause)?,
         due_at: Timestamp(due_at),
         attempts: attempts as u32,
-        report: report.map(|r| from_json("run report", &r)).transpose()?,
+        report: report.and_then(|r| run_report(id, &r)),
         created_at: Timestamp(created_at),
         finished_at: finished_at.map(Timestamp),
     })

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
 use super::{Backend, Result, rows, to_json};
-use super::{NewRun, RunStatus, StoredPackage, StoredPlugin};
+use super::{NewRun, StoredPackage, StoredPlugin};
 use crate::domain::{
     Calendar, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue, Message,
-    Pipeline, RobotBinding, Timestamp, TriggerBinding, User,
+    NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp, TriggerBinding, User,
 };
 
 /// Bind parameters per statement, within both backends' limits.
@@ -31,7 +31,7 @@ pub struct RunEnd {
     pub retry_at: Option<Timestamp>,
     /// For [`RunStatus::Awaiting`]: the task or activity awaited.
     pub awaiting: Option<EntityRef>,
-    pub report: serde_json::Value,
+    pub report: RunReport,
 }
 
 /// An entity the transaction holds, with its current stage entry.
@@ -145,9 +145,9 @@ impl Tx {
     pub async fn put_plugin(&mut self, plugin: &StoredPlugin, at: Timestamp) -> Result<()> {
         let grants = to_json(&plugin.grants);
         let fuel = to_json(&plugin.fuel);
-        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook, fuel) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook, fuel = excluded.fuel")
-            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).bind(&fuel).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook, fuel, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook, fuel = excluded.fuel, version = excluded.version")
+            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).bind(&fuel).bind(&plugin.version).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("plugins").await
     }
 
@@ -324,13 +324,23 @@ impl Tx {
         });
     }
 
-    /// Closes a stage entry and cancels its runs that have not started.
-    pub async fn close_entry(&mut self, target: EntityRef, entry: u64, at: Timestamp) -> Result<()> {
+    /// Closes a stage entry and cancels its runs that have not started,
+    /// each with a report naming its robot (`robot` gives the note of a
+    /// robot id) and the reason; a run that failed an attempt before keeps
+    /// that attempt's report, with the reason added.
+    pub async fn close_entry(
+        &mut self,
+        target: EntityRef,
+        entry: u64,
+        at: Timestamp,
+        robot: impl Fn(u64) -> RobotNote,
+    ) -> Result<()> {
         let ours = |r: &NewRun| r.entity == target && r.entry_id == entry;
         for run in self.pending.runs.iter_mut().filter(|r| ours(r)) {
             if matches!(run.status, RunStatus::Waiting | RunStatus::Queued) {
                 run.status = RunStatus::Cancelled;
                 run.finished_at = Some(at);
+                run.report = Some(RunReport::not_run(robot(run.robot_id), 0, NotRun::LeftStage));
             }
         }
         if let Some(open) = self
@@ -345,8 +355,34 @@ impl Tx {
         let (kind, id) = (target.kind.as_str(), target.id as i64);
         on!(&mut self.conn, t => sqlx::query("UPDATE stage_entries SET left_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry = $4")
             .bind(at.0).bind(kind).bind(id).bind(entry as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND status IN ('waiting', 'queued')")
-            .bind(at.0).bind(kind).bind(id).bind(entry as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        let cancelled: Vec<(i64, i64, i64, Option<String>)> = on!(&mut self.conn, t => sqlx::query_as("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND status IN ('waiting', 'queued') RETURNING id, robot_id, attempts, report")
+            .bind(at.0).bind(kind).bind(id).bind(entry as i64).fetch_all(&mut **t).await)?;
+        if cancelled.is_empty() {
+            return Ok(());
+        }
+        let reports: Vec<(i64, String)> = cancelled
+            .into_iter()
+            .map(|(id, robot_id, attempts, earlier)| {
+                let report = match earlier.and_then(|text| serde_json::from_str::<RunReport>(&text).ok()) {
+                    Some(earlier) => RunReport {
+                        reason: Some(NotRun::LeftStage),
+                        ..earlier
+                    },
+                    None => RunReport::not_run(robot(robot_id as u64), attempts as u32, NotRun::LeftStage),
+                };
+                (id, to_json(&report))
+            })
+            .collect();
+        for chunk in reports.chunks(MAX_BINDS / 2) {
+            on!(&mut self.conn, t => {
+                let mut q = QueryBuilder::new("UPDATE runs SET report = v.column2 FROM (");
+                q.push_values(chunk, |mut b, (id, report)| {
+                    b.push_bind(*id).push_bind(report.as_str());
+                });
+                q.push(") AS v WHERE runs.id = v.column1");
+                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
+            })?;
+        }
         Ok(())
     }
 
@@ -392,7 +428,7 @@ impl Tx {
     pub async fn end_runs(&mut self, ends: &[RunEnd], at: Timestamp) -> Result<HashSet<u64>> {
         let mut ended = HashSet::with_capacity(ends.len());
         for chunk in ends.chunks(MAX_BINDS / 7) {
-            let reports: Vec<String> = chunk.iter().map(|e| e.report.to_string()).collect();
+            let reports: Vec<String> = chunk.iter().map(|e| to_json(&e.report)).collect();
             let ids: Vec<i64> = on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new(
                     "UPDATE runs SET status = v.column3, report = v.column4, due_at = COALESCE(v.column5, runs.due_at), \
@@ -534,13 +570,14 @@ impl Tx {
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
-        for chunk in pending.runs.chunks(MAX_BINDS / 9) {
+        for chunk in pending.runs.chunks(MAX_BINDS / 10) {
             let causes: Vec<String> = chunk.iter().map(|r| to_json(&r.cause)).collect();
+            let reports: Vec<Option<String>> = chunk.iter().map(|r| r.report.as_ref().map(to_json)).collect();
             on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO runs (entry_id, robot_id, kind, entity_id, status, cause, due_at, created_at, finished_at) ",
+                    "INSERT INTO runs (entry_id, robot_id, kind, entity_id, status, cause, due_at, created_at, finished_at, report) ",
                 );
-                q.push_values(chunk.iter().zip(&causes), |mut b, (r, cause)| {
+                q.push_values(chunk.iter().zip(&causes).zip(&reports), |mut b, ((r, cause), report)| {
                     b.push_bind(r.entry_id as i64)
                         .push_bind(r.robot_id as i64)
                         .push_bind(r.entity.kind.as_str())
@@ -549,7 +586,8 @@ impl Tx {
                         .push_bind(cause.as_str())
                         .push_bind(r.due_at.0)
                         .push_bind(r.created_at.0)
-                        .push_bind(r.finished_at.map(|t| t.0));
+                        .push_bind(r.finished_at.map(|t| t.0))
+                        .push_bind(report.as_deref());
                 });
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
