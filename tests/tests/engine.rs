@@ -540,8 +540,35 @@ async fn concurrent_creations_share_commits_and_each_gets_its_own_entry(db: Db) 
     assert_eq!(runs.iter().map(|r| r.entry_id).collect::<Vec<_>>(), [1, 3]);
 }
 
+async fn a_run_cancelled_between_attempts_keeps_its_last_failure(db: Db) {
+    let (engine, _) = portal(db).await;
+    engine
+        .install_webhook("gone_hook", "http://127.0.0.1:9/robot", vec![Capability::SetFields])
+        .await
+        .unwrap();
+    let binding = r#", "title": "Post to the shop", "properties": {"text": "x"}"#;
+    engine.add_robot(&robot("NEW", "gone_hook", "echo", binding)).await.unwrap();
+    let deal = deal(&engine, "NEW", "100").await;
+    engine.run_until_idle().await.unwrap();
+    let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
+    assert_eq!((run.status, run.attempts), (RunStatus::Queued, 1), "waits for its retry");
+
+    engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
+    let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
+    assert_eq!(run.status, RunStatus::Cancelled);
+    let report = run.report.expect("a cancelled run says why");
+    assert_eq!(report.reason, Some(NotRun::LeftStage));
+    assert_eq!(report.robot.title, "Post to the shop");
+    assert_eq!(
+        (report.attempt, report.blame),
+        (1, Some(Blame::External)),
+        "the failed attempt is still there to read: {report:?}"
+    );
+}
+
 robohost_tests::on_both!(
     concurrent_creations_share_commits_and_each_gets_its_own_entry,
+    a_run_cancelled_between_attempts_keeps_its_last_failure,
     a_change_made_by_one_process_reaches_the_others,
     stage_entry_runs_its_robots_and_their_effects_show,
     working_time_delays_skip_the_weekend_and_a_holiday,
