@@ -547,11 +547,18 @@ async fn a_run_cancelled_between_attempts_keeps_its_last_failure(db: Db) {
         .await
         .unwrap();
     let binding = r#", "title": "Post to the shop", "properties": {"text": "x"}"#;
-    engine.add_robot(&robot("NEW", "gone_hook", "echo", binding)).await.unwrap();
+    engine
+        .add_robot(&robot("NEW", "gone_hook", "echo", binding))
+        .await
+        .unwrap();
     let deal = deal(&engine, "NEW", "100").await;
     engine.run_until_idle().await.unwrap();
     let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
-    assert_eq!((run.status, run.attempts), (RunStatus::Queued, 1), "waits for its retry");
+    assert_eq!(
+        (run.status, run.attempts),
+        (RunStatus::Queued, 1),
+        "waits for its retry"
+    );
 
     engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
     let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);

@@ -422,7 +422,7 @@ fn malformed_data_from_the_guest_is_its_own_trap() {
 
 #[test]
 fn a_hostile_trigger_plugin_fails_only_its_own_call() {
-    use robohost::domain::WebhookRequest;
+    use robohost::domain::InboundCall;
     let config = config();
     let sandbox = sandbox(SandboxConfig {
         wall_time_ms: 500,
@@ -434,7 +434,7 @@ fn a_hostile_trigger_plugin_fails_only_its_own_call() {
         .load_trigger("hostile_trigger", &wasm, &context(&probe, vec![]))
         .unwrap();
     let call = |body: &str| {
-        let request = WebhookRequest {
+        let request = InboundCall {
             method: "POST".into(),
             path: "/".into(),
             query: String::new(),

@@ -1,11 +1,11 @@
 //! Trigger plugins in the real sandbox: a telephony webhook becomes hits.
 
-use robohost::domain::{EntityKind, FieldValue, HitTarget, Value, WebhookRequest};
+use robohost::domain::{EntityKind, FieldValue, HitTarget, InboundCall, Value};
 use robohost::runtime::{Grants, Outcome, SandboxConfig};
 use robohost_tests::*;
 
-fn post(body: &str) -> WebhookRequest {
-    WebhookRequest {
+fn post(body: &str) -> InboundCall {
+    InboundCall {
         method: "POST".into(),
         path: "/".into(),
         query: String::new(),

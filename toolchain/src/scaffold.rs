@@ -23,12 +23,12 @@ pub const WIT_VERSION: &str = "0.1.0";
 fn sources(language: Language) -> &'static [(&'static str, &'static str)] {
     match language {
         Language::Rust => &[
-            ("Cargo.toml", include_str!("../templates/rust/Cargo.toml")),
-            ("src/lib.rs", include_str!("../templates/rust/src/lib.rs")),
+            ("Cargo.toml", include_str!("../scaffolds/rust/Cargo.toml")),
+            ("src/lib.rs", include_str!("../scaffolds/rust/src/lib.rs")),
         ],
-        Language::Python => &[("app.py", include_str!("../templates/python/app.py"))],
-        Language::Js => &[("robot.js", include_str!("../templates/js/robot.js"))],
-        Language::C => &[("robot.c", include_str!("../templates/c/robot.c"))],
+        Language::Python => &[("app.py", include_str!("../scaffolds/python/app.py"))],
+        Language::Js => &[("robot.js", include_str!("../scaffolds/js/robot.js"))],
+        Language::C => &[("robot.c", include_str!("../scaffolds/c/robot.c"))],
     }
 }
 
@@ -53,7 +53,7 @@ component = "{{name}}.wasm"
 codes = ["{{code}}"]
 "#;
 
-const TEST: &str = include_str!("../templates/tests/greets.json");
+const TEST: &str = include_str!("../scaffolds/tests/greets.json");
 
 const GITIGNORE: &str = "/build\n/target\n__pycache__/\n";
 

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::domain::{Calendar, Capability, Cause, Entity, Fields, HitTarget, Timestamp, WebhookRequest};
+use crate::domain::{Calendar, Capability, Cause, Entity, Fields, HitTarget, InboundCall, Timestamp};
 use crate::engine::{Engine, EngineConfig, SystemClock};
 use crate::harness::JsonCrm;
 use crate::runtime::{AttemptReport, Denial, Grants, LogLine, Plugin, RunContext, RunRequest, Sandbox, SandboxConfig};
@@ -190,7 +190,7 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum TriggerCommand {
-    /// Hands one webhook call to a trigger plugin in the real sandbox and
+    /// Hands one inbound call to a trigger plugin in the real sandbox and
     /// prints the trigger hits it makes of it.
     Run(TriggerArgs),
 }
@@ -206,7 +206,7 @@ struct TriggerArgs {
     /// The HTTP method.
     #[arg(long, default_value = "POST")]
     method: String,
-    /// The path after the plugin's webhook address.
+    /// The path after the endpoint's address.
     #[arg(long, default_value = "/")]
     path: String,
     /// The query string, without `?`.
@@ -745,7 +745,7 @@ fn run_trigger(config: SandboxConfig, args: TriggerArgs) -> anyhow::Result<ExitC
     let wasm = fs::read(&args.plugin).with_context(|| format!("reading the plugin {}", args.plugin.display()))?;
     let mut plugin = sandbox.load_trigger(&plugin_name(&args.plugin), &wasm, &context)?;
     plugin.accept();
-    let request = WebhookRequest {
+    let request = InboundCall {
         method: args.method,
         path: args.path,
         query: args.query,

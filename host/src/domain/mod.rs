@@ -14,11 +14,11 @@ mod entity;
 mod error;
 mod expr;
 mod grant;
+mod inbound;
 mod kind;
 mod run;
 mod template;
 mod value;
-mod webhook;
 
 pub use address::{AddressClass, address_class, canonical_address};
 pub use automation::{
@@ -36,8 +36,8 @@ pub use grant::{
     Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
     is_field_code, is_host,
 };
+pub use inbound::{HitTarget, InboundCall, TriggerHit};
 pub use kind::{EntityId, EntityKind, EntityRef, UserId};
 pub use run::{Blame, Denial, LogLevel, LogLine, NotRun, Outcome, RobotNote, Run, RunReport, RunStatus};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};
-pub use webhook::{HitTarget, TriggerHit, WebhookRequest};

@@ -49,7 +49,7 @@ enum Step {
         report: RunReport,
     },
     /// Run it in the sandbox.
-    Run(Box<Job>),
+    Run(Box<Prepared>),
 }
 
 /// How a leased run ends, decided before the transaction that records it.
@@ -89,7 +89,9 @@ fn next_waiting(settings: &Settings, robot_id: u64) -> Option<&RobotBinding> {
     next.timing.after_previous.then_some(next)
 }
 
-struct Job {
+/// A leased run ready to run: its robot as bound, its entity, its resolved
+/// properties and the plugin installed when it was leased.
+struct Prepared {
     claim: Claim,
     robot: RobotBinding,
     entity: Entity,
@@ -138,35 +140,30 @@ impl Engine {
         let Batch { steps, settings, .. } = batch;
         let count = steps.len();
         let now = self.now();
-        let (finished, jobs): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| matches!(s, Step::Finish { .. }));
-        let jobs: Vec<Job> = jobs
-            .into_iter()
-            .filter_map(|s| if let Step::Run(job) = s { Some(*job) } else { None })
-            .collect();
-        let (wasm, hooks): (Vec<Job>, Vec<Job>) = jobs
-            .into_iter()
-            .partition(|j| matches!(j.installed.handler, super::Handler::Wasm(_)));
+        let mut endings = Vec::with_capacity(count);
+        let (mut wasm, mut hooks) = (Vec::new(), Vec::new());
+        for step in steps {
+            match step {
+                Step::Finish { claim, status, report } => endings.push(Ending::new(claim, status, None, report)),
+                Step::Run(run) if matches!(run.installed.handler, super::Handler::Wasm(_)) => wasm.push(*run),
+                Step::Run(run) => hooks.push(*run),
+            }
+        }
         // Webhook robots wait on the network: call them all at once, while
         // the sandboxed ones run on a blocking thread.
-        let called = join_all(hooks.iter().map(|job| self.call_webhook(job, now)));
+        let called = join_all(hooks.iter().map(|run| self.call_webhook(run, now)));
         let sandboxed = self.run_sandboxed(wasm, now);
         let (called, mut ran) = tokio::join!(called, sandboxed);
         ran.extend(hooks.into_iter().zip(called.into_iter().map(Ok)));
 
         let now = self.now();
-        let mut endings = Vec::with_capacity(count);
-        for step in finished {
-            if let Step::Finish { claim, status, report } = step {
-                endings.push(Ending::new(claim, status, None, report));
-            }
-        }
-        for (job, report) in ran {
+        for (run, report) in ran {
             endings.push(match report {
-                Ok(report) => self.complete(&settings, job, report, now).await,
+                Ok(report) => self.complete(&settings, run, report, now).await,
                 Err(e) => {
                     let outcome = Outcome::HostError { message: e.to_string() };
-                    let report = RunReport::failed(RobotNote::of(&job.robot), job.claim.attempt, outcome);
-                    self.fail(job.claim, report, false, now)
+                    let report = RunReport::failed(RobotNote::of(&run.robot), run.claim.attempt, outcome);
+                    self.fail(run.claim, report, false, now)
                 }
             });
         }
@@ -220,37 +217,41 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs sandboxed jobs one after another on a blocking thread.
-    async fn run_sandboxed(&self, jobs: Vec<Job>, now: Timestamp) -> Vec<(Job, Result<AttemptReport, RunError>)> {
-        if jobs.is_empty() {
+    /// Runs sandboxed runs one after another on a blocking thread.
+    async fn run_sandboxed(
+        &self,
+        runs: Vec<Prepared>,
+        now: Timestamp,
+    ) -> Vec<(Prepared, Result<AttemptReport, RunError>)> {
+        if runs.is_empty() {
             return Vec::new();
         }
         let sandbox = self.sandbox.clone();
-        let contexts: Vec<_> = jobs.iter().map(|j| self.context(&j.robot.plugin)).collect();
+        let contexts: Vec<_> = runs.iter().map(|j| self.context(&j.robot.plugin)).collect();
         tokio::task::spawn_blocking(move || {
-            jobs.into_iter()
+            runs.into_iter()
                 .zip(contexts)
-                .map(|(job, context)| {
-                    let super::Handler::Wasm(plugin) = &job.installed.handler else {
-                        unreachable!("only sandboxed jobs come here")
+                .map(|(run, context)| {
+                    let super::Handler::Wasm(plugin) = &run.installed.handler else {
+                        unreachable!("only sandboxed runs come here")
                     };
-                    let run_id = job.claim.run_id.to_string();
-                    let key = format!("run-{}", job.claim.run_id);
+                    let run_id = run.claim.run_id.to_string();
+                    let key = format!("run-{}", run.claim.run_id);
                     let request = RunRequest {
-                        robot: &job.robot.robot,
-                        entity: &job.entity,
-                        properties: &job.properties,
-                        cause: &job.claim.cause,
+                        robot: &run.robot.robot,
+                        entity: &run.entity,
+                        properties: &run.properties,
+                        cause: &run.claim.cause,
                         run_id: &run_id,
-                        attempt: job.claim.attempt,
+                        attempt: run.claim.attempt,
                         idempotency_key: &key,
                         now,
-                        grants: job.installed.grants.clone(),
-                        fuel: job.robot.fuel.or(job.installed.fuel.default),
+                        grants: run.installed.grants.clone(),
+                        fuel: run.robot.fuel.or(run.installed.fuel.default),
                         context,
                     };
                     let report = sandbox.run(plugin, request);
-                    (job, report)
+                    (run, report)
                 })
                 .collect()
         })
@@ -258,21 +259,21 @@ impl Engine {
         .expect("the sandbox thread does not panic")
     }
 
-    async fn call_webhook(&self, job: &Job, now: Timestamp) -> AttemptReport {
-        let super::Handler::Webhook { url, digest } = &job.installed.handler else {
-            unreachable!("only webhook jobs come here")
+    async fn call_webhook(&self, run: &Prepared, now: Timestamp) -> AttemptReport {
+        let super::Handler::Webhook { url, digest } = &run.installed.handler else {
+            unreachable!("only webhook robots come here")
         };
         let call = webhook::Call {
             url,
             digest: *digest,
-            robot: &job.robot.robot,
-            entity: &job.entity,
-            properties: &job.properties,
-            cause: &job.claim.cause,
-            run_id: job.claim.run_id,
-            attempt: job.claim.attempt,
+            robot: &run.robot.robot,
+            entity: &run.entity,
+            properties: &run.properties,
+            cause: &run.claim.cause,
+            run_id: run.claim.run_id,
+            attempt: run.claim.attempt,
             now,
-            grants: job.installed.grants.clone(),
+            grants: run.installed.grants.clone(),
             timeout: self.sandbox.config().wall_time(),
         };
         webhook::run(&self.http, call).await
@@ -373,7 +374,7 @@ impl Engine {
             BTreeMap::new()
         };
         match self.properties(settings, &robot, &installed, &entity, &returns) {
-            Ok(properties) => Ok(Step::Run(Box::new(Job {
+            Ok(properties) => Ok(Step::Run(Box::new(Prepared {
                 claim,
                 robot,
                 entity,
@@ -446,16 +447,16 @@ impl Engine {
 
     /// How a run the sandbox ran ends: succeeded with its effects (checked
     /// first), or failed.
-    async fn complete(&self, settings: &Settings, job: Job, attempt: AttemptReport, now: Timestamp) -> Ending {
+    async fn complete(&self, settings: &Settings, run: Prepared, attempt: AttemptReport, now: Timestamp) -> Ending {
         let mut report = RunReport {
-            robot: RobotNote::of(&job.robot),
-            attempt: job.claim.attempt,
+            robot: RobotNote::of(&run.robot),
+            attempt: run.claim.attempt,
             reason: None,
             outcome: Some(attempt.outcome),
             blame: attempt.blame,
             plugin: Some(attempt.plugin),
-            version: job.installed.version.clone(),
-            properties: job.properties,
+            version: run.installed.version.clone(),
+            properties: run.properties,
             effects: attempt.effects,
             returns: attempt.returns,
             logs: attempt.logs,
@@ -466,9 +467,9 @@ impl Engine {
         let outcome = report.outcome.as_ref().expect("an attempt has an outcome");
         if !outcome.is_success() {
             let retryable = outcome.is_retryable();
-            return self.fail(job.claim, report, retryable, now);
+            return self.fail(run.claim, report, retryable, now);
         }
-        if let Err(problem) = self.check_effects(settings, &job.entity, &report.effects).await {
+        if let Err(problem) = self.check_effects(settings, &run.entity, &report.effects).await {
             let outcome = Outcome::RobotError {
                 code: "effect-refused".into(),
                 message: format!("asked for an effect the host cannot make: {problem}"),
@@ -477,7 +478,7 @@ impl Engine {
             report.blame = outcome.blame();
             report.outcome = Some(outcome);
             report.effects.clear();
-            return self.fail(job.claim, report, false, now);
+            return self.fail(run.claim, report, false, now);
         }
         let awaiting = report.effects.iter().find_map(|e| match e {
             Effect::WaitFor { target } => Some(*target),
@@ -489,9 +490,9 @@ impl Engine {
             RunStatus::Succeeded
         };
         let effects = report.effects.clone();
-        let mut ending = Ending::new(job.claim, status, None, report);
+        let mut ending = Ending::new(run.claim, status, None, report);
         ending.end.awaiting = awaiting;
-        ending.plugin = job.robot.plugin;
+        ending.plugin = run.robot.plugin;
         ending.effects = effects;
         ending
     }

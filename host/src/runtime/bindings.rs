@@ -332,8 +332,8 @@ impl From<trigger_types::TriggerInfo> for domain::TriggerInfo {
     }
 }
 
-impl From<&domain::WebhookRequest> for trigger_types::Request {
-    fn from(r: &domain::WebhookRequest) -> Self {
+impl From<&domain::InboundCall> for trigger_types::Request {
+    fn from(r: &domain::InboundCall) -> Self {
         trigger_types::Request {
             method: r.method.clone(),
             path: r.path.clone(),

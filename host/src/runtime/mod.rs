@@ -44,7 +44,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut, Trap, WasmBacktrace,
 };
 
-use crate::domain::{Cause, Digest, Entity, Fields, RobotInfo, Timestamp, TriggerHit, TriggerInfo, WebhookRequest};
+use crate::domain::{Cause, Digest, Entity, Fields, InboundCall, RobotInfo, Timestamp, TriggerHit, TriggerInfo};
 use bindings::trigger_world::TriggerPre;
 use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
 use budget::{HostCallLimitHit, OutputLimitHit};
@@ -144,7 +144,7 @@ impl Plugin {
     }
 }
 
-/// A trigger plugin ready to handle webhooks.
+/// A trigger plugin ready to handle inbound calls.
 pub struct TriggerPlugin {
     name: String,
     digest: Digest,
@@ -345,11 +345,11 @@ impl Sandbox {
         }
     }
 
-    /// Turns one webhook call into trigger hits, in a fresh sandbox.
+    /// Turns one inbound call into trigger hits, in a fresh sandbox.
     pub fn handle(
         &self,
         plugin: &TriggerPlugin,
-        request: &WebhookRequest,
+        request: &InboundCall,
         grants: Grants,
         context: RunContext,
     ) -> HandleReport {

@@ -1,5 +1,5 @@
 //! What the sandbox hands back: everything one attempt of a robot, or one
-//! handling of a webhook by a trigger plugin, produced. The outcome types
+//! handling of an inbound call by a trigger plugin, produced. The outcome types
 //! themselves are the domain's ([`crate::domain::Outcome`]), shared with the
 //! run record.
 
@@ -33,7 +33,7 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_micros() as u64)
 }
 
-/// Everything a trigger plugin's handling of one webhook produced.
+/// Everything a trigger plugin's handling of one inbound call produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct HandleReport {
     pub plugin: Digest,

@@ -25,7 +25,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
-    Pipeline, RobotBinding, Run, RunStatus, Timestamp, TriggerBinding, User, Value,
+    Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value,
 };
 pub use rows::{Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin};
 
@@ -135,6 +135,7 @@ impl Store {
 
     /// Connects to PostgreSQL without migrating, for administration such as
     /// creating a schema.
+    #[cfg(feature = "test-support")]
     pub async fn open_raw_postgres(url: &str) -> Result<Store> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl { url: url.into() })?;
         let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
@@ -528,8 +529,9 @@ impl Store {
         Ok(())
     }
 
-    /// Counts runs by status, for tests and health.
-    pub async fn count_runs(&self, status: RunStatus) -> Result<u64> {
+    /// Counts runs by status.
+    #[cfg(feature = "test-support")]
+    pub async fn count_runs(&self, status: crate::domain::RunStatus) -> Result<u64> {
         let n: i64 = on!(&*self.db, c => sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = $1").bind(status.as_str()).fetch_one(c).await)?;
         Ok(n as u64)
     }

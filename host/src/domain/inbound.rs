@@ -1,4 +1,5 @@
-//! Inbound webhooks and the trigger hits a trigger plugin makes of them.
+//! Calls outside services post to an endpoint, and the trigger hits a
+//! trigger plugin makes of them.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,11 +7,11 @@ use super::entity::Fields;
 use super::kind::{EntityKind, EntityRef};
 use super::value::Value;
 
-/// An inbound webhook call, as received.
+/// A call posted to an endpoint, as received.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookRequest {
+pub struct InboundCall {
     pub method: String,
-    /// The path after the plugin's webhook address.
+    /// The path after the endpoint's address.
     pub path: String,
     /// The query string, without `?`.
     pub query: String,
