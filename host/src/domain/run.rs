@@ -83,7 +83,8 @@ pub struct Run {
 pub struct RunReport {
     /// The robot as it was bound when the run ended.
     pub robot: RobotNote,
-    /// The attempt this report is about; 0 when the run never started.
+    /// The attempt this report is about. A worker counts an attempt when it
+    /// takes the run, so a run cancelled before any worker took it says 0.
     pub attempt: u32,
     /// Why the run ended without running; absent when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
