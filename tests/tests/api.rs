@@ -3,38 +3,12 @@
 
 use hyper::body::Bytes;
 use robohost_tests::db::Db;
-use robohost_tests::http::{Server, server};
+use robohost_tests::http::server;
 use serde_json::{Value, json};
-
-/// A deal pipeline NEW → WORK → WON / LOST and the assign_by_amount
-/// plugin, set up through the API.
-async fn portal(s: &Server) {
-    let stored = s.general_pipeline().await;
-    assert_eq!(stored["code"], "general");
-    let installed = s
-        .install("assign_by_amount", "crm-read,change-responsible,add-comment")
-        .await;
-    assert!(installed["digest"].as_str().unwrap().starts_with("sha256:"));
-    assert_eq!(
-        installed["grants"],
-        json!([
-            "crm-read",
-            "change-responsible",
-            "add-comment",
-            "read:*",
-            "write:*",
-            "field:*"
-        ])
-    );
-    let listed = s.get("/api/plugins", &s.admin).await.expect(200);
-    assert_eq!(listed[0]["name"], "assign_by_amount");
-    assert_eq!(listed[0]["digest"], installed["digest"]);
-    assert_eq!(listed[0]["robots"], json!(["assign_by_amount"]));
-}
 
 async fn a_deal_posted_through_the_api_is_assigned_by_its_robot(db: Db) {
     let s = server(db).await;
-    portal(&s).await;
+    s.assign_portal().await;
     let admin = s.admin.as_str();
     let robot = json!({"plugin": "assign_by_amount", "robot": "assign_by_amount", "title": "By amount",
         "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}});
@@ -312,7 +286,7 @@ fn concrete_path(path: &str) -> String {
 
 async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
     let s = server(db).await;
-    portal(&s).await;
+    s.assign_portal().await;
     let doc = s
         .send("GET", "/openapi.json", None, None, Bytes::new())
         .await
@@ -453,7 +427,7 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
 
 async fn bad_input_gets_a_4xx_that_names_the_problem(db: Db) {
     let s = server(db).await;
-    portal(&s).await;
+    s.assign_portal().await;
     let admin = s.admin.as_str();
     let deal = s
         .json(
@@ -1046,7 +1020,7 @@ fn random_query(rng: &mut Rng) -> String {
 
 async fn random_requests_over_every_route_never_get_a_5xx(db: Db) {
     let s = server(db).await;
-    portal(&s).await;
+    s.assign_portal().await;
     let robot = json!({"plugin": "assign_by_amount", "robot": "assign_by_amount",
         "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}});
     s.json("POST", "/api/pipelines/general/stages/NEW/robots", &s.admin, robot)

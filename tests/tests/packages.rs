@@ -3,24 +3,13 @@
 //! sandbox before anything is stored, and the kinds and fields a package's
 //! robots reach enforced on every host call.
 
-use ed25519_dalek::SigningKey;
 use robohost::domain::{Permission, RobotBinding};
 use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
 use robohost::package::Trust;
 use robohost::runtime::LoadError;
-use robohost_tests::db::{Db, engine};
+use robohost_tests::db::Db;
+use robohost_tests::fixtures::{deal_request, empty_portal, general, json, perms, pipeline, publisher, trust};
 use robohost_tests::plugin_path;
-
-fn publisher() -> SigningKey {
-    SigningKey::from_bytes(&[42; 32])
-}
-
-fn trust() -> Trust {
-    Trust {
-        publishers: vec![("acme".into(), publisher().verifying_key())],
-        allow_unsigned: false,
-    }
-}
 
 /// A package signed by `acme` holding the compiled plugin `plugin` as its
 /// one component, providing `codes` and requesting `capabilities` (the
@@ -37,19 +26,10 @@ fn package(version: &str, plugin: &str, codes: &str, capabilities: &str) -> Vec<
     robohost::package::pack(&manifest, &files, Some(&publisher())).unwrap()
 }
 
-async fn portal(db: Db) -> std::sync::Arc<robohost::engine::Engine> {
-    let at = robohost::domain::Timestamp(1_764_000_000_000);
-    engine(db, at, EngineConfig::default()).await.0
-}
-
-/// A deal pipeline whose stage NEW runs the package's robot; returns the
-/// robot's id.
+/// The pipeline `general` whose stage NEW runs the package's robot; returns
+/// the robot's id.
 async fn place_assign_robot(engine: &robohost::engine::Engine) -> u64 {
-    let pipeline = serde_json::from_str(
-        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
-    )
-    .unwrap();
-    engine.put_pipeline(&pipeline).await.unwrap();
+    engine.put_pipeline(&general()).await.unwrap();
     let robot: RobotBinding = serde_json::from_str(
         r#"{"pipeline": "general", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount",
             "properties": {"bounds": [{"decimal": "100"}], "users": [{"user": 7}, {"user": 8}]}}"#,
@@ -61,17 +41,12 @@ async fn place_assign_robot(engine: &robohost::engine::Engine) -> u64 {
 const ASSIGN: &str = r#"host = ["change-responsible", "add-comment"]
 write = ["deal"]"#;
 
-/// Permissions from their comma-separated form.
-fn perms(list: &str) -> Vec<Permission> {
-    list.split(',').map(|p| p.parse().unwrap()).collect()
-}
-
 fn approved() -> Vec<Permission> {
     perms("change-responsible,add-comment,write:deal")
 }
 
 async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
 
     let refused = engine
@@ -95,18 +70,14 @@ async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
     assert_eq!((stored.version.as_str(), stored.signed), ("1.0.0", true));
 
     place_assign_robot(&engine).await;
-    let request: NewEntityRequest = serde_json::from_str(
-        r#"{"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
-    )
-    .unwrap();
-    let deal = engine.create_entity(request).await.unwrap();
+    let deal = engine.create_entity(deal_request("NEW", "500")).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let stored = engine.store().entity(deal.reference()).await.unwrap().unwrap();
     assert_eq!(stored.responsible, Some(8));
 }
 
 async fn an_upgrade_shows_its_capability_diff_and_needs_approval_again(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
     engine.install_package(&v1, &trust(), &approved()).await.unwrap();
 
@@ -144,7 +115,7 @@ async fn an_upgrade_shows_its_capability_diff_and_needs_approval_again(db: Db) {
 }
 
 async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     // A trigger component declared as a robot: the wrong world.
     let wrong_world = package("1.0.0", "call_notice", r#""call_notice""#, "");
     let refused = engine.install_package(&wrong_world, &trust(), &[]).await;
@@ -186,7 +157,7 @@ async fn a_component_that_does_not_fit_leaves_nothing_behind(db: Db) {
 }
 
 async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robots(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
     engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     let v2 = package(
@@ -381,16 +352,11 @@ fn variant(plugin: &str) -> Vec<u8> {
 }
 
 async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, ASSIGN);
     engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     place_assign_robot(&engine).await;
-    let request = || -> NewEntityRequest {
-        serde_json::from_str(
-            r#"{"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
-        )
-        .unwrap()
-    };
+    let request = || deal_request("NEW", "500");
     let first = engine.create_entity(request()).await.unwrap();
     let batch = engine.lease(10).await.unwrap().expect("the run is due");
 
@@ -438,15 +404,12 @@ fn totals_manifest(version: &str, reach: &str) -> String {
 }
 
 async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     for pipeline in [
-        r#"{"code": "sales", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
-        r#"{"code": "accounts", "kind": "company", "names": {}, "stages": [{"code": "ACTIVE", "names": {}, "semantic": "in-progress"}]}"#,
+        pipeline("sales", "deal", &["NEW"]),
+        pipeline("accounts", "company", &["ACTIVE"]),
     ] {
-        engine
-            .put_pipeline(&serde_json::from_str(pipeline).unwrap())
-            .await
-            .unwrap();
+        engine.put_pipeline(&pipeline).await.unwrap();
     }
     // Granted contacts, not deals.
     let v1 = totals_package(
@@ -546,7 +509,7 @@ async fn a_manifest_names_what_its_capabilities_reach(db: Db) {
     }
     // A robot that may use a capability its package does not request:
     // installed, with a warning for the admin.
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let v = package(
         "1.0.0",
         "assign_by_amount",
@@ -586,7 +549,7 @@ fn fetch_package(host: &str) -> Result<Vec<u8>, robohost::package::PackageError>
 }
 
 async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let port = ping_service().await;
     // A name never reaches a local service: `localhost` is no permission,
     // nor an address without its port, in a manifest or an approval.
@@ -617,21 +580,14 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
 
     // The same service at its approved address and port, and as localhost.
     let mut runs = Vec::new();
-    for (pipeline, host) in [("near", "127.0.0.1"), ("far", "localhost")] {
-        let spec = format!(
-            r#"{{"code": "{pipeline}", "kind": "deal", "names": {{}}, "stages": [{{"code": "NEW", "names": {{}}, "semantic": "in-progress"}}]}}"#
-        );
-        engine
-            .put_pipeline(&serde_json::from_str(&spec).unwrap())
-            .await
-            .unwrap();
+    for (code, host) in [("near", "127.0.0.1"), ("far", "localhost")] {
+        engine.put_pipeline(&pipeline(code, "deal", &["NEW"])).await.unwrap();
         let robot = format!(
-            r#"{{"pipeline": "{pipeline}", "stage": "NEW", "plugin": "fetch", "robot": "fetch",
+            r#"{{"pipeline": "{code}", "stage": "NEW", "plugin": "fetch", "robot": "fetch",
                 "properties": {{"authority": "{host}:{port}", "path": "/ping"}}}}"#
         );
-        engine.add_robot(&serde_json::from_str(&robot).unwrap()).await.unwrap();
-        let deal: NewEntityRequest =
-            serde_json::from_str(&format!(r#"{{"kind": "deal", "pipeline": "{pipeline}"}}"#)).unwrap();
+        engine.add_robot(&json(&robot)).await.unwrap();
+        let deal: NewEntityRequest = json(&format!(r#"{{"kind": "deal", "pipeline": "{code}"}}"#));
         runs.push(engine.create_entity(deal).await.unwrap());
     }
     engine.run_until_idle().await.unwrap();
@@ -668,18 +624,12 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
 }
 
 async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
-    let engine = portal(db).await;
+    let engine = empty_portal(db).await;
     let fuel = format!("{ASSIGN}\n\n[fuel]\ndefault = 1000\nmax = 5000000");
     let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, &fuel);
     engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     for code in ["starved", "fed"] {
-        let pipeline = format!(
-            r#"{{"code": "{code}", "kind": "deal", "names": {{}}, "stages": [{{"code": "NEW", "names": {{}}, "semantic": "in-progress"}}]}}"#
-        );
-        engine
-            .put_pipeline(&serde_json::from_str(&pipeline).unwrap())
-            .await
-            .unwrap();
+        engine.put_pipeline(&pipeline(code, "deal", &["NEW"])).await.unwrap();
     }
     let robot = |pipeline: &str, fuel: &str| -> RobotBinding {
         serde_json::from_str(&format!(
@@ -761,9 +711,7 @@ async fn a_package_rejected_after_compiling_its_components_leaves_no_compiled_co
     })
     .unwrap();
     let store = robohost_tests::db::store(Db::Sqlite).await;
-    let clock = std::sync::Arc::new(robohost::engine::ManualClock::new(robohost::domain::Timestamp(
-        1_764_000_000_000,
-    )));
+    let clock = std::sync::Arc::new(robohost::engine::ManualClock::new(robohost_tests::fixtures::wednesday()));
     let engine = robohost::engine::Engine::new(store, std::sync::Arc::new(sandbox), clock, EngineConfig::default())
         .await
         .unwrap();
