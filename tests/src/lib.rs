@@ -1,11 +1,13 @@
 //! Helpers for robohost's end-to-end tests and benchmarks: the compiled
 //! plugins (built from `plugins/` by this crate's build script), a sandbox and
 //! entities; engines on both databases ([`db`]); a server and client for the
-//! HTTP API ([`http`]); the data the tests share ([`fixtures`]).
+//! HTTP API ([`http`]); the data the tests share ([`fixtures`]); snapshot
+//! files of error messages ([`ui`]).
 
 pub mod db;
 pub mod fixtures;
 pub mod http;
+pub mod ui;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
