@@ -11,13 +11,14 @@ use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use robohost::api::{self, Role, create_token};
-use robohost::domain::Timestamp;
+use robohost::domain::{EntityKind, EntityRef};
 use robohost::engine::{Engine, EngineConfig, ManualClock};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, engine};
+use crate::fixtures::{general, wednesday};
 use crate::plugin_path;
 
 /// A server on its own fresh database of kind `db`, with an admin token made the way
@@ -73,11 +74,6 @@ impl Reply {
         let message = error["message"].as_str().unwrap_or_default();
         assert!(message.contains(says), "`{message}` does not say `{says}`");
     }
-}
-
-/// Wednesday 2026-11-25, 10:00 in Moscow.
-pub fn wednesday() -> Timestamp {
-    "2026-11-25T10:00:00+03:00".parse().unwrap()
 }
 
 pub async fn server(db: Db) -> Server {
@@ -169,17 +165,73 @@ impl Server {
         token
     }
 
-    /// Puts the deal pipeline `general`, NEW → WORK → WON / LOST, as an
-    /// admin; returns it as stored.
+    /// Puts the deal pipeline [`general`] as an admin; returns it as stored.
     pub async fn general_pipeline(&self) -> Value {
-        let pipeline = json!({"kind": "deal", "names": {"en": "General"}, "stages": [
-            {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
-            {"code": "WORK", "names": {"en": "In work"}, "semantic": "in-progress"},
-            {"code": "WON", "names": {"en": "Won"}, "semantic": "success"},
-            {"code": "LOST", "names": {"en": "Lost"}, "semantic": "failure"}]});
+        let pipeline = serde_json::to_value(general()).unwrap();
         self.json("PUT", "/api/pipelines/general", &self.admin, pipeline)
             .await
             .expect(200)
+    }
+
+    /// The API's portal: the pipeline [`general`] and the
+    /// `assign_by_amount` plugin granted `crm-read`, `change-responsible`
+    /// and `add-comment`, set up as an admin and checked as listed.
+    pub async fn assign_portal(&self) {
+        let stored = self.general_pipeline().await;
+        assert_eq!(stored["code"], "general");
+        let installed = self
+            .install("assign_by_amount", "crm-read,change-responsible,add-comment")
+            .await;
+        assert!(installed["digest"].as_str().unwrap().starts_with("sha256:"));
+        let grants = [
+            "crm-read",
+            "change-responsible",
+            "add-comment",
+            "read:*",
+            "write:*",
+            "field:*",
+        ];
+        assert_eq!(installed["grants"], json!(grants));
+        let listed = self.get("/api/plugins", &self.admin).await.expect(200);
+        assert_eq!(listed[0]["name"], "assign_by_amount");
+        assert_eq!(listed[0]["digest"], installed["digest"]);
+        assert_eq!(listed[0]["robots"], json!(["assign_by_amount"]));
+    }
+
+    /// Posts [`crate::fixtures::deal`] as an admin and checks it entered
+    /// `stage`; returns it.
+    pub async fn deal(&self, stage: &str, amount: &str) -> EntityRef {
+        let deal = crate::fixtures::deal(stage, amount);
+        let created = self.json("POST", "/api/entities", &self.admin, deal).await.expect(201);
+        assert_eq!(created["stage"], stage, "{created}");
+        EntityRef {
+            kind: EntityKind::Deal,
+            id: created["id"].as_u64().unwrap(),
+        }
+    }
+
+    /// An entity as the API shows it to an admin.
+    pub async fn entity(&self, r: EntityRef) -> Value {
+        self.get(&format!("/api/entities/{}/{}", r.kind.as_str(), r.id), &self.admin)
+            .await
+            .expect(200)
+    }
+
+    /// Moves an entity to `stage` as an admin; returns it as moved.
+    pub async fn move_to(&self, r: EntityRef, stage: &str) -> Value {
+        let path = format!("/api/entities/{}/{}/move", r.kind.as_str(), r.id);
+        self.json("POST", &path, &self.admin, json!({"stage": stage}))
+            .await
+            .expect(200)
+    }
+
+    /// The runs on an entity, as listed to an admin.
+    pub async fn runs(&self, r: EntityRef) -> Vec<Value> {
+        let runs = self
+            .get(&format!("/api/runs?entity={r}"), &self.admin)
+            .await
+            .expect(200);
+        runs.as_array().unwrap().clone()
     }
 
     /// Uploads the compiled plugin `name` as an admin, granting `grants`

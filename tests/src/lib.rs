@@ -1,10 +1,13 @@
 //! Helpers for robohost's end-to-end tests and benchmarks: the compiled
 //! plugins (built from `plugins/` by this crate's build script), a sandbox and
 //! entities; engines on both databases ([`db`]); a server and client for the
-//! HTTP API ([`http`]).
+//! HTTP API ([`http`]); the data the tests share ([`fixtures`]); snapshot
+//! files of error messages ([`ui`]).
 
 pub mod db;
+pub mod fixtures;
 pub mod http;
+pub mod ui;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,12 +65,25 @@ pub fn files_and_bytes(dir: &Path) -> (usize, u64) {
 
 /// The peak resident memory of this process so far, in KiB.
 pub fn peak_kib() -> u64 {
+    status_kib("VmHWM")
+}
+
+/// The resident memory of this process now, in KiB.
+pub fn resident_kib() -> u64 {
+    status_kib("VmRSS")
+}
+
+/// A size in KiB from `/proc/self/status`, by its key.
+fn status_kib(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))
+        .unwrap_or_else(|| panic!("{key} line"));
     line.split_whitespace()
         .nth(1)
         .and_then(|n| n.parse().ok())
-        .expect("VmHWM value")
+        .unwrap_or_else(|| panic!("{key} value"))
 }
 
 /// Parses an entity written as JSON.

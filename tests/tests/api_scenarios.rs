@@ -6,30 +6,25 @@
 //! clock and calls `run_until_idle`.
 
 use chrono::Duration;
-use robohost::domain::{Capability, Timestamp};
+use robohost::domain::{Capability, EntityRef, Timestamp};
 use robohost_tests::db::Db;
+use robohost_tests::fixtures::{SCENARIO_PLUGINS, at, calendar};
 use robohost_tests::http::{Server, server};
 use serde_json::{Value, json};
-
-fn at(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
 
 /// The time a JSON body holds, such as a run's `due_at`.
 fn time(value: &Value) -> Timestamp {
     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value}"))
 }
 
-/// The engine scenarios' portal, set up by an admin over HTTP: the deal
-/// pipeline, a Moscow calendar with 2026-11-30 (Monday) as a holiday, and
-/// the bench, assign and hostile plugins with every capability granted.
+/// The engine scenarios' portal (`fixtures::portal`), set up by an admin
+/// over HTTP.
 async fn portal(db: Db) -> Server {
     let s = server(db).await;
     s.general_pipeline().await;
-    let calendar = json!({"time_zone": "Europe/Moscow", "holidays": ["2026-11-30"]});
-    s.json("PUT", "/api/calendar", &s.admin, calendar).await.expect(200);
+    s.json("PUT", "/api/calendar", &s.admin, calendar()).await.expect(200);
     let all = Capability::ALL.map(Capability::as_str).join(",");
-    for name in ["bench", "assign_by_amount", "hostile"] {
+    for name in SCENARIO_PLUGINS {
         s.install(name, &all).await;
     }
     s
@@ -49,57 +44,28 @@ async fn trigger(s: &Server, stage: &str, code: &str, allow_backwards: bool) {
     s.json("POST", &path, &s.admin, trigger).await.expect(201);
 }
 
-/// Posts a deal entering NEW; returns its id.
-async fn deal(s: &Server, amount: &str) -> u64 {
-    let deal = json!({"kind": "deal", "pipeline": "general", "stage": "NEW", "responsible": 1,
-        "fields": {"TITLE": "Pumps", "OPPORTUNITY": {"money": format!("{amount} RUB")}}});
-    let created = s.json("POST", "/api/entities", &s.admin, deal).await.expect(201);
-    assert_eq!(created["stage"], "NEW");
-    created["id"].as_u64().unwrap()
-}
-
-async fn entity(s: &Server, id: u64) -> Value {
-    s.get(&format!("/api/entities/deal/{id}"), &s.admin).await.expect(200)
-}
-
-async fn move_to(s: &Server, id: u64, stage: &str) -> Value {
-    let path = format!("/api/entities/deal/{id}/move");
-    s.json("POST", &path, &s.admin, json!({"stage": stage}))
-        .await
-        .expect(200)
-}
-
-/// The deal's runs, oldest first.
-async fn runs(s: &Server, id: u64) -> Vec<Value> {
-    let runs = s
-        .get(&format!("/api/runs?entity=deal:{id}&limit=10"), &s.admin)
-        .await
-        .expect(200);
-    runs.as_array().unwrap().clone()
-}
-
 /// One run, read by its id.
 async fn run(s: &Server, run: &Value) -> Value {
     let id = run["id"].as_u64().unwrap();
     s.get(&format!("/api/runs/{id}"), &s.admin).await.expect(200)
 }
 
-async fn timeline(s: &Server, id: u64) -> Value {
-    s.get(&format!("/api/entities/deal/{id}/timeline"), &s.admin)
+async fn timeline(s: &Server, id: EntityRef) -> Value {
+    s.get(&format!("/api/entities/deal/{}/timeline", id.id), &s.admin)
         .await
         .expect(200)
 }
 
 /// The names of the deal's events, oldest first.
-async fn events(s: &Server, id: u64) -> Vec<String> {
+async fn events(s: &Server, id: EntityRef) -> Vec<String> {
     let timeline = timeline(s, id).await;
     let events = timeline["events"].as_array().unwrap();
     events.iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect()
 }
 
 /// The `UF_ECHO` field the bench `echo` robot sets (`null` while unset).
-async fn echo(s: &Server, id: u64) -> Value {
-    entity(s, id).await["custom_fields"]["UF_ECHO"].clone()
+async fn echo(s: &Server, id: EntityRef) -> Value {
+    s.entity(id).await["custom_fields"]["UF_ECHO"].clone()
 }
 
 async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
@@ -111,13 +77,13 @@ async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
             "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}}),
     )
     .await;
-    let id = deal(&s, "250000").await;
+    let id = s.deal("NEW", "250000").await;
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 1);
-    assert_eq!(entity(&s, id).await["responsible"], 8);
+    assert_eq!(s.entity(id).await["responsible"], 8);
     let timeline = timeline(&s, id).await;
     let comment = timeline["comments"][0]["text"].as_str().unwrap();
     assert!(comment.contains("band 2 of 2"), "{timeline}");
-    let runs = runs(&s, id).await;
+    let runs = s.runs(id).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["status"], "succeeded");
     assert_eq!(runs[0]["robot_id"], robot_id);
@@ -141,8 +107,8 @@ async fn working_time_delays_skip_the_weekend_and_a_holiday(db: Db) {
     .await;
     // Friday 17:00: 1 working hour left, then the weekend and Monday's holiday.
     s.clock.set(at("2026-11-27T17:00:00+03:00"));
-    let id = deal(&s, "100").await;
-    let queued = &runs(&s, id).await[0];
+    let id = s.deal("NEW", "100").await;
+    let queued = &s.runs(id).await[0];
     assert_eq!(queued["status"], "queued");
     assert_eq!(time(&queued["due_at"]), at("2026-12-01T11:00:00+03:00"));
     s.clock.set(at("2026-12-01T10:59:59+03:00"));
@@ -163,12 +129,12 @@ async fn leaving_the_stage_cancels_a_pending_delayed_robot(db: Db) {
             "timing": {"delay_seconds": 86400}}),
     )
     .await;
-    let id = deal(&s, "100").await;
+    let id = s.deal("NEW", "100").await;
     s.clock.advance(Duration::hours(1));
-    assert_eq!(move_to(&s, id, "WORK").await["stage"], "WORK");
+    assert_eq!(s.move_to(id, "WORK").await["stage"], "WORK");
     s.clock.advance(Duration::days(2));
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 0);
-    let runs = runs(&s, id).await;
+    let runs = s.runs(id).await;
     assert_eq!(runs[0]["status"], "cancelled", "{runs:?}");
     assert_eq!(
         time(&runs[0]["finished_at"]),
@@ -204,8 +170,8 @@ async fn after_previous_runs_in_order_and_sees_earlier_values(db: Db) {
             "timing": {"after_previous": true}}),
     )
     .await;
-    let id = deal(&s, "100").await;
-    let listed = runs(&s, id).await;
+    let id = s.deal("NEW", "100").await;
+    let listed = s.runs(id).await;
     let status = |runs: &[Value]| runs.iter().map(|r| r["status"].clone()).collect::<Vec<_>>();
     assert_eq!(status(&listed), ["queued", "waiting"]);
     assert_eq!([&listed[0]["robot_id"], &listed[1]["robot_id"]], [first, second]);
@@ -217,7 +183,7 @@ async fn after_previous_runs_in_order_and_sees_earlier_values(db: Db) {
     s.clock.advance(Duration::seconds(60));
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 2);
     assert_eq!(echo(&s, id).await, "after first");
-    assert_eq!(status(&runs(&s, id).await), ["succeeded", "succeeded"]);
+    assert_eq!(status(&s.runs(id).await), ["succeeded", "succeeded"]);
 }
 
 async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
@@ -229,9 +195,9 @@ async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
             "condition": {"compare": {"field": "OPPORTUNITY", "op": "gt", "value": {"decimal": "1000000"}}}}),
     )
     .await;
-    let id = deal(&s, "500").await;
+    let id = s.deal("NEW", "500").await;
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 1);
-    let run = run(&s, &runs(&s, id).await[0]).await;
+    let run = run(&s, &s.runs(id).await[0]).await;
     assert_eq!(run["status"], "skipped");
     assert_eq!(
         run["report"]["reason"],
@@ -244,11 +210,11 @@ async fn a_false_condition_is_skipped_with_its_reason(db: Db) {
 async fn a_trapping_robot_ends_dead_at_once_with_its_error(db: Db) {
     let s = portal(db).await;
     robot(&s, "NEW", json!({"plugin": "hostile", "robot": "effects_then_panic"})).await;
-    let id = deal(&s, "100").await;
+    let id = s.deal("NEW", "100").await;
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 1);
     s.clock.advance(Duration::days(1));
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 0, "a trap is not retried");
-    let run = run(&s, &runs(&s, id).await[0]).await;
+    let run = run(&s, &s.runs(id).await[0]).await;
     assert_eq!(run["status"], "dead");
     assert_eq!(run["attempts"], 1);
     let report = &run["report"];
@@ -272,7 +238,7 @@ async fn a_trapping_robot_ends_dead_at_once_with_its_error(db: Db) {
     assert_eq!(report["blame"], "guest");
     assert_eq!(report["effects"], json!([]), "{run}");
     assert_eq!(
-        entity(&s, id).await["fields"]["TITLE"],
+        s.entity(id).await["fields"]["TITLE"],
         "Pumps",
         "a failed run's effects are not applied"
     );
@@ -283,16 +249,16 @@ async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
     trigger(&s, "WORK", "call", false).await;
     trigger(&s, "NEW", "reopen", false).await;
     trigger(&s, "NEW", "restart", true).await;
-    let id = deal(&s, "100").await;
+    let id = s.deal("NEW", "100").await;
     let integrator = s.token("integrator").await;
     let fire = async |code: &str| {
-        let event = json!({"trigger": code, "entity": format!("deal:{id}")});
+        let event = json!({"trigger": code, "entity": id.to_string()});
         let fired = s.json("POST", "/api/events", &integrator, event).await.expect(200);
-        let stage = entity(&s, id).await["stage"].clone();
+        let stage = s.entity(id).await["stage"].clone();
         (fired["moved"].clone(), stage)
     };
     let (moved, stage) = fire("call").await;
-    assert_eq!((&moved[0]["id"], &moved[0]["stage"]), (&json!(id), &json!("WORK")));
+    assert_eq!((&moved[0]["id"], &moved[0]["stage"]), (&json!(id.id), &json!("WORK")));
     assert_eq!(stage, "WORK");
     assert_eq!(fire("call").await, (json!([]), json!("WORK")), "already there");
     assert_eq!(fire("reopen").await, (json!([]), json!("WORK")), "not backwards");

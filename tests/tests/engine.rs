@@ -3,53 +3,16 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use robohost::domain::{Blame, Digest, NotRun, Outcome, RobotNote, RunReport, RunStatus};
 use robohost::domain::{
-    Calendar, Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, Pipeline, RobotBinding, Timestamp,
-    TriggerBinding, Value,
+    Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, RobotBinding, Timestamp, TriggerBinding, Value,
 };
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
 use robohost::storage::RunEnd;
-use robohost_tests::db::{Db, engine};
+use robohost_tests::db::Db;
+use robohost_tests::fixtures::{at, deal_request, general, json, portal, wednesday};
 use robohost_tests::plugin_path;
-
-/// Wednesday 2026-11-25, 10:00 in Moscow.
-fn wednesday() -> Timestamp {
-    at("2026-11-25T10:00:00+03:00")
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::from_datetime(DateTime::parse_from_rfc3339(text).unwrap().to_utc())
-}
-
-fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// A deal pipeline NEW → WORK → WON / LOST, the bench and assign plugins,
-/// and a Moscow calendar with 2026-11-30 (Monday) as a holiday.
-async fn portal(db: Db) -> (Arc<Engine>, Arc<ManualClock>) {
-    let (engine, clock) = engine(db, wednesday(), EngineConfig::default()).await;
-    let pipeline: Pipeline = json(
-        r#"{"code": "general", "kind": "deal", "names": {"en": "General"}, "stages": [
-            {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
-            {"code": "WORK", "names": {"en": "In work"}, "semantic": "in-progress"},
-            {"code": "WON", "names": {"en": "Won"}, "semantic": "success"},
-            {"code": "LOST", "names": {"en": "Lost"}, "semantic": "failure"}]}"#,
-    );
-    engine.put_pipeline(&pipeline).await.unwrap();
-    let calendar: Calendar = json(r#"{"time_zone": "Europe/Moscow", "holidays": ["2026-11-30"]}"#);
-    engine.set_calendar(&calendar).await.unwrap();
-    for name in ["bench", "assign_by_amount", "hostile"] {
-        let wasm = std::fs::read(plugin_path(name)).unwrap();
-        engine
-            .install_plugin(name, wasm, Capability::ALL.to_vec())
-            .await
-            .unwrap();
-    }
-    (engine, clock)
-}
 
 fn robot(stage: &str, plugin: &str, code: &str, extra: &str) -> RobotBinding {
     let base = format!(
@@ -59,11 +22,7 @@ fn robot(stage: &str, plugin: &str, code: &str, extra: &str) -> RobotBinding {
 }
 
 async fn deal(engine: &Engine, stage: &str, amount: &str) -> Entity {
-    let request: NewEntityRequest = json(&format!(
-        r#"{{"kind": "deal", "pipeline": "general", "stage": "{stage}", "responsible": 1,
-            "fields": {{"TITLE": "Pumps", "OPPORTUNITY": {{"money": "{amount} RUB"}}}}}}"#
-    ));
-    engine.create_entity(request).await.unwrap()
+    engine.create_entity(deal_request(stage, amount)).await.unwrap()
 }
 
 async fn field(engine: &Engine, r: EntityRef, code: &str) -> FieldValue {
@@ -477,10 +436,7 @@ async fn a_change_made_by_one_process_reaches_the_others(db: Db) {
         .unwrap()
     };
     let (admin, worker) = (start().await, start().await);
-    let pipeline: Pipeline = json(
-        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
-    );
-    admin.put_pipeline(&pipeline).await.unwrap();
+    admin.put_pipeline(&general()).await.unwrap();
     let wasm = std::fs::read(plugin_path("bench")).unwrap();
     admin
         .install_plugin("bench", wasm, Capability::ALL.to_vec())

@@ -123,15 +123,6 @@ fn effects_of_a_failed_run_are_not_returned() {
     assert!(report.denials.is_empty());
 }
 
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS value")
-}
-
 #[test]
 fn a_thousand_hostile_runs_leave_the_host_healthy() {
     let sandbox = sandbox(SandboxConfig {

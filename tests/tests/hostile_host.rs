@@ -9,7 +9,7 @@ use robohost::storage::StoredPlugin;
 use robohost_tests::db::Db;
 use robohost_tests::http::{Server, server};
 use robohost_tests::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The `general` pipeline with a robot `robot` of plugin `plugin` on NEW,
 /// and the good `assign_by_amount` robot after it.
@@ -33,21 +33,6 @@ async fn portal_with(s: &Server, plugin: &str, robot: &str) {
         .await
         .expect(201);
     }
-}
-
-async fn new_deal(s: &Server) -> u64 {
-    let deal = json!({"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "5000 RUB"}}});
-    s.json("POST", "/api/entities", &s.admin, deal).await.expect(201)["id"]
-        .as_u64()
-        .unwrap()
-}
-
-async fn runs_of(s: &Server, deal: u64) -> Vec<Value> {
-    let runs = s
-        .get(&format!("/api/runs?entity=deal:{deal}"), &s.admin)
-        .await
-        .expect(200);
-    runs.as_array().unwrap().clone()
 }
 
 async fn a_plugin_that_breaks_at_load_leaves_the_host_serving(db: Db) {
@@ -101,9 +86,9 @@ async fn a_plugin_that_breaks_at_load_leaves_the_host_serving(db: Db) {
     );
 
     // Its robot fails with the reason; the good robot after it runs.
-    let deal = new_deal(&s).await;
+    let deal = s.deal("NEW", "5000").await;
     s.engine.run_until_idle().await.unwrap();
-    let runs = runs_of(&s, deal).await;
+    let runs = s.runs(deal).await;
     let good = runs
         .iter()
         .find(|r| r["status"] == "succeeded")
@@ -159,9 +144,9 @@ async fn an_upload_whose_describe_waits_is_refused_and_the_host_serves_on(db: Db
     // A good robot runs right after.
     s.install("hostile", "").await;
     portal_with(&s, "hostile", "sleep_forever").await;
-    let deal = new_deal(&s).await;
+    let deal = s.deal("NEW", "5000").await;
     s.engine.run_until_idle().await.unwrap();
-    let runs = runs_of(&s, deal).await;
+    let runs = s.runs(deal).await;
     assert!(runs.iter().any(|r| r["status"] == "succeeded"), "{runs:?}");
 }
 
@@ -169,9 +154,9 @@ async fn a_run_the_guest_ruined_ends_at_once_and_blames_it(db: Db) {
     let s = server(db).await;
     s.install("hostile", "").await;
     portal_with(&s, "hostile", "invalid_utf8").await;
-    let deal = new_deal(&s).await;
+    let deal = s.deal("NEW", "5000").await;
     assert_eq!(s.engine.run_until_idle().await.unwrap(), 2);
-    let runs = runs_of(&s, deal).await;
+    let runs = s.runs(deal).await;
     let dead = runs
         .iter()
         .find(|r| r["status"] == "dead")
@@ -187,11 +172,11 @@ async fn a_waiting_robot_holds_no_worker_past_its_deadline(db: Db) {
     let s = server(db).await;
     s.install("hostile", "").await;
     portal_with(&s, "hostile", "sleep_forever").await;
-    let deal = new_deal(&s).await;
+    let deal = s.deal("NEW", "5000").await;
     let started = Instant::now();
     s.engine.run_until_idle().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    let runs = runs_of(&s, deal).await;
+    let runs = s.runs(deal).await;
     let dead = runs.iter().find(|r| r["status"] == "dead").expect("dead at once");
     assert_eq!(dead["attempts"], 1);
     let run = s.get(&format!("/api/runs/{}", dead["id"]), &s.admin).await.expect(200);
@@ -221,9 +206,9 @@ async fn floods_leave_small_records_and_the_host_serving(db: Db) {
         .expect(201);
     }
     let before = peak_kib();
-    let deal = new_deal(&s).await;
+    let deal = s.deal("NEW", "5000").await;
     s.engine.run_until_idle().await.unwrap();
-    let runs = runs_of(&s, deal).await;
+    let runs = s.runs(deal).await;
     assert_eq!(runs.len(), floods.len(), "{runs:?}");
     for listed in &runs {
         let reply = s.get(&format!("/api/runs/{}", listed["id"]), &s.admin).await;

@@ -4,16 +4,12 @@
 //! asserted. The portal works in Moscow, Monday to Friday 09:00-18:00, with
 //! a public holiday on Tuesday 2026-12-01.
 
-use chrono::DateTime;
 use robohost::domain::{EntityKind, EntityRef, Timestamp};
 use robohost::engine::PROM2B;
 use robohost_tests::db::Db;
+use robohost_tests::fixtures::{at, wednesday};
 use robohost_tests::http::{Server, server};
 use serde_json::{Value, json};
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::from_datetime(DateTime::parse_from_rfc3339(text).unwrap().to_utc())
-}
 
 /// The JSON form of a moment, as entity fields hold it.
 fn datetime(text: &str) -> Value {
@@ -82,7 +78,7 @@ async fn prom2b(db: Db) -> Server {
     }
     let calendar = json!({"time_zone": "Europe/Moscow", "holidays": ["2026-12-01"]});
     s.json("PUT", "/api/calendar", &s.admin, calendar).await.expect(200);
-    s.clock.set(at("2026-11-25T10:00:00+03:00"));
+    s.clock.set(wednesday());
     s
 }
 
@@ -105,22 +101,14 @@ async fn create(s: &Server, body: Value) -> EntityRef {
     EntityRef { kind, id }
 }
 
-async fn entity(s: &Server, r: EntityRef) -> Value {
-    s.get(&format!("/api/entities/{}/{}", r.kind.as_str(), r.id), &s.admin)
-        .await
-        .expect(200)
-}
-
 async fn stage(s: &Server, r: EntityRef) -> String {
-    let e = entity(s, r).await;
+    let e = s.entity(r).await;
     format!("{}/{}", e["pipeline"].as_str().unwrap(), e["stage"].as_str().unwrap())
 }
 
+/// Moves an entity to `stage` and runs what is due.
 async fn move_to(s: &Server, r: EntityRef, stage: &str) {
-    let path = format!("/api/entities/{}/{}/move", r.kind.as_str(), r.id);
-    s.json("POST", &path, &s.admin, json!({"stage": stage}))
-        .await
-        .expect(200);
+    s.move_to(r, stage).await;
     settle(s).await;
 }
 
@@ -235,7 +223,7 @@ async fn a_lead_not_reached_in_five_calls_ends_at_does_not_get_in_touch(db: Db) 
     move_to(&s, lead, "NO_ANSWER").await;
     assert_eq!(stage(&s, lead).await, "leads/NO_CONTACT");
     assert_eq!(all(&s, "activity").await.len(), 5, "five calls in all");
-    assert_eq!(field(&entity(&s, lead).await, "UF_CALL_ATTEMPTS"), &json!(5));
+    assert_eq!(field(&s.entity(lead).await, "UF_CALL_ATTEMPTS"), &json!(5));
 
     // A lead from a call gets no call attempts.
     let called = create(

@@ -4,13 +4,12 @@
 //! example in every SDK language, each packed, signed and installed as a
 //! package.
 
-use ed25519_dalek::SigningKey;
 use robohost::domain::RunStatus;
-use robohost::domain::{Entity, FieldValue, Fields, Permission, Pipeline, RobotBinding, Timestamp, Value};
+use robohost::domain::{Entity, FieldValue, Fields, RobotBinding, Timestamp, Value};
 use robohost::engine::{EngineConfig, NewEntityRequest};
-use robohost::package::Trust;
 use robohost::runtime::{Grants, Plugin, SandboxConfig};
 use robohost_tests::db::{Db, engine};
+use robohost_tests::fixtures::{perms, pipeline, publisher, trust};
 use robohost_tests::{
     c_plugin_path, context, entity, js_plugin_path, plugin_path, props, python_plugin_path, run_with, sandbox,
 };
@@ -57,7 +56,7 @@ fn package(wasm: Vec<u8>) -> Vec<u8> {
                     [capabilities]\nhost = [\"set-fields\"]\nwrite = [\"contact\"]\nfields = [\"UF_RF_SEGMENT\"]\n\n\
                     [[robots]]\ncomponent = \"rf.wasm\"\ncodes = [\"rf_segment\"]\n";
     let files = [("rf.wasm".to_owned(), wasm)].into_iter().collect();
-    robohost::package::pack(manifest, &files, Some(&SigningKey::from_bytes(&[7; 32]))).unwrap()
+    robohost::package::pack(manifest, &files, Some(&publisher())).unwrap()
 }
 
 /// Packs the component `wasm` as the RF robot's package, installs it as an
@@ -66,24 +65,19 @@ async fn segments_from(wasm: Vec<u8>) {
     // Wednesday 2026-11-25 12:00 UTC: day 20782 since the epoch.
     let now = Timestamp(20_782 * 86_400_000 + 12 * 3_600_000);
     let (engine, _) = engine(Db::Sqlite, now, EngineConfig::default()).await;
-    let trust = Trust {
-        publishers: vec![("acme".into(), SigningKey::from_bytes(&[7; 32]).verifying_key())],
-        allow_unsigned: false,
-    };
-    let approved: Vec<Permission> = ["set-fields", "write:contact", "field:UF_RF_SEGMENT"]
-        .iter()
-        .map(|p| p.parse().unwrap())
-        .collect();
-    let report = engine.install_package(&package(wasm), &trust, &approved).await.unwrap();
+    let approved = perms("set-fields,write:contact,field:UF_RF_SEGMENT");
+    let report = engine
+        .install_package(&package(wasm), &trust(), &approved)
+        .await
+        .unwrap();
     assert_eq!(
         (report.plugins, report.signed_by.as_deref()),
         (vec!["rf".to_owned()], Some("acme"))
     );
-    let pipeline: Pipeline = serde_json::from_str(
-        r#"{"code": "clients", "kind": "contact", "names": {}, "stages": [{"code": "ACTIVE", "names": {}, "semantic": "in-progress"}]}"#,
-    )
-    .unwrap();
-    engine.put_pipeline(&pipeline).await.unwrap();
+    engine
+        .put_pipeline(&pipeline("clients", "contact", &["ACTIVE"]))
+        .await
+        .unwrap();
     let robot: RobotBinding =
         serde_json::from_str(r#"{"pipeline": "clients", "stage": "ACTIVE", "plugin": "rf", "robot": "rf_segment"}"#)
             .unwrap();

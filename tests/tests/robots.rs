@@ -4,11 +4,11 @@ use robohost::domain::{Capability, Effect, EntityKind, EntityRef, FieldValue, Va
 use robohost::runtime::{Denied, Grants, Outcome, SandboxConfig};
 use robohost_tests::*;
 
+/// The deal of `fixtures::deal` as stored: number 42, with `responsible`.
 fn deal(amount: &str, responsible: u64) -> robohost::domain::Entity {
-    entity(&format!(
-        r#"{{"kind": "deal", "id": 42, "pipeline": "general", "stage": "NEW", "responsible": {responsible},
-            "fields": {{"TITLE": "Pumps", "OPPORTUNITY": {{"money": "{amount} RUB"}}}}}}"#
-    ))
+    let mut deal = fixtures::deal("NEW", amount);
+    (deal["id"], deal["responsible"]) = (42.into(), responsible.into());
+    serde_json::from_value(deal).unwrap()
 }
 
 const BANDS: &str = r#"{"bounds": [{"decimal": "100000"}, {"decimal": "1000000"}],

@@ -4,29 +4,17 @@
 
 use std::sync::Arc;
 
-use chrono::DateTime;
 use robohost::domain::RunStatus;
 use robohost::domain::{
     Department, Entity, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding, Timestamp, User, Value,
 };
 use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
 use robohost_tests::db::{Db, engine};
-
-fn wednesday() -> Timestamp {
-    Timestamp::from_datetime(
-        DateTime::parse_from_rfc3339("2026-11-25T10:00:00+03:00")
-            .unwrap()
-            .to_utc(),
-    )
-}
-
-fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
+use robohost_tests::fixtures::{general, json, pipeline, wednesday};
 
 /// A portal with the standard robots, users 1 (manager, in sales) and 2
-/// (head of sales), a deal pipeline NEW → WORK, a shipment pipeline and a
-/// lead pipeline.
+/// (head of sales), the deal pipelines `general` and `shipment` (ORDER →
+/// SHIP), and a lead pipeline.
 async fn portal() -> (Arc<Engine>, Arc<ManualClock>) {
     let (engine, clock) = engine(Db::Sqlite, wednesday(), EngineConfig::default()).await;
     engine.install_standard().await.unwrap();
@@ -46,18 +34,13 @@ async fn portal() -> (Arc<Engine>, Arc<ManualClock>) {
         };
         engine.put_user(&user).await.unwrap();
     }
-    for spec in [
-        r#"{"code": "general", "kind": "deal", "names": {"en": "General"}, "stages": [
-            {"code": "NEW", "names": {}, "semantic": "in-progress"},
-            {"code": "WORK", "names": {}, "semantic": "in-progress"}]}"#,
-        r#"{"code": "shipment", "kind": "deal", "names": {"en": "Shipment"}, "stages": [
-            {"code": "ORDER", "names": {}, "semantic": "in-progress"},
-            {"code": "SHIP", "names": {}, "semantic": "in-progress"}]}"#,
+    let leads: Pipeline = json(
         r#"{"code": "leads", "kind": "lead", "names": {"en": "Leads"}, "stages": [
             {"code": "NEW", "names": {}, "semantic": "in-progress"},
             {"code": "TARGET", "names": {}, "semantic": "success"}]}"#,
-    ] {
-        engine.put_pipeline(&json::<Pipeline>(spec)).await.unwrap();
+    );
+    for pipeline in [general(), pipeline("shipment", "deal", &["ORDER", "SHIP"]), leads] {
+        engine.put_pipeline(&pipeline).await.unwrap();
     }
     (engine, clock)
 }
