@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
+use robohost::api::NewEntityRequest;
 use robohost::domain::{
     Calendar, Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, Pipeline, RobotBinding, Timestamp,
     TriggerBinding, Value,
 };
-use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
+use robohost::engine::{Engine, EngineConfig, ManualClock};
 use robohost::storage::{RunEnd, RunStatus};
 use robohost_tests::db::{Db, engine};
 use robohost_tests::plugin_path;
@@ -62,7 +63,8 @@ async fn deal(engine: &Engine, stage: &str, amount: &str) -> Entity {
         r#"{{"kind": "deal", "pipeline": "general", "stage": "{stage}", "responsible": 1,
             "fields": {{"TITLE": "Pumps", "OPPORTUNITY": {{"money": "{amount} RUB"}}}}}}"#
     ));
-    engine.create_entity(request).await.unwrap()
+    let (draft, links) = request.into_entity().unwrap();
+    engine.create_entity(draft, links).await.unwrap()
 }
 
 async fn field(engine: &Engine, r: EntityRef, code: &str) -> FieldValue {
@@ -339,7 +341,8 @@ async fn bad_configuration_is_refused_with_the_field(db: Db) {
         assert!(e.contains(message), "{e} should contain {message}");
     }
     let bad_kind: NewEntityRequest = json(r#"{"kind": "lead", "pipeline": "general"}"#);
-    let e = engine.create_entity(bad_kind).await.unwrap_err().to_string();
+    let (draft, links) = bad_kind.into_entity().unwrap();
+    let e = engine.create_entity(draft, links).await.unwrap_err().to_string();
     assert!(e.contains("holds deals, not leads"), "{e}");
 }
 
@@ -352,7 +355,8 @@ async fn a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone(db: Db) {
     engine.add_trigger(&trigger).await.unwrap();
     let pumps = deal(&engine, "NEW", "100").await;
     let other: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Valves"}}"#);
-    let other = engine.create_entity(other).await.unwrap();
+    let (draft, links) = other.into_entity().unwrap();
+    let other = engine.create_entity(draft, links).await.unwrap();
     assert_eq!(
         engine.run_schedules().await.unwrap(),
         0,

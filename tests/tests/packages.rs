@@ -4,8 +4,9 @@
 //! robots reach enforced on every host call.
 
 use ed25519_dalek::SigningKey;
+use robohost::api::NewEntityRequest;
 use robohost::domain::{Permission, RobotBinding};
-use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
+use robohost::engine::{EngineConfig, EngineError};
 use robohost::package::Trust;
 use robohost::runtime::LoadError;
 use robohost_tests::db::{Db, engine};
@@ -99,7 +100,8 @@ async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
         r#"{"kind": "deal", "pipeline": "general", "fields": {"OPPORTUNITY": {"money": "500 RUB"}}}"#,
     )
     .unwrap();
-    let deal = engine.create_entity(request).await.unwrap();
+    let (draft, links) = request.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let stored = engine.store().entity(deal.reference()).await.unwrap().unwrap();
     assert_eq!(stored.responsible, Some(8));
@@ -226,7 +228,8 @@ async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robot
     let disabled = engine.store().robot(id).await.unwrap().unwrap();
     assert_eq!(disabled.disabled.as_deref(), Some("package `assign` was removed"));
     let request: NewEntityRequest = serde_json::from_str(r#"{"kind": "deal", "pipeline": "general"}"#).unwrap();
-    let deal = engine.create_entity(request).await.unwrap();
+    let (draft, links) = request.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
     assert_eq!(run.status, robohost::storage::RunStatus::Cancelled);
@@ -391,7 +394,8 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
         )
         .unwrap()
     };
-    let first = engine.create_entity(request()).await.unwrap();
+    let (draft, links) = request().into_entity().unwrap();
+    let first = engine.create_entity(draft, links).await.unwrap();
     let batch = engine.lease(10).await.unwrap().expect("the run is due");
 
     // Version 2 arrives while the first run is leased and prepared.
@@ -405,7 +409,8 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
     engine.install_package(&v2, &trust(), &approved()).await.unwrap();
     assert_eq!(engine.work(batch).await.unwrap(), 1);
 
-    let second = engine.create_entity(request()).await.unwrap();
+    let (draft, links) = request().into_entity().unwrap();
+    let second = engine.create_entity(draft, links).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let digest = |deal: robohost::domain::Entity| {
         let engine = engine.clone();
@@ -467,7 +472,8 @@ async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: D
             r#"{{"kind": "deal", "pipeline": "sales", "fields": {{"OPPORTUNITY": {{"money": "{amount}"}}}}}}"#
         ))
         .unwrap();
-        deals.push(serde_json::to_string(&engine.create_entity(deal).await.unwrap().reference()).unwrap());
+        let (draft, links) = deal.into_entity().unwrap();
+        deals.push(serde_json::to_string(&engine.create_entity(draft, links).await.unwrap().reference()).unwrap());
     }
     // A company linked to both deals enters ACTIVE; its run's report.
     let company_run = || async {
@@ -476,7 +482,8 @@ async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: D
             deals[0], deals[1]
         ))
         .unwrap();
-        let company = engine.create_entity(company).await.unwrap();
+        let (draft, links) = company.into_entity().unwrap();
+        let company = engine.create_entity(draft, links).await.unwrap();
         engine.run_until_idle().await.unwrap();
         let run = engine
             .store()
@@ -632,7 +639,8 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
         engine.add_robot(&serde_json::from_str(&robot).unwrap()).await.unwrap();
         let deal: NewEntityRequest =
             serde_json::from_str(&format!(r#"{{"kind": "deal", "pipeline": "{pipeline}"}}"#)).unwrap();
-        runs.push(engine.create_entity(deal).await.unwrap());
+        let (draft, links) = deal.into_entity().unwrap();
+        runs.push(engine.create_entity(draft, links).await.unwrap());
     }
     engine.run_until_idle().await.unwrap();
     let report = |deal: &robohost::domain::Entity| {
@@ -707,7 +715,8 @@ async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
             r#"{{"kind": "deal", "pipeline": "{pipeline}", "fields": {{"OPPORTUNITY": {{"money": "500 RUB"}}}}}}"#
         ))
         .unwrap();
-        deals.push(engine.create_entity(deal).await.unwrap().reference());
+        let (draft, links) = deal.into_entity().unwrap();
+        deals.push(engine.create_entity(draft, links).await.unwrap().reference());
     }
     engine.run_until_idle().await.unwrap();
     let starved = engine.store().runs(Some(deals[0]), 10).await.unwrap().remove(0);

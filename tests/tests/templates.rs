@@ -1,8 +1,9 @@
 //! Templates: checked whole before anything is written, installed without
 //! touching what the portal has, and exported back identically.
 
+use robohost::api::NewEntityRequest;
 use robohost::domain::{EntityKind, FieldValue, Pipeline, Value};
-use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
+use robohost::engine::{EngineConfig, EngineError};
 use robohost::storage::RunStatus;
 use robohost_tests::db::{Db, engine};
 
@@ -206,7 +207,8 @@ async fn installing_into_a_portal_with_data_leaves_it_untouched(db: Db) {
         .await
         .unwrap();
     let request: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Ours"}}"#);
-    let deal = engine.create_entity(request).await.unwrap();
+    let (draft, links) = request.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     let before = engine.store().entity(deal.reference()).await.unwrap();
 
     let report = engine.install_template(SAMPLE).await.unwrap();
@@ -274,9 +276,11 @@ plugin"#,
 async fn prom2b_installs_beside_existing_leads_and_deals(db: Db) {
     let engine = portal(db).await;
     let lead: NewEntityRequest = json(r#"{"kind": "lead", "fields": {"TITLE": "An old lead", "PHONE": "+7 900"}}"#);
-    let lead = engine.create_entity(lead).await.unwrap();
+    let (draft, links) = lead.into_entity().unwrap();
+    let lead = engine.create_entity(draft, links).await.unwrap();
     let deal: NewEntityRequest = json(r#"{"kind": "deal", "fields": {"TITLE": "An old deal"}}"#);
-    let deal = engine.create_entity(deal).await.unwrap();
+    let (draft, links) = deal.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     let before = (
         engine.store().entity(lead.reference()).await.unwrap(),
         engine.store().entity(deal.reference()).await.unwrap(),

@@ -11,8 +11,50 @@ use serde::{Deserialize, Serialize};
 use super::auth::{AdminOrManager, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use crate::domain::{Entity, Fields, Timestamp};
-use crate::engine::{Engine, NewEntityRequest};
+use crate::domain::{Entity, EntityKind, EntityRef, Fields, Timestamp};
+use crate::engine::Engine;
+
+/// The body of `POST /api/entities`: an entity to create.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntityRequest {
+    /// Optional in the shape so that leaving it out is answered as a
+    /// missing value (422, naming `kind`), not as malformed JSON.
+    pub kind: Option<EntityKind>,
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub responsible: Option<u64>,
+    #[serde(default)]
+    pub fields: Fields,
+    #[serde(default)]
+    pub custom_fields: Fields,
+    /// Entities to link it to, such as a deal's contact.
+    #[serde(default)]
+    pub links: Vec<EntityRef>,
+}
+
+impl NewEntityRequest {
+    /// The entity to create (numbered and timed by the engine) and what to
+    /// link it to: what [`Engine::create_entity`] takes.
+    pub fn into_entity(self) -> Result<(Entity, Vec<EntityRef>), ApiError> {
+        let kind = self.kind.ok_or_else(|| ApiError::invalid("kind", "is required"))?;
+        let entity = Entity {
+            kind,
+            id: 0,
+            pipeline: self.pipeline,
+            stage: self.stage,
+            responsible: self.responsible,
+            fields: self.fields,
+            custom_fields: self.custom_fields,
+            created_at: Timestamp::default(),
+            updated_at: Timestamp::default(),
+        };
+        Ok((entity, self.links))
+    }
+}
 
 #[utoipa::path(
     post, path = "/api/entities", tag = "entities",
@@ -26,7 +68,8 @@ pub(super) async fn create_entity(
     State(engine): State<Arc<Engine>>,
     JsonBody(request): JsonBody<NewEntityRequest>,
 ) -> Result<(StatusCode, Json<Entity>), ApiError> {
-    let entity = engine.create_entity(request).await?;
+    let (entity, links) = request.into_entity()?;
+    let entity = engine.create_entity(entity, links).await?;
     Ok((StatusCode::CREATED, Json(entity)))
 }
 
