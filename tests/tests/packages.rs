@@ -725,7 +725,34 @@ async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
     assert_eq!(fed.responsible, Some(8));
 }
 
+async fn an_upgrade_names_the_placed_robots_it_would_refuse(db: Db) {
+    let engine = portal(db).await;
+    let fuel = |max: u64| format!("{ASSIGN}\n\n[fuel]\ndefault = 1000\nmax = {max}");
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, &fuel(5_000_000));
+    engine.install_package(&v1, &trust(), &approved()).await.unwrap();
+    place_assign_robot(&engine).await;
+    let fed: RobotBinding = serde_json::from_str(
+        r#"{"pipeline": "general", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount", "fuel": 5000000,
+            "properties": {"bounds": [{"decimal": "100"}], "users": [{"user": 7}, {"user": 8}]}}"#,
+    )
+    .unwrap();
+    let fed = engine.add_robot(&fed).await.unwrap();
+
+    // Version 2 allows less fuel than one placed robot has: installed, and
+    // that robot named as placing it now would be refused.
+    let v2 = package("2.0.0", "assign_by_amount", r#""assign_by_amount""#, &fuel(1_000_000));
+    let report = engine.install_package(&v2, &trust(), &approved()).await.unwrap();
+    assert_eq!(
+        report.warnings,
+        [format!(
+            "robot {fed} (`assign_by_amount` at general/NEW) does not fit this version: `fuel`: 5000000 is more than \
+             this robot may get, 1000000 (its package's fuel.max, or sandbox.max-fuel)"
+        )]
+    );
+}
+
 robohost_tests::on_both!(
+    an_upgrade_names_the_placed_robots_it_would_refuse,
     a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give,
     outbound_http_reaches_only_the_hosts_approved,
     a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted,

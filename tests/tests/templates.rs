@@ -175,6 +175,34 @@ async fn a_robot_given_more_fuel_than_it_may_get_is_refused_as_the_api_refuses_i
     );
 }
 
+async fn a_trigger_the_api_would_refuse_is_refused_with_its_line(db: Db) {
+    // Its code is too long to be a key: the API refuses it.
+    let long = "c".repeat(201);
+    let s = robohost_tests::http::server(db).await;
+    s.engine.install_standard().await.unwrap();
+    s.engine.install_template(SAMPLE).await.unwrap();
+    let path = "/api/pipelines/general/stages/CONTRACT/triggers";
+    let refused = s
+        .json("POST", path, &s.admin, serde_json::json!({ "code": long }))
+        .await;
+    let because = "a code is at most 200 characters";
+    refused.error(422, "invalid", Some("code"), because);
+
+    // The same trigger in a template is refused as a problem on its line.
+    let engine = portal(db).await;
+    let bad = SAMPLE.replace(r#"code = "incoming_call""#, &format!(r#"code = "{long}""#));
+    let Err(EngineError::Template(problems)) = engine.install_template(&bad).await else {
+        panic!("the template was accepted");
+    };
+    let found: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.message.as_str())).collect();
+    let expected = format!("trigger `{long}` at general/CONTRACT: `code`: {because}");
+    assert_eq!(found, [(67, expected.as_str())]);
+    assert!(
+        engine.store().pipelines().await.unwrap().is_empty(),
+        "nothing was written"
+    );
+}
+
 async fn export_then_install_then_export_is_identical(db: Db) {
     let engine = portal(db).await;
     let report = engine.install_template(SAMPLE).await.unwrap();
@@ -338,6 +366,7 @@ async fn the_demo_portal_runs_its_robots_at_once(db: Db) {
 
 robohost_tests::on_both!(
     a_robot_given_more_fuel_than_it_may_get_is_refused_as_the_api_refuses_it,
+    a_trigger_the_api_would_refuse_is_refused_with_its_line,
     the_demo_portal_runs_its_robots_at_once,
     prom2b_installs_beside_existing_leads_and_deals,
     templates_install_and_export_over_http,
