@@ -14,25 +14,22 @@ use super::extract::{JsonBody, PathParams, QueryParams};
 use crate::domain::{Entity, EntityKind, EntityRef, Fields, Timestamp};
 use crate::engine::Engine;
 
-/// The body of `POST /api/entities`: an entity to create.
+/// The body of `POST /api/entities`: an entity to create. Every field may
+/// be left out.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct NewEntityRequest {
     /// Optional in the shape so that leaving it out is answered as a
     /// missing value (422, naming `kind`), not as malformed JSON.
     pub kind: Option<EntityKind>,
-    #[serde(default)]
     pub pipeline: Option<String>,
-    #[serde(default)]
+    /// The pipeline's first when left out.
     pub stage: Option<String>,
-    #[serde(default)]
     pub responsible: Option<u64>,
-    #[serde(default)]
+    /// Standard fields; `UF_` codes among them are custom fields.
     pub fields: Fields,
-    #[serde(default)]
     pub custom_fields: Fields,
     /// Entities to link it to, such as a deal's contact.
-    #[serde(default)]
     pub links: Vec<EntityRef>,
 }
 
