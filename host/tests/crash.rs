@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use robohost::domain::RunStatus;
-use robohost::domain::{Capability, EntityRef, Pipeline, RobotBinding, Timestamp};
-use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
+use robohost::api::NewEntityRequest;
+use robohost::domain::{Capability, EntityRef, Pipeline, RobotBinding, RunStatus, Timestamp};
+use robohost::engine::{Engine, EngineConfig, ManualClock};
 use robohost::storage::Store;
 use robohost_tests::db::{Db, fresh_url, shared_sandbox};
 use robohost_tests::plugin_path;
@@ -47,7 +47,8 @@ async fn portal(url: &str) -> (Arc<Engine>, Vec<EntityRef>) {
             i * 10
         ))
         .unwrap();
-        deals.push(engine.create_entity(request).await.unwrap().reference());
+        let (draft, links) = request.into_entity().unwrap();
+        deals.push(engine.create_entity(draft, links).await.unwrap().reference());
     }
     (engine, deals)
 }

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use robohost::domain::RunStatus;
-use robohost::domain::{Capability, Pipeline, RobotBinding};
-use robohost::engine::{Engine, EngineConfig, NewEntityRequest, SystemClock};
+use robohost::api::NewEntityRequest;
+use robohost::domain::{Capability, Pipeline, RobotBinding, RunStatus};
+use robohost::engine::{Engine, EngineConfig, SystemClock};
 use robohost::storage::Store;
 use robohost_tests::db::{Db, fresh_url, shared_sandbox};
 use robohost_tests::plugin_path;
@@ -84,7 +84,7 @@ async fn measure(db: Db, hosts: usize, robot: Robot) {
     // Each host runs as many worker loops as `robohost serve` does.
     let workers: Vec<_> = engines
         .iter()
-        .flat_map(|e| (0..EngineConfig::default().workers).map(|_| tokio::spawn(e.clone().serve(shutdown.clone()))))
+        .flat_map(|e| (0..EngineConfig::default().workers).map(|_| tokio::spawn(e.clone().run(shutdown.clone()))))
         .collect();
 
     let start = Instant::now();
@@ -98,7 +98,8 @@ async fn measure(db: Db, hosts: usize, robot: Robot) {
                         r#"{{"kind": "deal", "pipeline": "general", "fields": {{"TITLE": "deal from producer {p}"}}}}"#
                     ))
                     .unwrap();
-                    engine.create_entity(request).await.unwrap();
+                    let (draft, links) = request.into_entity().unwrap();
+                    engine.create_entity(draft, links).await.unwrap();
                 }
             })
         })

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
+use robohost::api::NewEntityRequest;
+use robohost::domain::Entity;
 use robohost::domain::{Calendar, Capability, Permission, Pipeline, Timestamp};
-use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
+use robohost::engine::{Engine, EngineConfig, ManualClock};
 use robohost::package::Trust;
 use serde_json::{Value, json};
 
@@ -71,6 +73,12 @@ pub fn deal(stage: &str, amount: &str) -> Value {
 /// The [`deal`] as the engine takes it.
 pub fn deal_request(stage: &str, amount: &str) -> NewEntityRequest {
     serde_json::from_value(deal(stage, amount)).unwrap()
+}
+
+/// Creates the entity a request describes, as `POST /api/entities` does.
+pub async fn create(engine: &Engine, request: NewEntityRequest) -> Entity {
+    let (draft, links) = request.into_entity().expect("a valid entity request");
+    engine.create_entity(draft, links).await.unwrap()
 }
 
 /// The engine scenarios' portal: [`general`], the Moscow [`calendar`] and

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use robohost::api::NewEntityRequest;
 use robohost::domain::{Blame, Digest, NotRun, Outcome, RobotNote, RunReport, RunStatus};
 use robohost::domain::{
     Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, RobotBinding, Timestamp, TriggerBinding, Value,
 };
-use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
+use robohost::engine::{Engine, EngineConfig, ManualClock};
 use robohost::storage::RunEnd;
 use robohost_tests::db::Db;
-use robohost_tests::fixtures::{at, deal_request, general, json, portal, wednesday};
+use robohost_tests::fixtures::{at, create, deal_request, general, json, portal, wednesday};
 use robohost_tests::plugin_path;
 
 fn robot(stage: &str, plugin: &str, code: &str, extra: &str) -> RobotBinding {
@@ -22,7 +23,7 @@ fn robot(stage: &str, plugin: &str, code: &str, extra: &str) -> RobotBinding {
 }
 
 async fn deal(engine: &Engine, stage: &str, amount: &str) -> Entity {
-    engine.create_entity(deal_request(stage, amount)).await.unwrap()
+    create(engine, deal_request(stage, amount)).await
 }
 
 async fn field(engine: &Engine, r: EntityRef, code: &str) -> FieldValue {
@@ -313,7 +314,8 @@ async fn bad_configuration_is_refused_with_the_field(db: Db) {
         assert!(e.contains(message), "{e} should contain {message}");
     }
     let bad_kind: NewEntityRequest = json(r#"{"kind": "lead", "pipeline": "general"}"#);
-    let e = engine.create_entity(bad_kind).await.unwrap_err().to_string();
+    let (draft, links) = bad_kind.into_entity().unwrap();
+    let e = engine.create_entity(draft, links).await.unwrap_err().to_string();
     assert!(e.contains("holds deals, not leads"), "{e}");
 }
 
@@ -326,7 +328,8 @@ async fn a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone(db: Db) {
     engine.add_trigger(&trigger).await.unwrap();
     let pumps = deal(&engine, "NEW", "100").await;
     let other: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Valves"}}"#);
-    let other = engine.create_entity(other).await.unwrap();
+    let (draft, links) = other.into_entity().unwrap();
+    let other = engine.create_entity(draft, links).await.unwrap();
     assert_eq!(
         engine.run_schedules().await.unwrap(),
         0,

@@ -4,12 +4,13 @@
 //! robots reach enforced on every host call. The message of each kind of
 //! manifest problem is a snapshot in `tests/ui/manifests` (`ui.rs`).
 
+use robohost::api::NewEntityRequest;
 use robohost::domain::{Permission, RobotBinding};
-use robohost::engine::{EngineConfig, EngineError, NewEntityRequest};
+use robohost::engine::{EngineConfig, EngineError};
 use robohost::package::Trust;
 use robohost::runtime::LoadError;
 use robohost_tests::db::Db;
-use robohost_tests::fixtures::{deal_request, empty_portal, general, json, perms, pipeline, publisher, trust};
+use robohost_tests::fixtures::{create, deal_request, empty_portal, general, json, perms, pipeline, publisher, trust};
 use robohost_tests::plugin_path;
 
 /// A package signed by `acme` holding the compiled plugin `plugin` as its
@@ -71,7 +72,7 @@ async fn a_package_installs_only_once_approved_and_its_robot_runs(db: Db) {
     assert_eq!((stored.version.as_str(), stored.signed), ("1.0.0", true));
 
     place_assign_robot(&engine).await;
-    let deal = engine.create_entity(deal_request("NEW", "500")).await.unwrap();
+    let deal = create(&engine, deal_request("NEW", "500")).await;
     engine.run_until_idle().await.unwrap();
     let stored = engine.store().entity(deal.reference()).await.unwrap().unwrap();
     assert_eq!(stored.responsible, Some(8));
@@ -198,7 +199,8 @@ async fn rollback_returns_to_the_previous_version_and_removal_disables_its_robot
     let disabled = engine.store().robot(id).await.unwrap().unwrap();
     assert_eq!(disabled.disabled.as_deref(), Some("package `assign` was removed"));
     let request: NewEntityRequest = serde_json::from_str(r#"{"kind": "deal", "pipeline": "general"}"#).unwrap();
-    let deal = engine.create_entity(request).await.unwrap();
+    let (draft, links) = request.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let run = engine.store().runs(Some(deal.reference()), 10).await.unwrap().remove(0);
     assert_eq!(run.status, robohost::domain::RunStatus::Cancelled);
@@ -360,7 +362,7 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
     engine.install_package(&v1, &trust(), &approved()).await.unwrap();
     place_assign_robot(&engine).await;
     let request = || deal_request("NEW", "500");
-    let first = engine.create_entity(request()).await.unwrap();
+    let first = create(&engine, request()).await;
     let batch = engine.lease(10).await.unwrap().expect("the run is due");
 
     // Version 2 arrives while the first run is leased and prepared.
@@ -374,7 +376,8 @@ async fn a_run_in_flight_keeps_the_version_it_started_with(db: Db) {
     engine.install_package(&v2, &trust(), &approved()).await.unwrap();
     assert_eq!(engine.work(batch).await.unwrap(), 1);
 
-    let second = engine.create_entity(request()).await.unwrap();
+    let (draft, links) = request().into_entity().unwrap();
+    let second = engine.create_entity(draft, links).await.unwrap();
     engine.run_until_idle().await.unwrap();
     let digest = |deal: robohost::domain::Entity| {
         let engine = engine.clone();
@@ -435,7 +438,8 @@ async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: D
             r#"{{"kind": "deal", "pipeline": "sales", "fields": {{"OPPORTUNITY": {{"money": "{amount}"}}}}}}"#
         ))
         .unwrap();
-        deals.push(serde_json::to_string(&engine.create_entity(deal).await.unwrap().reference()).unwrap());
+        let (draft, links) = deal.into_entity().unwrap();
+        deals.push(serde_json::to_string(&engine.create_entity(draft, links).await.unwrap().reference()).unwrap());
     }
     // A company linked to both deals enters ACTIVE; its run's report.
     let company_run = || async {
@@ -444,7 +448,8 @@ async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: D
             deals[0], deals[1]
         ))
         .unwrap();
-        let company = engine.create_entity(company).await.unwrap();
+        let (draft, links) = company.into_entity().unwrap();
+        let company = engine.create_entity(draft, links).await.unwrap();
         engine.run_until_idle().await.unwrap();
         let run = engine
             .store()
@@ -581,7 +586,7 @@ async fn outbound_http_reaches_only_the_hosts_approved(db: Db) {
         );
         engine.add_robot(&json(&robot)).await.unwrap();
         let deal: NewEntityRequest = json(&format!(r#"{{"kind": "deal", "pipeline": "{code}"}}"#));
-        runs.push(engine.create_entity(deal).await.unwrap());
+        runs.push(create(&engine, deal).await);
     }
     engine.run_until_idle().await.unwrap();
     let report = |deal: &robohost::domain::Entity| {
@@ -651,7 +656,8 @@ async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
             r#"{{"kind": "deal", "pipeline": "{pipeline}", "fields": {{"OPPORTUNITY": {{"money": "500 RUB"}}}}}}"#
         ))
         .unwrap();
-        deals.push(engine.create_entity(deal).await.unwrap().reference());
+        let (draft, links) = deal.into_entity().unwrap();
+        deals.push(engine.create_entity(draft, links).await.unwrap().reference());
     }
     engine.run_until_idle().await.unwrap();
     let starved = engine.store().runs(Some(deals[0]), 10).await.unwrap().remove(0);
@@ -661,7 +667,34 @@ async fn a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give(db: Db) {
     assert_eq!(fed.responsible, Some(8));
 }
 
+async fn an_upgrade_names_the_placed_robots_it_would_refuse(db: Db) {
+    let engine = empty_portal(db).await;
+    let fuel = |max: u64| format!("{ASSIGN}\n\n[fuel]\ndefault = 1000\nmax = {max}");
+    let v1 = package("1.0.0", "assign_by_amount", r#""assign_by_amount""#, &fuel(5_000_000));
+    engine.install_package(&v1, &trust(), &approved()).await.unwrap();
+    place_assign_robot(&engine).await;
+    let fed: RobotBinding = serde_json::from_str(
+        r#"{"pipeline": "general", "stage": "NEW", "plugin": "assign", "robot": "assign_by_amount", "fuel": 5000000,
+            "properties": {"bounds": [{"decimal": "100"}], "users": [{"user": 7}, {"user": 8}]}}"#,
+    )
+    .unwrap();
+    let fed = engine.add_robot(&fed).await.unwrap();
+
+    // Version 2 allows less fuel than one placed robot has: installed, and
+    // that robot named as placing it now would be refused.
+    let v2 = package("2.0.0", "assign_by_amount", r#""assign_by_amount""#, &fuel(1_000_000));
+    let report = engine.install_package(&v2, &trust(), &approved()).await.unwrap();
+    assert_eq!(
+        report.warnings,
+        [format!(
+            "robot {fed} (`assign_by_amount` at general/NEW) does not fit this version: `fuel`: 5000000 is more than \
+             this robot may get, 1000000 (its package's fuel.max, or sandbox.max-fuel)"
+        )]
+    );
+}
+
 robohost_tests::on_both!(
+    an_upgrade_names_the_placed_robots_it_would_refuse,
     a_package_sets_its_robots_fuel_and_the_most_an_admin_may_give,
     outbound_http_reaches_only_the_hosts_approved,
     a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted,

@@ -4,9 +4,10 @@
 //! example in every SDK language, each packed, signed and installed as a
 //! package.
 
+use robohost::api::NewEntityRequest;
 use robohost::domain::RunStatus;
 use robohost::domain::{Entity, FieldValue, Fields, RobotBinding, Timestamp, Value};
-use robohost::engine::{EngineConfig, NewEntityRequest};
+use robohost::engine::EngineConfig;
 use robohost::runtime::{Grants, Plugin, SandboxConfig};
 use robohost_tests::db::{Db, engine};
 use robohost_tests::fixtures::{perms, pipeline, publisher, trust};
@@ -90,10 +91,12 @@ async fn segments_from(wasm: Vec<u8>) {
             r#"{{"kind": "contact", "pipeline": "clients", "fields": {{"UF_PURCHASES": {purchases}, "UF_LAST_PURCHASE": {{"date": "{last}"}}}}}}"#
         ))
         .unwrap();
-        clients.push((engine.create_entity(request).await.unwrap(), expected));
+        let (draft, links) = request.into_entity().unwrap();
+        clients.push((engine.create_entity(draft, links).await.unwrap(), expected));
     }
     let never: NewEntityRequest = serde_json::from_str(r#"{"kind": "contact", "pipeline": "clients"}"#).unwrap();
-    let never = engine.create_entity(never).await.unwrap();
+    let (draft, links) = never.into_entity().unwrap();
+    let never = engine.create_entity(draft, links).await.unwrap();
     engine.run_until_idle().await.unwrap();
 
     for (client, expected) in clients {

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use robohost::api::NewEntityRequest;
 use robohost::domain::RunStatus;
 use robohost::domain::{
     Department, Entity, EntityKind, EntityRef, FieldValue, Pipeline, RobotBinding, Timestamp, User, Value,
 };
-use robohost::engine::{Engine, EngineConfig, ManualClock, NewEntityRequest};
+use robohost::engine::{Engine, EngineConfig, ManualClock};
 use robohost_tests::db::{Db, engine};
 use robohost_tests::fixtures::{general, json, pipeline, wednesday};
 
@@ -57,7 +58,8 @@ async fn create(engine: &Engine, kind: &str, pipeline: &str, fields: &str) -> En
     let request: NewEntityRequest = json(&format!(
         r#"{{"kind": "{kind}", "pipeline": "{pipeline}", "responsible": 1, "fields": {fields}}}"#
     ));
-    engine.create_entity(request).await.unwrap()
+    let (draft, links) = request.into_entity().unwrap();
+    engine.create_entity(draft, links).await.unwrap()
 }
 
 /// Runs everything due and returns the runs on `entity`.
@@ -504,17 +506,16 @@ async fn messages_go_to_the_outbox_addressed_from_the_entity_or_its_contact() {
         r#", "properties": {"text": "Hello", "to": "@client"}"#,
     )
     .await;
-    let contact = engine
-        .create_entity(json(
-            r#"{"kind": "contact", "fields": {"EMAIL": "ivan@example.com", "PHONE": "+7 900"}}"#,
-        ))
-        .await
-        .unwrap();
+    let contact: NewEntityRequest =
+        json(r#"{"kind": "contact", "fields": {"EMAIL": "ivan@example.com", "PHONE": "+7 900"}}"#);
+    let (draft, links) = contact.into_entity().unwrap();
+    let contact = engine.create_entity(draft, links).await.unwrap();
     let request: NewEntityRequest = json(&format!(
         r#"{{"kind": "deal", "pipeline": "general", "fields": {{"TITLE": "Pumps"}}, "links": [{{"kind": "contact", "id": {}}}]}}"#,
         contact.id
     ));
-    let deal = engine.create_entity(request).await.unwrap();
+    let (draft, links) = request.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     let all = runs(&engine, deal.reference()).await;
     assert!(all.iter().all(|r| r.status == RunStatus::Succeeded), "{all:?}");
     let outbox = engine.store().outbox(Some(deal.reference()), 10).await.unwrap();

@@ -2,9 +2,10 @@
 //! touching what the portal has, and exported back identically. The message
 //! of each kind of problem is a snapshot in `tests/ui/templates` (`ui.rs`).
 
+use robohost::api::NewEntityRequest;
 use robohost::domain::RunStatus;
 use robohost::domain::{EntityKind, FieldValue, Pipeline, Value};
-use robohost::engine::{EngineError, NewEntityRequest};
+use robohost::engine::EngineError;
 use robohost_tests::db::Db;
 use robohost_tests::fixtures::{json, standard_portal};
 
@@ -135,6 +136,34 @@ plugin"#,
     assert!(engine.store().custom_fields().await.unwrap().is_empty());
 }
 
+async fn a_trigger_the_api_would_refuse_is_refused_with_its_line(db: Db) {
+    // Its code is too long to be a key: the API refuses it.
+    let long = "c".repeat(201);
+    let s = robohost_tests::http::server(db).await;
+    s.engine.install_standard().await.unwrap();
+    s.engine.install_template(SAMPLE).await.unwrap();
+    let path = "/api/pipelines/general/stages/CONTRACT/triggers";
+    let refused = s
+        .json("POST", path, &s.admin, serde_json::json!({ "code": long }))
+        .await;
+    let because = "a code is at most 200 characters";
+    refused.error(422, "invalid", Some("code"), because);
+
+    // The same trigger in a template is refused as a problem on its line.
+    let engine = standard_portal(db).await;
+    let bad = SAMPLE.replace(r#"code = "incoming_call""#, &format!(r#"code = "{long}""#));
+    let Err(EngineError::Template(problems)) = engine.install_template(&bad).await else {
+        panic!("the template was accepted");
+    };
+    let found: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.message.as_str())).collect();
+    let expected = format!("trigger `{long}` at general/CONTRACT: `code`: {because}");
+    assert_eq!(found, [(67, expected.as_str())]);
+    assert!(
+        engine.store().pipelines().await.unwrap().is_empty(),
+        "nothing was written"
+    );
+}
+
 async fn export_then_install_then_export_is_identical(db: Db) {
     let engine = standard_portal(db).await;
     let report = engine.install_template(SAMPLE).await.unwrap();
@@ -167,7 +196,8 @@ async fn installing_into_a_portal_with_data_leaves_it_untouched(db: Db) {
         .await
         .unwrap();
     let request: NewEntityRequest = json(r#"{"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Ours"}}"#);
-    let deal = engine.create_entity(request).await.unwrap();
+    let (draft, links) = request.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     let before = engine.store().entity(deal.reference()).await.unwrap();
 
     let report = engine.install_template(SAMPLE).await.unwrap();
@@ -235,9 +265,11 @@ plugin"#,
 async fn prom2b_installs_beside_existing_leads_and_deals(db: Db) {
     let engine = standard_portal(db).await;
     let lead: NewEntityRequest = json(r#"{"kind": "lead", "fields": {"TITLE": "An old lead", "PHONE": "+7 900"}}"#);
-    let lead = engine.create_entity(lead).await.unwrap();
+    let (draft, links) = lead.into_entity().unwrap();
+    let lead = engine.create_entity(draft, links).await.unwrap();
     let deal: NewEntityRequest = json(r#"{"kind": "deal", "fields": {"TITLE": "An old deal"}}"#);
-    let deal = engine.create_entity(deal).await.unwrap();
+    let (draft, links) = deal.into_entity().unwrap();
+    let deal = engine.create_entity(draft, links).await.unwrap();
     let before = (
         engine.store().entity(lead.reference()).await.unwrap(),
         engine.store().entity(deal.reference()).await.unwrap(),
@@ -294,6 +326,7 @@ async fn the_demo_portal_runs_its_robots_at_once(db: Db) {
 }
 
 robohost_tests::on_both!(
+    a_trigger_the_api_would_refuse_is_refused_with_its_line,
     the_demo_portal_runs_its_robots_at_once,
     prom2b_installs_beside_existing_leads_and_deals,
     templates_install_and_export_over_http,

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as JsonValue};
 
 use super::auth::{Admin, AnyRole, Auth};
@@ -39,11 +40,9 @@ pub(super) async fn put_pipeline(
     _auth: Auth<Admin>,
     State(engine): State<Arc<Engine>>,
     path: PathParams,
-    JsonBody(mut body): JsonObject,
+    JsonBody(body): JsonObject,
 ) -> Result<Json<Pipeline>, ApiError> {
-    let code = path.text("code")?;
-    complete(&mut body, "code", JsonValue::from(code))?;
-    let pipeline: Pipeline = from_object(body)?;
+    let pipeline: Pipeline = with_path_key(body, "code", JsonValue::from(path.text("code")?))?;
     for (i, stage) in pipeline.stages.iter().enumerate() {
         check_code(&format!("stages[{i}].code"), &stage.code)?;
     }
@@ -51,9 +50,13 @@ pub(super) async fn put_pipeline(
     Ok(Json(pipeline))
 }
 
-/// Sets `key` of a body to the path's `value`: the body may leave it out, or
-/// repeat it, but not contradict the path.
-pub(super) fn complete(body: &mut Map<String, JsonValue>, key: &str, value: JsonValue) -> Result<(), ApiError> {
+/// A body as a `T`, its `key` set to the path's `value`: the body may leave
+/// it out, or repeat it, but not contradict the path.
+pub(super) fn with_path_key<T: DeserializeOwned>(
+    mut body: Map<String, JsonValue>,
+    key: &str,
+    value: JsonValue,
+) -> Result<T, ApiError> {
     if let Some(given) = body.get(key)
         && *given != value
     {
@@ -63,7 +66,7 @@ pub(super) fn complete(body: &mut Map<String, JsonValue>, key: &str, value: Json
         ));
     }
     body.insert(key.to_owned(), value);
-    Ok(())
+    from_object(body)
 }
 
 /// Takes the path's pipeline and stage, which must exist.
@@ -84,14 +87,16 @@ async fn stage_of(engine: &Engine, path: &PathParams) -> Result<(String, String)
     Ok((code.to_owned(), stage.to_owned()))
 }
 
-/// A binding's body with the id, pipeline and stage the path gives it. Those
-/// keys are refused in the body: the id is the host's to choose, and a
-/// pipeline or stage there would contradict the route.
-fn binding_body(
+/// A robot or trigger binding from a body, with the id, pipeline and stage
+/// the path gives it. Those keys are refused in the body: the id is the
+/// host's to choose, and a pipeline or stage there would contradict the
+/// route.
+async fn binding<T: DeserializeOwned>(
+    engine: &Engine,
+    path: &PathParams,
     mut body: Map<String, JsonValue>,
-    pipeline: String,
-    stage: String,
-) -> Result<Map<String, JsonValue>, ApiError> {
+) -> Result<T, ApiError> {
+    let (pipeline, stage) = stage_of(engine, path).await?;
     for key in ["id", "pipeline", "stage"] {
         if body.contains_key(key) {
             return Err(ApiError::BadJson {
@@ -103,7 +108,7 @@ fn binding_body(
     body.insert("id".into(), JsonValue::from(0));
     body.insert("pipeline".into(), JsonValue::from(pipeline));
     body.insert("stage".into(), JsonValue::from(stage));
-    Ok(body)
+    from_object(body)
 }
 
 /// A code that becomes a database key; see [`MAX_CODE`].
@@ -152,9 +157,7 @@ pub(super) async fn add_robot(
     path: PathParams,
     JsonBody(body): JsonObject,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let (pipeline, stage) = stage_of(&engine, &path).await?;
-    let robot: RobotBinding = from_object(binding_body(body, pipeline, stage)?)?;
-    let id = engine.add_robot(&robot).await?;
+    let id = engine.add_robot(&binding(&engine, &path, body).await?).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
@@ -187,9 +190,6 @@ pub(super) async fn add_trigger(
     path: PathParams,
     JsonBody(body): JsonObject,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let (pipeline, stage) = stage_of(&engine, &path).await?;
-    let trigger: TriggerBinding = from_object(binding_body(body, pipeline, stage)?)?;
-    check_code("code", &trigger.code)?;
-    let id = engine.add_trigger(&trigger).await?;
+    let id = engine.add_trigger(&binding(&engine, &path, body).await?).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }

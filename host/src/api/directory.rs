@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::Value as JsonValue;
 
 use super::auth::{Admin, AnyRole, Auth};
-use super::automation::complete;
+use super::automation::with_path_key;
 use super::error::ApiError;
-use super::extract::{JsonBody, JsonObject, PathParams, from_object};
+use super::extract::{JsonBody, JsonObject, PathParams};
 use crate::domain::{Calendar, Constants, Department, FieldValue, User};
 use crate::engine::Engine;
 
@@ -39,10 +39,9 @@ pub(super) async fn put_user(
     _auth: Auth<Admin>,
     State(engine): State<Arc<Engine>>,
     path: PathParams,
-    JsonBody(mut body): JsonObject,
+    JsonBody(body): JsonObject,
 ) -> Result<Json<User>, ApiError> {
-    complete(&mut body, "id", JsonValue::from(path.id("id")?))?;
-    let user: User = from_object(body)?;
+    let user: User = with_path_key(body, "id", JsonValue::from(path.id("id")?))?;
     engine.put_user(&user).await?;
     Ok(Json(user))
 }
@@ -71,10 +70,9 @@ pub(super) async fn put_department(
     _auth: Auth<Admin>,
     State(engine): State<Arc<Engine>>,
     path: PathParams,
-    JsonBody(mut body): JsonObject,
+    JsonBody(body): JsonObject,
 ) -> Result<Json<Department>, ApiError> {
-    complete(&mut body, "id", JsonValue::from(path.id("id")?))?;
-    let department: Department = from_object(body)?;
+    let department: Department = with_path_key(body, "id", JsonValue::from(path.id("id")?))?;
     engine.put_department(&department).await?;
     Ok(Json(department))
 }

@@ -11,8 +11,47 @@ use serde::{Deserialize, Serialize};
 use super::auth::{AdminOrManager, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use crate::domain::{Entity, Fields, Timestamp};
-use crate::engine::{Engine, NewEntityRequest};
+use crate::domain::{Entity, EntityKind, EntityRef, Fields, Timestamp};
+use crate::engine::Engine;
+
+/// The body of `POST /api/entities`: an entity to create. Every field may
+/// be left out.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewEntityRequest {
+    /// Optional in the shape so that leaving it out is answered as a
+    /// missing value (422, naming `kind`), not as malformed JSON.
+    pub kind: Option<EntityKind>,
+    pub pipeline: Option<String>,
+    /// The pipeline's first when left out.
+    pub stage: Option<String>,
+    pub responsible: Option<u64>,
+    /// Standard fields; `UF_` codes among them are custom fields.
+    pub fields: Fields,
+    pub custom_fields: Fields,
+    /// Entities to link it to, such as a deal's contact.
+    pub links: Vec<EntityRef>,
+}
+
+impl NewEntityRequest {
+    /// The entity to create (numbered and timed by the engine) and what to
+    /// link it to: what [`Engine::create_entity`] takes.
+    pub fn into_entity(self) -> Result<(Entity, Vec<EntityRef>), ApiError> {
+        let kind = self.kind.ok_or_else(|| ApiError::invalid("kind", "is required"))?;
+        let entity = Entity {
+            kind,
+            id: 0,
+            pipeline: self.pipeline,
+            stage: self.stage,
+            responsible: self.responsible,
+            fields: self.fields,
+            custom_fields: self.custom_fields,
+            created_at: Timestamp::default(),
+            updated_at: Timestamp::default(),
+        };
+        Ok((entity, self.links))
+    }
+}
 
 #[utoipa::path(
     post, path = "/api/entities", tag = "entities",
@@ -26,7 +65,8 @@ pub(super) async fn create_entity(
     State(engine): State<Arc<Engine>>,
     JsonBody(request): JsonBody<NewEntityRequest>,
 ) -> Result<(StatusCode, Json<Entity>), ApiError> {
-    let entity = engine.create_entity(request).await?;
+    let (entity, links) = request.into_entity()?;
+    let entity = engine.create_entity(entity, links).await?;
     Ok((StatusCode::CREATED, Json(entity)))
 }
 

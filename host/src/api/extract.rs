@@ -18,10 +18,8 @@ use super::error::ApiError;
 use super::{JSON_BODY_LIMIT, PLUGIN_BODY_LIMIT};
 use crate::domain::{EntityKind, EntityRef};
 
-/// The longest path segment, and the longest code in a body that becomes a
-/// key: PostgreSQL refuses index entries past about 2.7 kB, and that
-/// refusal would be a 500.
-pub const MAX_CODE: usize = 200;
+/// The longest path segment, as the longest code that becomes a key.
+pub use crate::engine::MAX_CODE;
 
 /// How much of a client's text an error message repeats.
 const QUOTED: usize = 60;

@@ -44,6 +44,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Role, TokenError, create_token};
+pub use entities::NewEntityRequest;
 pub use error::ApiError;
 
 use crate::engine::Engine;

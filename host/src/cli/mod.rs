@@ -565,7 +565,7 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     for _ in 0..workers.max(1) {
-        tasks.spawn(engine.clone().serve(shutdown.clone()));
+        tasks.spawn(engine.clone().run(shutdown.clone()));
     }
     tasks.spawn({
         let shutdown = shutdown.clone();

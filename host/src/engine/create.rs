@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::{Engine, NewEntityRequest, Result, Settings, invalid, stage};
+use super::{Engine, Result, Settings, invalid, stage};
 use crate::domain::{Entity, EntityKind, EntityRef};
 use crate::storage::Store;
 
@@ -30,37 +30,35 @@ pub(super) struct Queue {
 }
 
 impl Engine {
-    /// Creates an entity; when it has a pipeline it enters its stage (the
-    /// first when none is given) and that stage's robots are queued.
-    pub async fn create_entity(&self, request: NewEntityRequest) -> Result<Entity> {
+    /// Creates `entity` (its id and times are the engine's to set; `UF_`
+    /// codes among its standard fields are custom fields) linked to `links`.
+    /// When it names a pipeline it enters its stage (the pipeline's first
+    /// when none is named) and that stage's robots are queued.
+    pub async fn create_entity(&self, entity: Entity, links: Vec<EntityRef>) -> Result<Entity> {
         let settings = self.settings();
-        let kind = request.kind.ok_or_else(|| invalid("kind", "is required"))?;
-        let target = match &request.pipeline {
-            Some(code) => Some(stage::target(&settings, kind, code, request.stage.as_deref())?),
-            None if request.stage.is_some() => {
+        let kind = entity.kind;
+        let target = match &entity.pipeline {
+            Some(code) => Some(stage::target(&settings, kind, code, entity.stage.as_deref())?),
+            None if entity.stage.is_some() => {
                 return Err(invalid("stage", "a stage needs its pipeline"));
             }
             None => None,
         };
         let now = self.now();
-        let (fields, mut custom_fields) = stage::split_custom(request.fields);
-        custom_fields.extend(request.custom_fields);
+        let (fields, mut custom_fields) = stage::split_custom(entity.fields);
+        custom_fields.extend(entity.custom_fields);
         let entity = Entity {
             kind,
             id: self.next_id(kind).await?,
             pipeline: None,
             stage: None,
-            responsible: request.responsible,
+            responsible: entity.responsible,
             fields,
             custom_fields,
             created_at: now,
             updated_at: now,
         };
-        let creation = Creation {
-            entity,
-            target,
-            links: request.links,
-        };
+        let creation = Creation { entity, target, links };
 
         let (done, mut answer) = oneshot::channel();
         self.creations

@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::{Engine, NewEntityRequest, PROM2B, Result};
-use crate::domain::{Department, FieldValue, User, Value};
+use super::{Engine, PROM2B, Result};
+use crate::domain::{Department, Entity, FieldValue, User, Value};
 
 /// The employees: (id, name, the constant they are bound to).
 const PEOPLE: [(u64, &str, Option<&str>); 7] = [
@@ -58,22 +58,23 @@ impl Engine {
             return Ok(0);
         }
         let samples = [
-            json!({"kind": "lead", "pipeline": "leads", "responsible": 1, "fields": {
+            json!({"kind": "lead", "id": 0, "pipeline": "leads", "responsible": 1, "fields": {
                 "TITLE": "Pumps for a water plant", "NAME": "Ivan", "LAST_NAME": "Ivanov",
                 "PHONE": "+7 900 100-20-30", "EMAIL": "ivan@plant.example", "COMPANY_TITLE": "Water Plant LLC",
                 "SOURCE_ID": "WEB", "UF_CLIENT_REQUEST": "Ten centrifugal pumps", "UF_NEEDS_CONSULTATION": true}}),
-            json!({"kind": "lead", "pipeline": "leads", "responsible": 1, "fields": {
+            json!({"kind": "lead", "id": 0, "pipeline": "leads", "responsible": 1, "fields": {
                 "TITLE": "Valves, urgent", "NAME": "Olga", "PHONE": "+7 900 555-00-11", "SOURCE_ID": "CALL"}}),
-            json!({"kind": "deal", "pipeline": "general", "stage": "FORMING_KP", "responsible": 1, "fields": {
+            json!({"kind": "deal", "id": 0, "pipeline": "general", "stage": "FORMING_KP", "responsible": 1, "fields": {
                 "TITLE": "Compressor line", "OPPORTUNITY": {"money": "1250000 RUB"},
                 "UF_CLIENT_REQUEST": "A compressor line for a new workshop"}}),
-            json!({"kind": "deal", "pipeline": "shipment", "stage": "ORDER_FROM_SUPPLIER", "responsible": 1, "fields": {
+            json!({"kind": "deal", "id": 0, "pipeline": "shipment", "stage": "ORDER_FROM_SUPPLIER", "responsible": 1, "fields": {
                 "TITLE": "Gearboxes", "OPPORTUNITY": {"money": "480000 RUB"}, "UF_IN_STOCK": false,
                 "UF_PAYMENT_TYPE": {"option": "postpayment"}}}),
         ];
+        // Each is numbered when created: its id here is a placeholder.
         for sample in &samples {
-            let request: NewEntityRequest = serde_json::from_value(sample.clone()).expect("the samples are valid");
-            self.create_entity(request).await?;
+            let entity: Entity = serde_json::from_value(sample.clone()).expect("the samples are valid");
+            self.create_entity(entity, Vec::new()).await?;
         }
         Ok(samples.len())
     }

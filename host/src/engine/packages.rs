@@ -204,6 +204,29 @@ impl Engine {
         Ok(users.iter().map(|r| r.id).collect())
     }
 
+    /// The robots placed on plugin `name` that `installed`, its new
+    /// version, refuses as placing them would be refused (a robot it no
+    /// longer describes, a property it dropped, more fuel than it allows):
+    /// the upgrade goes ahead, and the admin is told which to change.
+    fn misfits(&self, name: &str, installed: &Installed) -> Vec<String> {
+        let settings = self.settings();
+        let placed = settings.robots.values().flatten();
+        placed
+            .filter(|r| r.plugin == name && r.disabled.is_none())
+            .filter_map(|r| {
+                let refusal = self.check_against_plugin(r, installed)?;
+                Some(format!(
+                    "robot {} (`{}` at {}/{}) does not fit this version: {}",
+                    r.id,
+                    r.robot,
+                    r.pipeline,
+                    r.stage,
+                    EngineError::from(refusal)
+                ))
+            })
+            .collect()
+    }
+
     /// Installs a checked package as the active version of its name.
     async fn activate(
         &self,
@@ -275,7 +298,14 @@ impl Engine {
                 fuel: manifest.fuel,
                 version: Some(manifest.package.version.clone()),
             };
-            plugins.push((stored, plugin));
+            let installed = Installed {
+                handler: Handler::Wasm(plugin),
+                grants: Grants::scoped(&stored.grants),
+                fuel: stored.fuel,
+                version: stored.version.clone(),
+            };
+            warnings.extend(self.misfits(&stored.name, &installed));
+            plugins.push((stored, installed));
         }
         let mut triggers = Vec::new();
         for (i, provides) in manifest.triggers.iter().enumerate() {
@@ -314,19 +344,12 @@ impl Engine {
             trigger.accept();
         }
         let mut names = Vec::new();
-        for (stored, mut plugin) in plugins {
-            plugin.accept();
+        for (stored, mut installed) in plugins {
+            if let Handler::Wasm(plugin) = &mut installed.handler {
+                plugin.accept();
+            }
             // Runs in flight keep the plugin they started with: they hold it.
-            let installed = Installed {
-                handler: Handler::Wasm(plugin),
-                grants: Grants::scoped(&stored.grants),
-                fuel: stored.fuel,
-                version: stored.version.clone(),
-            };
-            self.plugins
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(stored.name.clone(), std::sync::Arc::new(installed));
+            self.set_plugin(&stored.name, Ok(installed));
             names.push(stored.name);
         }
         Ok(PackageReport {

@@ -9,12 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::str::FromStr;
 
 use serde::Serialize;
 use toml::Spanned;
 
-use super::{Engine, EngineError, Result, check_timing};
+use super::binding::{Refusal, check_trigger};
+use super::{Engine, EngineError, Result};
 use crate::domain::{
     Condition, EntityKind, Pipeline, Problem, Recipient, Reference, RobotBinding, Template, TriggerBinding, check,
     location,
@@ -65,6 +65,34 @@ impl Known {
         }
     }
 
+    /// Problems with what a robot uses that its template or the portal must
+    /// declare: constants in its properties and recipient, custom fields in
+    /// its properties and condition (on `kind`, its pipeline's, once placed).
+    fn check_robot(&self, kind: Option<EntityKind>, robot: &RobotBinding, problems: &mut Vec<String>) {
+        for (code, value) in &robot.properties {
+            // A value that does not parse is the binding check's to report.
+            let Ok(references) = check(value) else { continue };
+            let user = format!("property `{code}`");
+            for reference in references {
+                match reference {
+                    Reference::GlobalConst(name) => self.check_constant(&name, &user, problems),
+                    Reference::Document(field) => {
+                        if let Some(kind) = kind {
+                            self.check_field(kind, &field, &user, problems);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(Recipient::Constant(name)) = &robot.recipient {
+            self.check_constant(name, "the recipient", problems);
+        }
+        if let (Some(kind), Some(condition)) = (kind, &robot.condition) {
+            self.check_condition(kind, condition, problems);
+        }
+    }
+
     fn check_field(&self, kind: EntityKind, field: &str, user: &str, problems: &mut Vec<String>) {
         if field.starts_with("UF_") && !self.fields.contains(&(kind, field.to_owned())) {
             problems.push(format!(
@@ -81,17 +109,20 @@ impl Known {
             ));
         }
     }
+}
 
-    /// The pipeline and stage a robot or trigger is placed on.
-    fn place(&self, pipeline: &str, stage: &str) -> Result<&Pipeline, String> {
-        let found = self
-            .pipelines
-            .get(pipeline)
-            .ok_or_else(|| format!("no pipeline `{pipeline}` in the template or the portal"))?;
-        if found.stage(stage).is_none() {
-            return Err(format!("pipeline `{pipeline}` has no stage `{stage}`"));
+/// A refusal of one of the template's bindings, as a problem listed after
+/// the binding's name, which already says where it is placed.
+fn describe(refusal: Refusal, packages: &[String]) -> String {
+    match refusal {
+        Refusal::NoPipeline { pipeline } => format!("no pipeline `{pipeline}` in the template or the portal"),
+        Refusal::NoPlugin { plugin } if packages.contains(&plugin) => {
+            format!("package `{plugin}` is not installed; install it before the template")
         }
-        Ok(found)
+        Refusal::NoPlugin { plugin } => format!("plugin `{plugin}` is neither installed nor listed in `packages`"),
+        Refusal::Value { code, problem } => format!("property `{code}`: {problem}"),
+        refusal @ Refusal::NoStage { .. } => refusal.to_string(),
+        refusal @ Refusal::Field { .. } => EngineError::from(refusal).to_string(),
     }
 }
 
@@ -238,86 +269,22 @@ impl Engine {
         for spanned in &template.robots {
             let robot = spanned.get_ref();
             let name = format!("robot `{}` at {}/{}", robot.robot, robot.pipeline, robot.stage);
-            let mut found = Vec::new();
-            self.check_template_robot(&known, robot, &template.packages, &mut found);
+            let (pipeline, refusals) = self.check_robot(&known.pipelines, robot);
+            let mut found: Vec<String> = refusals.into_iter().map(|r| describe(r, &template.packages)).collect();
+            known.check_robot(pipeline.map(|p| p.kind), robot, &mut found);
             problems.extend(found.into_iter().map(|m| at(spanned.span(), format!("{name}: {m}"))));
         }
         for spanned in &template.triggers {
             let trigger = spanned.get_ref();
             let name = format!("trigger `{}` at {}/{}", trigger.code, trigger.pipeline, trigger.stage);
-            let mut found = Vec::new();
-            match known.place(&trigger.pipeline, &trigger.stage) {
-                Err(problem) => found.push(problem),
-                Ok(pipeline) => {
-                    if let Some(condition) = &trigger.condition {
-                        known.check_condition(pipeline.kind, condition, &mut found);
-                    }
-                }
-            }
-            if trigger.code.is_empty() {
-                found.push("a trigger needs a code".into());
-            }
-            if let Some(expr) = &trigger.schedule
-                && let Err(e) = cron::Schedule::from_str(expr)
-            {
-                found.push(format!("`{expr}` is not a cron expression ({e})"));
+            let (pipeline, refusals) = check_trigger(&known.pipelines, trigger);
+            let mut found: Vec<String> = refusals.into_iter().map(|r| describe(r, &template.packages)).collect();
+            if let (Some(pipeline), Some(condition)) = (pipeline, &trigger.condition) {
+                known.check_condition(pipeline.kind, condition, &mut found);
             }
             problems.extend(found.into_iter().map(|m| at(spanned.span(), format!("{name}: {m}"))));
         }
         Ok(problems)
-    }
-
-    fn check_template_robot(&self, known: &Known, robot: &RobotBinding, packages: &[String], found: &mut Vec<String>) {
-        let kind = match known.place(&robot.pipeline, &robot.stage) {
-            Ok(pipeline) => Some(pipeline.kind),
-            Err(problem) => {
-                found.push(problem);
-                None
-            }
-        };
-        if let Err(e) = check_timing(&robot.timing) {
-            found.push(e.to_string());
-        }
-        match self.plugin(&robot.plugin) {
-            None if packages.contains(&robot.plugin) => found.push(format!(
-                "package `{}` is not installed; install it before the template",
-                robot.plugin
-            )),
-            None => found.push(format!(
-                "plugin `{}` is neither installed nor listed in `packages`",
-                robot.plugin
-            )),
-            Some(installed) => {
-                if let Err(e) = self.check_against_plugin(robot, &installed) {
-                    found.push(e.to_string());
-                }
-            }
-        }
-        for (code, value) in &robot.properties {
-            let user = format!("property `{code}`");
-            match check(value) {
-                Err(e) => found.push(format!("{user}: {e}")),
-                Ok(references) => {
-                    for reference in references {
-                        match reference {
-                            Reference::GlobalConst(name) => known.check_constant(&name, &user, found),
-                            Reference::Document(field) => {
-                                if let Some(kind) = kind {
-                                    known.check_field(kind, &field, &user, found);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(Recipient::Constant(name)) = &robot.recipient {
-            known.check_constant(name, "the recipient", found);
-        }
-        if let (Some(kind), Some(condition)) = (kind, &robot.condition) {
-            known.check_condition(kind, condition, found);
-        }
     }
 
     /// The portal's automation as a template: pipelines, custom fields,

@@ -627,15 +627,12 @@ impl Engine {
         let missing = |r: EntityRef| super::EngineError::NotFound { what: r.to_string() };
         match effect {
             Effect::SetFields { target, fields } => {
-                let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
-                let codes: Vec<&String> = fields.keys().collect();
-                tx.insert_event(target, "updated", &json!({ "fields": codes, "run": run_id }), now);
-                let (standard, custom) = stage::split_custom(fields);
-                stage::set_fields(&mut entity.fields, standard);
-                stage::set_fields(&mut entity.custom_fields, custom);
-                entity.updated_at = now;
-                tx.put_entity(&entity, entry).await?;
-                self.completed(tx, settings, &entity, now).await?;
+                let change = super::changes::FieldChange {
+                    fields,
+                    ..Default::default()
+                };
+                self.change_fields(tx, settings, target, change, Some(run_id), now)
+                    .await?;
             }
             Effect::MoveToStage { target, stage: code } => {
                 let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;

@@ -1,0 +1,237 @@
+//! What a valid robot or trigger binding is, decided here once. Placing one
+//! through the API ([`Engine::add_robot`], [`Engine::add_trigger`]) and
+//! checking a template ([`Engine::check_template`]) ask the same functions
+//! with the pipelines they know, and so must any later way to change a
+//! binding; a package upgrade asks them of the robots already placed. A
+//! template checks one thing more on its own: that the fields and constants
+//! its bindings use are declared.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Engine, EngineError, Handler, Installed, Result, invalid};
+use crate::domain::{Pipeline, RobotBinding, Timing, TriggerBinding, check};
+use crate::runtime::Plugin;
+
+/// The longest code that becomes a database key (a trigger's code, a
+/// stage's, a path segment): PostgreSQL refuses index entries past about
+/// 2.7 kB, and that refusal would be a 500.
+pub const MAX_CODE: usize = 200;
+
+/// The longest delay, either way: ten years. Past it a due time is no longer
+/// a date anyone means, and far past it arithmetic on milliseconds overflows.
+const MAX_DELAY_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// One reason a binding cannot be placed. The API answers with the first,
+/// naming the field of its body ([`first`]); a template lists every one
+/// under the binding's name and line.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    NoPipeline {
+        pipeline: String,
+    },
+    NoStage {
+        pipeline: String,
+        stage: String,
+    },
+    NoPlugin {
+        plugin: String,
+    },
+    /// A property value that is not a valid expression.
+    Value {
+        code: String,
+        problem: String,
+    },
+    /// Anything else, by the field of the binding it is about.
+    Field {
+        field: String,
+        problem: String,
+    },
+}
+
+impl Refusal {
+    fn field(field: impl Into<String>, problem: impl Into<String>) -> Refusal {
+        Refusal::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    /// The reason, without the field.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NoPipeline { pipeline } => write!(f, "no pipeline `{pipeline}`"),
+            Refusal::NoStage { pipeline, stage } => write!(f, "pipeline `{pipeline}` has no stage `{stage}`"),
+            Refusal::NoPlugin { plugin } => write!(f, "no plugin `{plugin}` is installed"),
+            Refusal::Value { problem, .. } | Refusal::Field { problem, .. } => f.write_str(problem),
+        }
+    }
+}
+
+impl From<Refusal> for EngineError {
+    fn from(refusal: Refusal) -> EngineError {
+        let field = match &refusal {
+            Refusal::NoPipeline { .. } => "pipeline".to_owned(),
+            Refusal::NoStage { .. } => "stage".to_owned(),
+            Refusal::NoPlugin { .. } => "plugin".to_owned(),
+            Refusal::Value { code, .. } => format!("properties.{code}"),
+            Refusal::Field { field, .. } => field.clone(),
+        };
+        invalid(field, refusal.to_string())
+    }
+}
+
+/// The API's answer: the first refusal, if any.
+pub(super) fn first(refusals: Vec<Refusal>) -> Result<()> {
+    match refusals.into_iter().next() {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
+    }
+}
+
+/// The pipeline a binding is placed on, if it has the binding's stage.
+fn place<'p>(
+    pipelines: &'p HashMap<String, Pipeline>,
+    pipeline: &str,
+    stage: &str,
+    refusals: &mut Vec<Refusal>,
+) -> Option<&'p Pipeline> {
+    let Some(found) = pipelines.get(pipeline) else {
+        refusals.push(Refusal::NoPipeline {
+            pipeline: pipeline.into(),
+        });
+        return None;
+    };
+    if found.stage(stage).is_none() {
+        refusals.push(Refusal::NoStage {
+            pipeline: pipeline.into(),
+            stage: stage.into(),
+        });
+        return None;
+    }
+    Some(found)
+}
+
+/// Every reason `trigger` cannot be placed on one of `pipelines` (the
+/// portal's, or those with a template's own): its stage exists, it has a
+/// code short enough to be a key, and its schedule, if any, is a cron
+/// expression. Returns the pipeline it is placed on too, when it is.
+pub(super) fn check_trigger<'p>(
+    pipelines: &'p HashMap<String, Pipeline>,
+    trigger: &TriggerBinding,
+) -> (Option<&'p Pipeline>, Vec<Refusal>) {
+    let mut refusals = Vec::new();
+    let pipeline = place(pipelines, &trigger.pipeline, &trigger.stage, &mut refusals);
+    if trigger.code.is_empty() {
+        refusals.push(Refusal::field("code", "a trigger needs a code"));
+    }
+    if trigger.code.chars().count() > MAX_CODE {
+        refusals.push(Refusal::field(
+            "code",
+            format!("a code is at most {MAX_CODE} characters"),
+        ));
+    }
+    if let Some(expr) = &trigger.schedule
+        && let Err(e) = cron::Schedule::from_str(expr)
+    {
+        let problem = format!("`{expr}` is not a cron expression such as `0 0 9 * * Mon` ({e})");
+        refusals.push(Refusal::field("schedule", problem));
+    }
+    (pipeline, refusals)
+}
+
+fn check_timing(timing: &Timing) -> Option<Refusal> {
+    let too_far = |field: &str| {
+        let problem = format!("a delay is at most {MAX_DELAY_SECONDS} seconds (ten years)");
+        Some(Refusal::field(field, problem))
+    };
+    if timing.delay_seconds > MAX_DELAY_SECONDS {
+        return too_far("timing.delay_seconds");
+    }
+    match &timing.relative_to {
+        Some(relative) if relative.offset_seconds.unsigned_abs() > MAX_DELAY_SECONDS => {
+            too_far("timing.relative_to.offset_seconds")
+        }
+        _ => None,
+    }
+}
+
+/// Checks a robot binding against the robot's catalog entry: the robot
+/// exists, every property is known, every required one is given.
+fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Option<Refusal> {
+    let Some(info) = plugin.robots().iter().find(|r| r.code == robot.robot) else {
+        let problem = format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot);
+        return Some(Refusal::field("robot", problem));
+    };
+    if let Some(code) = robot
+        .properties
+        .keys()
+        .find(|code| !info.properties.iter().any(|p| &p.code == *code))
+    {
+        let problem = format!("robot `{}` has no property `{code}`", robot.robot);
+        return Some(Refusal::field(format!("properties.{code}"), problem));
+    }
+    let given = |code: &str| robot.properties.contains_key(code) || (code == "recipient" && robot.recipient.is_some());
+    info.properties
+        .iter()
+        .find(|p| p.required && p.default.is_none() && !given(&p.code))
+        .map(|spec| Refusal::field(format!("properties.{}", spec.code), "is required"))
+}
+
+impl Engine {
+    /// Every reason `robot` cannot be placed on one of `pipelines` (the
+    /// portal's, or those with a template's own): its stage exists, its
+    /// delays are within ten years, its plugin is installed, and its
+    /// property values are expressions; then what it asks of its plugin
+    /// ([`Engine::check_against_plugin`]). Returns the pipeline it is placed
+    /// on too, when it is.
+    pub(super) fn check_robot<'p>(
+        &self,
+        pipelines: &'p HashMap<String, Pipeline>,
+        robot: &RobotBinding,
+    ) -> (Option<&'p Pipeline>, Vec<Refusal>) {
+        let mut refusals = Vec::new();
+        let pipeline = place(pipelines, &robot.pipeline, &robot.stage, &mut refusals);
+        refusals.extend(check_timing(&robot.timing));
+        match self.plugin(&robot.plugin) {
+            None => refusals.push(Refusal::NoPlugin {
+                plugin: robot.plugin.clone(),
+            }),
+            Some(installed) => refusals.extend(self.check_against_plugin(robot, &installed)),
+        }
+        for (code, value) in &robot.properties {
+            if let Err(e) = check(value) {
+                let (code, problem) = (code.clone(), e.to_string());
+                refusals.push(Refusal::Value { code, problem });
+            }
+        }
+        (pipeline, refusals)
+    }
+
+    /// What a robot binding may ask of the plugin it names: fuel up to its
+    /// package's `fuel.max` (and `sandbox.max-fuel`), a robot the plugin
+    /// describes, and the properties that robot takes. A webhook describes
+    /// no catalog: its properties are its own.
+    pub(super) fn check_against_plugin(&self, robot: &RobotBinding, installed: &Installed) -> Option<Refusal> {
+        let max_fuel = installed
+            .fuel
+            .max
+            .unwrap_or(u64::MAX)
+            .min(self.sandbox.config().max_fuel);
+        if let Some(fuel) = robot.fuel
+            && fuel > max_fuel
+        {
+            let problem = format!(
+                "{fuel} is more than this robot may get, {max_fuel} (its package's fuel.max, or sandbox.max-fuel)"
+            );
+            return Some(Refusal::field("fuel", problem));
+        }
+        match &installed.handler {
+            Handler::Wasm(plugin) => check_against_catalog(robot, plugin),
+            Handler::Webhook { .. } => None,
+        }
+    }
+}

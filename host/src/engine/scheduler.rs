@@ -1,0 +1,114 @@
+//! The scheduler: the worker loop that runs due work and sleeps until the
+//! next due run, a wake-up or the poll interval ([`Engine::run`]), and cron
+//! schedules firing their triggers ([`Engine::run_schedules`]). Leasing and
+//! running a batch is `worker.rs`'s.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Engine, Result};
+use crate::domain::{Entity, EntityRef, Fields, Timestamp};
+
+impl Engine {
+    /// Fires the scheduled triggers whose time has come, each once however
+    /// many processes share the database, and sets their next time. Returns
+    /// how many entities moved.
+    pub async fn run_schedules(&self) -> Result<usize> {
+        let settings = self.settings();
+        let now = self.now();
+        let tz = settings.calendar.time_zone();
+        let mut moved = 0;
+        for trigger in settings.triggers.values().flatten() {
+            let Some(expr) = &trigger.schedule else { continue };
+            let Ok(schedule) = cron::Schedule::from_str(expr) else {
+                continue;
+            };
+            let next_after = |at: Timestamp| {
+                schedule
+                    .after(&at.to_datetime().with_timezone(&tz))
+                    .next()
+                    .map(|t| Timestamp::from_datetime(t.to_utc()))
+            };
+            let seen = self.store.schedule_next(trigger.id).await?;
+            match seen {
+                None => {
+                    if let Some(next) = next_after(now) {
+                        self.store.advance_schedule(trigger.id, None, next).await?;
+                    }
+                }
+                Some(due) if due <= now => {
+                    let next = next_after(now).unwrap_or(Timestamp(i64::MAX));
+                    if !self.store.advance_schedule(trigger.id, Some(due), next).await? {
+                        continue;
+                    }
+                    let candidates: Vec<EntityRef> = self
+                        .store
+                        .entities_in(&trigger.pipeline)
+                        .await?
+                        .iter()
+                        .map(Entity::reference)
+                        .collect();
+                    let only = std::slice::from_ref(trigger);
+                    moved += self
+                        .move_by_triggers(&settings, only, &trigger.code, &candidates, &Fields::new())
+                        .await?
+                        .len();
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(moved)
+    }
+
+    /// many runs it finished. Tests drive the engine with this.
+    pub async fn run_until_idle(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.run_due(self.config.batch).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Works until `shutdown`: runs due work, then sleeps until the next
+    /// due run, a wake-up, or at most `poll_ms` (other processes add work
+    /// too). A batch in flight is finished before it returns.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let poll = std::time::Duration::from_millis(self.config.poll_ms);
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let woken = self.wake.notified();
+            if let Err(error) = self.refresh().await {
+                tracing::error!(%error, "reading configuration changes failed; trying again");
+            }
+            if let Err(error) = self.deliver_outbox().await {
+                tracing::error!(%error, "delivering the outbox failed; trying again");
+            }
+            if let Err(error) = self.run_schedules().await {
+                tracing::error!(%error, "firing scheduled triggers failed; trying again");
+            }
+            match self.run_due(self.config.batch).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "running due work failed; trying again"),
+            }
+            let wait = match self.store.next_due().await {
+                Ok(Some(at)) => {
+                    std::time::Duration::from_millis((at.0 - self.now().0).clamp(0, poll.as_millis() as i64) as u64)
+                }
+                _ => poll,
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = woken => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
