@@ -1,5 +1,6 @@
-//! Creating entities, with group commit: each caller queues its new entity,
-//! and whoever takes the commit turn writes everything queued by then in one
+//! Creating entities, with group commit: each caller adds its new entity to
+//! the pending commit, and whoever takes the commit turn writes everything
+//! pending by then in one
 //! transaction. Alone, a creation commits at once; under load, many share a
 //! commit (and its multi-row statements) without waiting for a timer.
 
@@ -24,7 +25,7 @@ type Answer = oneshot::Sender<Result<Entity>>;
 
 /// Creations waiting for a commit, and the commit turn.
 #[derive(Default)]
-pub(super) struct Queue {
+pub(super) struct GroupCommit {
     waiting: Mutex<Vec<(Creation, Answer)>>,
     turn: Arc<tokio::sync::Mutex<()>>,
 }
@@ -33,7 +34,7 @@ impl Engine {
     /// Creates `entity` (its id and times are the engine's to set; `UF_`
     /// codes among its standard fields are custom fields) linked to `links`.
     /// When it names a pipeline it enters its stage (the pipeline's first
-    /// when none is named) and that stage's robots are queued.
+    /// when none is named) and that stage's robots get their runs.
     pub async fn create_entity(&self, entity: Entity, links: Vec<EntityRef>) -> Result<Entity> {
         let settings = self.settings();
         let kind = entity.kind;
@@ -89,7 +90,7 @@ impl Engine {
     }
 
     fn created(&self, answer: Result<Result<Entity>, oneshot::error::RecvError>) -> Result<Entity> {
-        let created = answer.expect("every queued creation is answered")?;
+        let created = answer.expect("every pending creation is answered")?;
         self.wake.notify_waiters();
         Ok(created)
     }

@@ -22,6 +22,7 @@ mod clock;
 mod create;
 mod data;
 mod demo;
+mod effects;
 mod outbox;
 mod packages;
 mod plugins;
@@ -118,7 +119,7 @@ pub struct Engine {
     /// Entity ids left in the blocks this engine reserved, by kind.
     ids: std::sync::Mutex<HashMap<EntityKind, std::ops::Range<u64>>>,
     /// New entities waiting for their group commit.
-    creations: create::Queue,
+    creations: create::GroupCommit,
     seen: std::sync::Mutex<Seen>,
     /// Where outbox messages go.
     delivery: Arc<dyn Delivery>,
@@ -146,7 +147,7 @@ impl Engine {
             owner,
             http: webhook::client(),
             ids: std::sync::Mutex::default(),
-            creations: create::Queue::default(),
+            creations: create::GroupCommit::default(),
             seen: std::sync::Mutex::default(),
             delivery: Arc::new(LogDelivery),
             wake: Notify::new(),
