@@ -30,6 +30,7 @@ impl ManualClock {
         self.0.store(at.0, Ordering::SeqCst);
     }
 
+    #[cfg(feature = "test-support")]
     pub fn advance(&self, by: chrono::Duration) {
         self.0.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }

@@ -62,7 +62,9 @@ impl Engine {
         Ok(moved)
     }
 
+    /// Runs due work until none is left, without sleeping; returns how
     /// many runs it finished. Tests drive the engine with this.
+    #[cfg(feature = "test-support")]
     pub async fn run_until_idle(&self) -> Result<usize> {
         let mut total = 0;
         loop {
