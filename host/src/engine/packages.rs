@@ -3,9 +3,9 @@
 //! itself in the sandbox before anything is stored: a component of the
 //! wrong world, or one that does not provide the robots its manifest names,
 //! leaves nothing behind, not even compiled code (each component's stays
-//! staged until the package is stored; see `runtime::cache`). The capabilities a package requests must be
-//! approved explicitly; an upgrade reports what it adds and removes and
-//! needs the approval again.
+//! staged until the package is stored; see `runtime::cache`). The
+//! permissions a package requests must be approved explicitly; an upgrade
+//! reports what it adds and removes and needs the approval again.
 
 use serde::Serialize;
 

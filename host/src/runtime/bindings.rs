@@ -362,3 +362,21 @@ impl TryFrom<trigger_types::Hit> for domain::TriggerHit {
         })
     }
 }
+
+/// The cause of a run, as the guest receives it.
+pub(super) fn cause_out(cause: &domain::Cause) -> robot_types::Cause {
+    match cause {
+        domain::Cause::StageEntered {
+            pipeline,
+            stage,
+            previous_stage,
+        } => robot_types::Cause::StageEntered(robot_types::StageEntry {
+            pipeline: pipeline.clone(),
+            stage: stage.clone(),
+            previous_stage: previous_stage.clone(),
+        }),
+        domain::Cause::Trigger { code } => robot_types::Cause::Trigger(code.clone()),
+        domain::Cause::Schedule { name } => robot_types::Cause::Schedule(name.clone()),
+        domain::Cause::Manual { user } => robot_types::Cause::Manual(*user),
+    }
+}

@@ -30,27 +30,24 @@ mod http;
 mod limiter;
 mod outcome;
 mod output;
+mod setup;
 mod state;
+mod trap;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::mpsc;
 use std::task::Poll;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, InstancePre, Linker, Resource};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut, Trap, WasmBacktrace,
-};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, Store, Trap};
 
 use crate::domain::{Cause, Digest, Entity, Fields, InboundCall, RobotInfo, Timestamp, TriggerHit, TriggerInfo};
 use bindings::trigger_world::TriggerPre;
-use bindings::{Robot, RobotPre, fields_in, fields_out, robot_types};
-use budget::{HostCallLimitHit, OutputLimitHit};
+use bindings::{Robot, RobotPre, cause_out, fields_in, fields_out, robot_types};
 use cache::{ArtifactCache, FunctionDirs, Staged};
-use limiter::MemoryLimitHit;
-use state::{HostFault, RunState};
+use setup::{EpochTicker, IoRuntime, engine, refuse_ambient_authority};
+use state::RunState;
 
 pub use compile::{CompileStats, Compiler, WORKER_COMMAND, serve_worker};
 pub use config::SandboxConfig;
@@ -530,120 +527,6 @@ impl Sandbox {
         store.set_hostcall_fuel(self.config.hostcall_bytes);
         store
     }
-
-    /// The outcome of a guest's own failure: a refusal it could not recover
-    /// from explains it better than its message.
-    fn failed(&self, failure: bindings::wit::Failure, denials: &[Denial]) -> Outcome {
-        match denials.first() {
-            Some(d) => Outcome::CapabilityDenied {
-                denied: d.denied.clone(),
-                call: d.call.to_string(),
-            },
-            None => Outcome::RobotError {
-                code: failure.code,
-                message: failure.message,
-                retryable: failure.retryable,
-            },
-        }
-    }
-
-    /// Maps a trap or error ending a run to its outcome.
-    fn classify(&self, error: wasmtime::Error, fuel: u64, state: &RunState) -> Outcome {
-        let config = &self.config;
-        let denials = &state.denials;
-        if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
-            return Outcome::MemoryLimit { limit_bytes: hit.limit };
-        }
-        if let Some(OutputLimitHit(what)) = error.downcast_ref::<OutputLimitHit>() {
-            return Outcome::OutputLimit { what: what.clone() };
-        }
-        if let Some(HostCallLimitHit(what)) = error.downcast_ref::<HostCallLimitHit>() {
-            return Outcome::HostCallLimit { what: what.clone() };
-        }
-        if let Some(wasmtime::component::ResourceTableError::Full) =
-            error.downcast_ref::<wasmtime::component::ResourceTableError>()
-        {
-            return Outcome::HostCallLimit {
-                what: format!(
-                    "held more than {} resource handles at once (limit `sandbox.resource-handles`)",
-                    config.resource_handles
-                ),
-            };
-        }
-        if let Some(HostFault(message)) = error.downcast_ref::<HostFault>() {
-            return Outcome::HostError {
-                message: message.clone(),
-            };
-        }
-        if let Some(trap) = error.downcast_ref::<Trap>() {
-            return match trap {
-                Trap::OutOfFuel => Outcome::OutOfFuel { budget: fuel },
-                Trap::Interrupt => Outcome::DeadlineExceeded {
-                    limit_ms: config.wall_time_ms,
-                },
-                Trap::StackOverflow => Outcome::StackOverflow {
-                    limit_bytes: config.max_wasm_stack,
-                },
-                trap => {
-                    if let Some(d) = denials.first() {
-                        return Outcome::CapabilityDenied {
-                            denied: d.denied.clone(),
-                            call: d.call.to_string(),
-                        };
-                    }
-                    Outcome::GuestTrap {
-                        message: trap.to_string(),
-                        frames: guest_frames(&error),
-                    }
-                }
-            };
-        }
-        // The per-call data cap surfaces as an error of wasmtime's own whose
-        // type is private.
-        let message = format!("{error:#}");
-        if message.contains("fuel allocated for hostcalls") {
-            return Outcome::OutputLimit {
-                what: format!(
-                    "passed more than {} bytes to the host at once (limit `sandbox.hostcall-bytes`)",
-                    config.hostcall_bytes
-                ),
-            };
-        }
-        if message.contains("beyond capacity of MemoryOutputPipe") {
-            return Outcome::OutputLimit {
-                what: format!(
-                    "wrote more than {} bytes to stdout or stderr (limit `sandbox.output-bytes`)",
-                    config.output_bytes
-                ),
-            };
-        }
-        // Past instantiation, what is left is the canonical ABI refusing what
-        // the guest handed over (a string that is not UTF-8 or lies outside
-        // its memory, a bad handle or discriminant): a trap, by the
-        // component model's rules, and the guest's doing.
-        if state.called {
-            return Outcome::GuestTrap {
-                message: format!("handed the host malformed data: {message}"),
-                frames: guest_frames(&error),
-            };
-        }
-        Outcome::HostError { message }
-    }
-}
-
-/// The guest's function names at the trap, innermost first.
-fn guest_frames(error: &wasmtime::Error) -> Vec<String> {
-    let Some(trace) = error.downcast_ref::<WasmBacktrace>() else {
-        return Vec::new();
-    };
-    trace
-        .frames()
-        .iter()
-        .filter_map(|frame| frame.func_name())
-        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
-        .filter(|name| !name.starts_with("core::") && !name.starts_with("std::") && !name.starts_with("__rust"))
-        .take(8)
-        .collect()
 }
 
 fn wrong_world(name: &str, world: &'static str, e: wasmtime::Error) -> LoadError {
@@ -665,23 +548,6 @@ fn check_code(code: &str, duplicate: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn cause_out(cause: &Cause) -> robot_types::Cause {
-    match cause {
-        Cause::StageEntered {
-            pipeline,
-            stage,
-            previous_stage,
-        } => robot_types::Cause::StageEntered(robot_types::StageEntry {
-            pipeline: pipeline.clone(),
-            stage: stage.clone(),
-            previous_stage: previous_stage.clone(),
-        }),
-        Cause::Trigger { code } => robot_types::Cause::Trigger(code.clone()),
-        Cause::Schedule { name } => robot_types::Cause::Schedule(name.clone()),
-        Cause::Manual { user } => robot_types::Cause::Manual(*user),
-    }
-}
-
 /// Only binary components are accepted: wasmtime would also compile WAT text
 /// and core modules, which no plugin is.
 fn check_component_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
@@ -698,150 +564,5 @@ fn check_component_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
         }
         Some([0, b'a', b's', b'm', ..]) => not("it is a WebAssembly binary of an unknown version"),
         _ => not("it does not start with the WebAssembly magic bytes"),
-    }
-}
-
-/// An engine for `config`; `functions` caches compiled functions, for an
-/// engine that compiles one component.
-fn engine(config: &SandboxConfig, pooling: bool, functions: Option<cache::FunctionCache>) -> wasmtime::Result<Engine> {
-    let mut c = Config::new();
-    if let Some(functions) = functions {
-        c.enable_incremental_compilation(std::sync::Arc::new(functions))?;
-    }
-    c.consume_fuel(true)
-        .epoch_interruption(true)
-        .max_wasm_stack(config.max_wasm_stack)
-        // Guests run on fibers: their stack holds the wasm stack and the
-        // host calls made from it.
-        .async_stack_size(config.max_wasm_stack + ASYNC_STACK_HEADROOM)
-        .concurrency_support(false);
-    if pooling {
-        let slots = config.pool_slots;
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(slots)
-            .total_core_instances(slots.saturating_mul(16))
-            .total_memories(slots.saturating_mul(2))
-            .total_tables(slots.saturating_mul(4))
-            .total_stacks(slots)
-            .max_core_instances_per_component(config.instances as u32)
-            .max_memories_per_component(config.memories as u32)
-            .max_tables_per_component(config.tables as u32)
-            .max_memory_size(config.memory_bytes)
-            .table_elements(config.table_elements)
-            // Reset pages in place rather than unmapping them, and only the
-            // ones a run dirtied: fresh sandboxes stay cheap on both cores.
-            .linear_memory_keep_resident(2 * 1024 * 1024)
-            .table_keep_resident(2 * 1024 * 1024)
-            .pagemap_scan(wasmtime::Enabled::Auto);
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
-    Engine::new(&c)
-}
-
-/// Refuses the ambient authority a WASI guest might reach for, recording
-/// each attempt so the run's outcome can say what was refused.
-fn refuse_ambient_authority(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
-    linker.allow_shadowing(true);
-    linker
-        .instance(&format!("wasi:filesystem/preopens@{WASI_VERSION}"))?
-        .func_wrap("get-directories", |mut store: StoreContextMut<'_, RunState>, (): ()| {
-            store
-                .data_mut()
-                .deny(Denied::Filesystem, "wasi:filesystem/preopens.get-directories");
-            Ok((Vec::<(Resource<wasmtime_wasi::filesystem::Descriptor>, String)>::new(),))
-        })?;
-    linker
-        .instance(&format!("wasi:sockets/tcp-create-socket@{WASI_VERSION}"))?
-        .func_wrap(
-            "create-tcp-socket",
-            |mut store: StoreContextMut<'_, RunState>, (_,): (IpAddressFamily,)| {
-                store
-                    .data_mut()
-                    .deny(Denied::Network, "wasi:sockets/tcp-create-socket.create-tcp-socket");
-                Ok((Err::<Resource<wasmtime_wasi::p2::TcpSocket>, _>(
-                    ErrorCode::AccessDenied,
-                ),))
-            },
-        )?;
-    linker
-        .instance(&format!("wasi:sockets/udp-create-socket@{WASI_VERSION}"))?
-        .func_wrap(
-            "create-udp-socket",
-            |mut store: StoreContextMut<'_, RunState>, (_,): (IpAddressFamily,)| {
-                store
-                    .data_mut()
-                    .deny(Denied::Network, "wasi:sockets/udp-create-socket.create-udp-socket");
-                Ok((Err::<Resource<wasmtime_wasi::p2::UdpSocket>, _>(
-                    ErrorCode::AccessDenied,
-                ),))
-            },
-        )?;
-    linker.allow_shadowing(false);
-    Ok(())
-}
-
-/// The runtime guests' waits run on: its timers end them at the deadline,
-/// and outbound HTTP connections live on it. Shut down without waiting, so
-/// a sandbox may be dropped anywhere, an async context included.
-struct IoRuntime(Option<tokio::runtime::Runtime>);
-
-impl IoRuntime {
-    fn start() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("robohost-sandbox-io")
-            .enable_all()
-            .build()?;
-        Ok(IoRuntime(Some(runtime)))
-    }
-
-    fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
-        self.0.as_ref().map(|runtime| runtime.enter())
-    }
-}
-
-impl Drop for IoRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
-struct EpochTicker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    fn start(engine: &Engine) -> Self {
-        let engine = engine.weak();
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new()
-            .name("robohost-epoch".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
-            .expect("spawning the epoch thread");
-        EpochTicker {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

@@ -68,7 +68,7 @@ pub struct StoredPlugin {
     pub name: String,
     pub digest: Digest,
     pub wasm: Vec<u8>,
-    /// The capabilities the admin granted.
+    /// The permissions the admin approved: the grants its runs may use.
     pub grants: Vec<crate::domain::Permission>,
     /// For a webhook plugin, the URL the host posts each run to; `wasm` is
     /// then empty.

@@ -8,9 +8,13 @@
 //! handful of statements. Entities read or written in the transaction stay
 //! in it, so each step sees the ones before.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+
+mod pending;
+
+use pending::{CommentRow, EntryRow, EventRow, Held, MessageRow, NotificationRow, Pending};
 
 use super::{Backend, Result, rows, to_json};
 use super::{NewRun, StoredPackage, StoredPlugin};
@@ -32,62 +36,6 @@ pub struct RunEnd {
     /// For [`RunStatus::Awaiting`]: the task or activity awaited.
     pub awaiting: Option<EntityRef>,
     pub report: RunReport,
-}
-
-/// An entity the transaction holds, with its current stage entry.
-struct Held {
-    entity: Entity,
-    entry: Option<u64>,
-    changed: bool,
-}
-
-struct EntryRow {
-    target: EntityRef,
-    entry: u64,
-    pipeline: String,
-    stage: String,
-    entered_at: Timestamp,
-    left_at: Option<Timestamp>,
-}
-
-struct EventRow {
-    target: EntityRef,
-    event: String,
-    data: String,
-    at: Timestamp,
-}
-
-struct CommentRow {
-    target: EntityRef,
-    text: String,
-    run_id: Option<u64>,
-    at: Timestamp,
-}
-
-struct MessageRow {
-    message: Message,
-    run_id: Option<u64>,
-    at: Timestamp,
-}
-
-struct NotificationRow {
-    user: u64,
-    text: String,
-    about: Option<EntityRef>,
-    run_id: Option<u64>,
-    at: Timestamp,
-}
-
-/// Rows written at commit, and the entities the transaction holds.
-#[derive(Default)]
-struct Pending {
-    entities: BTreeMap<EntityRef, Held>,
-    entries: Vec<EntryRow>,
-    events: Vec<EventRow>,
-    runs: Vec<NewRun>,
-    comments: Vec<CommentRow>,
-    notifications: Vec<NotificationRow>,
-    messages: Vec<MessageRow>,
 }
 
 pub struct Tx {
@@ -516,143 +464,6 @@ impl Tx {
                 on!(&mut self.conn, t => sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2").bind(namespace).bind(key).execute(&mut **t).await.map(|r| r.rows_affected()))?
             }
         };
-        Ok(())
-    }
-
-    /// Writes the waiting rows: one statement per table and chunk.
-    async fn flush(&mut self) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        let entities: Vec<&Held> = pending.entities.values().filter(|h| h.changed).collect();
-        for chunk in entities.chunks(MAX_BINDS / 10) {
-            let json: Vec<(String, String)> = chunk
-                .iter()
-                .map(|h| (to_json(&h.entity.fields), to_json(&h.entity.custom_fields)))
-                .collect();
-            on!(&mut self.conn, t => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO entities (kind, id, pipeline, stage, entry_id, responsible, fields, custom_fields, created_at, updated_at) ",
-                );
-                q.push_values(chunk.iter().zip(&json), |mut b, (h, (fields, custom))| {
-                    let e = &h.entity;
-                    b.push_bind(e.kind.as_str())
-                        .push_bind(e.id as i64)
-                        .push_bind(e.pipeline.as_deref())
-                        .push_bind(e.stage.as_deref())
-                        .push_bind(h.entry.map(|x| x as i64))
-                        .push_bind(e.responsible.map(|u| u as i64))
-                        .push_bind(fields.as_str())
-                        .push_bind(custom.as_str())
-                        .push_bind(e.created_at.0)
-                        .push_bind(e.updated_at.0);
-                });
-                q.push(
-                    " ON CONFLICT (kind, id) DO UPDATE SET pipeline = excluded.pipeline, stage = excluded.stage, \
-                     entry_id = excluded.entry_id, responsible = excluded.responsible, fields = excluded.fields, \
-                     custom_fields = excluded.custom_fields, updated_at = excluded.updated_at",
-                );
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
-        for chunk in pending.entries.chunks(MAX_BINDS / 7) {
-            on!(&mut self.conn, t => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO stage_entries (kind, entity_id, entry, pipeline, stage, entered_at, left_at) ",
-                );
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.target.kind.as_str())
-                        .push_bind(e.target.id as i64)
-                        .push_bind(e.entry as i64)
-                        .push_bind(e.pipeline.as_str())
-                        .push_bind(e.stage.as_str())
-                        .push_bind(e.entered_at.0)
-                        .push_bind(e.left_at.map(|t| t.0));
-                });
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
-        for chunk in pending.runs.chunks(MAX_BINDS / 10) {
-            let causes: Vec<String> = chunk.iter().map(|r| to_json(&r.cause)).collect();
-            let reports: Vec<Option<String>> = chunk.iter().map(|r| r.report.as_ref().map(to_json)).collect();
-            on!(&mut self.conn, t => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO runs (entry_id, robot_id, kind, entity_id, status, cause, due_at, created_at, finished_at, report) ",
-                );
-                q.push_values(chunk.iter().zip(&causes).zip(&reports), |mut b, ((r, cause), report)| {
-                    b.push_bind(r.entry_id as i64)
-                        .push_bind(r.robot_id as i64)
-                        .push_bind(r.entity.kind.as_str())
-                        .push_bind(r.entity.id as i64)
-                        .push_bind(r.status.as_str())
-                        .push_bind(cause.as_str())
-                        .push_bind(r.due_at.0)
-                        .push_bind(r.created_at.0)
-                        .push_bind(r.finished_at.map(|t| t.0))
-                        .push_bind(report.as_deref());
-                });
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
-        for chunk in pending.events.chunks(MAX_BINDS / 5) {
-            on!(&mut self.conn, t => {
-                let mut q = QueryBuilder::new("INSERT INTO events (kind, entity_id, event, data, at) ");
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.target.kind.as_str())
-                        .push_bind(e.target.id as i64)
-                        .push_bind(e.event.as_str())
-                        .push_bind(e.data.as_str())
-                        .push_bind(e.at.0);
-                });
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
-        for chunk in pending.comments.chunks(MAX_BINDS / 5) {
-            on!(&mut self.conn, t => {
-                let mut q = QueryBuilder::new("INSERT INTO timeline (kind, entity_id, text, run_id, at) ");
-                q.push_values(chunk, |mut b, c| {
-                    b.push_bind(c.target.kind.as_str())
-                        .push_bind(c.target.id as i64)
-                        .push_bind(c.text.as_str())
-                        .push_bind(c.run_id.map(|r| r as i64))
-                        .push_bind(c.at.0);
-                });
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
-        for chunk in pending.notifications.chunks(MAX_BINDS / 6) {
-            on!(&mut self.conn, t => {
-                let mut q =
-                    QueryBuilder::new("INSERT INTO notifications (user_id, text, about_kind, about_id, run_id, at) ");
-                q.push_values(chunk, |mut b, n| {
-                    b.push_bind(n.user as i64)
-                        .push_bind(n.text.as_str())
-                        .push_bind(n.about.map(|a| a.kind.as_str()))
-                        .push_bind(n.about.map(|a| a.id as i64))
-                        .push_bind(n.run_id.map(|r| r as i64))
-                        .push_bind(n.at.0);
-                });
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
-        for chunk in pending.messages.chunks(MAX_BINDS / 9) {
-            on!(&mut self.conn, t => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO outbox (channel, recipient, subject, body, about_kind, about_id, run_id, status, created_at) ",
-                );
-                q.push_values(chunk, |mut b, m| {
-                    let about = m.message.about;
-                    b.push_bind(m.message.channel.as_str())
-                        .push_bind(m.message.to.as_str())
-                        .push_bind(m.message.subject.as_deref())
-                        .push_bind(m.message.body.as_str())
-                        .push_bind(about.map(|a| a.kind.as_str()))
-                        .push_bind(about.map(|a| a.id as i64))
-                        .push_bind(m.run_id.map(|r| r as i64))
-                        .push_bind("pending")
-                        .push_bind(m.at.0);
-                });
-                q.build().execute(&mut **t).await.map(|r| r.rows_affected())
-            })?;
-        }
         Ok(())
     }
 }
