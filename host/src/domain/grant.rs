@@ -85,7 +85,7 @@ impl FromStr for HttpTarget {
             let class = address_class(ip);
             if !class.is_endpoint() {
                 return err(format!(
-                    "`{s}` is a {class} address, which no server listens on; name the service's own address"
+                    "`{s}`: no server listens on {class} addresses; name the service's own address"
                 ));
             }
             if address.port() == 0 {

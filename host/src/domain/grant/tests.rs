@@ -61,7 +61,7 @@ fn permissions_read_back_as_written() {
         ("http:[::1]", "an address without a port"),
         ("http:2130706433", "reads as an IP address"),
         ("http:0x7f.1", "reads as an IP address"),
-        ("http:0.0.0.0:80", "unspecified address, which no server listens on"),
+        ("http:0.0.0.0:80", "no server listens on unspecified addresses"),
         ("http:[::]:80", "unspecified address"),
         ("http:255.255.255.255:80", "broadcast address"),
         ("http:224.0.0.1:80", "multicast address"),
