@@ -265,13 +265,9 @@ async fn a_worker_whose_lease_was_taken_over_cannot_finish(db: Db) {
     assert_eq!(b[0].run_id, a[0].run_id);
     assert!(b[0].fence > a[0].fence);
     // Both workers try to finish in one statement: only the current fence holds.
-    let end = |claim: &robohost::storage::Claim| RunEnd {
-        id: claim.run_id,
-        fence: claim.fence,
-        status: RunStatus::Succeeded,
-        retry_at: None,
-        awaiting: None,
-        report: RunReport::failed(RobotNote::removed(), claim.attempt, Outcome::Success),
+    let end = |claim: &robohost::storage::Claim| {
+        let report = RunReport::failed(RobotNote::removed(), claim.attempt, Outcome::Success);
+        RunEnd::new(claim.run_id, claim.fence, RunStatus::Succeeded, None, &report)
     };
     let mut tx = store.begin().await.unwrap();
     let ended = tx.end_runs(&[end(&a[0])], later).await.unwrap();

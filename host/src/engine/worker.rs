@@ -61,15 +61,8 @@ struct Ending {
 }
 
 impl Ending {
-    fn new(claim: Claim, status: RunStatus, retry_at: Option<Timestamp>, report: RunReport) -> Ending {
-        let end = RunEnd {
-            id: claim.run_id,
-            fence: claim.fence,
-            status,
-            retry_at,
-            awaiting: None,
-            report,
-        };
+    fn new(claim: Claim, status: RunStatus, retry_at: Option<Timestamp>, report: &RunReport) -> Ending {
+        let end = RunEnd::new(claim.run_id, claim.fence, status, retry_at, report);
         Ending {
             claim,
             end,
@@ -134,7 +127,7 @@ impl Engine {
         let (mut wasm, mut hooks) = (Vec::new(), Vec::new());
         for step in steps {
             match step {
-                Step::Finish { claim, status, report } => endings.push(Ending::new(claim, status, None, report)),
+                Step::Finish { claim, status, report } => endings.push(Ending::new(claim, status, None, &report)),
                 Step::Run(run) if matches!(run.installed.handler, super::Handler::Wasm(_)) => wasm.push(*run),
                 Step::Run(run) => hooks.push(*run),
             }
@@ -479,11 +472,10 @@ impl Engine {
         } else {
             RunStatus::Succeeded
         };
-        let effects = report.effects.clone();
-        let mut ending = Ending::new(run.claim, status, None, report);
+        let mut ending = Ending::new(run.claim, status, None, &report);
         ending.end.awaiting = awaiting;
         ending.plugin = run.robot.plugin;
-        ending.effects = effects;
+        ending.effects = report.effects;
         ending
     }
 
@@ -492,9 +484,9 @@ impl Engine {
     fn fail(&self, claim: Claim, report: RunReport, retryable: bool, now: Timestamp) -> Ending {
         if retryable && claim.attempt < self.config.max_attempts {
             let retry_at = Timestamp(now.0 + backoff(self.config.backoff_ms, &claim));
-            return Ending::new(claim, RunStatus::Queued, Some(retry_at), report);
+            return Ending::new(claim, RunStatus::Queued, Some(retry_at), &report);
         }
-        Ending::new(claim, RunStatus::Dead, None, report)
+        Ending::new(claim, RunStatus::Dead, None, &report)
     }
 }
 

@@ -35,7 +35,23 @@ pub struct RunEnd {
     pub retry_at: Option<Timestamp>,
     /// For [`RunStatus::Awaiting`]: the task or activity awaited.
     pub awaiting: Option<EntityRef>,
-    pub report: RunReport,
+    /// The run's report, serialised when the end is made: on SQLite the
+    /// transaction that records it holds the one writer, which should not
+    /// wait on serialising a batch of reports.
+    report: String,
+}
+
+impl RunEnd {
+    pub fn new(id: u64, fence: u64, status: RunStatus, retry_at: Option<Timestamp>, report: &RunReport) -> RunEnd {
+        RunEnd {
+            id,
+            fence,
+            status,
+            retry_at,
+            awaiting: None,
+            report: to_json(report),
+        }
+    }
 }
 
 pub struct Tx {
@@ -376,7 +392,6 @@ impl Tx {
     pub async fn end_runs(&mut self, ends: &[RunEnd], at: Timestamp) -> Result<HashSet<u64>> {
         let mut ended = HashSet::with_capacity(ends.len());
         for chunk in ends.chunks(MAX_BINDS / 7) {
-            let reports: Vec<String> = chunk.iter().map(|e| to_json(&e.report)).collect();
             let ids: Vec<i64> = on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new(
                     "UPDATE runs SET status = v.column3, report = v.column4, due_at = COALESCE(v.column5, runs.due_at), \
@@ -384,11 +399,11 @@ impl Tx {
                 );
                 q.push_bind(at.0);
                 q.push(" END, lease_owner = NULL, lease_until = NULL FROM (");
-                q.push_values(chunk.iter().zip(&reports), |mut b, (e, report)| {
+                q.push_values(chunk, |mut b, e| {
                     b.push_bind(e.id as i64)
                         .push_bind(e.fence as i64)
                         .push_bind(e.status.as_str())
-                        .push_bind(report.as_str())
+                        .push_bind(e.report.as_str())
                         .push_bind(e.retry_at.map(|t| t.0))
                         .push_bind(e.awaiting.map(|a| a.kind.as_str()))
                         .push_bind(e.awaiting.map(|a| a.id as i64));
