@@ -1,3 +1,7 @@
+//! The package format's unit tests. Over 600 lines because each malformed
+//! archive, manifest and signature is a case of its own, written out so a
+//! reader sees what is refused and with which message.
+
 use std::io::Read;
 
 use ed25519_dalek::{Signer, SigningKey};
