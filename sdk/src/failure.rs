@@ -1,5 +1,6 @@
-//! Building failures, and turning a host error into one so a robot can pass it
-//! on with `?`. The codes are stable: the host and admins match on them.
+//! Building failures, and turning a host error into one so a robot or a
+//! trigger can pass it on with `?`. The codes are stable: the host and
+//! admins match on them.
 
 use crate::{Failure, HostError};
 
@@ -31,6 +32,13 @@ impl Failure {
     /// Code `bad_property`: required property `property` has no value.
     pub fn missing_property(property: &str) -> Self {
         Failure::new("bad_property", format!("property `{property}` is required but not set"))
+    }
+
+    /// Code `bad_payload`: a trigger cannot read the inbound call it was
+    /// handed; `message` names what is wrong. Sending the same call again
+    /// will not help.
+    pub fn bad_payload(message: impl Into<String>) -> Self {
+        Failure::new("bad_payload", message)
     }
 }
 

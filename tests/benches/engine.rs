@@ -136,9 +136,18 @@ async fn measure(db: Db, hosts: usize, robot: Robot) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `ROBOHOST_BENCH_ONLY=sandboxed-sqlite` (robot, database, hosts: any
+    // of them) measures only the configurations it names, to repeat one.
+    let only = std::env::var("ROBOHOST_BENCH_ONLY").unwrap_or_default().to_lowercase();
     for robot in [Robot::Sandboxed, Robot::Webhook] {
-        measure(Db::Sqlite, 1, robot).await;
-        measure(Db::Postgres, 1, robot).await;
-        measure(Db::Postgres, 2, robot).await;
+        for (db, hosts) in [(Db::Sqlite, 1), (Db::Postgres, 1), (Db::Postgres, 2)] {
+            let name = format!("{robot:?}-{db:?}-{hosts}").to_lowercase();
+            if only
+                .split('-')
+                .all(|part| name.split('-').any(|n| n == part) || part.is_empty())
+            {
+                measure(db, hosts, robot).await;
+            }
+        }
     }
 }

@@ -132,3 +132,17 @@ pub fn perms(list: &str) -> Vec<Permission> {
         .map(|p| p.parse().unwrap_or_else(|e| panic!("{p}: {e}")))
         .collect()
 }
+
+/// A package `name` whose one trigger component is the compiled plugin
+/// `plugin`, providing trigger `codes` (`"a", "b"`), signed by
+/// [`publisher`].
+pub fn trigger_package(name: &str, plugin: &str, codes: &str) -> Vec<u8> {
+    let component = format!("components/{plugin}.wasm");
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\
+         description = \"Triggers\"\n\n[[triggers]]\ncomponent = \"{component}\"\ncodes = [{codes}]\n"
+    );
+    let wasm = std::fs::read(plugin_path(plugin)).unwrap_or_else(|e| panic!("reading plugin {plugin}: {e}"));
+    let files = [(component, wasm)].into_iter().collect();
+    robohost::package::pack(&manifest, &files, Some(&publisher())).unwrap()
+}

@@ -234,6 +234,25 @@ impl Server {
         runs.as_array().unwrap().clone()
     }
 
+    /// Installs [`crate::fixtures::trigger_package`] as an admin, trusting
+    /// its publisher; returns the package report.
+    pub async fn install_triggers(&self, name: &str, plugin: &str, codes: &str) -> Value {
+        let key = hex::encode(crate::fixtures::publisher().verifying_key().to_bytes());
+        self.json("PUT", "/api/trust", &self.admin, json!({"publishers": {"acme": key}}))
+            .await
+            .expect(200);
+        let archive = crate::fixtures::trigger_package(name, plugin, codes);
+        self.send(
+            "POST",
+            "/api/packages",
+            Some(&self.admin),
+            Some("application/gzip"),
+            archive,
+        )
+        .await
+        .expect(200)
+    }
+
     /// Uploads the compiled plugin `name` as an admin, granting `grants`
     /// (comma-separated); returns the plugin as installed.
     pub async fn install(&self, name: &str, grants: &str) -> Value {

@@ -142,6 +142,10 @@ async fn a_deal_posted_through_the_api_is_assigned_by_its_robot(db: Db) {
         .await
         .expect(200);
     assert_eq!(again["moved"], json!([]), "already in WON");
+    assert_eq!(
+        again["fired"][0]["ignored"],
+        json!({"why": "final-stage", "stage": "WON"})
+    );
 }
 
 async fn the_portal_settings_round_trip(db: Db) {
@@ -385,10 +389,18 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         "GET /api/templates/export",
         "POST /api/tokens",
         "PUT /api/webhooks/{name}",
+        "POST /api/endpoints",
+        "GET /api/endpoints",
+        "DELETE /api/endpoints/{id}",
+        "POST /api/endpoints/{id}/secret",
+        "GET /api/calls",
+        "GET /api/calls/{id}",
+        "GET /api/trigger-catalog",
+        "POST /hooks/{id}",
     ] {
         assert!(listed.contains(&route.to_owned()), "{route} is missing from {listed:?}");
     }
-    assert_eq!(listed.len(), 40, "{listed:?}");
+    assert_eq!(listed.len(), 48, "{listed:?}");
 
     // A path serves the methods the document lists, and no other.
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -417,7 +429,10 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         let roles: Vec<&str> = match operation["security"].as_array() {
             None => {
                 let reply = s.send(method, &concrete, None, None, Bytes::new()).await;
-                assert_eq!(reply.status, 200, "{method} {path} is public");
+                // An endpoint's id is its sender's credential: no endpoint
+                // has the made-up one.
+                let public = if path.starts_with("/hooks/") { 404 } else { 200 };
+                assert_eq!(reply.status, public, "{method} {path} is public");
                 continue;
             }
             Some(security) => security[0]["bearer"]
@@ -576,19 +591,38 @@ async fn bad_input_gets_a_4xx_that_names_the_problem(db: Db) {
     )
     .await
     .error(404, "not_found", Some("stage"), "stage `GONE` of pipeline `general`");
+    // A code no stage uses moves nothing, and the deal's timeline says so.
+    let nothing = s
+        .json(
+            "POST",
+            "/api/events",
+            admin,
+            json!({"trigger": "incoming_call", "entity": format!("deal:{id}")}),
+        )
+        .await
+        .expect(200);
+    let ignored = json!({"entity": format!("deal:{id}"), "ignored": {"why": "no-trigger"}});
+    assert_eq!(nothing, json!({"moved": [], "fired": [ignored]}));
+    let timeline = s
+        .get(&format!("/api/entities/deal/{id}/timeline"), admin)
+        .await
+        .expect(200);
+    assert!(
+        timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "trigger-ignored"),
+        "{timeline}"
+    );
     s.json(
         "POST",
         "/api/events",
         admin,
-        json!({"trigger": "incoming_call", "entity": format!("deal:{id}")}),
+        json!({"trigger": "x", "entity": "deal:999"}),
     )
     .await
-    .error(
-        404,
-        "not_found",
-        Some("trigger"),
-        "a trigger with code `incoming_call` does not exist",
-    );
+    .error(404, "not_found", Some("entity"), "deal:999");
     s.json("POST", "/api/events", admin, json!({"trigger": "x", "entity": "deal"}))
         .await
         .error(400, "bad_json", Some("entity"), "`deal` is not an entity reference");

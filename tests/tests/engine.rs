@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use robohost::api::NewEntityRequest;
-use robohost::domain::{Blame, Digest, NotRun, Outcome, RobotNote, RunReport, RunStatus};
+use robohost::domain::{Blame, Digest, Ignored, NotRun, Outcome, RobotNote, RunReport, RunStatus};
 use robohost::domain::{
     Capability, Entity, EntityRef, FieldValue, Fields, HitTarget, RobotBinding, Timestamp, TriggerBinding, Value,
 };
@@ -199,39 +199,45 @@ async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
     engine.add_trigger(&trigger("WORK", "call", false)).await.unwrap();
     engine.add_trigger(&trigger("NEW", "reopen", false)).await.unwrap();
     engine.add_trigger(&trigger("NEW", "restart", true)).await.unwrap();
+    engine.add_trigger(&trigger("WON", "paid", false)).await.unwrap();
     let deal = deal(&engine, "NEW", "100").await;
     let target = HitTarget::Entity(deal.reference());
-    let moved = engine.fire_trigger("call", &target, &Fields::new()).await.unwrap();
-    assert_eq!(moved[0].stage.as_deref(), Some("WORK"));
-    assert!(
-        engine
-            .fire_trigger("call", &target, &Fields::new())
-            .await
-            .unwrap()
-            .is_empty(),
-        "already there"
+    let fire = async |code: &str| {
+        let fired = engine.fire_trigger(code, &target, &Fields::new()).await.unwrap();
+        assert_eq!(fired.len(), 1, "{code}: {fired:?}");
+        assert_eq!(fired[0].entity, deal.reference());
+        (fired[0].moved_to.clone(), fired[0].ignored.clone())
+    };
+    let behind = |stage: &str| Some(Ignored::Backwards { stage: stage.into() });
+    assert_eq!(fire("call").await, (Some("WORK".into()), None));
+    assert_eq!(fire("call").await, (None, behind("WORK")), "already there");
+    assert_eq!(fire("reopen").await, (None, behind("WORK")), "not backwards");
+    assert_eq!(fire("restart").await, (Some("NEW".into()), None));
+    assert_eq!(fire("nothing").await, (None, Some(Ignored::NoTrigger)));
+
+    // Won: no trigger takes it out of a final stage, backwards or not,
+    // unless it may leave one.
+    assert_eq!(fire("paid").await, (Some("WON".into()), None));
+    let at_won = Some(Ignored::FinalStage { stage: "WON".into() });
+    assert_eq!(fire("restart").await, (None, at_won));
+    let reopen: TriggerBinding = json(
+        r#"{"id": 0, "pipeline": "general", "stage": "NEW", "code": "client-called", "allow_backwards": true, "leave_final": true}"#,
     );
-    assert!(
-        engine
-            .fire_trigger("reopen", &target, &Fields::new())
-            .await
-            .unwrap()
-            .is_empty(),
-        "not backwards"
+    engine.add_trigger(&reopen).await.unwrap();
+    assert_eq!(fire("client-called").await, (Some("NEW".into()), None));
+
+    let events: Vec<(String, serde_json::Value)> = engine.store().events(deal.reference()).await.unwrap();
+    let count = |name: &str| events.iter().filter(|(e, _)| e == name).count();
+    assert_eq!(count("trigger-fired"), 4, "{events:?}");
+    assert_eq!(
+        count("trigger-ignored"),
+        4,
+        "each firing that moved nothing says why: {events:?}"
     );
-    let moved = engine.fire_trigger("restart", &target, &Fields::new()).await.unwrap();
-    assert_eq!(moved[0].stage.as_deref(), Some("NEW"));
-    let events: Vec<String> = engine
-        .store()
-        .events(deal.reference())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(e, _)| e)
-        .collect();
-    assert!(
-        events.iter().filter(|e| *e == "trigger-fired").count() == 2,
-        "{events:?}"
+    let (_, last_ignored) = events.iter().rfind(|(e, _)| e == "trigger-ignored").unwrap();
+    assert_eq!(
+        last_ignored["ignored"],
+        serde_json::json!({"why": "final-stage", "stage": "WON"})
     );
 }
 

@@ -51,6 +51,7 @@ async fn a_plugin_that_breaks_at_load_leaves_the_host_serving(db: Db) {
         webhook: None,
         fuel: Default::default(),
         version: None,
+        world: Default::default(),
     };
     let mut tx = s.engine.store().begin().await.unwrap();
     tx.put_plugin(&stored, s.engine.now()).await.unwrap();

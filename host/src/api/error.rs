@@ -201,6 +201,7 @@ impl From<EngineError> for ApiError {
             EngineError::Template(problems) => ApiError::BadTemplate(problems),
             e @ (EngineError::Package(_) | EngineError::Unapproved { .. }) => ApiError::BadPlugin(e.to_string()),
             EngineError::Store(e) => ApiError::internal("the database failed", e),
+            EngineError::Internal(e) => ApiError::internal("the host failed", e),
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::auth::{AnyRole, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
-use crate::domain::{Entity, EntityKind, EntityRef, Fields, HitTarget, Run, Value};
+use crate::domain::{Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Run, Value};
 use crate::engine::Engine;
 use crate::storage::OutboxMessage;
 
@@ -51,19 +51,23 @@ fn entity_ref<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EntityRef>, D::E
         .transpose()
 }
 
-/// The entities an event moved.
+/// What an event did to each entity it found.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Moved {
+    /// The entities moved, as they are now.
     #[schema(value_type = Vec<Object>)]
     moved: Vec<Entity>,
+    /// Each entity found: the stage it moved to, or why it did not move
+    /// (also recorded on its timeline).
+    fired: Vec<Fired>,
 }
 
 #[utoipa::path(
     post, path = "/api/events", tag = "events",
     request_body = EventRequest,
     responses(
-        (status = 200, description = "The entities moved to a trigger's stage; their robots are queued", body = Moved),
-        (status = 404, description = "No trigger has the code, or the entity does not exist"),
+        (status = 200, description = "What the event did to each entity it found: moved to a trigger's stage (its robots queued), or why not", body = Moved),
+        (status = 404, description = "The entity does not exist"),
     ),
     security(("bearer" = ["admin", "integrator", "manager"])),
 )]
@@ -87,17 +91,12 @@ pub(super) async fn post_event(
             ));
         }
     };
-    let moved = engine
-        .fire_trigger(&event.trigger, &target, &event.data)
-        .await
-        .map_err(|e| match e {
-            crate::engine::EngineError::NotFound { what } => ApiError::NotFound {
-                field: Some("trigger".into()),
-                what,
-            },
-            other => other.into(),
-        })?;
-    Ok(Json(Moved { moved }))
+    let fired = engine.fire_trigger(&event.trigger, &target, &event.data).await?;
+    let mut moved = Vec::new();
+    for f in fired.iter().filter(|f| f.moved_to.is_some()) {
+        moved.extend(engine.store().entity(f.entity).await?);
+    }
+    Ok(Json(Moved { moved, fired }))
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! The HTTP API: the only code that knows HTTP and JSON wire shapes.
 //!
-//! Routes live under `/api`, plus `/health` and `/openapi.json`. Each
+//! Routes live under `/api`, plus `/health`, `/openapi.json` and the
+//! endpoints' `/hooks/{id}`. Each
 //! handler takes an [`auth::Auth`] naming the roles it admits, then its
 //! path, query and body through the extractors of [`extract`], so bad input
 //! of any kind becomes a 4xx [`ApiError`] with a stable code. The OpenAPI
@@ -16,6 +17,7 @@
 pub mod auth;
 mod automation;
 mod directory;
+mod endpoints;
 mod entities;
 pub mod error;
 mod events;
@@ -119,6 +121,13 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(plugins::put_webhook))
         .routes(upload)
         .routes(routes!(events::post_event))
+        .routes(routes!(endpoints::add_endpoint, endpoints::list_endpoints))
+        .routes(routes!(endpoints::remove_endpoint))
+        .routes(routes!(endpoints::replace_secret))
+        .routes(routes!(endpoints::trigger_catalog))
+        .routes(routes!(endpoints::list_calls))
+        .routes(routes!(endpoints::get_call))
+        .routes(routes!(endpoints::post_hook))
         .routes(routes!(events::list_runs))
         .routes(routes!(events::get_run))
         .routes(routes!(events::list_outbox))

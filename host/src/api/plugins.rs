@@ -30,6 +30,9 @@ pub(super) struct PluginInfo {
     /// The codes of the robots it describes (none for a webhook, or when
     /// it does not load).
     robots: Vec<String>,
+    /// For a trigger plugin, the codes of the triggers it describes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    triggers: Vec<String>,
     /// Why the installed plugin does not load, when it does not: its
     /// robots fail until it is replaced or removed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,6 +84,7 @@ pub(super) async fn put_plugin(
         grants: Permission::unscoped(grants),
         webhook: None,
         robots,
+        triggers: Vec::new(),
         broken: None,
     }))
 }
@@ -122,6 +126,7 @@ pub(super) async fn list_plugins(
             .into_iter()
             .map(|p| PluginInfo {
                 robots: robot_codes(&engine, &p.name),
+                triggers: engine.plugin_triggers(&p.name).into_iter().map(|t| t.code).collect(),
                 broken: engine.broken(&p.name).map(|b| b.reason),
                 name: p.name,
                 digest: p.digest,
@@ -164,6 +169,7 @@ pub(super) async fn put_webhook(
         grants: Permission::unscoped(spec.grants),
         webhook: Some(spec.url),
         robots: Vec::new(),
+        triggers: Vec::new(),
         broken: None,
     }))
 }

@@ -248,6 +248,10 @@ pub struct TriggerBinding {
     /// Whether it may move an entity back to an earlier stage.
     #[serde(default)]
     pub allow_backwards: bool,
+    /// Whether it may take an entity out of a final stage (success or
+    /// failure), such as to reopen a lost lead when the client calls.
+    #[serde(default)]
+    pub leave_final: bool,
     /// A cron expression (`sec min hour day month weekday`, in the portal's
     /// time zone): the trigger also fires by itself on this schedule, for
     /// every entity of its pipeline.

@@ -61,6 +61,26 @@ pub struct RobotInfo {
     pub returns: Vec<PropertySpec>,
 }
 
+/// Which world of the contract a plugin component implements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// Robots: `describe` and `run`.
+    #[default]
+    Robot,
+    /// Triggers: `describe` and `handle`, for an endpoint's calls.
+    Trigger,
+}
+
+impl World {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::Robot => "robot",
+            World::Trigger => "trigger",
+        }
+    }
+}
+
 /// One trigger a plugin provides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TriggerInfo {

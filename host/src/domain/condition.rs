@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use chrono::NaiveTime;
 
 use super::automation::{Condition, Op};
-use super::entity::Entity;
+use super::entity::{Entity, Fields};
 use super::expr::document_field;
 use super::value::{Decimal, FieldValue, Timestamp, Value};
 
@@ -41,12 +41,22 @@ pub enum ConditionError {
 /// is an error even for `=` and `!=`: such a condition is a configuration
 /// mistake that would otherwise silently never (or always) match.
 pub fn evaluate(condition: &Condition, entity: &Entity) -> Result<Verdict, ConditionError> {
+    evaluate_with(condition, entity, &Fields::new())
+}
+
+/// [`evaluate`], where a field written `Event.X` is the value `X` of the
+/// event that fired a trigger (a payment's amount, a call's duration),
+/// Empty when the event has none.
+pub fn evaluate_with(condition: &Condition, entity: &Entity, event: &Fields) -> Result<Verdict, ConditionError> {
     match condition {
-        Condition::All(parts) => combine(parts, entity, false, "nothing to check"),
-        Condition::Any(parts) => combine(parts, entity, true, "no alternative given"),
+        Condition::All(parts) => combine(parts, entity, event, false, "nothing to check"),
+        Condition::Any(parts) => combine(parts, entity, event, true, "no alternative given"),
         Condition::Compare { field, op, value } => {
-            let left = document_field(entity, field, None)
-                .ok_or_else(|| ConditionError::DisplayName { field: field.clone() })?;
+            let left = match field.strip_prefix("Event.") {
+                Some(code) => event.get(code).cloned().unwrap_or_default(),
+                None => document_field(entity, field, None)
+                    .ok_or_else(|| ConditionError::DisplayName { field: field.clone() })?,
+            };
             let passed = compare(field, *op, &left, value)?;
             let wanted = match op {
                 Op::Empty | Op::NotEmpty => String::new(),
@@ -60,10 +70,16 @@ pub fn evaluate(condition: &Condition, entity: &Entity) -> Result<Verdict, Condi
 
 /// All (`decisive` false) or Any (`decisive` true): the first part whose
 /// verdict is `decisive` decides; otherwise every part's reason counts.
-fn combine(parts: &[Condition], entity: &Entity, decisive: bool, none: &str) -> Result<Verdict, ConditionError> {
+fn combine(
+    parts: &[Condition],
+    entity: &Entity,
+    event: &Fields,
+    decisive: bool,
+    none: &str,
+) -> Result<Verdict, ConditionError> {
     let mut reasons = Vec::with_capacity(parts.len());
     for part in parts {
-        let verdict = evaluate(part, entity)?;
+        let verdict = evaluate_with(part, entity, event)?;
         if verdict.passed == decisive {
             return Ok(verdict);
         }

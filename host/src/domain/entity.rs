@@ -314,10 +314,26 @@ pub enum Cause {
         stage: String,
         previous_stage: Option<String>,
     },
-    /// A trigger with this code moved the entity.
-    Trigger { code: String },
+    /// A trigger with this code moved the entity, on an event with this
+    /// data (`{=Event.X}` in the robots' properties).
+    Trigger {
+        code: String,
+        #[serde(default, skip_serializing_if = "Fields::is_empty")]
+        data: Fields,
+    },
     /// A schedule with this name came due.
     Schedule { name: String },
     /// A user started the robot by hand.
     Manual { user: UserId },
+}
+
+impl Cause {
+    /// The data of the event that caused the run; none but a trigger's.
+    pub fn event(&self) -> &Fields {
+        static NONE: Fields = Fields::new();
+        match self {
+            Cause::Trigger { data, .. } => data,
+            _ => &NONE,
+        }
+    }
 }

@@ -24,6 +24,9 @@ pub struct Scope<'a> {
     pub constants: &'a Constants,
     /// Values returned by earlier robots of the stage, by binding key.
     pub returns: &'a BTreeMap<String, Fields>,
+    /// The data of the event whose trigger moved the entity here; empty
+    /// when no trigger did.
+    pub event: &'a Fields,
 }
 
 /// What one expression refers to.
@@ -35,6 +38,9 @@ pub enum Reference {
     GlobalConst(String),
     /// `{=Robot.KEY.VALUE}`: a value returned by an earlier robot.
     Robot { key: String, value: String },
+    /// `{=Event.X}`: a value of the event whose trigger moved the entity
+    /// to the stage, such as a payment's amount.
+    Event(String),
     /// `{=Supervisor}`: the head of the responsible's department.
     Supervisor,
     /// `{=Responsible}`: the entity's responsible.
@@ -47,6 +53,7 @@ impl fmt::Display for Reference {
             Reference::Document(field) => write!(f, "{{=Document.{field}}}"),
             Reference::GlobalConst(name) => write!(f, "{{=GlobalConst.{name}}}"),
             Reference::Robot { key, value } => write!(f, "{{=Robot.{key}.{value}}}"),
+            Reference::Event(code) => write!(f, "{{=Event.{code}}}"),
             Reference::Supervisor => f.write_str("{=Supervisor}"),
             Reference::Responsible => f.write_str("{=Responsible}"),
         }
@@ -62,7 +69,7 @@ pub enum ExprError {
     #[error("`{expr}` at {at}: empty name; write for example `{{=Document.TITLE}}`")]
     EmptyName { expr: String, at: usize },
     #[error(
-        "`{expr}` at {at}: unknown namespace `{namespace}`; use Document, GlobalConst, Robot, Responsible or Supervisor"
+        "`{expr}` at {at}: unknown namespace `{namespace}`; use Document, GlobalConst, Robot, Event, Responsible or Supervisor"
     )]
     UnknownNamespace { expr: String, at: usize, namespace: String },
     #[error("`{expr}` at {at}: write it as `{form}`, with names made of letters, digits, `_` and `-`")]
@@ -207,6 +214,7 @@ fn reference(inner: &str, expr: &str, at: usize) -> Result<Reference, ExprError>
         "Document" => "{=Document.FIELD}",
         "GlobalConst" => "{=GlobalConst.NAME}",
         "Robot" => "{=Robot.KEY.VALUE}",
+        "Event" => "{=Event.FIELD}",
         "Supervisor" => "{=Supervisor}",
         "Responsible" => "{=Responsible}",
         namespace => {
@@ -224,6 +232,7 @@ fn reference(inner: &str, expr: &str, at: usize) -> Result<Reference, ExprError>
             key: name(key, form)?,
             value: name(value, form)?,
         }),
+        ["Event", field] => Ok(Reference::Event(name(field, form)?)),
         ["Supervisor"] => Ok(Reference::Supervisor),
         ["Responsible"] => Ok(Reference::Responsible),
         _ => Err(malformed(form)),
@@ -288,6 +297,8 @@ fn lookup(reference: &Reference, scope: &Scope) -> Result<FieldValue, ExprError>
             // A robot may leave an optional value unset: like a missing field.
             Ok(returned.get(value).cloned().unwrap_or_default())
         }
+        // An event may leave a value out: like a missing field.
+        Reference::Event(code) => Ok(scope.event.get(code).cloned().unwrap_or_default()),
         Reference::Responsible => Ok(user(responsible)),
         Reference::Supervisor => Ok(user(responsible.and_then(|id| scope.directory.supervisor(id)))),
     }

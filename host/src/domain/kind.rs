@@ -81,3 +81,39 @@ impl FromStr for EntityRef {
         })
     }
 }
+
+/// An [`EntityRef`] in a record people read, written as text (`deal:42`):
+/// `#[serde(with = "as_text")]`.
+pub mod as_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::EntityRef;
+
+    pub fn serialize<S: Serializer>(r: &EntityRef, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(r)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EntityRef, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional one.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::EntityRef;
+
+        pub fn serialize<S: Serializer>(r: &Option<EntityRef>, s: S) -> Result<S::Ok, S::Error> {
+            match r {
+                Some(r) => s.collect_str(r),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EntityRef>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| text.parse().map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}

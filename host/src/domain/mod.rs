@@ -16,7 +16,9 @@ mod expr;
 mod grant;
 mod inbound;
 mod kind;
+mod lookup;
 mod run;
+mod signature;
 mod template;
 mod value;
 
@@ -26,8 +28,8 @@ pub use automation::{
     Semantic, Stage, Timing, TriggerBinding, User,
 };
 pub use calendar::{Calendar, CalendarError};
-pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType};
-pub use condition::{ConditionError, Verdict, evaluate};
+pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType, World};
+pub use condition::{ConditionError, Verdict, evaluate, evaluate_with};
 pub use digest::Digest;
 pub use entity::{Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
 pub use error::ValueError;
@@ -36,8 +38,13 @@ pub use grant::{
     Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
     is_field_code, is_host,
 };
-pub use inbound::{HitTarget, InboundCall, TriggerHit};
+pub use inbound::{
+    CallRecord, CallStatus, Endpoint, EndpointSpec, Fired, Handling, HitRecord, HitTarget, IDEMPOTENCY_HEADER, Ignored,
+    InboundCall, SignatureCheck, TriggerHit, Unmatched,
+};
 pub use kind::{EntityId, EntityKind, EntityRef, UserId};
+pub use lookup::{Matching, phone_digits};
 pub use run::{Blame, Denial, LogLevel, LogLine, NotRun, Outcome, RobotNote, Run, RunReport, RunStatus};
+pub use signature::{SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S, check_signature, sign};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};

@@ -60,6 +60,7 @@ pub struct Run {
     /// The stage entry that started it.
     pub entry_id: u64,
     pub robot_id: u64,
+    #[serde(with = "super::kind::as_text")]
     #[schema(value_type = String, example = "deal:42")]
     pub entity: EntityRef,
     pub status: RunStatus,

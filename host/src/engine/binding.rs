@@ -232,6 +232,10 @@ impl Engine {
         match &installed.handler {
             Handler::Wasm(plugin) => check_against_catalog(robot, plugin),
             Handler::Webhook { .. } => None,
+            Handler::Trigger(_) => {
+                let problem = format!("`{}` is a trigger plugin: it has no robots", robot.plugin);
+                Some(Refusal::field("plugin", problem))
+            }
         }
     }
 }

@@ -7,7 +7,9 @@
 use serde_json::json;
 
 use super::{Engine, EngineError, Result, Settings, UPDATED, invalid, stage};
-use crate::domain::{Cause, Entity, EntityRef, Fields, HitTarget, Timestamp, TriggerBinding};
+use crate::domain::{
+    Cause, Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Matching, Timestamp, TriggerBinding,
+};
 use crate::storage::Tx;
 
 /// What [`Engine::change_fields`] changes.
@@ -46,13 +48,25 @@ impl Engine {
         // The change is committed: a trigger that fails to fire is logged,
         // not reported as a failed update.
         if self.settings().triggers.contains_key(UPDATED)
-            && let Err(error) = self
-                .fire_trigger(UPDATED, &HitTarget::Entity(target), &Fields::new())
-                .await
+            && let Err(error) = self.fire_updated(target).await
         {
             tracing::error!(%error, entity = %target, "the `updated` trigger could not fire");
         }
         Ok(entity)
+    }
+
+    /// Fires the `updated` triggers for an entity a user changed.
+    async fn fire_updated(&self, target: EntityRef) -> Result<()> {
+        let settings = self.settings();
+        let candidates = self.candidates(&settings, UPDATED, &HitTarget::Entity(target)).await?;
+        let mut tx = self.store.begin().await?;
+        let now = self.now();
+        let none = Fields::new();
+        let firing = Firing::of(&settings, UPDATED, &none, Trace::MovesOnly);
+        self.fire(&mut tx, &settings, &firing, &candidates, now).await?;
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(())
     }
 
     /// Changes `target` in `tx`: records the `updated` event (naming the
@@ -134,70 +148,134 @@ impl Engine {
         Ok(entity)
     }
 
-    /// Fires trigger `code` for `target`: each entity it finds (or the
-    /// entities of a trigger's kind linked to it) moves to the stage of a
-    /// matching trigger of its pipeline, forward only unless allowed.
-    /// Returns the entities moved.
-    pub async fn fire_trigger(&self, code: &str, target: &HitTarget, data: &Fields) -> Result<Vec<Entity>> {
+    /// Fires trigger `code` for `target` in a transaction of its own: each
+    /// entity it finds moves to the stage of a trigger of its pipeline (see
+    /// [`stage::pick_trigger`]), or is told on its timeline why it did not
+    /// (`trigger-ignored`). Returns what it did to each.
+    pub async fn fire_trigger(&self, code: &str, target: &HitTarget, data: &Fields) -> Result<Vec<Fired>> {
         let settings = self.settings();
-        let Some(triggers) = settings.triggers.get(code) else {
-            return Err(EngineError::NotFound {
-                what: format!("a trigger with code `{code}`"),
-            });
+        let candidates = self.candidates(&settings, code, target).await?;
+        let mut tx = self.store.begin().await?;
+        let firing = Firing::of(&settings, code, data, Trace::Ignored);
+        let fired = self.fire(&mut tx, &settings, &firing, &candidates, self.now()).await?;
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(fired)
+    }
+
+    /// The entities a hit is about: the entity it names or those its lookup
+    /// finds, and for each, the entities of another kind linked to it where
+    /// a trigger with the code is on a pipeline of that kind (a call from a
+    /// contact moves the contact's deals).
+    pub(super) async fn candidates(
+        &self,
+        settings: &Settings,
+        code: &str,
+        target: &HitTarget,
+    ) -> Result<Vec<EntityRef>> {
+        let found = self.found(target).await?;
+        self.spread(settings, code, found).await
+    }
+
+    /// The entity a hit names, or those its lookup finds (at most 20): of
+    /// the kind it names, or, when none has the value and the field is a
+    /// phone or an email, of the first kind in [`LOOKUP_ORDER`] that does,
+    /// as a CRM finds a client by their contact details (so a second
+    /// message from an unknown number finds the lead the first one made).
+    pub(super) async fn found(&self, target: &HitTarget) -> Result<Vec<EntityRef>> {
+        let (kind, code, value) = match target {
+            HitTarget::Entity(r) => return Ok(vec![*r]),
+            HitTarget::Lookup { kind, code, value } => (kind, code, value),
         };
-        let found = match target {
-            HitTarget::Entity(r) => vec![*r],
-            HitTarget::Lookup { kind, code, value } => self
-                .store
-                .find(*kind, code, value, 20)
-                .await?
-                .iter()
-                .map(Entity::reference)
-                .collect(),
-        };
+        let mut kinds = vec![*kind];
+        if Matching::of(code) != Matching::Exact {
+            kinds.extend(LOOKUP_ORDER.iter().filter(|k| *k != kind));
+        }
+        for kind in kinds {
+            let found = self.store.find(kind, code, value, 20).await?;
+            if !found.is_empty() {
+                return Ok(found.iter().map(Entity::reference).collect());
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// The entities found, and those linked to them of the kinds whose
+    /// pipelines have a trigger with `code`.
+    pub(super) async fn spread(
+        &self,
+        settings: &Settings,
+        code: &str,
+        found: Vec<EntityRef>,
+    ) -> Result<Vec<EntityRef>> {
+        let triggers = settings.triggers.get(code).map_or(&[][..], Vec::as_slice);
+        let mut kinds: Vec<EntityKind> = triggers
+            .iter()
+            .filter_map(|t| settings.pipelines.get(&t.pipeline).map(|p| p.kind))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
         let mut candidates = Vec::new();
         for r in found {
-            for trigger in triggers {
-                let kind = settings.pipelines.get(&trigger.pipeline).map(|p| p.kind);
-                match kind {
-                    Some(k) if k == r.kind => candidates.push(r),
-                    Some(k) => candidates.extend(self.store.related(r, k).await?.iter().map(Entity::reference)),
-                    None => {}
-                }
+            if kinds.is_empty() || kinds.contains(&r.kind) {
+                // Told why nothing moved it, if nothing does.
+                candidates.push(r);
+            }
+            for &kind in kinds.iter().filter(|k| **k != r.kind) {
+                candidates.extend(self.store.related(r, kind).await?.iter().map(Entity::reference));
             }
         }
         candidates.sort();
         candidates.dedup();
-        self.move_by_triggers(&settings, triggers, code, &candidates, data)
-            .await
+        Ok(candidates)
     }
 
-    /// Moves each candidate by the trigger of its pipeline that applies
-    /// (see [`stage::pick_trigger`]), in one transaction. Returns the moved.
-    pub(super) async fn move_by_triggers(
+    /// Fires a trigger code for each candidate in `tx`: moves it by the
+    /// trigger of its pipeline that applies, or, when the firing says so,
+    /// records on its timeline why none did.
+    pub(super) async fn fire(
         &self,
+        tx: &mut Tx,
         settings: &Settings,
-        triggers: &[TriggerBinding],
-        code: &str,
+        firing: &Firing<'_>,
         candidates: &[EntityRef],
-        data: &Fields,
-    ) -> Result<Vec<Entity>> {
-        let now = self.now();
-        let mut moved = Vec::new();
-        let mut tx = self.store.begin().await?;
+        now: Timestamp,
+    ) -> Result<Vec<Fired>> {
+        let Firing {
+            code,
+            triggers,
+            data,
+            trace,
+        } = *firing;
+        let mut fired = Vec::new();
         for &r in candidates {
             let Some((mut entity, mut entry)) = tx.entity_for_update(r).await? else {
                 continue;
             };
-            let Some(trigger) = stage::pick_trigger(settings, triggers, &entity) else {
-                continue;
+            let trigger = match stage::pick_trigger(settings, triggers, &entity, data) {
+                Ok(trigger) => trigger,
+                Err(why) => {
+                    if trace == Trace::Ignored {
+                        let event = json!({ "code": code, "ignored": why, "data": data });
+                        tx.insert_event(r, "trigger-ignored", &event, now);
+                    }
+                    fired.push(Fired {
+                        entity: r,
+                        moved_to: None,
+                        ignored: Some(why),
+                    });
+                    continue;
+                }
             };
-            let data = json!({ "code": code, "stage": trigger.stage, "data": data });
-            tx.insert_event(r, "trigger-fired", &data, now);
-            let cause = Cause::Trigger { code: code.into() };
+            let event = json!({ "code": code, "stage": trigger.stage, "data": data });
+            tx.insert_event(r, "trigger-fired", &event, now);
+            let cause = Cause::Trigger {
+                code: code.into(),
+                data: data.clone(),
+            };
             let (pipeline, stage_code) = (trigger.pipeline.clone(), trigger.stage.clone());
             stage::enter(
-                &mut tx,
+                tx,
                 settings,
                 &mut entity,
                 &mut entry,
@@ -208,10 +286,49 @@ impl Engine {
             )
             .await?;
             tx.put_entity(&entity, entry).await?;
-            moved.push(entity);
+            fired.push(Fired {
+                entity: r,
+                moved_to: Some(stage_code),
+                ignored: None,
+            });
         }
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        Ok(moved)
+        Ok(fired)
     }
+}
+
+/// Where a lookup by phone or email looks after the kind it names: a
+/// client is a contact, a company, or still a lead.
+pub const LOOKUP_ORDER: [EntityKind; 3] = [EntityKind::Contact, EntityKind::Company, EntityKind::Lead];
+
+/// One trigger code fired: the bindings that may move an entity, the
+/// event's data, and whether to trace what did not move.
+#[derive(Clone, Copy)]
+pub(super) struct Firing<'a> {
+    pub(super) code: &'a str,
+    pub(super) triggers: &'a [TriggerBinding],
+    pub(super) data: &'a Fields,
+    pub(super) trace: Trace,
+}
+
+impl<'a> Firing<'a> {
+    /// Every trigger with `code` in the settings.
+    pub(super) fn of(settings: &'a Settings, code: &'a str, data: &'a Fields, trace: Trace) -> Firing<'a> {
+        let triggers = settings.triggers.get(code).map_or(&[][..], Vec::as_slice);
+        Firing {
+            code,
+            triggers,
+            data,
+            trace,
+        }
+    }
+}
+
+/// Whether firing a trigger records on an entity's timeline why it did not
+/// move it. An event from outside does; the host's own firings (the
+/// `updated` trigger on every change, a schedule over a whole pipeline) do
+/// not, or timelines would fill with them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trace {
+    Ignored,
+    MovesOnly,
 }

@@ -98,7 +98,7 @@ impl Engine {
     /// A new entity id: from this engine's block, or a new block reserved in
     /// its own transaction. Ids from a block left unused are never handed
     /// out again, so several engines never collide; ids only have gaps.
-    async fn next_id(&self, kind: EntityKind) -> Result<u64> {
+    pub(super) async fn next_id(&self, kind: EntityKind) -> Result<u64> {
         /// How many ids one reservation takes.
         const BLOCK: u64 = 64;
         let taken = self

@@ -23,6 +23,7 @@ mod create;
 mod data;
 mod demo;
 mod effects;
+mod inbound;
 mod outbox;
 mod packages;
 mod plugins;
@@ -45,6 +46,7 @@ use crate::storage::{Store, StoreError};
 pub use binding::MAX_CODE;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
+pub use inbound::{Arrival, CatalogTrigger, new_secret};
 pub use outbox::{Delivery, LogDelivery};
 pub use packages::PackageReport;
 pub use plugins::{Broken, STANDARD_PLUGIN, STANDARD_ROBOTS};
@@ -87,6 +89,10 @@ pub enum EngineError {
     Template(Vec<crate::domain::Problem>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The host failed in a way no request can cause, such as the system
+    /// having no randomness.
+    #[error("{0}")]
+    Internal(String),
 }
 
 fn list(permissions: &[Permission]) -> String {

@@ -10,8 +10,8 @@
 use serde::Serialize;
 
 use super::{Engine, EngineError, Handler, Installed, Result, invalid};
-use crate::domain::{Grants, Permission};
-use crate::package::{Limits, Trust, TrustSpec};
+use crate::domain::{Grants, Permission, World};
+use crate::package::{Limits, Manifest, Provides, Trust, TrustSpec};
 
 /// The settings key of the portal's trust.
 const TRUST: &str = "trust";
@@ -24,7 +24,7 @@ pub struct PackageReport {
     pub version: String,
     /// The publisher whose signature was verified, if signed.
     pub signed_by: Option<String>,
-    /// The plugins its robot components were installed as.
+    /// The plugins its components were installed as.
     pub plugins: Vec<String>,
     /// The permissions approved and granted.
     pub permissions: Vec<Permission>,
@@ -38,10 +38,12 @@ pub struct PackageReport {
     pub warnings: Vec<String>,
 }
 
-/// The plugin a robot component is installed as: the package's name, or
-/// with the component's file stem when the package has several.
-fn plugin_name(package: &str, component: &str, components: usize) -> String {
-    if components == 1 {
+/// The plugin a component is installed as: the package's name, or with the
+/// component's file stem when the package has several of its world. A
+/// trigger component is named apart from the robot components (with its
+/// stem) unless it is the package's only component.
+fn plugin_name(package: &str, component: &str, alone: bool) -> String {
+    if alone {
         return package.to_owned();
     }
     let stem = component
@@ -50,6 +52,36 @@ fn plugin_name(package: &str, component: &str, components: usize) -> String {
         .unwrap_or(component)
         .trim_end_matches(".wasm");
     format!("{package}-{stem}")
+}
+
+/// The plugins a package's components are installed as, each with its world
+/// and what it provides.
+fn package_plugins<'a>(package: &str, manifest: &'a Manifest) -> Vec<(String, World, &'a Provides)> {
+    let robots = manifest.robots.iter().map(|p| {
+        let name = plugin_name(package, &p.component, manifest.robots.len() == 1);
+        (name, World::Robot, p)
+    });
+    let alone = manifest.robots.is_empty() && manifest.triggers.len() == 1;
+    let triggers = manifest
+        .triggers
+        .iter()
+        .map(|p| (plugin_name(package, &p.component, alone), World::Trigger, p));
+    robots.chain(triggers).collect()
+}
+
+/// Refuses a component that does not describe every code its manifest
+/// entry lists, naming the entry (`robots[1].codes`).
+fn check_codes(manifest: &Manifest, provides: &Provides, world: World, described: Vec<&str>) -> Result<()> {
+    let Some(code) = provides.codes.iter().find(|c| !described.contains(&c.as_str())) else {
+        return Ok(());
+    };
+    let list = match world {
+        World::Robot => &manifest.robots,
+        World::Trigger => &manifest.triggers,
+    };
+    let i = list.iter().position(|p| std::ptr::eq(p, provides)).unwrap_or(0);
+    let problem = format!("`{}` provides no {} `{code}`", provides.component, world.as_str());
+    Err(invalid(format!("{}s[{i}].codes", world.as_str()), problem))
 }
 
 impl Engine {
@@ -120,12 +152,9 @@ impl Engine {
                 what: format!("package `{name}`"),
             })?;
         let package = crate::package::reopen(&stored.archive)?;
-        let count = package.manifest.robots.len();
-        let plugins: Vec<String> = package
-            .manifest
-            .robots
-            .iter()
-            .map(|p| plugin_name(name, &p.component, count))
+        let plugins: Vec<String> = package_plugins(name, &package.manifest)
+            .into_iter()
+            .map(|(plugin, ..)| plugin)
             .collect();
         self.remove(&format!("package `{name}`"), &plugins, Some(name), force)
             .await
@@ -143,11 +172,9 @@ impl Engine {
         }
         for package in self.store.packages().await? {
             let manifest = crate::package::reopen(&package.archive)?.manifest;
-            let count = manifest.robots.len();
-            if manifest
-                .robots
+            if package_plugins(&package.name, &manifest)
                 .iter()
-                .any(|p| plugin_name(&package.name, &p.component, count) == name)
+                .any(|(plugin, ..)| plugin == name)
             {
                 return Err(invalid(
                     "name",
@@ -179,6 +206,19 @@ impl Engine {
                 format!(
                     "{what} is used by robots {}; remove them first, or force the removal to disable them",
                     ids.join(", ")
+                ),
+            ));
+        }
+        let mut endpoints = Vec::new();
+        for plugin in plugins {
+            endpoints.extend(self.store.endpoints_of(plugin).await?);
+        }
+        if !endpoints.is_empty() && !force {
+            return Err(invalid(
+                "force",
+                format!(
+                    "{what} handles endpoints {}; remove them first, or force the removal (their calls are then refused, and recorded)",
+                    endpoints.join(", ")
                 ),
             ));
         }
@@ -263,63 +303,63 @@ impl Engine {
         // before anything is stored.
         let mut plugins = Vec::new();
         let mut warnings = Vec::new();
-        for (i, provides) in manifest.robots.iter().enumerate() {
-            let plugin_name = plugin_name(&name, &provides.component, manifest.robots.len());
+        let mut names = std::collections::HashSet::new();
+        for (plugin_name, world, provides) in package_plugins(&name, manifest) {
+            if !names.insert(plugin_name.clone()) {
+                let problem = format!(
+                    "`{}` would be installed as plugin `{plugin_name}`, as another component is; give the components different file names",
+                    provides.component
+                );
+                return Err(invalid("component", problem));
+            }
             let wasm = &package.files[&provides.component];
-            let plugin = self.sandbox.load(&plugin_name, wasm, &self.context(&plugin_name))?;
-            if let Some(code) = provides
-                .codes
-                .iter()
-                .find(|c| !plugin.robots().iter().any(|r| &r.code == *c))
-            {
-                let problem = format!("`{}` provides no robot `{code}`", provides.component);
-                return Err(invalid(format!("robots[{i}].codes"), problem));
-            }
-            // A robot may use a capability its package does not request
-            // (and handle the denial): the admin is told.
-            for robot in plugin.robots() {
-                for c in robot
-                    .capabilities
-                    .iter()
-                    .filter(|c| !manifest.capabilities.host.contains(c))
-                {
-                    warnings.push(format!(
-                        "robot `{}` may use `{c}`, which the package does not request: those calls are denied",
-                        robot.code
-                    ));
+            let context = self.context(&plugin_name);
+            let (digest, handler) = match world {
+                World::Robot => {
+                    let plugin = self.sandbox.load(&plugin_name, wasm, &context)?;
+                    let described = plugin.robots().iter().map(|r| r.code.as_str());
+                    check_codes(manifest, provides, world, described.collect())?;
+                    // A robot may use a capability its package does not
+                    // request (and handle the denial): the admin is told.
+                    for robot in plugin.robots() {
+                        for c in robot
+                            .capabilities
+                            .iter()
+                            .filter(|c| !manifest.capabilities.host.contains(c))
+                        {
+                            warnings.push(format!(
+                                "robot `{}` may use `{c}`, which the package does not request: those calls are denied",
+                                robot.code
+                            ));
+                        }
+                    }
+                    (plugin.digest(), Handler::Wasm(plugin))
                 }
-            }
+                World::Trigger => {
+                    let trigger = self.sandbox.load_trigger(&plugin_name, wasm, &context)?;
+                    let described = trigger.triggers().iter().map(|t| t.code.as_str());
+                    check_codes(manifest, provides, world, described.collect())?;
+                    (trigger.digest(), Handler::Trigger(trigger))
+                }
+            };
             let stored = StoredPlugin {
                 name: plugin_name,
-                digest: plugin.digest(),
+                digest,
                 wasm: wasm.clone(),
                 grants: requested.clone(),
                 webhook: None,
                 fuel: manifest.fuel,
                 version: Some(manifest.package.version.clone()),
+                world,
             };
             let installed = Installed {
-                handler: Handler::Wasm(plugin),
+                handler,
                 grants: Grants::scoped(&stored.grants),
                 fuel: stored.fuel,
                 version: stored.version.clone(),
             };
             warnings.extend(self.misfits(&stored.name, &installed));
             plugins.push((stored, installed));
-        }
-        let mut triggers = Vec::new();
-        for (i, provides) in manifest.triggers.iter().enumerate() {
-            let wasm = &package.files[&provides.component];
-            let trigger = self.sandbox.load_trigger(&name, wasm, &self.context(&name))?;
-            if let Some(code) = provides
-                .codes
-                .iter()
-                .find(|c| !trigger.triggers().iter().any(|t| &t.code == *c))
-            {
-                let problem = format!("`{}` provides no trigger `{code}`", provides.component);
-                return Err(invalid(format!("triggers[{i}].codes"), problem));
-            }
-            triggers.push(trigger);
         }
 
         let stored = StoredPackage {
@@ -340,13 +380,12 @@ impl Engine {
         tx.commit().await?;
         // Stored: what compiling its components wrote is kept. Any return
         // before this drops them unaccepted, which deletes it.
-        for trigger in &mut triggers {
-            trigger.accept();
-        }
         let mut names = Vec::new();
         for (stored, mut installed) in plugins {
-            if let Handler::Wasm(plugin) = &mut installed.handler {
-                plugin.accept();
+            match &mut installed.handler {
+                Handler::Wasm(plugin) => plugin.accept(),
+                Handler::Trigger(trigger) => trigger.accept(),
+                Handler::Webhook { .. } => {}
             }
             // Runs in flight keep the plugin they started with: they hold it.
             self.set_plugin(&stored.name, Ok(installed));

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::{Engine, Result, invalid};
-use crate::domain::{Capability, Digest, Fuel, Permission, RobotInfo};
-use crate::runtime::{Grants, Plugin};
+use crate::domain::{Capability, Digest, Fuel, Permission, RobotInfo, TriggerInfo, World};
+use crate::runtime::{Grants, Plugin, TriggerPlugin};
 use crate::storage::StoredPlugin;
 
 /// The name the standard robots are installed under.
@@ -31,6 +31,7 @@ impl Installed {
         match &self.handler {
             Handler::Wasm(plugin) => plugin.digest(),
             Handler::Webhook { digest, .. } => *digest,
+            Handler::Trigger(plugin) => plugin.digest(),
         }
     }
 }
@@ -41,6 +42,8 @@ pub(super) enum Handler {
     Wasm(Plugin),
     /// An HTTP handler the host posts each run to.
     Webhook { url: String, digest: Digest },
+    /// Not robots: a trigger component, which handles endpoints' calls.
+    Trigger(TriggerPlugin),
 }
 
 /// An installed plugin that does not load (any more).
@@ -119,6 +122,15 @@ impl Engine {
         }
     }
 
+    /// The triggers a loaded trigger plugin describes; none for a robot
+    /// plugin.
+    pub fn plugin_triggers(&self, name: &str) -> Vec<TriggerInfo> {
+        match self.plugin(name).as_deref().map(|i| &i.handler) {
+            Some(Handler::Trigger(plugin)) => plugin.triggers().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Why an installed plugin did not load, if it did not.
     pub fn broken(&self, name: &str) -> Option<Broken> {
         self.broken.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
@@ -177,8 +189,13 @@ impl Engine {
                 url: url.clone(),
                 digest: stored.digest,
             },
+            // Linked and described: accepted, its compiled code is kept.
+            None if stored.world == World::Trigger => {
+                let mut plugin = self.sandbox.load_trigger(&stored.name, &stored.wasm, &context)?;
+                plugin.accept();
+                Handler::Trigger(plugin)
+            }
             None => {
-                // Linked and described: accepted, its compiled code is kept.
                 let mut plugin = self.sandbox.load(&stored.name, &stored.wasm, &context)?;
                 plugin.accept();
                 Handler::Wasm(plugin)
@@ -242,6 +259,7 @@ impl Engine {
             webhook,
             fuel: Default::default(),
             version: None,
+            world: World::Robot,
         };
         self.load_plugin(&stored)?;
         let mut tx = self.store.begin().await?;

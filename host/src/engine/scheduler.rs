@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::changes::{Firing, Trace};
 use super::{Engine, Result};
 use crate::domain::{Entity, EntityRef, Fields, Timestamp};
 
@@ -50,11 +51,20 @@ impl Engine {
                         .iter()
                         .map(Entity::reference)
                         .collect();
-                    let only = std::slice::from_ref(trigger);
-                    moved += self
-                        .move_by_triggers(&settings, only, &trigger.code, &candidates, &Fields::new())
-                        .await?
-                        .len();
+                    // Only this trigger: the others with its code have
+                    // their own schedules, or none.
+                    let none = Fields::new();
+                    let firing = Firing {
+                        code: &trigger.code,
+                        triggers: std::slice::from_ref(trigger),
+                        data: &none,
+                        trace: Trace::MovesOnly,
+                    };
+                    let mut tx = self.store.begin().await?;
+                    let fired = self.fire(&mut tx, &settings, &firing, &candidates, now).await?;
+                    tx.commit().await?;
+                    self.wake.notify_waiters();
+                    moved += fired.iter().filter(|f| f.moved_to.is_some()).count();
                 }
                 Some(_) => {}
             }

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, RobotNote, RunStatus, Timestamp, Timing, TriggerBinding,
-    Value, evaluate,
+    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Ignored, RobotNote, RunStatus, Semantic, Timestamp,
+    Timing, TriggerBinding, Value, evaluate_with,
 };
 use crate::storage::{NewRun, Tx};
 
@@ -170,28 +170,67 @@ pub(super) fn set_fields(target: &mut Fields, changes: Fields) {
     }
 }
 
-/// The trigger of the entity's pipeline that moves it: its condition holds,
-/// and it is ahead of the current stage unless it may move backwards. Of
-/// several, the furthest ahead.
+/// The trigger of the entity's pipeline that moves it, or why none does.
+/// A trigger moves an entity forward unless it may move it backwards, and
+/// out of a final stage only if it may leave one; its condition must hold.
+/// Of several, the furthest ahead.
 pub(super) fn pick_trigger<'a>(
     settings: &Settings,
     triggers: &'a [TriggerBinding],
     entity: &Entity,
-) -> Option<&'a TriggerBinding> {
-    let pipeline = settings.pipelines.get(entity.pipeline.as_deref()?)?;
-    let current = pipeline.position(entity.stage.as_deref()?)?;
-    triggers
+    event: &Fields,
+) -> std::result::Result<&'a TriggerBinding, Ignored> {
+    let (Some(pipeline), Some(stage)) = (
+        entity.pipeline.as_deref().and_then(|p| settings.pipelines.get(p)),
+        entity.stage.as_deref(),
+    ) else {
+        return Err(Ignored::NoTrigger);
+    };
+    let ours: Vec<(usize, &TriggerBinding)> = triggers
         .iter()
         .filter(|t| t.pipeline == pipeline.code)
         .filter_map(|t| Some((pipeline.position(&t.stage)?, t)))
-        .filter(|(pos, t)| *pos > current || (t.allow_backwards && *pos != current))
+        .collect();
+    if ours.is_empty() {
+        return Err(Ignored::NoTrigger);
+    }
+    let current = pipeline.position(stage);
+    let is_final = pipeline
+        .stage(stage)
+        .is_some_and(|s| s.semantic != Semantic::InProgress);
+    let leaving: Vec<_> = ours.into_iter().filter(|(_, t)| !is_final || t.leave_final).collect();
+    if leaving.is_empty() {
+        return Err(Ignored::FinalStage { stage: stage.into() });
+    }
+    let ahead: Vec<_> = leaving
+        .into_iter()
+        .filter(|(pos, t)| current.is_none_or(|c| *pos > c || (t.allow_backwards && *pos != c)))
+        .collect();
+    if ahead.is_empty() {
+        return Err(Ignored::Backwards { stage: stage.into() });
+    }
+    let mut because = None;
+    ahead
+        .into_iter()
         .filter(|(_, t)| {
-            t.condition
-                .as_ref()
-                .is_none_or(|c| evaluate(c, entity).is_ok_and(|v| v.passed))
+            let Some(condition) = &t.condition else { return true };
+            match evaluate_with(condition, entity, event) {
+                Ok(verdict) if verdict.passed => true,
+                Ok(verdict) => {
+                    because.get_or_insert(verdict.reason);
+                    false
+                }
+                Err(e) => {
+                    because.get_or_insert(e.to_string());
+                    false
+                }
+            }
         })
         .max_by_key(|(pos, _)| *pos)
         .map(|(_, t)| t)
+        .ok_or_else(|| Ignored::ConditionFalse {
+            because: because.unwrap_or_default(),
+        })
 }
 
 impl From<crate::domain::ExprError> for EngineError {

@@ -13,7 +13,7 @@ use super::effects::next_waiting;
 use super::{Engine, Result, Settings};
 use crate::domain::{
     Effect, Entity, EntityRef, FieldValue, Fields, NotRun, Outcome, Recipient, Reference, RobotBinding, RobotNote,
-    RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate, resolve,
+    RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate_with, resolve,
 };
 use futures_util::future::join_all;
 
@@ -327,8 +327,12 @@ impl Engine {
             };
             return failed(claim, Outcome::HostError { message });
         };
+        if matches!(installed.handler, super::Handler::Trigger(_)) {
+            let message = format!("plugin `{}` is a trigger plugin: it has no robots", robot.plugin);
+            return failed(claim, Outcome::ConfigurationError { message });
+        }
         if let Some(condition) = &robot.condition {
-            match evaluate(condition, &entity) {
+            match evaluate_with(condition, &entity, claim.cause.event()) {
                 Ok(verdict) if !verdict.passed => {
                     return not_run(
                         claim,
@@ -356,7 +360,7 @@ impl Engine {
         } else {
             BTreeMap::new()
         };
-        match self.properties(settings, &robot, &installed, &entity, &returns) {
+        match self.properties(settings, &robot, &installed, &entity, &returns, claim.cause.event()) {
             Ok(properties) => Ok(Step::Run(Box::new(Prepared {
                 claim,
                 robot,
@@ -388,17 +392,19 @@ impl Engine {
         installed: &super::Installed,
         entity: &Entity,
         returns: &BTreeMap<String, Fields>,
+        event: &Fields,
     ) -> Result<Fields, String> {
         let scope = Scope {
             entity,
             directory: &settings.directory,
             constants: &settings.constants,
             returns,
+            event,
         };
         let mut properties = Fields::new();
         let info = match &installed.handler {
             super::Handler::Wasm(plugin) => plugin.robots().iter().find(|r| r.code == robot.robot),
-            super::Handler::Webhook { .. } => None,
+            super::Handler::Webhook { .. } | super::Handler::Trigger(_) => None,
         };
         if let Some(info) = info {
             for spec in &info.properties {

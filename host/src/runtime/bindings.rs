@@ -375,7 +375,7 @@ pub(super) fn cause_out(cause: &domain::Cause) -> robot_types::Cause {
             stage: stage.clone(),
             previous_stage: previous_stage.clone(),
         }),
-        domain::Cause::Trigger { code } => robot_types::Cause::Trigger(code.clone()),
+        domain::Cause::Trigger { code, .. } => robot_types::Cause::Trigger(code.clone()),
         domain::Cause::Schedule { name } => robot_types::Cause::Schedule(name.clone()),
         domain::Cause::Manual { user } => robot_types::Cause::Manual(*user),
     }

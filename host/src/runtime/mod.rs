@@ -406,11 +406,19 @@ impl Sandbox {
             Ok(Err(failure)) => (self.failed(failure, &state.denials), Vec::new()),
             Err(e) => (self.classify(e, fuel, &state), Vec::new()),
         };
+        // Key-value writes, the only effects the trigger world has, are
+        // made only when the handling succeeded.
+        let kv = if outcome.is_success() {
+            std::mem::take(&mut state.effects)
+        } else {
+            Vec::new()
+        };
         HandleReport {
             plugin: plugin.digest,
             blame: outcome.blame(),
             outcome,
             hits,
+            kv,
             logs: state.take_logs(),
             denials: state.denials,
             fuel_used,

@@ -41,6 +41,9 @@ pub struct HandleReport {
     pub blame: Option<Blame>,
     /// The hits to fire. Empty unless the handling succeeded.
     pub hits: Vec<TriggerHit>,
+    /// Its key-value writes (`kv-set`, `kv-delete`), to make with the hits.
+    /// Empty unless the handling succeeded.
+    pub kv: Vec<Effect>,
     pub logs: Vec<LogLine>,
     pub denials: Vec<Denial>,
     pub fuel_used: u64,

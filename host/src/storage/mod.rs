@@ -25,7 +25,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
-    Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value,
+    Matching, Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value, phone_digits,
 };
 pub use rows::{Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin};
 
@@ -46,6 +46,7 @@ macro_rules! on {
     };
 }
 
+mod inbound;
 mod tx;
 
 pub use tx::{RunEnd, Tx};
@@ -279,7 +280,7 @@ impl Store {
     }
 
     pub async fn plugins(&self) -> Result<Vec<StoredPlugin>> {
-        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook, fuel, version FROM plugins ORDER BY name").fetch_all(c).await)?;
+        let rows: Vec<rows::PluginRow> = on!(&*self.db, c => sqlx::query_as("SELECT name, digest, wasm, grants, webhook, fuel, version, world FROM plugins ORDER BY name").fetch_all(c).await)?;
         rows.into_iter().map(rows::plugin).collect()
     }
 
@@ -367,20 +368,34 @@ impl Store {
         found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
-    /// Entities of `kind` whose field `code` holds `value` (or has it in its list).
+    /// Entities of `kind` whose field `code` holds `value` (or has it in
+    /// its list), compared as [`Matching`] says: phone numbers by digits,
+    /// emails without case, others exactly. Oldest first.
     pub async fn find(&self, kind: EntityKind, code: &str, value: &Value, limit: u32) -> Result<Vec<Entity>> {
-        // The JSON text of the value narrows the scan; the typed check decides.
-        let needle = format!(
-            "%{}%",
-            value
-                .to_json()
-                .to_string()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let matching = Matching::of(code);
+        // A LIKE on the fields' JSON text narrows the scan; the typed check
+        // decides. A phone's digits may be spelled apart ("8 (912) 345-67-89"),
+        // an email in another case.
+        let escape = |text: &str| text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let (needle, column) = match (matching, value) {
+            (Matching::Phone, Value::Text(text)) => match phone_digits(text) {
+                // The last ten digits, in order, anything between them: a
+                // national `8...` and an international `+7...` both match.
+                Some(digits) => {
+                    let tail = &digits[digits.len().saturating_sub(10)..];
+                    let spread: Vec<String> = tail.chars().map(String::from).collect();
+                    (format!("%{}%", spread.join("%")), "fields")
+                }
+                None => return Ok(Vec::new()),
+            },
+            (Matching::Email, Value::Text(text)) => {
+                (format!("%{}%", escape(&text.trim().to_lowercase())), "LOWER(fields)")
+            }
+            _ => (format!("%{}%", escape(&value.to_json().to_string())), "fields"),
+        };
+        let custom = column.replace("fields", "custom_fields");
         let sql = format!(
-            "SELECT {} FROM entities WHERE kind = $1 AND (fields LIKE $2 ESCAPE '\\' OR custom_fields LIKE $2 ESCAPE '\\') ORDER BY id",
+            "SELECT {} FROM entities WHERE kind = $1 AND ({column} LIKE $2 ESCAPE '\\' OR {custom} LIKE $2 ESCAPE '\\') ORDER BY id",
             rows::ENTITY_COLUMNS
         );
         let found: Vec<rows::EntityRow> =
@@ -392,8 +407,8 @@ impl Store {
         Ok(found
             .into_iter()
             .filter(|e| match e.field(code) {
-                Some(FieldValue::Single(v)) => v == value,
-                Some(FieldValue::List(vs)) => vs.contains(value),
+                Some(FieldValue::Single(v)) => matching.same(v, value),
+                Some(FieldValue::List(vs)) => vs.iter().any(|v| matching.same(v, value)),
                 _ => false,
             })
             .take(limit as usize)

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{Result, StoreError, from_json};
 use crate::domain::{
     Cause, Digest, Entity, EntityKind, EntityRef, RobotBinding, Run, RunReport, RunStatus, Timestamp, TriggerBinding,
+    World,
 };
 
 pub(super) const ENTITY_COLUMNS: &str =
@@ -77,6 +78,8 @@ pub struct StoredPlugin {
     pub fuel: crate::domain::Fuel,
     /// Its package's version; none for a plugin installed on its own.
     pub version: Option<String>,
+    /// Robots, or triggers.
+    pub world: World,
 }
 
 pub(super) type PluginRow = (
@@ -87,9 +90,10 @@ pub(super) type PluginRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    String,
 );
 
-pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel, version): PluginRow) -> Result<StoredPlugin> {
+pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel, version, world): PluginRow) -> Result<StoredPlugin> {
     let digest = digest
         .parse()
         .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
@@ -107,6 +111,7 @@ pub(super) fn plugin((name, digest, wasm, grants, webhook, fuel, version): Plugi
             .transpose()?
             .unwrap_or_default(),
         version,
+        world: from_json("plugin world", &format!("\"{world}\""))?,
     })
 }
 

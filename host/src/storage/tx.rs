@@ -55,7 +55,7 @@ impl RunEnd {
 }
 
 pub struct Tx {
-    conn: Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
+    pub(super) conn: Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
     pending: Pending,
 }
 
@@ -109,9 +109,9 @@ impl Tx {
     pub async fn put_plugin(&mut self, plugin: &StoredPlugin, at: Timestamp) -> Result<()> {
         let grants = to_json(&plugin.grants);
         let fuel = to_json(&plugin.fuel);
-        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook, fuel, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook, fuel = excluded.fuel, version = excluded.version")
-            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).bind(&fuel).bind(&plugin.version).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO plugins (name, digest, wasm, grants, installed_at, webhook, fuel, version, world) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, wasm = excluded.wasm, grants = excluded.grants, installed_at = excluded.installed_at, webhook = excluded.webhook, fuel = excluded.fuel, version = excluded.version, world = excluded.world")
+            .bind(&plugin.name).bind(plugin.digest.to_string()).bind(&plugin.wasm).bind(&grants).bind(at.0).bind(&plugin.webhook).bind(&fuel).bind(&plugin.version).bind(plugin.world.as_str()).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("plugins").await
     }
 

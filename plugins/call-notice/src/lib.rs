@@ -1,6 +1,7 @@
-//! A trigger component (the `trigger` world) that turns a telephony
-//! provider's call notice webhook into `incoming_call` and `missed_call`
-//! hits on the caller's contact, the way Bitrix24's call triggers work.
+//! A trigger component (the `trigger` world, written with the SDK) that turns
+//! a telephony provider's call notice webhook into `incoming_call` and
+//! `missed_call` hits on the caller's contact, the way Bitrix24's call
+//! triggers work.
 //!
 //! It owns the notice's JSON shape, the decision which notices fire which
 //! trigger, and phone normalisation. It keeps no state and calls only `log`:
@@ -10,23 +11,8 @@
 //! (`cargo test -p call-notice`); a host import called outside a component
 //! panics.
 
+use robohost_sdk::{EntityKind, Failure, Hit, Request, Trigger, TriggerInfo, log};
 use serde_json::{Map, Value as Json};
-
-/// The generated bindings of the `trigger` world.
-#[allow(clippy::all)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "trigger",
-        path: "../../wit/since_v0.1.0",
-        // So tests compare whole hits.
-        additional_derives: [PartialEq],
-    });
-}
-
-use bindings::Guest;
-use bindings::robohost::robot::log::{self, Level};
-use bindings::robohost::robot::trigger_types::{Hit, Lookup, Request, Target, TriggerInfo};
-use bindings::robohost::robot::types::{EntityKind, Failure, Field, FieldValue, Localized, Value};
 
 /// Fires when an inbound call was answered and has ended.
 const INCOMING_CALL: &str = "incoming_call";
@@ -36,42 +22,36 @@ const MISSED_CALL: &str = "missed_call";
 /// The component's exports.
 struct CallNotice;
 
-impl Guest for CallNotice {
+impl Trigger for CallNotice {
     fn describe() -> Vec<TriggerInfo> {
         vec![
-            info(
-                INCOMING_CALL,
-                ["Incoming call", "Входящий звонок"],
-                [
-                    "An inbound call from the contact was answered and has ended.",
-                    "Входящий звонок от контакта принят и завершён.",
-                ],
-            ),
-            info(
-                MISSED_CALL,
-                ["Missed call", "Пропущенный звонок"],
-                [
-                    "An inbound call from the contact ended unanswered.",
-                    "Входящий звонок от контакта завершился без ответа.",
-                ],
-            ),
+            TriggerInfo::new(INCOMING_CALL)
+                .name("en", "Incoming call")
+                .name("ru", "Входящий звонок")
+                .description("en", "An inbound call from the contact was answered and has ended.")
+                .description("ru", "Входящий звонок от контакта принят и завершён."),
+            TriggerInfo::new(MISSED_CALL)
+                .name("en", "Missed call")
+                .name("ru", "Пропущенный звонок")
+                .description("en", "An inbound call from the contact ended unanswered.")
+                .description("ru", "Входящий звонок от контакта завершился без ответа."),
         ]
     }
 
-    fn handle(request: Request) -> Result<Vec<Hit>, Failure> {
-        let Some(call) = accept(&request)? else {
+    fn handle(request: &Request) -> Result<Vec<Hit>, Failure> {
+        let Some(call) = accept(request)? else {
             return Ok(vec![]);
         };
         let id = call.call_id.as_deref().unwrap_or("without id");
-        log::write(
-            Level::Info,
-            &format!("{} from {} (call {id}, {} s)", call.trigger, call.from, call.duration),
-        );
+        log::info(format!(
+            "{} from {} (call {id}, {} s)",
+            call.trigger, call.from, call.duration
+        ));
         Ok(vec![call.into_hit()])
     }
 }
 
-bindings::export!(CallNotice with_types_in bindings);
+robohost_sdk::export_triggers!(CallNotice);
 
 /// An inbound call that fires one of the triggers.
 #[derive(Debug, PartialEq)]
@@ -89,21 +69,11 @@ struct Call {
 impl Call {
     /// The hit on the contacts with the caller's number, carrying the call's data.
     fn into_hit(self) -> Hit {
-        let mut data = Vec::with_capacity(3);
+        let mut hit = Hit::lookup(self.trigger, EntityKind::Contact, "PHONE", self.from.as_str());
         if let Some(id) = self.call_id {
-            data.push(field("CALL_ID", Value::Text(id)));
+            hit = hit.field("CALL_ID", id);
         }
-        data.push(field("DURATION", Value::Integer(self.duration)));
-        data.push(field("FROM", Value::Text(self.from.clone())));
-        Hit {
-            trigger: self.trigger.into(),
-            target: Target::Lookup(Lookup {
-                kind: EntityKind::Contact,
-                code: "PHONE".into(),
-                value: Value::Text(self.from),
-            }),
-            data,
-        }
+        hit.field("DURATION", self.duration).field("FROM", self.from)
     }
 }
 
@@ -111,14 +81,13 @@ impl Call {
 /// the notice fires no trigger.
 fn accept(request: &Request) -> Result<Option<Call>, Failure> {
     if request.method != "POST" {
-        return Err(Failure {
-            code: "method".into(),
-            message: format!(
+        return Err(Failure::new(
+            "method",
+            format!(
                 "method {} is not accepted: call notices are sent with POST",
                 request.method
             ),
-            retryable: false,
-        });
+        ));
     }
     parse(&request.body)
 }
@@ -127,10 +96,10 @@ fn accept(request: &Request) -> Result<Option<Call>, Failure> {
 /// `{"event": "call_end", "direction": "inbound", "from": "+7 912 345-67-89", "duration": 125, "call_id": "abc-1"}`.
 fn parse(body: &[u8]) -> Result<Option<Call>, Failure> {
     let json: Json =
-        serde_json::from_slice(body).map_err(|error| bad_payload(format!("the body is not JSON: {error}")))?;
+        serde_json::from_slice(body).map_err(|error| Failure::bad_payload(format!("the body is not JSON: {error}")))?;
     let notice = json
         .as_object()
-        .ok_or_else(|| bad_payload("the body is not a JSON object".into()))?;
+        .ok_or_else(|| Failure::bad_payload("the body is not a JSON object"))?;
     let event = text(notice, "event")?;
     let direction = text(notice, "direction")?;
     let from = text(notice, "from")?;
@@ -147,15 +116,15 @@ fn parse(body: &[u8]) -> Result<Option<Call>, Failure> {
     } else {
         MISSED_CALL
     };
-    let from =
-        normalize_phone(from).ok_or_else(|| bad_payload(format!("field `from` holds no phone number: {from:?}")))?;
+    let from = normalize_phone(from)
+        .ok_or_else(|| Failure::bad_payload(format!("field `from` holds no phone number: {from:?}")))?;
     let call_id = match notice.get("call_id") {
         None | Some(Json::Null) => None,
         Some(Json::String(id)) => Some(id.clone()),
         // Some providers number their calls.
         Some(Json::Number(id)) => Some(id.to_string()),
         Some(other) => {
-            return Err(bad_payload(format!(
+            return Err(Failure::bad_payload(format!(
                 "field `call_id` is {other}, not a string or a number"
             )));
         }
@@ -188,8 +157,8 @@ fn normalize_phone(raw: &str) -> Option<String> {
 fn text<'a>(notice: &'a Map<String, Json>, name: &str) -> Result<&'a str, Failure> {
     match notice.get(name) {
         Some(Json::String(value)) => Ok(value),
-        None | Some(Json::Null) => Err(bad_payload(format!("field `{name}` is missing"))),
-        Some(other) => Err(bad_payload(format!("field `{name}` is {other}, not a string"))),
+        None | Some(Json::Null) => Err(Failure::bad_payload(format!("field `{name}` is missing"))),
+        Some(other) => Err(Failure::bad_payload(format!("field `{name}` is {other}, not a string"))),
     }
 }
 
@@ -200,59 +169,17 @@ fn seconds(notice: &Map<String, Json>, name: &str) -> Result<i64, Failure> {
         Some(value) => value
             .as_u64()
             .and_then(|seconds| i64::try_from(seconds).ok())
-            .ok_or_else(|| bad_payload(format!("field `{name}` is {value}, not a whole number of seconds"))),
-    }
-}
-
-/// A notice we cannot read; sending it again will not help.
-fn bad_payload(message: String) -> Failure {
-    Failure {
-        code: "bad_payload".into(),
-        message,
-        retryable: false,
-    }
-}
-
-fn field(code: &str, value: Value) -> Field {
-    Field {
-        code: code.into(),
-        value: FieldValue::Single(value),
-    }
-}
-
-/// A catalog entry with names and descriptions in English and Russian.
-fn info(code: &str, name: [&str; 2], description: [&str; 2]) -> TriggerInfo {
-    let localized = |[en, ru]: [&str; 2]| {
-        vec![
-            Localized {
-                lang: "en".into(),
-                text: en.into(),
-            },
-            Localized {
-                lang: "ru".into(),
-                text: ru.into(),
-            },
-        ]
-    };
-    TriggerInfo {
-        code: code.into(),
-        names: localized(name),
-        descriptions: localized(description),
+            .ok_or_else(|| Failure::bad_payload(format!("field `{name}` is {value}, not a whole number of seconds"))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use robohost_sdk::{Field, Lookup, Target, Value};
 
     fn request(method: &str, body: &str) -> Request {
-        Request {
-            method: method.into(),
-            path: String::new(),
-            query: String::new(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.as_bytes().to_vec(),
-        }
+        Request::new(method, body).with_header("content-type", "application/json")
     }
 
     /// Asserts what a POSTed `body` turns into.
@@ -402,9 +329,9 @@ mod tests {
                     value: text("+79123456789"),
                 }),
                 data: vec![
-                    field("CALL_ID", text("abc-1")),
-                    field("DURATION", Value::Integer(125)),
-                    field("FROM", text("+79123456789")),
+                    Field::new("CALL_ID", text("abc-1")),
+                    Field::new("DURATION", Value::Integer(125)),
+                    Field::new("FROM", text("+79123456789")),
                 ],
             }
         );

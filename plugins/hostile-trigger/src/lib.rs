@@ -1,23 +1,12 @@
-//! A trigger component (the `trigger` world) that misbehaves as its request
-//! body says: `loop`, `sleep`, `memory`, `trap`, `log` (an empty-line
-//! flood) or `hits` (1.25 MiB of hits); anything else is one honest hit. The
-//! host must end each in its own outcome, blame the plugin, and handle the
-//! next call as if nothing happened.
+//! A trigger component (the `trigger` world, written with the SDK) that
+//! misbehaves as its request body says: `loop`, `sleep`, `memory`, `trap`,
+//! `log` (an empty-line flood) or `hits` (1.25 MiB of hits); anything else is
+//! one honest hit. The host must end each in its own outcome, blame the
+//! plugin, and handle the next call as if nothing happened.
 
 use core::hint::black_box;
 
-#[allow(clippy::all)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "trigger",
-        path: "../../wit/since_v0.1.0",
-    });
-}
-
-use bindings::Guest;
-use bindings::robohost::robot::log::{self, Level};
-use bindings::robohost::robot::trigger_types::{Hit, Request, Target, TriggerInfo};
-use bindings::robohost::robot::types::{EntityKind, EntityRef, Failure, Localized};
+use robohost_sdk::{EntityKind, EntityRef, Failure, Hit, Request, Trigger, TriggerInfo, log};
 
 /// The one trigger it describes.
 const CODE: &str = "poked";
@@ -25,40 +14,15 @@ const CODE: &str = "poked";
 struct HostileTrigger;
 
 fn hit(id: u64, note: String) -> Hit {
-    Hit {
-        trigger: CODE.into(),
-        target: Target::Entity(EntityRef {
-            kind: EntityKind::Deal,
-            id,
-        }),
-        data: vec![bindings::robohost::robot::types::Field {
-            code: "NOTE".into(),
-            value: bindings::robohost::robot::types::FieldValue::Single(bindings::robohost::robot::types::Value::Text(
-                note,
-            )),
-        }],
-    }
+    Hit::entity(CODE, EntityRef::new(EntityKind::Deal, id)).field("NOTE", note)
 }
 
-impl Guest for HostileTrigger {
+impl Trigger for HostileTrigger {
     fn describe() -> Vec<TriggerInfo> {
-        vec![TriggerInfo {
-            code: CODE.into(),
-            names: vec![
-                Localized {
-                    lang: "en".into(),
-                    text: "Poked".into(),
-                },
-                Localized {
-                    lang: "ru".into(),
-                    text: "Тычок".into(),
-                },
-            ],
-            descriptions: vec![],
-        }]
+        vec![TriggerInfo::new(CODE).name("en", "Poked").name("ru", "Тычок")]
     }
 
-    fn handle(request: Request) -> Result<Vec<Hit>, Failure> {
+    fn handle(request: &Request) -> Result<Vec<Hit>, Failure> {
         match request.body.as_slice() {
             b"loop" => {
                 let mut count = 0u64;
@@ -80,7 +44,7 @@ impl Guest for HostileTrigger {
             b"trap" => panic!("trigger gave up on purpose"),
             b"log" => {
                 for _ in 0..10_000_000 {
-                    log::write(Level::Info, "");
+                    log::info("");
                 }
                 Ok(Vec::new())
             }
@@ -90,4 +54,4 @@ impl Guest for HostileTrigger {
     }
 }
 
-bindings::export!(HostileTrigger with_types_in bindings);
+robohost_sdk::export_triggers!(HostileTrigger);

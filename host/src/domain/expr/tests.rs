@@ -46,11 +46,13 @@ fn resolves_in(entity: &Entity, input: &str, expected: &str) {
     ]);
     let returns = BTreeMap::from([("send".into(), Fields::from([("MESSAGE_ID".into(), value(r#""m-1""#))]))]);
     let directory = directory();
+    let event = Fields::from([("AMOUNT".into(), value(r#"{"money": "1500.00 RUB"}"#))]);
     let scope = Scope {
         entity,
         directory: &directory,
         constants: &constants,
         returns: &returns,
+        event: &event,
     };
     let actual = match resolve(&value(input), &scope) {
         Ok(resolved) => resolved.to_json().to_string(),
@@ -93,6 +95,9 @@ fn a_lone_expression_keeps_its_type() {
         // Absent fields and unset returned values are empty, as in Bitrix24.
         (r#""{=Document.UF_MISSING}""#, "null"),
         (r#""{=Robot.send.NOT_RETURNED}""#, "null"),
+        // The event that moved the entity here; a value it left out is empty.
+        (r#""{=Event.AMOUNT}""#, r#"{"money":"1500.00 RUB"}"#),
+        (r#""{=Event.ORDER}""#, "null"),
     ] {
         resolves(input, expected);
     }
@@ -168,7 +173,7 @@ fn unknown_references_are_errors() {
         ),
         (
             r#""Dear {=Docment.TITLE}""#,
-            "error: `{=Docment.TITLE}` at 5: unknown namespace `Docment`; use Document, GlobalConst, Robot, Responsible or Supervisor",
+            "error: `{=Docment.TITLE}` at 5: unknown namespace `Docment`; use Document, GlobalConst, Robot, Event, Responsible or Supervisor",
         ),
     ] {
         resolves(input, expected);
@@ -227,12 +232,12 @@ fn check_lists_references_and_rejects_bad_syntax() {
         ),
         (
             r#""Dear {=Docment.TITLE}""#,
-            "error: `{=Docment.TITLE}` at 5: unknown namespace `Docment`; use Document, GlobalConst, Robot, Responsible or Supervisor",
+            "error: `{=Docment.TITLE}` at 5: unknown namespace `Docment`; use Document, GlobalConst, Robot, Event, Responsible or Supervisor",
         ),
         // Positions are in bytes.
         (
             r#""Привет {=document.TITLE}""#,
-            "error: `{=document.TITLE}` at 13: unknown namespace `document`; use Document, GlobalConst, Robot, Responsible or Supervisor",
+            "error: `{=document.TITLE}` at 13: unknown namespace `document`; use Document, GlobalConst, Robot, Event, Responsible or Supervisor",
         ),
         (
             r#""abc {=Document.TITLE""#,
@@ -272,7 +277,7 @@ fn check_lists_references_and_rejects_bad_syntax() {
         ),
         (
             r#"["{=Document.TITLE}", "{=Nope}"]"#,
-            "error: item 1: `{=Nope}` at 0: unknown namespace `Nope`; use Document, GlobalConst, Robot, Responsible or Supervisor",
+            "error: item 1: `{=Nope}` at 0: unknown namespace `Nope`; use Document, GlobalConst, Robot, Event, Responsible or Supervisor",
         ),
     ] {
         parses(input, expected);
