@@ -1,7 +1,9 @@
 //! The command line as a user runs it: `robohost robot run` (the plugin
-//! author's local harness), `trigger run`, and `template install | export`.
+//! author's local harness), `trigger run`, `template install | export`,
+//! `package ...`, and `plugin new | build | test | pack` in every language
+//! and world, and with a component built elsewhere.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use robohost_tests::plugin_path;
@@ -31,20 +33,27 @@ fn robohost(args: &[&str]) -> Output {
         .expect("running robohost")
 }
 
-#[test]
-fn run_prints_the_effects_of_a_useful_robot() {
-    let dir = tempdir("useful");
+/// A deal of 250,000 roubles, the `assign_by_amount` robot's properties
+/// (three users in bands at 100,000 and 1,000,000) in `dir`, and the
+/// plugin's path.
+fn assign_inputs(dir: &Path) -> (String, String, String) {
     let entity = write(
-        &dir,
+        dir,
         "deal.json",
         r#"{"kind": "deal", "id": 42, "responsible": 1, "fields": {"OPPORTUNITY": {"money": "250000 RUB"}}}"#,
     );
     let props = write(
-        &dir,
+        dir,
         "props.json",
         r#"{"bounds": [{"decimal": "100000"}, {"decimal": "1000000"}], "users": [{"user": 7}, {"user": 8}, {"user": 9}]}"#,
     );
-    let plugin = plugin_path("assign_by_amount").display().to_string();
+    (entity, props, plugin_path("assign_by_amount").display().to_string())
+}
+
+#[test]
+fn run_prints_the_effects_of_a_useful_robot() {
+    let dir = tempdir("useful");
+    let (entity, props, plugin) = assign_inputs(&dir);
     let out = robohost(&[
         "robot",
         "run",
@@ -172,6 +181,38 @@ fn bad_input_files_are_named() {
         stderr.contains("deal.json is not valid") && stderr.contains("deel"),
         "{stderr}"
     );
+}
+
+#[test]
+fn run_grants_nothing_with_grant_none() {
+    let dir = tempdir("grant-none");
+    let (entity, props, plugin) = assign_inputs(&dir);
+    let run = |grant: &str| {
+        robohost(&[
+            "robot",
+            "run",
+            "--plugin",
+            &plugin,
+            "--robot",
+            "assign_by_amount",
+            "--entity",
+            &entity,
+            "--props",
+            &props,
+            "--grant",
+            grant,
+        ])
+    };
+    // A run, not a usage error: the robot's first host call is denied.
+    let out = run("none");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("capability denied"), "{stderr}");
+
+    let out = run("none,add-comment");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`none` grants nothing"), "{stderr}");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -378,36 +419,64 @@ fn robohost_in(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// A portal database in `root` that trusts the publisher `acme`, whose new
+/// key is `root/acme.key`; returns the key's path and the database URL.
+fn trusting_portal(root: &Path) -> (PathBuf, String) {
+    let key = root.join("acme.key");
+    std::fs::create_dir_all(root).unwrap();
+    let public = String::from_utf8(robohost_in(root, &["package", "keygen", key.to_str().unwrap()]).stdout).unwrap();
+    let db = format!("sqlite://{}", root.join("portal.sqlite").display());
+    let _ = std::fs::remove_file(root.join("portal.sqlite"));
+    robohost_in(
+        root,
+        &["package", "trust", "acme", public.trim(), "--database-url", &db],
+    );
+    (key, db)
+}
+
+/// Runs `robohost plugin new NAME ARGS...` in `parent` over an earlier
+/// run's folder, keeping a Rust plugin's build folder; returns the folder.
+fn new_plugin(parent: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let folder = parent.join(name);
+    let kept = parent.join("target");
+    if folder.join("target").exists() {
+        std::fs::rename(folder.join("target"), &kept).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(parent).unwrap();
+    let mut all = vec!["plugin", "new", name];
+    all.extend(args);
+    robohost_in(parent, &all);
+    if kept.exists() {
+        std::fs::rename(&kept, folder.join("target")).unwrap();
+    }
+    folder
+}
+
+/// Runs `robohost plugin test` in `folder`, which may fail; returns its
+/// stdout.
+fn plugin_test(folder: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
+        .current_dir(folder)
+        .args(["plugin", "test"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), stdout)
+}
+
 #[test]
 fn a_new_plugin_in_each_language_builds_passes_its_test_packs_and_installs() {
     // Kept between runs, so a Rust plugin's build folder is reused.
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-new");
-    let key = root.join("acme.key");
-    std::fs::create_dir_all(&root).unwrap();
-    let public = String::from_utf8(robohost_in(&root, &["package", "keygen", key.to_str().unwrap()]).stdout).unwrap();
-    let db = format!("sqlite://{}", root.join("portal.sqlite").display());
-    let _ = std::fs::remove_file(root.join("portal.sqlite"));
-    robohost_in(
-        &root,
-        &["package", "trust", "acme", public.trim(), "--database-url", &db],
-    );
+    let (key, db) = trusting_portal(&root);
 
     for lang in ["rust", "python", "js", "c"] {
-        let parent = root.join(lang);
-        let folder = parent.join("hello-robot");
-        let kept = parent.join("target");
-        if folder.join("target").exists() {
-            std::fs::rename(folder.join("target"), &kept).unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&folder);
-        std::fs::create_dir_all(&parent).unwrap();
-        robohost_in(
-            &parent,
-            &["plugin", "new", "hello-robot", "--lang", lang, "--publisher", "acme"],
+        let folder = new_plugin(
+            &root.join(lang),
+            "hello-robot",
+            &["--lang", lang, "--publisher", "acme"],
         );
-        if kept.exists() {
-            std::fs::rename(&kept, folder.join("target")).unwrap();
-        }
 
         let out = robohost_in(&folder, &["plugin", "test"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -423,13 +492,8 @@ fn a_new_plugin_in_each_language_builds_passes_its_test_packs_and_installs() {
             "wrong.json",
             &case.replace("\"text\": \"Hi, ACME!\"", "\"text\": \"Bye\""),
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
-            .current_dir(&folder)
-            .args(["plugin", "test"])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!out.status.success(), "{lang}: {stdout}");
+        let (passed, stdout) = plugin_test(&folder);
+        assert!(!passed, "{lang}: {stdout}");
         assert!(
             stdout.contains("FAILED ./tests/wrong.json\n  returns: expected {\"text\":\"Bye\"}"),
             "{lang}: {stdout}"
@@ -455,6 +519,163 @@ fn a_new_plugin_in_each_language_builds_passes_its_test_packs_and_installs() {
         assert_eq!(report["signed_by"], "acme", "{lang}");
         assert_eq!(report["version"], "0.1.0", "{lang}");
     }
+}
+
+#[test]
+fn a_new_trigger_plugin_in_each_language_builds_passes_its_tests_packs_and_installs() {
+    // Kept between runs, so a Rust plugin's build folder is reused.
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-new-trigger");
+    let (key, db) = trusting_portal(&root);
+
+    for lang in ["rust", "python", "js", "c"] {
+        let folder = new_plugin(
+            &root.join(lang),
+            "form-hook",
+            &["--lang", lang, "--world", "trigger", "--publisher", "acme"],
+        );
+        let manifest = std::fs::read_to_string(folder.join("robohost.toml")).unwrap();
+        assert!(
+            manifest.contains("[[triggers]]\ncomponent = \"form-hook.wasm\"\ncodes = [\"form_hook\"]"),
+            "{lang}: {manifest}"
+        );
+
+        // Its own cases pass, and so does one refusing another method.
+        write(
+            &folder.join("tests"),
+            "get.json",
+            r#"{"method": "GET", "body": {"email": "ann@example.com"}, "expect": {"failure": "method"}}"#,
+        );
+        let (passed, stdout) = plugin_test(&folder);
+        assert!(passed, "{lang}: {stdout}");
+        for case in ["get", "no-email", "submitted"] {
+            assert!(
+                stdout.contains(&format!("ok     ./tests/{case}.json")),
+                "{lang}: {stdout}"
+            );
+        }
+        assert!(stdout.contains("3 of 3 cases passed"), "{lang}: {stdout}");
+
+        // Cases that do not hold fail, saying where: a hit's data, and the
+        // failure's code.
+        let case = std::fs::read_to_string(folder.join("tests/submitted.json")).unwrap();
+        write(
+            &folder.join("tests"),
+            "wrong-hit.json",
+            &case.replace("\"MESSAGE\": \"Перезвоните мне\"", "\"MESSAGE\": \"Bye\""),
+        );
+        write(
+            &folder.join("tests"),
+            "wrong-failure.json",
+            r#"{"body": "not json", "expect": {"failure": "method"}}"#,
+        );
+        let (passed, stdout) = plugin_test(&folder);
+        assert!(!passed, "{lang}: {stdout}");
+        assert!(
+            stdout.contains("FAILED ./tests/wrong-hit.json\n  hits: expected [{")
+                && stdout.contains("\"MESSAGE\":\"Bye\""),
+            "{lang}: {stdout}"
+        );
+        assert!(
+            stdout.contains("FAILED ./tests/wrong-failure.json\n  failure: expected \"method\"\n  failure: got      {")
+                && stdout.contains("\"code\":\"bad_payload\""),
+            "{lang}: {stdout}"
+        );
+        assert!(stdout.contains("3 of 5 cases passed"), "{lang}: {stdout}");
+        for case in ["get", "wrong-hit", "wrong-failure"] {
+            std::fs::remove_file(folder.join(format!("tests/{case}.json"))).unwrap();
+        }
+
+        robohost_in(&folder, &["plugin", "pack", "--key", key.to_str().unwrap()]);
+        let package = folder.join("build/form-hook-0.1.0.rhpkg");
+        // It requests nothing, so there is nothing to approve.
+        let out = robohost_in(
+            &root,
+            &["package", "install", package.to_str().unwrap(), "--database-url", &db],
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        assert_eq!(report["signed_by"], "acme", "{lang}");
+        assert_eq!(report["plugins"], serde_json::json!(["form-hook"]), "{lang}");
+    }
+}
+
+#[test]
+fn a_folder_naming_a_component_built_elsewhere_tests_and_packs_it() {
+    let dir = tempdir("prebuilt");
+    let folder = dir.join("paid");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(folder.join("zig-out/bin")).unwrap();
+    std::fs::create_dir_all(folder.join("tests")).unwrap();
+    std::fs::copy(plugin_path("payment_notice"), folder.join("zig-out/bin/trigger.wasm")).unwrap();
+    write(
+        &folder,
+        "robohost.toml",
+        "[package]\nname = \"paid\"\nversion = \"1.0.0\"\npublisher = \"acme\"\nwit = \"0.1.0\"\n\n\
+         [build]\ncomponent = \"zig-out/bin/trigger.wasm\"\n\n\
+         [[triggers]]\ncomponent = \"payment-notice.wasm\"\ncodes = [\"payment_received\"]\n",
+    );
+    write(
+        &folder.join("tests"),
+        "paid.json",
+        r#"{
+  "headers": {"Content-Type": "application/json"},
+  "body": "{\"event\": \"payment.succeeded\", \"payment\": {\"id\": \"pay_1\", \"amount\": \"1500.00\", \"currency\": \"RUB\", \"order_id\": \"deal:42\", \"paid_at\": \"2026-11-25T10:00:00Z\"}}",
+  "expect": {
+    "outcome": {"outcome": "success"},
+    "hits": [{
+      "trigger": "payment_received",
+      "target": {"entity": {"kind": "deal", "id": 42}},
+      "data": {"AMOUNT": {"money": "1500.00 RUB"}, "PAYMENT_ID": "pay_1", "PAID_AT": {"datetime": "2026-11-25T10:00:00.000Z"}}
+    }]
+  }
+}"#,
+    );
+    write(
+        &folder.join("tests"),
+        "refund.json",
+        r#"{"body": {"event": "refund.succeeded"}, "expect": {"outcome": {"outcome": "success"}, "hits": []}}"#,
+    );
+    write(
+        &folder.join("tests"),
+        "get.json",
+        r#"{"method": "GET", "expect": {"failure": "method"}}"#,
+    );
+
+    let out = robohost_in(&folder, &["plugin", "build"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("built by another toolchain"), "{stderr}");
+    let out = robohost_in(&folder, &["plugin", "test"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 of 3 cases passed"), "{stdout}");
+
+    // Packed under the manifest entry's name, without `[build]`: the host
+    // takes no table it does not know.
+    let package = dir.join("paid.rhpkg");
+    robohost_in(&folder, &["plugin", "pack", "--output", package.to_str().unwrap()]);
+    let db = format!("sqlite://{}", dir.join("portal.sqlite").display());
+    let _ = std::fs::remove_file(dir.join("portal.sqlite"));
+    robohost_in(&dir, &["package", "unsigned", "allow", "--database-url", &db]);
+    let out = robohost_in(
+        &dir,
+        &["package", "install", package.to_str().unwrap(), "--database-url", &db],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["plugins"], serde_json::json!(["paid"]));
+
+    // A core module is no component: the author is told what to do.
+    std::fs::write(folder.join("zig-out/bin/trigger.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
+        .current_dir(&folder)
+        .args(["plugin", "test"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "trigger.wasm is a core WebAssembly module, not a component: make it a component of the trigger world"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -275,6 +275,8 @@ fn sample(segment: &str) -> &'static str {
         "{code}" => "general",
         "{stage}" => "NEW",
         "{name}" => "sample",
+        "{token}" => "0123456789abcdef",
+        "{n}" => "0",
         other => panic!("no sample for {other}"),
     }
 }
@@ -397,10 +399,12 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         "GET /api/calls/{id}",
         "GET /api/trigger-catalog",
         "POST /hooks/{id}",
+        "GET /t/{token}/open.gif",
+        "GET /t/{token}/link/{n}",
     ] {
         assert!(listed.contains(&route.to_owned()), "{route} is missing from {listed:?}");
     }
-    assert_eq!(listed.len(), 48, "{listed:?}");
+    assert_eq!(listed.len(), 50, "{listed:?}");
 
     // A path serves the methods the document lists, and no other.
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -429,9 +433,13 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         let roles: Vec<&str> = match operation["security"].as_array() {
             None => {
                 let reply = s.send(method, &concrete, None, None, Bytes::new()).await;
-                // An endpoint's id is its sender's credential: no endpoint
-                // has the made-up one.
-                let public = if path.starts_with("/hooks/") { 404 } else { 200 };
+                // An endpoint's id and an email's token are credentials:
+                // no endpoint or email has the made-up ones.
+                let public = if path.starts_with("/hooks/") || path.contains("/link/") {
+                    404
+                } else {
+                    200
+                };
                 assert_eq!(reply.status, public, "{method} {path} is public");
                 continue;
             }

@@ -384,15 +384,16 @@ async fn endpoints_are_admins_to_make_and_need_a_trigger_plugin(db: Db) {
         .iter()
         .map(|t| (t["code"].as_str().unwrap(), t["plugin"].as_str().unwrap_or("host")))
         .collect();
-    assert_eq!(
-        codes,
-        [
-            ("incoming_call", "telephony"),
-            ("missed_call", "telephony"),
-            ("updated", "host")
-        ]
-    );
-    assert_eq!(catalog[0]["names"]["ru"], "Входящий звонок");
+    let expected = [
+        ("email_opened", "host"),
+        ("form_submitted", "host"),
+        ("incoming_call", "telephony"),
+        ("link_clicked", "host"),
+        ("missed_call", "telephony"),
+        ("updated", "host"),
+    ];
+    assert_eq!(codes, expected);
+    assert_eq!(catalog[2]["names"]["ru"], "Входящий звонок");
     let body = json!({"plugin": "telephony"});
     assert_eq!(
         s.json("POST", "/api/endpoints", &integrator, body.clone()).await.status,
@@ -502,7 +503,108 @@ async fn a_call_from_an_unknown_number_makes_a_lead_when_the_endpoint_says_so(db
     assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
 }
 
+async fn a_web_form_makes_leads_and_keeps_bots_and_floods_out(db: Db) {
+    let s = server(db).await;
+    let leads = serde_json::to_value(robohost_tests::fixtures::pipeline(
+        "leads",
+        "lead",
+        &["NEW", "QUALIFIED"],
+    ))
+    .unwrap();
+    s.json("PUT", "/api/pipelines/leads", &s.admin, leads).await.expect(200);
+    // A visitor who leaves a phone number is qualified at once.
+    let with_phone = json!({"compare": {"field": "Event.PHONE", "op": "not-empty", "value": ""}});
+    let trigger = json!({"code": "form_submitted", "condition": with_phone});
+    s.json(
+        "POST",
+        "/api/pipelines/leads/stages/QUALIFIED/triggers",
+        &s.admin,
+        trigger,
+    )
+    .await
+    .expect(201);
+    let form = json!({"pipeline": "leads", "fields": {"name": "NAME", "email": "EMAIL", "phone": "PHONE"},
+        "redirect": "https://example.com/thanks"});
+    let made = s
+        .json(
+            "POST",
+            "/api/endpoints",
+            &s.admin,
+            json!({"title": "Site", "form": form}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(made["signed"], false, "browsers post forms unsigned: {made}");
+    let url = made["url"].as_str().unwrap().to_owned();
+    let submit = async |body: &str| {
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        s.raw("POST", &url, &headers, body.to_owned().into()).await
+    };
+    let thanks = |reply: robohost_tests::http::Reply| {
+        assert_eq!(reply.status, 303, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.headers["location"], "https://example.com/thanks");
+    };
+    let leads = async || s.get("/api/entities/lead", &s.admin).await.expect(200);
+
+    thanks(submit("name=Ivan+Petrov&email=ivan%40example.com&comment=hello").await);
+    thanks(submit("name=Anna&phone=%2B7+912+000-00-01").await);
+    let made = leads().await;
+    assert_eq!(
+        made[0]["fields"],
+        json!({"NAME": "Ivan Petrov", "EMAIL": "ivan@example.com", "TITLE": "Site"})
+    );
+    assert_eq!(made[0]["stage"], "NEW");
+    assert_eq!(made[1]["fields"]["PHONE"], "+7 912 000-00-01");
+    assert_eq!(made[1]["stage"], "QUALIFIED", "{made}");
+
+    // A bot fills the hidden field: it is thanked like a person, and
+    // nothing is made. A submission that fills no field is refused.
+    thanks(submit("name=Bot&email=bot%40spam.example&website=http%3A%2F%2Fspam.example").await);
+    let empty = submit("comment=hi").await.expect(422);
+    assert_eq!(empty["status"], "invalid");
+    assert_eq!(
+        empty["reason"],
+        "the submission fills none of the form's fields (email, name, phone)"
+    );
+    assert_eq!(leads().await.as_array().map(Vec::len), Some(2));
+    let recorded = calls(&s, &json!({"id": made_id(&url)})).await;
+    let statuses: Vec<&str> = recorded.iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["invalid", "spam", "handled", "handled"]);
+    assert_eq!(
+        recorded[1]["reason"],
+        "the hidden field `website` is filled, as only bots do"
+    );
+
+    // Five submissions a minute from one address; the sixth is refused,
+    // and not recorded; a minute later the address may submit again.
+    thanks(submit("name=Five").await);
+    let flood = submit("name=Six").await;
+    assert_eq!(flood.status, 429);
+    assert_eq!(flood.headers["retry-after"], "60");
+    assert_eq!(flood.json()["status"], "rate-limited");
+    assert_eq!(calls(&s, &json!({"id": made_id(&url)})).await.len(), 5);
+    s.clock.advance(chrono::Duration::seconds(60));
+    thanks(submit("name=Seven").await);
+    let names: Vec<Value> = leads()
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["fields"]["NAME"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("Ivan Petrov"), json!("Anna"), json!("Five"), json!("Seven")]
+    );
+}
+
+/// An endpoint's id from its address.
+fn made_id(url: &str) -> String {
+    url.trim_start_matches("/hooks/").to_owned()
+}
+
 on_both!(
+    a_web_form_makes_leads_and_keeps_bots_and_floods_out,
     a_call_from_an_unknown_number_makes_a_lead_when_the_endpoint_says_so,
     a_signed_call_moves_the_callers_deal,
     forged_stale_oversize_and_unknown_calls_are_refused_and_recorded,

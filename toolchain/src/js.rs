@@ -1,17 +1,23 @@
-//! JavaScript guests: `robot.js` componentized with componentize-js 0.23
-//! (StarlingMonkey), installed with npm into `wit-check/js` of the tool
-//! cache, the folder `.ci/check-wit` installs and checks. Needs Node.js and
-//! npm. The WASI features robots do not use are left out (`-d stdio random
-//! clocks http fetch-event`), so the component imports nothing the host
-//! does not link. It is about 12 MB.
+//! JavaScript guests: `robot.js` (`trigger.js` for the trigger world)
+//! componentized with componentize-js 0.23 (StarlingMonkey), installed with
+//! npm into `wit-check/js` of the tool cache, the folder `.ci/check-wit`
+//! installs and checks. Needs Node.js and npm. The WASI features plugins do
+//! not use are left out (`-d stdio random clocks http fetch-event`), so the
+//! component imports nothing the host does not link. It is about 12 MB.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::{Error, Language, absolute, io_error, lock_cache, run, tool_cache};
 
-/// The module a JavaScript plugin folder holds.
-pub(crate) const ENTRY: &str = "robot.js";
+/// The module a JavaScript plugin folder of `world` holds: `robot.js`, or
+/// `trigger.js` for the trigger world.
+pub(crate) fn entry(world: &str) -> &'static str {
+    match world {
+        "trigger" => "trigger.js",
+        _ => "robot.js",
+    }
+}
 
 /// The npm folder's package.json, byte for byte what `.ci/check-wit`
 /// writes (it reinstalls when they differ): componentize-js 0.23.x with
@@ -31,12 +37,12 @@ const PACKAGE_JSON: &str = r#"{
 "#;
 
 pub(crate) fn build(dir: &Path, wit: &Path, world: &str, out_wasm: &Path) -> Result<(), Error> {
-    let entry = dir.join(ENTRY);
-    if !entry.is_file() {
+    let module = dir.join(entry(world));
+    if !module.is_file() {
         return Err(Error::NotAPlugin {
             dir: dir.to_owned(),
             language: Language::Js,
-            needs: ENTRY,
+            needs: entry(world),
         });
     }
     let cache = tool_cache();
@@ -68,9 +74,9 @@ pub(crate) fn build(dir: &Path, wit: &Path, world: &str, out_wasm: &Path) -> Res
         std::fs::write(&marker, "").map_err(io_error(&marker))?;
     }
     run(
-        &format!("componentize-js on {}", entry.display()),
+        &format!("componentize-js on {}", module.display()),
         Command::new(&tool)
-            .arg(absolute(&entry))
+            .arg(absolute(&module))
             .arg("--wit")
             .arg(absolute(wit))
             .args([

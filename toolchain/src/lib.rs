@@ -1,6 +1,7 @@
 //! Builds robohost guest components: one plugin folder, in any of the guest
-//! languages robohost supports, into one component file for the `robot` (or
-//! `trigger`) world, and new plugin folders to start from ([`NewPlugin`]).
+//! languages robohost supports, into one component file for the `robot` or
+//! `trigger` world ([`World`]), and new plugin folders to start from
+//! ([`NewPlugin`]).
 //! The tests' and the host's build scripts use it, and so do
 //! `robohost plugin new | build | test | pack`.
 //!
@@ -10,7 +11,7 @@
 //! |---|---|---|
 //! | [`Language::Rust`] | a cargo project whose lib is a `cdylib` | rustup's `wasm32-wasip2` target (added with rustup when missing) |
 //! | [`Language::Python`] | `app.py` defining `class WitWorld` | Python 3 with venv; componentize-py 0.25.1 is installed into a cached venv |
-//! | [`Language::Js`] | `robot.js` exporting the world's functions | Node.js and npm; componentize-js 0.23 is installed into a cached npm folder |
+//! | [`Language::Js`] | `robot.js` (or `trigger.js`, for the trigger world) exporting the world's functions | Node.js and npm; componentize-js 0.23 is installed into a cached npm folder |
 //! | [`Language::C`] | `*.c` files including the generated `WORLD.h` | clang, lld, wasi-libc and compiler-rt for wasm32 (`apt-get install`ed when running as root) |
 //!
 //! The Python and JavaScript tools live in
@@ -41,7 +42,7 @@ pub enum Language {
     Rust,
     /// `app.py`, with componentize-py.
     Python,
-    /// `robot.js`, with componentize-js.
+    /// `robot.js` (`trigger.js` for a trigger), with componentize-js.
     Js,
     /// `*.c`, with wit-bindgen's C bindings, clang and the preview1 adapter.
     C,
@@ -62,12 +63,14 @@ impl Language {
     }
 
     /// Whether `dir` looks like a plugin folder of this language: it holds
-    /// `Cargo.toml`, `app.py`, `robot.js` or a `.c` file.
+    /// `Cargo.toml`, `app.py`, `robot.js` or `trigger.js`, or a `.c` file.
     pub fn is_plugin_dir(self, dir: &Path) -> bool {
         match self {
             Language::Rust => dir.join("Cargo.toml").is_file(),
             Language::Python => dir.join(python::ENTRY).is_file(),
-            Language::Js => dir.join(js::ENTRY).is_file(),
+            Language::Js => World::ALL
+                .iter()
+                .any(|world| dir.join(js::entry(world.name())).is_file()),
             Language::C => c::sources(dir).is_ok_and(|sources| !sources.is_empty()),
         }
     }
@@ -90,14 +93,55 @@ impl FromStr for Language {
     }
 }
 
+/// A world of the contract a plugin's component is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum World {
+    /// Robots: exports `describe` and `run`.
+    Robot,
+    /// Trigger plugins: exports `describe` and `handle`.
+    Trigger,
+}
+
+impl World {
+    /// Every world.
+    pub const ALL: [World; 2] = [World::Robot, World::Trigger];
+
+    /// `robot` or `trigger`, as the WIT names it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            World::Robot => "robot",
+            World::Trigger => "trigger",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for World {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        World::ALL
+            .into_iter()
+            .find(|world| world.name() == name)
+            .ok_or_else(|| Error::UnknownWorld(name.to_owned()))
+    }
+}
+
 /// Why a plugin could not be built. Each message names what is missing or
 /// what failed, and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("unknown guest language `{0}`: expected rust, python, js or c")]
     UnknownLanguage(String),
+    #[error("unknown world `{0}`: expected robot or trigger")]
+    UnknownWorld(String),
     #[error(
-        "{} holds no plugin: expected Cargo.toml (Rust), app.py (Python), robot.js (JavaScript) or .c files (C)",
+        "{} holds no plugin: expected Cargo.toml (Rust), app.py (Python), robot.js or trigger.js (JavaScript) or .c files (C)",
         .0.display()
     )]
     NoLanguage(PathBuf),
@@ -229,6 +273,17 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown guest language `go`: expected rust, python, js or c"
+        );
+    }
+
+    #[test]
+    fn worlds_parse_from_their_names() {
+        for world in World::ALL {
+            assert_eq!(world.to_string().parse::<World>().unwrap(), world);
+        }
+        assert_eq!(
+            "webhook".parse::<World>().unwrap_err().to_string(),
+            "unknown world `webhook`: expected robot or trigger"
         );
     }
 }

@@ -1,12 +1,13 @@
-//! New plugin folders (`robohost plugin new`): the same greeting robot in
-//! each language, a package manifest, the WIT it is built against (for the
-//! languages that generate bindings from it) and a test case, so a new
-//! plugin builds, passes its test and packs before its author changes a
-//! line.
+//! New plugin folders (`robohost plugin new`): for the `robot` world the
+//! same greeting robot in each language, for the `trigger` world the same
+//! "form submitted" trigger; with a package manifest, the WIT it is built
+//! against (for the languages that generate bindings from it) and test
+//! cases, so a new plugin builds, passes its tests and packs before its
+//! author changes a line. The files live in `scaffolds/WORLD/`.
 
 use std::path::Path;
 
-use crate::{Error, Language, io_error};
+use crate::{Error, Language, World, io_error};
 
 /// The WIT the host runs, written into a new plugin's `wit/`.
 const WIT: [(&str, &str); 4] = [
@@ -19,20 +20,47 @@ const WIT: [(&str, &str); 4] = [
 /// The WIT version of [`WIT`].
 pub const WIT_VERSION: &str = "0.1.0";
 
-/// Each language's files, by path in the new folder.
-fn sources(language: Language) -> &'static [(&'static str, &'static str)] {
-    match language {
-        Language::Rust => &[
-            ("Cargo.toml", include_str!("../scaffolds/rust/Cargo.toml")),
-            ("src/lib.rs", include_str!("../scaffolds/rust/src/lib.rs")),
+/// Each language's files for `world`, by path in the new folder.
+fn sources(language: Language, world: World) -> &'static [(&'static str, &'static str)] {
+    match (world, language) {
+        (World::Robot, Language::Rust) => &[
+            ("Cargo.toml", include_str!("../scaffolds/robot/rust/Cargo.toml")),
+            ("src/lib.rs", include_str!("../scaffolds/robot/rust/src/lib.rs")),
         ],
-        Language::Python => &[("app.py", include_str!("../scaffolds/python/app.py"))],
-        Language::Js => &[("robot.js", include_str!("../scaffolds/js/robot.js"))],
-        Language::C => &[("robot.c", include_str!("../scaffolds/c/robot.c"))],
+        (World::Robot, Language::Python) => &[("app.py", include_str!("../scaffolds/robot/python/app.py"))],
+        (World::Robot, Language::Js) => &[("robot.js", include_str!("../scaffolds/robot/js/robot.js"))],
+        (World::Robot, Language::C) => &[("robot.c", include_str!("../scaffolds/robot/c/robot.c"))],
+        (World::Trigger, Language::Rust) => &[
+            ("Cargo.toml", include_str!("../scaffolds/trigger/rust/Cargo.toml")),
+            ("src/lib.rs", include_str!("../scaffolds/trigger/rust/src/lib.rs")),
+        ],
+        (World::Trigger, Language::Python) => &[("app.py", include_str!("../scaffolds/trigger/python/app.py"))],
+        (World::Trigger, Language::Js) => &[("trigger.js", include_str!("../scaffolds/trigger/js/trigger.js"))],
+        (World::Trigger, Language::C) => &[("trigger.c", include_str!("../scaffolds/trigger/c/trigger.c"))],
     }
 }
 
-const MANIFEST: &str = r#"# The package manifest. `robohost plugin pack` adds the sha256 of every file
+/// Each world's test cases, by path in the new folder.
+fn tests(world: World) -> &'static [(&'static str, &'static str)] {
+    match world {
+        World::Robot => &[(
+            "tests/greets.json",
+            include_str!("../scaffolds/robot/tests/greets.json"),
+        )],
+        World::Trigger => &[
+            (
+                "tests/submitted.json",
+                include_str!("../scaffolds/trigger/tests/submitted.json"),
+            ),
+            (
+                "tests/no-email.json",
+                include_str!("../scaffolds/trigger/tests/no-email.json"),
+            ),
+        ],
+    }
+}
+
+const ROBOT_MANIFEST: &str = r#"# The package manifest. `robohost plugin pack` adds the sha256 of every file
 # and packs it with the component `robohost plugin build` makes of this folder.
 [package]
 name = "{{name}}"
@@ -53,22 +81,41 @@ component = "{{name}}.wasm"
 codes = ["{{code}}"]
 "#;
 
-const TEST: &str = include_str!("../scaffolds/tests/greets.json");
+const TRIGGER_MANIFEST: &str = r#"# The package manifest. `robohost plugin pack` adds the sha256 of every file
+# and packs it with the component `robohost plugin build` makes of this folder.
+[package]
+name = "{{name}}"
+version = "0.1.0"
+publisher = "{{publisher}}"
+description = "Fires a trigger for the contact who submitted a form on the site"
+wit = "{{wit}}"
+
+# The trigger only logs, which needs no capability. One that keeps state
+# with `kv` requests it for the admin to approve:
+# [capabilities]
+# host = ["kv-store"]
+
+[[triggers]]
+component = "{{name}}.wasm"
+codes = ["{{code}}"]
+"#;
 
 const GITIGNORE: &str = "/build\n/target\n__pycache__/\n";
 
-/// What a new plugin is called and who publishes it.
+/// What a new plugin is called, who publishes it, and what it is.
 pub struct NewPlugin<'a> {
     /// The package name: lowercase letters, digits, `-` and `_`.
     pub name: &'a str,
     pub publisher: &'a str,
     pub language: Language,
+    /// A robot, or a trigger plugin.
+    pub world: World,
     /// The Rust SDK's folder, for a Rust plugin's `Cargo.toml`.
     pub sdk: &'a Path,
 }
 
 impl NewPlugin<'_> {
-    /// The robot's code: the name with `-` as `_`.
+    /// The robot's (or trigger's) code: the name with `-` as `_`.
     pub fn code(&self) -> String {
         self.name.replace('-', "_")
     }
@@ -92,14 +139,17 @@ impl NewPlugin<'_> {
                 .replace("{{wit}}", WIT_VERSION)
                 .replace("{{sdk}}", &self.sdk.display().to_string())
         };
+        let manifest = match self.world {
+            World::Robot => ROBOT_MANIFEST,
+            World::Trigger => TRIGGER_MANIFEST,
+        };
         let mut files: Vec<(String, String)> = vec![
-            ("robohost.toml".into(), fill(MANIFEST)),
-            ("tests/greets.json".into(), TEST.to_owned()),
+            ("robohost.toml".into(), fill(manifest)),
             (".gitignore".into(), GITIGNORE.to_owned()),
         ];
         files.extend(
-            sources(self.language)
-                .iter()
+            (sources(self.language, self.world).iter())
+                .chain(tests(self.world))
                 .map(|(path, text)| ((*path).to_owned(), fill(text))),
         );
         if self.language != Language::Rust {
@@ -132,30 +182,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_new_plugin_holds_its_manifest_sources_wit_and_test() {
+    fn a_new_plugin_holds_its_manifest_sources_wit_and_tests() {
         let root = std::env::temp_dir().join(format!("robohost-scaffold-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        for language in Language::ALL {
-            let dir = root.join(language.name());
-            let new = NewPlugin {
-                name: "hello-robot",
-                publisher: "acme",
-                language,
-                sdk: Path::new("/sdk"),
-            };
-            new.write(&dir).unwrap();
-            assert_eq!(detect(&dir).unwrap(), language);
-            let manifest = std::fs::read_to_string(dir.join("robohost.toml")).unwrap();
-            assert!(manifest.contains("name = \"hello-robot\"") && manifest.contains("codes = [\"hello_robot\"]"));
-            assert_eq!(dir.join("wit/types.wit").is_file(), language != Language::Rust);
-            assert!(dir.join("tests/greets.json").is_file());
-            let again = new.write(&dir).unwrap_err().to_string();
-            assert!(again.contains("already exists"), "{again}");
+        for world in World::ALL {
+            for language in Language::ALL {
+                let dir = root.join(world.name()).join(language.name());
+                let new = NewPlugin {
+                    name: "hello-plugin",
+                    publisher: "acme",
+                    language,
+                    world,
+                    sdk: Path::new("/sdk"),
+                };
+                new.write(&dir).unwrap();
+                assert_eq!(detect(&dir).unwrap(), language);
+                let manifest = std::fs::read_to_string(dir.join("robohost.toml")).unwrap();
+                assert!(manifest.contains("name = \"hello-plugin\""), "{manifest}");
+                assert!(
+                    manifest.contains(&format!(
+                        "[[{world}s]]\ncomponent = \"hello-plugin.wasm\"\ncodes = [\"hello_plugin\"]"
+                    )),
+                    "{manifest}"
+                );
+                assert_eq!(dir.join("wit/types.wit").is_file(), language != Language::Rust);
+                for (path, _) in tests(world) {
+                    let case = std::fs::read_to_string(dir.join(path)).unwrap();
+                    assert!(!case.contains("{{"), "{path} is filled in: {case}");
+                }
+                for (path, _) in sources(language, world) {
+                    let source = std::fs::read_to_string(dir.join(path)).unwrap();
+                    assert!(!source.contains("{{"), "{path} is filled in");
+                }
+                let again = new.write(&dir).unwrap_err().to_string();
+                assert!(again.contains("already exists"), "{again}");
+            }
         }
         let bad = NewPlugin {
             name: "Hello",
             publisher: "acme",
             language: Language::C,
+            world: World::Robot,
             sdk: Path::new("/sdk"),
         };
         assert!(

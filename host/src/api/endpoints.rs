@@ -8,7 +8,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +19,7 @@ use super::auth::{Admin, AdminOrIntegrator, AnyRole, Auth};
 use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, QueryParams};
 use crate::domain::{
-    CallRecord, CallStatus, Endpoint, EndpointSpec, IDEMPOTENCY_HEADER, InboundCall, Outcome, Unmatched,
+    CallRecord, CallStatus, Endpoint, EndpointSpec, FormSpec, IDEMPOTENCY_HEADER, InboundCall, Outcome, Unmatched,
 };
 use crate::engine::{Arrival, CatalogTrigger, Engine, new_secret};
 
@@ -28,14 +31,19 @@ pub const HOOK_BODY_LIMIT: usize = 256 * 1024;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct NewEndpoint {
-    /// The trigger plugin that handles its calls.
-    plugin: String,
+    /// The trigger plugin that handles its calls; or `form`.
+    #[serde(default)]
+    plugin: Option<String>,
+    /// A web form: `pipeline` (of leads), `fields` (form field → lead field
+    /// code), `honeypot` (`website`), `redirect` (where a browser goes next).
+    #[serde(default)]
+    form: Option<FormSpec>,
     #[serde(default)]
     title: String,
-    /// Whether calls must be signed (true): the host makes the secret and
-    /// answers it once.
-    #[serde(default = "yes")]
-    signed: bool,
+    /// Whether calls must be signed (true for a plugin, false for a form,
+    /// which browsers post): the host makes the secret and answers it once.
+    #[serde(default)]
+    signed: Option<bool>,
     /// The header carrying a sender's idempotency key (`idempotency-key`).
     #[serde(default)]
     idempotency_header: Option<String>,
@@ -43,10 +51,6 @@ pub(super) struct NewEndpoint {
     /// (the default) or `{"then": "create-lead", "pipeline": "leads"}`.
     #[serde(default)]
     unmatched: Unmatched,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// An endpoint as an admin sees it: never its secret, except in the answer
@@ -58,7 +62,10 @@ pub(super) struct EndpointInfo {
     /// Its address, relative to this server.
     #[schema(example = "/hooks/3f2a...")]
     url: String,
-    plugin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    form: Option<FormSpec>,
     title: String,
     signed: bool,
     idempotency_header: String,
@@ -76,6 +83,7 @@ impl EndpointInfo {
             url: format!("/hooks/{}", endpoint.id),
             id: endpoint.id,
             plugin: endpoint.spec.plugin,
+            form: endpoint.spec.form,
             title: endpoint.spec.title,
             signed: endpoint.spec.secret.is_some(),
             idempotency_header: endpoint.spec.idempotency_header,
@@ -97,10 +105,12 @@ pub(super) async fn add_endpoint(
     State(engine): State<Arc<Engine>>,
     JsonBody(new): JsonBody<NewEndpoint>,
 ) -> Result<(StatusCode, Json<EndpointInfo>), ApiError> {
+    let signed = new.signed.unwrap_or(new.form.is_none());
     let spec = EndpointSpec {
         plugin: new.plugin,
+        form: new.form,
         title: new.title,
-        secret: new.signed.then(new_secret).transpose()?,
+        secret: signed.then(new_secret).transpose()?,
         idempotency_header: new.idempotency_header.unwrap_or_else(|| IDEMPOTENCY_HEADER.into()),
         unmatched: new.unmatched,
     };
@@ -199,7 +209,7 @@ pub(super) async fn list_calls(
                 ApiError::BadQuery {
                     field: "status".into(),
                     message: format!(
-                        "`{text}` is not a call status: handled, duplicate, unknown-endpoint, too-large, bad-signature, plugin-unavailable or plugin-failed"
+                        "`{text}` is not a call status: handled, duplicate, unknown-endpoint, too-large, bad-signature, plugin-unavailable, plugin-failed, invalid or spam"
                     ),
                 }
             })?,
@@ -247,6 +257,10 @@ fn http_status(record: &CallRecord) -> StatusCode {
         CallStatus::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         CallStatus::BadSignature => StatusCode::UNAUTHORIZED,
         CallStatus::PluginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        CallStatus::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        // A bot is not told it was caught.
+        CallStatus::Spam => StatusCode::OK,
+        CallStatus::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         CallStatus::PluginFailed => match record.handling.as_ref().map(|h| &h.outcome) {
             // The plugin says the call itself is wrong: sending it again
             // will not help.
@@ -269,7 +283,9 @@ fn http_status(record: &CallRecord) -> StatusCode {
         (status = 401, description = "The endpoint is signed and the signature is missing, malformed, stale or wrong", body = CallReceipt),
         (status = 404, description = "No endpoint has this id", body = CallReceipt),
         (status = 413, description = "The body is over 256 KiB", body = CallReceipt),
-        (status = 422, description = "The plugin refused the call as malformed", body = CallReceipt),
+        (status = 303, description = "A form's submission taken: on to the page the form names"),
+        (status = 422, description = "The plugin refused the call as malformed, or a form's submission fills none of its fields", body = CallReceipt),
+        (status = 429, description = "More than 5 submissions to a form from one address in a minute", body = CallReceipt),
         (status = 500, description = "The plugin failed", body = CallReceipt),
         (status = 503, description = "The endpoint's plugin is not installed or does not load", body = CallReceipt),
     ),
@@ -308,11 +324,38 @@ pub(super) async fn post_hook(
             }
         }
     };
-    let record = engine.receive(&id, arrival).await?;
+    let from = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let record = engine.receive(&id, arrival, from).await?;
+    // A browser that submitted a form goes on to the page the form names.
+    if matches!(record.status, CallStatus::Handled | CallStatus::Spam)
+        && let Some(endpoint) = engine.store().endpoint(&id).await?
+        && let Some(next) = endpoint.spec.form.and_then(|f| f.redirect)
+        && let Ok(location) = HeaderValue::from_str(&next)
+    {
+        return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response());
+    }
+    let status = http_status(&record);
     let receipt = CallReceipt {
-        call: record.id,
-        status: record.status,
-        reason: record.reason.clone(),
+        // A spam submission is not told its record.
+        call: if record.status == CallStatus::Spam {
+            0
+        } else {
+            record.id
+        },
+        status: if record.status == CallStatus::Spam {
+            CallStatus::Handled
+        } else {
+            record.status
+        },
+        reason: record.reason.filter(|_| record.status != CallStatus::Spam),
     };
-    Ok((http_status(&record), Json(receipt)).into_response())
+    if record.status == CallStatus::RateLimited {
+        return Ok((
+            status,
+            [(header::RETRY_AFTER, HeaderValue::from_static("60"))],
+            Json(receipt),
+        )
+            .into_response());
+    }
+    Ok((status, Json(receipt)).into_response())
 }

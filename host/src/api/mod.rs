@@ -1,7 +1,7 @@
 //! The HTTP API: the only code that knows HTTP and JSON wire shapes.
 //!
 //! Routes live under `/api`, plus `/health`, `/openapi.json` and the
-//! endpoints' `/hooks/{id}`. Each
+//! public `/hooks/{id}` (endpoints) and `/t/` (email tracking). Each
 //! handler takes an [`auth::Auth`] naming the roles it admits, then its
 //! path, query and body through the extractors of [`extract`], so bad input
 //! of any kind becomes a 4xx [`ApiError`] with a stable code. The OpenAPI
@@ -26,6 +26,7 @@ mod packages;
 mod plugins;
 mod role;
 mod templates;
+mod tracking;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
@@ -128,6 +129,8 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(endpoints::list_calls))
         .routes(routes!(endpoints::get_call))
         .routes(routes!(endpoints::post_hook))
+        .routes(routes!(tracking::email_opened))
+        .routes(routes!(tracking::link_clicked))
         .routes(routes!(events::list_runs))
         .routes(routes!(events::get_run))
         .routes(routes!(events::list_outbox))
@@ -187,7 +190,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// Serves the API on `listener` until `shutdown`, then finishes the requests
 /// in flight.
 pub async fn run(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
+    // Each request knows its peer's address: a form limits submissions per
+    // address.
+    let app = router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::domain::{Calendar, Cause, Entity, Fields, HitTarget, InboundCall, Timestamp};
+use crate::domain::{Calendar, Capability, Cause, Entity, Fields, HitTarget, InboundCall, Timestamp};
 use crate::harness::JsonCrm;
 use crate::runtime::{AttemptReport, Denial, Grants, LogLine, Plugin, RunContext, RunRequest, Sandbox, SandboxConfig};
 
@@ -68,10 +69,7 @@ pub(super) fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<
         calendar,
         kv: kv.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
         now: args.now.unwrap_or_else(Timestamp::now),
-        grants: match &args.grant {
-            Some(list) => list.iter().copied().collect(),
-            None => Grants::ALL,
-        },
+        grants: grants(args.grant.as_deref())?,
         fuel: args.fuel,
     };
     let sandbox = start(config)?;
@@ -93,6 +91,46 @@ pub(super) fn run_robot(config: SandboxConfig, args: RunArgs) -> anyhow::Result<
         report.outcome
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// One item of `robot run --grant`: a capability, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum GrantItem {
+    /// Grants nothing: the robot runs with no capability.
+    Nothing,
+    Capability(Capability),
+}
+
+impl FromStr for GrantItem {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "none" => Ok(GrantItem::Nothing),
+            name => name
+                .parse()
+                .map(GrantItem::Capability)
+                .map_err(|e| format!("{e}; or `none` to grant nothing")),
+        }
+    }
+}
+
+/// What `--grant` grants: everything when it is not given, nothing for
+/// `none`, else the capabilities listed.
+pub(super) fn grants(items: Option<&[GrantItem]>) -> anyhow::Result<Grants> {
+    let Some(items) = items else {
+        return Ok(Grants::ALL);
+    };
+    if items.len() > 1 && items.contains(&GrantItem::Nothing) {
+        bail!("--grant: `none` grants nothing, so it stands alone; list the capabilities to grant instead");
+    }
+    Ok(items
+        .iter()
+        .filter_map(|item| match item {
+            GrantItem::Capability(c) => Some(*c),
+            GrantItem::Nothing => None,
+        })
+        .collect())
 }
 
 /// One run in the local harness: what `robot run` and `plugin test` take.
@@ -271,4 +309,25 @@ pub(super) fn describe(config: SandboxConfig, path: &Path, json: bool) -> anyhow
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_none_grants_nothing_and_stands_alone() {
+        let parse = |list: &str| -> Result<Vec<GrantItem>, String> { list.split(',').map(str::parse).collect() };
+        assert_eq!(grants(None).unwrap(), Grants::ALL);
+        assert_eq!(grants(Some(&parse("none").unwrap())).unwrap(), Grants::NONE);
+        let two = grants(Some(&parse("set-fields,notify").unwrap())).unwrap();
+        assert_eq!(two, Grants::NONE.with(Capability::SetFields).with(Capability::Notify));
+        let mixed = grants(Some(&parse("none,notify").unwrap())).unwrap_err();
+        assert!(mixed.to_string().contains("`none` grants nothing"), "{mixed}");
+        let typo = parse("nothing").unwrap_err();
+        assert!(
+            typo.starts_with("`nothing` is not a capability") && typo.ends_with("or `none` to grant nothing"),
+            "{typo}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 mod local;
 mod plugin;
 
-use local::{LocalRun, describe, empty_context, read_json, run_robot, run_trigger, start};
+use local::{GrantItem, LocalRun, describe, empty_context, read_json, run_robot, run_trigger, start};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::domain::{Capability, Timestamp};
+use crate::domain::Timestamp;
 use crate::engine::{Engine, EngineConfig, SystemClock};
 use crate::runtime::SandboxConfig;
 use crate::storage::Store;
@@ -270,10 +270,10 @@ struct RunArgs {
     /// The fuel budget; the configuration's `sandbox.fuel` when not given.
     #[arg(long)]
     fuel: Option<u64>,
-    /// Capabilities to grant, comma-separated; all when not given. A robot
-    /// gets only those it also requested.
+    /// Capabilities to grant, comma-separated, or `none`; all when not
+    /// given. A robot gets only those it also requested.
     #[arg(long, value_delimiter = ',')]
-    grant: Option<Vec<Capability>>,
+    grant: Option<Vec<GrantItem>>,
     /// The time the robot sees as now (RFC 3339); the real time when not given.
     #[arg(long)]
     now: Option<Timestamp>,

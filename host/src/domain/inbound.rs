@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::digest::Digest;
 use super::entity::Fields;
+use super::form::FormSpec;
 use super::kind::{EntityKind, EntityRef, as_text};
 use super::run::{Blame, Denial, LogLine, Outcome};
 use super::value::{Timestamp, Value};
@@ -74,8 +75,12 @@ pub struct Endpoint {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EndpointSpec {
-    /// The trigger plugin that handles its calls.
-    pub plugin: String,
+    /// The trigger plugin that handles its calls; or `form`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// A web form: its calls are submissions, each making a lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormSpec>,
     /// What the admin calls it, such as "Telephony".
     #[serde(default)]
     pub title: String,
@@ -129,6 +134,12 @@ pub enum CallStatus {
     PluginUnavailable,
     /// The plugin failed on it; nothing was fired.
     PluginFailed,
+    /// A form submission that is not what the form takes.
+    Invalid,
+    /// A form submission that filled the honeypot: taken and dropped.
+    Spam,
+    /// Too many form submissions from one address: answered, not recorded.
+    RateLimited,
 }
 
 impl CallStatus {
@@ -141,6 +152,9 @@ impl CallStatus {
             CallStatus::BadSignature => "bad-signature",
             CallStatus::PluginUnavailable => "plugin-unavailable",
             CallStatus::PluginFailed => "plugin-failed",
+            CallStatus::Invalid => "invalid",
+            CallStatus::Spam => "spam",
+            CallStatus::RateLimited => "rate-limited",
         }
     }
 }

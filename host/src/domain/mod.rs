@@ -13,6 +13,7 @@ mod digest;
 mod entity;
 mod error;
 mod expr;
+mod form;
 mod grant;
 mod inbound;
 mod kind;
@@ -20,6 +21,7 @@ mod lookup;
 mod run;
 mod signature;
 mod template;
+mod tracking;
 mod value;
 
 pub use address::{AddressClass, address_class, canonical_address};
@@ -34,6 +36,7 @@ pub use digest::Digest;
 pub use entity::{Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
 pub use error::ValueError;
 pub use expr::{ExprError, Reference, Scope, check, resolve};
+pub use form::{FORM_SUBMITTED, FormSpec, Submission, read_submission};
 pub use grant::{
     Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
     is_field_code, is_host,
@@ -47,4 +50,5 @@ pub use lookup::{Matching, phone_digits};
 pub use run::{Blame, Denial, LogLevel, LogLine, NotRun, Outcome, RobotNote, Run, RunReport, RunStatus};
 pub use signature::{SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S, check_signature, sign};
 pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
+pub use tracking::{EMAIL_OPENED, LINK_CLICKED, links, tracked};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};

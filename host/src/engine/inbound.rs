@@ -1,22 +1,80 @@
-//! Endpoints and the calls outside services post to them: each call is
-//! checked (known endpoint, size, signature, idempotency key), handed to the
-//! endpoint's trigger plugin in a fresh sandbox, and its hits fired. Every
-//! call is recorded, whatever became of it; a handled call's record, its
-//! moves and its plugin's key-value writes commit in one transaction.
+//! The calls outside services post to endpoints: each call is checked
+//! (known endpoint, size, signature, idempotency key), handed to the
+//! endpoint's trigger plugin in a fresh sandbox (or read as a form's
+//! submission), and its hits fired. Every call is recorded, whatever became
+//! of it, but for a form's submissions over its rate; a handled call's
+//! record, its moves and its plugin's key-value writes commit in one
+//! transaction. Making endpoints is `endpoints.rs`'s.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
 
 use super::changes::{Firing, Trace};
 use super::plugins::Handler;
-use super::{Engine, EngineError, Result, Settings, invalid, stage};
+use super::{Engine, EngineError, Result, Settings, stage};
 use crate::domain::{
-    CallRecord, CallStatus, Effect, Endpoint, EndpointSpec, Entity, EntityKind, EntityRef, FieldValue, Fields,
-    Handling, HitRecord, HitTarget, InboundCall, SIGNATURE_HEADER, SignatureCheck, Timestamp, Unmatched, Value,
-    check_signature,
+    CallRecord, CallStatus, Effect, Endpoint, Entity, EntityKind, EntityRef, FORM_SUBMITTED, FieldValue, Fields,
+    FormSpec, Handling, HitRecord, HitTarget, InboundCall, SIGNATURE_HEADER, SignatureCheck, Submission, Timestamp,
+    TriggerHit, Unmatched, Value, check_signature, read_submission,
 };
 use crate::storage::Tx;
+
+/// A hit to fire, the lead to make first (for an unmatched lookup, or a
+/// form's submission), and the entities it may move.
+struct Planned {
+    hit: TriggerHit,
+    lead: Option<NewLead>,
+    candidates: Vec<EntityRef>,
+}
+
+struct NewLead {
+    id: u64,
+    pipeline: String,
+    fields: Fields,
+}
+
+impl NewLead {
+    fn reference(&self) -> EntityRef {
+        EntityRef {
+            kind: EntityKind::Lead,
+            id: self.id,
+        }
+    }
+}
+
+/// A trigger plugin's key-value writes, in its namespace.
+struct Kv<'a> {
+    namespace: &'a str,
+    writes: Vec<Effect>,
+}
+
+/// Submissions a form takes from one address in a minute.
+pub const FORM_SUBMISSIONS: u32 = 5;
+
+/// Counts each address's submissions to each form in the current minute.
+#[derive(Default)]
+pub(super) struct Limiter(Mutex<HashMap<(String, IpAddr), (i64, u32)>>);
+
+impl Limiter {
+    /// Whether one more submission from `from` to `endpoint` at `now` is
+    /// within [`FORM_SUBMISSIONS`] a minute.
+    fn admit(&self, endpoint: &str, from: IpAddr, now: Timestamp) -> bool {
+        const MINUTE: i64 = 60_000;
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() > 10_000 {
+            counts.retain(|_, (since, _)| now.0 - *since < MINUTE);
+        }
+        let (since, count) = counts.entry((endpoint.to_owned(), from)).or_insert((now.0, 0));
+        if now.0 - *since >= MINUTE {
+            (*since, *count) = (now.0, 0);
+        }
+        *count += 1;
+        *count <= FORM_SUBMISSIONS
+    }
+}
 
 /// What reached an endpoint.
 pub enum Arrival {
@@ -31,18 +89,6 @@ pub enum Arrival {
 /// hash beyond.
 const MAX_KEY: usize = 200;
 
-/// A new endpoint secret: 32 random bytes, in hex, with a prefix that
-/// tells it apart from an API token.
-pub fn new_secret() -> Result<String> {
-    Ok(format!("whsec_{}", random_hex(32)?))
-}
-
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| EngineError::Internal(format!("no randomness: {e}")))?;
-    Ok(hex::encode(buf))
-}
-
 fn idempotency_key(sent: &str) -> String {
     if sent.len() <= MAX_KEY {
         return sent.to_owned();
@@ -53,10 +99,9 @@ fn idempotency_key(sent: &str) -> String {
 /// A made lead's title when the hit's data gives none: what it was found
 /// by, and where it came from.
 fn lead_title(endpoint: &Endpoint, value: &Value) -> String {
-    let from = if endpoint.spec.title.is_empty() {
-        &endpoint.spec.plugin
-    } else {
-        &endpoint.spec.title
+    let from = match (&endpoint.spec.plugin, endpoint.spec.title.as_str()) {
+        (Some(plugin), "") => plugin,
+        (_, title) => title,
     };
     format!("{value} ({from})")
 }
@@ -83,83 +128,13 @@ fn signature_reason(check: &SignatureCheck) -> String {
 }
 
 impl Engine {
-    /// Checks what an endpoint's settings name: a trigger plugin that is
-    /// installed, a secret long enough, a header name.
-    fn check_endpoint(&self, spec: &EndpointSpec) -> Result<()> {
-        match self.plugin(&spec.plugin).as_deref().map(|i| &i.handler) {
-            Some(Handler::Trigger(_)) => {}
-            Some(_) => {
-                let problem = format!(
-                    "`{}` is a robot plugin; an endpoint needs a trigger plugin",
-                    spec.plugin
-                );
-                return Err(invalid("plugin", problem));
-            }
-            None if self.broken(&spec.plugin).is_some() => {
-                let problem = format!("plugin `{}` is installed but does not load", spec.plugin);
-                return Err(invalid("plugin", problem));
-            }
-            None => {
-                let problem = format!("no plugin `{}` is installed; install its package first", spec.plugin);
-                return Err(invalid("plugin", problem));
-            }
-        }
-        if let Unmatched::CreateLead { pipeline } = &spec.unmatched {
-            stage::target(&self.settings(), EntityKind::Lead, pipeline, None)
-                .map_err(|e| invalid("unmatched.pipeline", e.to_string()))?;
-        }
-        if spec.secret.as_ref().is_some_and(|s| s.len() < 16) {
-            return Err(invalid("secret", "a secret is at least 16 characters"));
-        }
-        let header = &spec.idempotency_header;
-        if header.is_empty()
-            || header.len() > 100
-            || !header
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            let problem = format!("`{header}` is not a header name in lower case, such as `idempotency-key`");
-            return Err(invalid("idempotency-header", problem));
-        }
-        Ok(())
-    }
-
-    /// Creates an endpoint with an unguessable id (128 random bits).
-    pub async fn add_endpoint(&self, spec: EndpointSpec) -> Result<Endpoint> {
-        self.check_endpoint(&spec)?;
-        let endpoint = Endpoint {
-            id: random_hex(16)?,
-            spec,
-            created_at: self.now(),
-        };
-        self.store.put_endpoint(&endpoint).await?;
-        Ok(endpoint)
-    }
-
-    /// Changes an endpoint's settings; its id stays.
-    pub async fn update_endpoint(&self, id: &str, spec: EndpointSpec) -> Result<Endpoint> {
-        let found = self.store.endpoint(id).await?.ok_or_else(|| EngineError::NotFound {
-            what: format!("endpoint `{id}`"),
-        })?;
-        self.check_endpoint(&spec)?;
-        let endpoint = Endpoint { spec, ..found };
-        self.store.put_endpoint(&endpoint).await?;
-        Ok(endpoint)
-    }
-
-    pub async fn remove_endpoint(&self, id: &str) -> Result<()> {
-        if !self.store.delete_endpoint(id).await? {
-            return Err(EngineError::NotFound {
-                what: format!("endpoint `{id}`"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Takes a call to endpoint `id` and records it: refused (unknown
-    /// endpoint, body too large, bad signature), a duplicate of a handled
-    /// call, failed in its plugin, or handled with its hits fired.
-    pub async fn receive(self: &Arc<Self>, id: &str, arrival: Arrival) -> Result<CallRecord> {
+    /// Takes a call to endpoint `id` from address `from` and records it:
+    /// refused (unknown endpoint, body too large, bad signature), a
+    /// duplicate of a handled call, failed in its plugin, a form submission
+    /// that is invalid or spam, or handled with its hits fired. A form's
+    /// submissions over [`FORM_SUBMISSIONS`] a minute from one address are
+    /// answered `rate-limited` and not recorded, so a flood writes nothing.
+    pub async fn receive(self: &Arc<Self>, id: &str, arrival: Arrival, from: Option<IpAddr>) -> Result<CallRecord> {
         let now = self.now();
         let mut record = CallRecord {
             id: 0,
@@ -211,7 +186,33 @@ impl Engine {
             return self.duplicate(record, original).await;
         }
 
-        let plugin_name = &endpoint.spec.plugin;
+        match (&endpoint.spec.plugin, &endpoint.spec.form) {
+            (_, Some(form)) => {
+                if let Some(from) = from
+                    && !self.limiter.admit(&endpoint.id, from, now)
+                {
+                    record.status = CallStatus::RateLimited;
+                    record.reason = Some(format!(
+                        "more than {FORM_SUBMISSIONS} submissions from {from} in a minute"
+                    ));
+                    return Ok(record);
+                }
+                self.submit(record, &endpoint, form, &call, now).await
+            }
+            (Some(plugin), None) => self.handle_call(record, &endpoint, plugin, call, now).await,
+            (None, None) => Err(EngineError::Internal(format!("endpoint {} has no source", endpoint.id))),
+        }
+    }
+
+    /// Hands a call to the endpoint's trigger plugin and fires its hits.
+    async fn handle_call(
+        self: &Arc<Self>,
+        mut record: CallRecord,
+        endpoint: &Endpoint,
+        plugin_name: &str,
+        call: InboundCall,
+        now: Timestamp,
+    ) -> Result<CallRecord> {
         let installed = match self.plugin(plugin_name) {
             Some(installed) if matches!(installed.handler, Handler::Trigger(_)) => installed,
             Some(_) => {
@@ -255,37 +256,103 @@ impl Engine {
         // Found first (a lead to make numbered), then made and moved in one
         // transaction with the record.
         let settings = self.settings();
-        let mut found = Vec::new();
+        let mut planned = Vec::new();
         for hit in report.hits {
             let entities = self.found(&hit.target).await?;
             let lead = match (&hit.target, &endpoint.spec.unmatched) {
                 (HitTarget::Lookup { code, value, .. }, Unmatched::CreateLead { pipeline }) if entities.is_empty() => {
-                    let id = self.next_id(EntityKind::Lead).await?;
                     let mut fields = hit.data.clone();
                     fields.insert(code.clone(), FieldValue::Single(value.clone()));
                     fields
                         .entry("TITLE".into())
-                        .or_insert_with(|| FieldValue::Single(Value::Text(lead_title(&endpoint, value))));
-                    Some((id, pipeline.clone(), fields))
+                        .or_insert_with(|| FieldValue::Single(Value::Text(lead_title(endpoint, value))));
+                    Some(self.plan_lead(pipeline, fields).await?)
                 }
                 _ => None,
             };
             let candidates = match &lead {
-                Some((id, ..)) => vec![EntityRef {
-                    kind: EntityKind::Lead,
-                    id: *id,
-                }],
+                Some(lead) => vec![lead.reference()],
                 None => self.spread(&settings, &hit.trigger, entities).await?,
             };
-            found.push((hit, lead, candidates));
+            planned.push(Planned { hit, lead, candidates });
         }
+        let kv = Kv {
+            namespace: plugin_name,
+            writes: report.kv,
+        };
+        self.commit_call(record, endpoint, planned, kv, now).await
+    }
+
+    /// Makes a lead of a form's submission and fires `form_submitted` on it.
+    async fn submit(
+        &self,
+        record: CallRecord,
+        endpoint: &Endpoint,
+        form: &FormSpec,
+        call: &InboundCall,
+        now: Timestamp,
+    ) -> Result<CallRecord> {
+        let mut fields = match read_submission(form, call) {
+            Ok(Submission::Lead(fields)) => fields,
+            Ok(Submission::Spam) => {
+                let reason = format!("the hidden field `{}` is filled, as only bots do", form.honeypot);
+                return self.refuse(record, CallStatus::Spam, reason).await;
+            }
+            Err(reason) => return self.refuse(record, CallStatus::Invalid, reason).await,
+        };
+        let title = if endpoint.spec.title.is_empty() {
+            "Web form"
+        } else {
+            &endpoint.spec.title
+        };
+        fields
+            .entry("TITLE".into())
+            .or_insert_with(|| FieldValue::Single(Value::Text(title.to_owned())));
+        let lead = self.plan_lead(&form.pipeline, fields.clone()).await?;
+        let hit = TriggerHit {
+            trigger: FORM_SUBMITTED.into(),
+            target: HitTarget::Entity(lead.reference()),
+            data: fields,
+        };
+        let candidates = vec![lead.reference()];
+        let planned = vec![Planned {
+            hit,
+            lead: Some(lead),
+            candidates,
+        }];
+        let kv = Kv {
+            namespace: "",
+            writes: Vec::new(),
+        };
+        self.commit_call(record, endpoint, planned, kv, now).await
+    }
+
+    /// A lead to make, numbered now, made in the call's transaction.
+    async fn plan_lead(&self, pipeline: &str, fields: Fields) -> Result<NewLead> {
+        Ok(NewLead {
+            id: self.next_id(EntityKind::Lead).await?,
+            pipeline: pipeline.to_owned(),
+            fields,
+        })
+    }
+
+    /// Makes the planned leads and fires the hits, makes the plugin's
+    /// key-value writes and records the call as handled, in one
+    /// transaction; or, when another call was handled with its idempotency
+    /// key meanwhile, none of it.
+    async fn commit_call(
+        &self,
+        mut record: CallRecord,
+        endpoint: &Endpoint,
+        planned: Vec<Planned>,
+        kv: Kv<'_>,
+        now: Timestamp,
+    ) -> Result<CallRecord> {
+        let settings = self.settings();
         let mut tx = self.store.begin().await?;
-        for (hit, lead, candidates) in found {
+        for Planned { hit, lead, candidates } in planned {
             let created = match lead {
-                Some((id, pipeline, fields)) => Some(
-                    self.create_lead(&mut tx, &settings, id, &pipeline, fields, &endpoint.id, now)
-                        .await?,
-                ),
+                Some(lead) => Some(self.create_lead(&mut tx, &settings, lead, &endpoint.id, now).await?),
                 None => None,
             };
             let firing = Firing::of(&settings, &hit.trigger, &hit.data, Trace::Ignored);
@@ -298,10 +365,10 @@ impl Engine {
                 fired,
             });
         }
-        for effect in report.kv {
+        for effect in kv.writes {
             match effect {
-                Effect::KvSet { key, value } => tx.kv_set(plugin_name, &key, Some(&value)).await?,
-                Effect::KvDelete { key } => tx.kv_set(plugin_name, &key, None).await?,
+                Effect::KvSet { key, value } => tx.kv_set(kv.namespace, &key, Some(&value)).await?,
+                Effect::KvDelete { key } => tx.kv_set(kv.namespace, &key, None).await?,
                 _ => {}
             }
         }
@@ -324,22 +391,19 @@ impl Engine {
         }
     }
 
-    /// Makes the lead an unmatched hit asks for, at the first stage of
-    /// `pipeline` (its robots queued), in `tx`.
-    #[allow(clippy::too_many_arguments)]
+    /// Makes a planned lead at the first stage of its pipeline (its robots
+    /// queued), in `tx`.
     async fn create_lead(
         &self,
         tx: &mut Tx,
         settings: &Settings,
-        id: u64,
-        pipeline: &str,
-        fields: Fields,
+        new: NewLead,
         endpoint: &str,
         now: Timestamp,
     ) -> Result<EntityRef> {
         let mut lead = Entity {
             kind: EntityKind::Lead,
-            id,
+            id: new.id,
             pipeline: None,
             stage: None,
             responsible: None,
@@ -348,14 +412,14 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        (lead.fields, lead.custom_fields) = stage::split_custom(fields);
+        (lead.fields, lead.custom_fields) = stage::split_custom(new.fields);
         tx.insert_event(
             lead.reference(),
             "created",
             &serde_json::json!({ "endpoint": endpoint }),
             now,
         );
-        let (pipeline, first) = stage::target(settings, EntityKind::Lead, pipeline, None)?;
+        let (pipeline, first) = stage::target(settings, EntityKind::Lead, &new.pipeline, None)?;
         let mut entry = None;
         stage::enter(tx, settings, &mut lead, &mut entry, &pipeline, &first, None, now).await?;
         tx.put_entity(&lead, entry).await?;
@@ -374,54 +438,5 @@ impl Engine {
         record.original = Some(original);
         let reason = format!("call {original} was handled with this idempotency key; nothing was done again");
         self.refuse(record, CallStatus::Duplicate, reason).await
-    }
-}
-
-/// A trigger code an admin may put on a stage, and where it comes from.
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct CatalogTrigger {
-    pub code: String,
-    #[schema(value_type = Object, example = json!({"en": "Incoming call", "ru": "Входящий звонок"}))]
-    pub names: crate::domain::Localized,
-    #[schema(value_type = Object)]
-    pub descriptions: crate::domain::Localized,
-    /// The trigger plugin that describes it; absent for the host's own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plugin: Option<String>,
-}
-
-impl Engine {
-    /// Every trigger code with a source: the host's own (`updated`) and
-    /// those the installed trigger plugins describe, by code.
-    pub fn trigger_catalog(&self) -> Vec<CatalogTrigger> {
-        let localized = |pairs: [(&str, &str); 2]| pairs.iter().map(|(l, t)| (l.to_string(), t.to_string())).collect();
-        let mut catalog = vec![CatalogTrigger {
-            code: super::UPDATED.into(),
-            names: localized([("en", "Fields changed"), ("ru", "Изменение полей")]),
-            descriptions: localized([
-                (
-                    "en",
-                    "A user changed the entity's fields: with a condition, moves it once a field reaches a value.",
-                ),
-                (
-                    "ru",
-                    "Пользователь изменил поля элемента: с условием переводит его, когда поле достигло значения.",
-                ),
-            ]),
-            plugin: None,
-        }];
-        let plugins = self.plugins.read().unwrap_or_else(|e| e.into_inner());
-        for (name, installed) in plugins.iter() {
-            if let Handler::Trigger(plugin) = &installed.handler {
-                catalog.extend(plugin.triggers().iter().map(|t| CatalogTrigger {
-                    code: t.code.clone(),
-                    names: t.names.clone(),
-                    descriptions: t.descriptions.clone(),
-                    plugin: Some(name.clone()),
-                }));
-            }
-        }
-        catalog.sort_by(|a, b| (&a.code, &a.plugin).cmp(&(&b.code, &b.plugin)));
-        catalog
     }
 }

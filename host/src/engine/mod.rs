@@ -23,6 +23,7 @@ mod create;
 mod data;
 mod demo;
 mod effects;
+mod endpoints;
 mod inbound;
 mod outbox;
 mod packages;
@@ -46,7 +47,8 @@ use crate::storage::{Store, StoreError};
 pub use binding::MAX_CODE;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
-pub use inbound::{Arrival, CatalogTrigger, new_secret};
+pub use endpoints::{CatalogTrigger, new_secret};
+pub use inbound::{Arrival, FORM_SUBMISSIONS};
 pub use outbox::{Delivery, LogDelivery};
 pub use packages::PackageReport;
 pub use plugins::{Broken, STANDARD_PLUGIN, STANDARD_ROBOTS};
@@ -129,6 +131,8 @@ pub struct Engine {
     seen: std::sync::Mutex<Seen>,
     /// Where outbox messages go.
     delivery: Arc<dyn Delivery>,
+    /// Form submissions per address, for the rate limit.
+    limiter: inbound::Limiter,
     wake: Notify,
 }
 
@@ -156,6 +160,7 @@ impl Engine {
             creations: create::GroupCommit::default(),
             seen: std::sync::Mutex::default(),
             delivery: Arc::new(LogDelivery),
+            limiter: Default::default(),
             wake: Notify::new(),
         });
         // The revisions first: a change after them is loaded again later.

@@ -31,6 +31,9 @@ pub struct EngineConfig {
     pub poll_ms: u64,
     /// Worker loops per process.
     pub workers: usize,
+    /// Where people reach this host, for the links in what it sends: an
+    /// email's links and open-tracking image go through `/t/` here.
+    pub public_url: String,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             batch: 64,
             poll_ms: 500,
             workers: 2,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }

@@ -35,7 +35,7 @@ impl Store {
         let spec = to_json(&endpoint.spec);
         on!(&*self.writer, c => sqlx::query("INSERT INTO endpoints (id, plugin, spec, created_at) VALUES ($1, $2, $3, $4) \
             ON CONFLICT (id) DO UPDATE SET plugin = excluded.plugin, spec = excluded.spec")
-            .bind(&endpoint.id).bind(&endpoint.spec.plugin).bind(&spec).bind(endpoint.created_at.0).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(&endpoint.id).bind(endpoint.spec.plugin.as_deref().unwrap_or("")).bind(&spec).bind(endpoint.created_at.0).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -510,11 +510,20 @@ impl Store {
         };
         let sql = format!(
             "UPDATE outbox SET status = 'sent', sent_at = $1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' ORDER BY id LIMIT $2 {lock}) \
-             RETURNING id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at"
+             RETURNING {}",
+            rows::OUTBOX_COLUMNS
         );
         let found: Vec<rows::OutboxRow> =
             on!(&*self.writer, c => sqlx::query_as(&sql).bind(at.0).bind(limit as i64).fetch_all(c).await)?;
         found.into_iter().map(rows::outbox).collect()
+    }
+
+    /// The email with this tracking token.
+    pub async fn message_by_token(&self, token: &str) -> Result<Option<OutboxMessage>> {
+        let sql = format!("{} WHERE token = $1", rows::OUTBOX_SELECT);
+        let found: Option<rows::OutboxRow> =
+            on!(&*self.db, c => sqlx::query_as(&sql).bind(token).fetch_optional(c).await)?;
+        found.map(rows::outbox).transpose()
     }
 
     /// Records that delivering a message failed.

@@ -228,9 +228,14 @@ pub struct OutboxMessage {
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// An email's tracking token (see `domain::tracking`); none for other
+    /// channels.
+    pub token: Option<String>,
 }
 
-pub(super) const OUTBOX_SELECT: &str = "SELECT id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at FROM outbox";
+pub(super) const OUTBOX_COLUMNS: &str =
+    "id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at, token";
+pub(super) const OUTBOX_SELECT: &str = "SELECT id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at, token FROM outbox";
 
 pub(super) type OutboxRow = (
     i64,
@@ -245,10 +250,11 @@ pub(super) type OutboxRow = (
     Option<String>,
     i64,
     Option<i64>,
+    Option<String>,
 );
 
 pub(super) fn outbox(row: OutboxRow) -> Result<OutboxMessage> {
-    let (id, channel, to, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at) = row;
+    let (id, channel, to, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at, token) = row;
     let about = match (about_kind, about_id) {
         (Some(k), Some(id)) => Some(EntityRef {
             kind: kind(&k)?,
@@ -268,6 +274,7 @@ pub(super) fn outbox(row: OutboxRow) -> Result<OutboxMessage> {
         error,
         created_at: Timestamp(created_at),
         sent_at: sent_at.map(Timestamp),
+        token,
     })
 }
 

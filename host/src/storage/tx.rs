@@ -19,8 +19,8 @@ use pending::{CommentRow, EntryRow, EventRow, Held, MessageRow, NotificationRow,
 use super::{Backend, Result, rows, to_json};
 use super::{NewRun, StoredPackage, StoredPlugin};
 use crate::domain::{
-    Calendar, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue, Message,
-    NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp, TriggerBinding, User,
+    Calendar, Channel, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue,
+    Message, NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp, TriggerBinding, User,
 };
 
 /// Bind parameters per statement, within both backends' limits.
@@ -446,7 +446,18 @@ impl Tx {
 
     /// Puts a message in the outbox (written at commit).
     pub fn add_message(&mut self, message: Message, run_id: Option<u64>, at: Timestamp) {
-        self.pending.messages.push(MessageRow { message, run_id, at });
+        // An email gets a tracking token: 128 random bits, unguessable.
+        let token = (message.channel == Channel::Email).then(|| {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes).expect("the system has randomness");
+            hex::encode(bytes)
+        });
+        self.pending.messages.push(MessageRow {
+            message,
+            run_id,
+            at,
+            token,
+        });
     }
 
     /// Ends the runs that awaited `target`, now completed; returns each

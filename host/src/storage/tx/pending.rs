@@ -45,6 +45,7 @@ pub(super) struct MessageRow {
     pub(super) message: Message,
     pub(super) run_id: Option<u64>,
     pub(super) at: Timestamp,
+    pub(super) token: Option<String>,
 }
 
 pub(super) struct NotificationRow {
@@ -182,10 +183,10 @@ impl Tx {
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
-        for chunk in pending.messages.chunks(MAX_BINDS / 9) {
+        for chunk in pending.messages.chunks(MAX_BINDS / 10) {
             on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO outbox (channel, recipient, subject, body, about_kind, about_id, run_id, status, created_at) ",
+                    "INSERT INTO outbox (channel, recipient, subject, body, about_kind, about_id, run_id, status, created_at, token) ",
                 );
                 q.push_values(chunk, |mut b, m| {
                     let about = m.message.about;
@@ -197,7 +198,8 @@ impl Tx {
                         .push_bind(about.map(|a| a.id as i64))
                         .push_bind(m.run_id.map(|r| r as i64))
                         .push_bind("pending")
-                        .push_bind(m.at.0);
+                        .push_bind(m.at.0)
+                        .push_bind(m.token.as_deref());
                 });
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
