@@ -403,10 +403,22 @@ fn components_compile_in_a_worker_within_time_and_memory_caps() {
     );
 }
 
+/// A configuration that gives compiling a component five minutes: a
+/// JavaScript component carries its engine (about 10 MB), and compiling two
+/// at once on a loaded 2-core machine may take longer than the default
+/// minute. Its path.
+fn patient_config() -> PathBuf {
+    let config = std::env::temp_dir().join(format!("robohost-cli-patient-{}.toml", std::process::id()));
+    std::fs::write(&config, "[sandbox]\ncompile-time-ms = 300000\n").expect("writing the config");
+    config
+}
+
 /// Runs `robohost` with `args` in `dir`.
 fn robohost_in(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
         .current_dir(dir)
+        .arg("--config")
+        .arg(patient_config())
         .args(args)
         .output()
         .expect("running robohost");
@@ -458,6 +470,8 @@ fn new_plugin(parent: &Path, name: &str, args: &[&str]) -> PathBuf {
 fn plugin_test(folder: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
         .current_dir(folder)
+        .arg("--config")
+        .arg(patient_config())
         .args(["plugin", "test"])
         .output()
         .unwrap();

@@ -285,6 +285,17 @@ async fn forged_stale_oversize_and_unknown_calls_are_refused_and_recorded(db: Db
     assert_eq!(unknown_calls[0]["status"], "unknown-endpoint");
     let by_status = s.get("/api/calls?status=bad-signature", &s.admin).await.expect(200);
     assert_eq!(by_status.as_array().unwrap().len(), 5);
+    // A flood of bad calls from one address is answered alike, but only
+    // the first 20 refusals a minute are recorded.
+    for _ in 0..20 {
+        let reply = post(&s, &unknown, &[], ANSWERED).await.expect(404);
+        assert_eq!(reply["status"], "unknown-endpoint");
+    }
+    assert_eq!(
+        calls(&s, &unknown).await.len(),
+        1 + 13,
+        "7 refusals before, 13 more recorded"
+    );
     let bad_status = s.get("/api/calls?status=forged", &s.admin).await;
     bad_status.error(400, "bad_query", Some("status"), "`forged` is not a call status");
 }

@@ -41,6 +41,11 @@ async fn prom2b(db: Db) -> Server {
         report["to_bind"],
         json!(["Consultant", "Clerk", "Accountant", "Lawyer", "Purchaser"])
     );
+    // Its calls and emails need a source: a trigger plugin and an endpoint.
+    assert_eq!(
+        report["to_source"],
+        json!(["incoming_call", "incoming_email", "missed_call"])
+    );
     s.json(
         "PUT",
         "/api/departments/1",

@@ -505,6 +505,12 @@ async fn template(sandbox: SandboxConfig, config: EngineConfig, command: Templat
                             report.to_bind.join(", ")
                         );
                     }
+                    if !report.to_source.is_empty() {
+                        eprintln!(
+                            "robohost: nothing fires these trigger codes yet; install a trigger plugin that describes them and make an endpoint for it: {}",
+                            report.to_source.join(", ")
+                        );
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(crate::engine::EngineError::Template(problems)) => {

@@ -54,25 +54,31 @@ struct Kv<'a> {
 /// Submissions a form takes from one address in a minute.
 pub const FORM_SUBMISSIONS: u32 = 5;
 
-/// Counts each address's submissions to each form in the current minute.
+/// Refused calls (unknown endpoint, too large, bad signature) recorded per
+/// address in a minute; the rest are answered alike but only logged, so a
+/// flood of bad calls writes nothing.
+pub const REFUSALS_RECORDED: u32 = 20;
+
+/// Counts each address's calls of each kind (a form's submissions, all
+/// refusals) in the current minute.
 #[derive(Default)]
 pub(super) struct Limiter(Mutex<HashMap<(String, IpAddr), (i64, u32)>>);
 
 impl Limiter {
-    /// Whether one more submission from `from` to `endpoint` at `now` is
-    /// within [`FORM_SUBMISSIONS`] a minute.
-    fn admit(&self, endpoint: &str, from: IpAddr, now: Timestamp) -> bool {
+    /// Whether one more call of kind `key` from `from` at `now` is within
+    /// `limit` a minute.
+    fn admit(&self, key: &str, from: IpAddr, now: Timestamp, limit: u32) -> bool {
         const MINUTE: i64 = 60_000;
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if counts.len() > 10_000 {
             counts.retain(|_, (since, _)| now.0 - *since < MINUTE);
         }
-        let (since, count) = counts.entry((endpoint.to_owned(), from)).or_insert((now.0, 0));
+        let (since, count) = counts.entry((key.to_owned(), from)).or_insert((now.0, 0));
         if now.0 - *since >= MINUTE {
             (*since, *count) = (now.0, 0);
         }
         *count += 1;
-        *count <= FORM_SUBMISSIONS
+        *count <= limit
     }
 }
 
@@ -133,7 +139,9 @@ impl Engine {
     /// duplicate of a handled call, failed in its plugin, a form submission
     /// that is invalid or spam, or handled with its hits fired. A form's
     /// submissions over [`FORM_SUBMISSIONS`] a minute from one address are
-    /// answered `rate-limited` and not recorded, so a flood writes nothing.
+    /// answered `rate-limited` and not recorded, and an address's refusals
+    /// over [`REFUSALS_RECORDED`] a minute are answered and not recorded,
+    /// so a flood writes nothing.
     pub async fn receive(self: &Arc<Self>, id: &str, arrival: Arrival, from: Option<IpAddr>) -> Result<CallRecord> {
         let now = self.now();
         let mut record = CallRecord {
@@ -153,16 +161,25 @@ impl Engine {
             handling: None,
             hits: Vec::new(),
         };
+        let refuse = async |record, status, reason| match from {
+            Some(from) if !self.limiter.admit("", from, now, REFUSALS_RECORDED) => {
+                tracing::debug!(%from, status = CallStatus::as_str(status), "a refused call over the rate is not recorded");
+                Ok(CallRecord {
+                    status,
+                    reason: Some(reason),
+                    ..record
+                })
+            }
+            _ => self.refuse(record, status, reason).await,
+        };
         let Some(endpoint) = self.store.endpoint(id).await? else {
-            return self
-                .refuse(record, CallStatus::UnknownEndpoint, "no endpoint has this id".into())
-                .await;
+            return refuse(record, CallStatus::UnknownEndpoint, "no endpoint has this id".into()).await;
         };
         let call = match arrival {
             Arrival::Call(call) => call,
             Arrival::TooLarge { limit } => {
                 let reason = format!("the body is over the {limit} bytes an endpoint takes");
-                return self.refuse(record, CallStatus::TooLarge, reason).await;
+                return refuse(record, CallStatus::TooLarge, reason).await;
             }
         };
         if let Some(secret) = &endpoint.spec.secret {
@@ -176,7 +193,7 @@ impl Engine {
             let reason = signature_reason(&check);
             record.signature = Some(check);
             if !valid {
-                return self.refuse(record, CallStatus::BadSignature, reason).await;
+                return refuse(record, CallStatus::BadSignature, reason).await;
             }
         }
         record.idempotency_key = call.header(&endpoint.spec.idempotency_header).map(idempotency_key);
@@ -189,7 +206,7 @@ impl Engine {
         match (&endpoint.spec.plugin, &endpoint.spec.form) {
             (_, Some(form)) => {
                 if let Some(from) = from
-                    && !self.limiter.admit(&endpoint.id, from, now)
+                    && !self.limiter.admit(&endpoint.id, from, now, FORM_SUBMISSIONS)
                 {
                     record.status = CallStatus::RateLimited;
                     record.reason = Some(format!(

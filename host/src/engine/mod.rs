@@ -48,7 +48,7 @@ pub use binding::MAX_CODE;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
 pub use endpoints::{CatalogTrigger, new_secret};
-pub use inbound::{Arrival, FORM_SUBMISSIONS};
+pub use inbound::{Arrival, FORM_SUBMISSIONS, REFUSALS_RECORDED};
 pub use outbox::{Delivery, LogDelivery};
 pub use packages::PackageReport;
 pub use plugins::{Broken, STANDARD_PLUGIN, STANDARD_ROBOTS};

@@ -38,6 +38,11 @@ pub struct InstallReport {
     /// The template's constants that have no value yet: bind each (`PUT
     /// /api/constants/CODE`) before the robots that use them run.
     pub to_bind: Vec<String>,
+    /// The trigger codes its triggers use that nothing here fires yet (not
+    /// the host's own, and no installed trigger plugin describes them):
+    /// install a trigger plugin that does, and point its sender at an
+    /// endpoint (`GET /api/trigger-catalog` lists what fires).
+    pub to_source: Vec<String>,
 }
 
 /// An item made here rather than read from a file: it has no place.
@@ -187,6 +192,15 @@ impl Engine {
             .iter()
             .map(|c| c.get_ref().code.clone())
             .filter(|code| !bound.contains_key(code))
+            .collect();
+        let sourced: HashSet<String> = self.trigger_catalog().into_iter().map(|t| t.code).collect();
+        report.to_source = template
+            .triggers
+            .iter()
+            .map(|t| t.get_ref().code.clone())
+            .filter(|code| !sourced.contains(code))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         Ok(report)
     }
