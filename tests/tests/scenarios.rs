@@ -1,0 +1,147 @@
+//! The sources' scenarios that depend on outside events, end to end over
+//! HTTP on the controlled clock, with the standard robots and the example
+//! trigger plugins, on SQLite and PostgreSQL.
+
+use robohost::domain::{EntityKind, EntityRef, sign};
+use robohost::engine::Clock;
+use robohost_tests::db::Db;
+use robohost_tests::http::{Server, server};
+use robohost_tests::on_both;
+use serde_json::{Value, json};
+
+/// The order pipeline: new, awaiting payment, paid (won), cancelled (lost).
+fn orders() -> Value {
+    json!({"code": "orders", "kind": "deal", "names": {"en": "Orders"}, "stages": [
+        {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
+        {"code": "AWAITING_PAYMENT", "names": {"en": "Awaiting payment"}, "semantic": "in-progress"},
+        {"code": "PAID", "names": {"en": "Paid"}, "semantic": "success"},
+        {"code": "CANCELLED", "names": {"en": "Cancelled"}, "semantic": "failure"}]})
+}
+
+async fn robot(s: &Server, stage: &str, binding: Value) {
+    let path = format!("/api/pipelines/orders/stages/{stage}/robots");
+    s.json("POST", &path, &s.admin, binding).await.expect(201);
+}
+
+/// The messages sent about an entity: (channel, to, body).
+async fn sent(s: &Server, about: EntityRef) -> Vec<(String, String, String)> {
+    let outbox = s
+        .get(&format!("/api/outbox?entity={about}"), &s.admin)
+        .await
+        .expect(200);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (text(&m["channel"]), text(&m["to"]), text(&m["body"])))
+        .collect()
+}
+
+/// Scenario 7, payment link: when an order reaches "Awaiting payment" the
+/// client gets an SMS with a payment link, and a reminder a day later; the
+/// payment provider's notification moves the order to "Paid", which
+/// cancels the reminder and notes the payment on the order.
+async fn a_payment_link_and_the_payment_notification_move_the_order(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    s.json("PUT", "/api/pipelines/orders", &s.admin, orders())
+        .await
+        .expect(200);
+    let link = "Order {=Document.ID}: pay at https://pay.example/checkout?order={=Document.ID}";
+    robot(
+        &s,
+        "AWAITING_PAYMENT",
+        json!({"plugin": "standard", "robot": "sms", "properties": {"text": link}}),
+    )
+    .await;
+    let reminder = json!({"plugin": "standard", "robot": "sms", "timing": {"delay_seconds": 86_400},
+        "properties": {"text": "A reminder: order {=Document.ID} awaits payment"}});
+    robot(&s, "AWAITING_PAYMENT", reminder).await;
+    let note = json!({"plugin": "standard", "robot": "comment",
+        "properties": {"text": "Paid {=Event.AMOUNT} (payment {=Event.PAYMENT_ID})"}});
+    robot(&s, "PAID", note).await;
+    s.json(
+        "POST",
+        "/api/pipelines/orders/stages/PAID/triggers",
+        &s.admin,
+        json!({"code": "payment_received"}),
+    )
+    .await
+    .expect(201);
+    s.install_triggers("payments", "payment_notice", r#""payment_received""#)
+        .await;
+    let hook = s
+        .json(
+            "POST",
+            "/api/endpoints",
+            &s.admin,
+            json!({"plugin": "payments", "title": "Payments"}),
+        )
+        .await
+        .expect(201);
+
+    let client = json!({"kind": "contact", "fields": {"NAME": "Ivan", "PHONE": "+79123456789"}});
+    let client = s.json("POST", "/api/entities", &s.admin, client).await.expect(201);
+    let order = json!({"kind": "deal", "pipeline": "orders", "fields": {"TITLE": "Pumps"},
+        "links": [{"kind": "contact", "id": client["id"]}]});
+    let order = s.json("POST", "/api/entities", &s.admin, order).await.expect(201);
+    let order = EntityRef {
+        kind: EntityKind::Deal,
+        id: order["id"].as_u64().unwrap(),
+    };
+    s.move_to(order, "AWAITING_PAYMENT").await;
+    s.engine.run_until_idle().await.unwrap();
+    let id = order.id;
+    let first = format!("Order {id}: pay at https://pay.example/checkout?order={id}");
+    assert_eq!(
+        sent(&s, order).await,
+        [("sms".into(), "+79123456789".into(), first.clone())]
+    );
+    let runs = s.runs(order).await;
+    let waiting: Vec<&Value> = runs.iter().filter(|r| r["status"] == "queued").collect();
+    assert_eq!(waiting.len(), 1, "the reminder waits: {runs:?}");
+    assert_eq!(
+        waiting[0]["due_at"],
+        json!(robohost_tests::fixtures::at("2026-11-26T10:00:00+03:00"))
+    );
+
+    // A pending payment moves nothing; the succeeded one moves the order.
+    let notify = async |event: &str| {
+        let body = json!({"event": event, "payment": {"id": "pay_123", "amount": "1500.00", "currency": "RUB",
+            "order_id": format!("deal:{id}"), "paid_at": "2026-11-25T07:30:00Z"}})
+        .to_string();
+        let signature = sign(
+            hook["secret"].as_str().unwrap(),
+            s.clock.now().0 / 1000,
+            body.as_bytes(),
+        );
+        let headers = [
+            ("content-type", "application/json"),
+            ("robohost-signature", signature.as_str()),
+        ];
+        let path = hook["url"].as_str().unwrap();
+        s.raw("POST", path, &headers, body.into()).await.expect(200)
+    };
+    assert_eq!(notify("payment.pending").await["status"], "handled");
+    assert_eq!(s.entity(order).await["stage"], "AWAITING_PAYMENT");
+    s.clock.advance(chrono::Duration::minutes(30));
+    assert_eq!(notify("payment.succeeded").await["status"], "handled");
+    assert_eq!(s.entity(order).await["stage"], "PAID");
+    s.engine.run_until_idle().await.unwrap();
+
+    // The payment is noted; the reminder was cancelled, and a day later no
+    // second SMS goes out.
+    let path = format!("/api/entities/deal/{id}/timeline");
+    let timeline = s.get(&path, &s.admin).await.expect(200);
+    assert_eq!(timeline["comments"][0]["text"], "Paid 1500.00 RUB (payment pay_123)");
+    let runs = s.runs(order).await;
+    let cancelled: Vec<&Value> = runs.iter().filter(|r| r["status"] == "cancelled").collect();
+    assert_eq!(cancelled.len(), 1, "{runs:?}");
+    assert_eq!(cancelled[0]["report"]["reason"], json!({"reason": "left-stage"}));
+    s.clock.set(robohost_tests::fixtures::at("2026-11-27T10:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(sent(&s, order).await, [("sms".into(), "+79123456789".into(), first)]);
+}
+
+on_both!(a_payment_link_and_the_payment_notification_move_the_order);
