@@ -1,4 +1,4 @@
-//! The sources' scenarios that depend on outside events, end to end over
+//! The sources' scenarios that depend on outside events and time, end to end over
 //! HTTP on the controlled clock, with the standard robots and the example
 //! trigger plugins, on SQLite and PostgreSQL.
 
@@ -144,4 +144,69 @@ async fn a_payment_link_and_the_payment_notification_move_the_order(db: Db) {
     assert_eq!(sent(&s, order).await, [("sms".into(), "+79123456789".into(), first)]);
 }
 
-on_both!(a_payment_link_and_the_payment_notification_move_the_order);
+/// Scenario 3, escalation: the head of sales gets an SMS about a new lead
+/// still unprocessed after 5 minutes, and only on working days.
+async fn an_unprocessed_lead_is_escalated_on_working_days_only(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    s.json("PUT", "/api/calendar", &s.admin, robohost_tests::fixtures::calendar())
+        .await
+        .expect(200);
+    let leads = serde_json::to_value(robohost_tests::fixtures::pipeline(
+        "leads",
+        "lead",
+        &["NEW", "PROCESSING"],
+    ))
+    .unwrap();
+    s.json("PUT", "/api/pipelines/leads", &s.admin, leads).await.expect(200);
+    let escalation = json!({"plugin": "standard", "robot": "sms", "title": "Escalate to the head of sales",
+        "timing": {"delay_seconds": 300, "skip_outside_working_time": true},
+        "properties": {"to": "+79000000001", "text": "Lead {=Document.ID} ({=Document.NAME}) is unprocessed after 5 minutes"}});
+    s.json("POST", "/api/pipelines/leads/stages/NEW/robots", &s.admin, escalation)
+        .await
+        .expect(201);
+    // Postponing and skipping together is refused, naming the field.
+    let both = json!({"plugin": "standard", "robot": "sms", "timing": {"working_time": true, "skip_outside_working_time": true},
+        "properties": {"to": "+79000000001", "text": "x"}});
+    s.json("POST", "/api/pipelines/leads/stages/NEW/robots", &s.admin, both)
+        .await
+        .error(422, "invalid", Some("timing.skip_outside_working_time"), "not both");
+    let lead = async |name: &str| {
+        let made = json!({"kind": "lead", "pipeline": "leads", "fields": {"NAME": name}});
+        let made = s.json("POST", "/api/entities", &s.admin, made).await.expect(201);
+        EntityRef {
+            kind: EntityKind::Lead,
+            id: made["id"].as_u64().unwrap(),
+        }
+    };
+    let at = robohost_tests::fixtures::at;
+
+    // Wednesday 10:00: one lead is taken at 10:03, the other is not.
+    let taken = lead("Anna").await;
+    let forgotten = lead("Boris").await;
+    s.clock.set(at("2026-11-25T10:03:00+03:00"));
+    s.move_to(taken, "PROCESSING").await;
+    s.clock.set(at("2026-11-25T10:05:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    let text = format!("Lead {} (Boris) is unprocessed after 5 minutes", forgotten.id);
+    assert_eq!(sent(&s, forgotten).await, [("sms".into(), "+79000000001".into(), text)]);
+    assert_eq!(sent(&s, taken).await, []);
+    assert_eq!(s.runs(taken).await[0]["status"], "cancelled");
+
+    // Saturday noon: nobody is escalated at 12:05, and the run says why.
+    s.clock.set(at("2026-11-28T12:00:00+03:00"));
+    let weekend = lead("Vera").await;
+    s.clock.set(at("2026-11-28T12:05:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(sent(&s, weekend).await, []);
+    let run = &s.runs(weekend).await[0];
+    assert_eq!(run["status"], "skipped");
+    assert_eq!(run["due_at"], json!(at("2026-11-28T12:05:00+03:00")));
+    assert_eq!(run["report"]["reason"], json!({"reason": "outside-working-time"}));
+    assert_eq!(run["report"]["robot"]["title"], "Escalate to the head of sales");
+}
+
+on_both!(
+    a_payment_link_and_the_payment_notification_move_the_order,
+    an_unprocessed_lead_is_escalated_on_working_days_only,
+);

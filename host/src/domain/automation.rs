@@ -152,6 +152,11 @@ pub struct Timing {
     /// holidays skipped); any other delay counts working hours.
     #[serde(default)]
     pub working_time: bool,
+    /// Run only if the run comes due in working time, and skip it
+    /// otherwise (instead of `working_time`'s postponing): an escalation
+    /// that only makes sense on a working day.
+    #[serde(default)]
+    pub skip_outside_working_time: bool,
 }
 
 /// A date field a delay counts from, with a signed offset in seconds.

@@ -212,13 +212,16 @@ pub enum NotRun {
     RobotDisabled { because: String },
     /// The robot's condition was false for the entity (the run is skipped).
     ConditionFalse { because: String },
+    /// The run came due outside working time and its robot runs only in
+    /// it (the run is skipped).
+    OutsideWorkingTime,
 }
 
 impl NotRun {
     /// The status a run ends in for this reason.
     pub fn status(&self) -> RunStatus {
         match self {
-            NotRun::ConditionFalse { .. } => RunStatus::Skipped,
+            NotRun::ConditionFalse { .. } | NotRun::OutsideWorkingTime => RunStatus::Skipped,
             _ => RunStatus::Cancelled,
         }
     }
@@ -232,6 +235,7 @@ impl fmt::Display for NotRun {
             NotRun::RobotRemoved => f.write_str("the robot was removed from the stage"),
             NotRun::RobotDisabled { because } => write!(f, "the robot is disabled: {because}"),
             NotRun::ConditionFalse { because } => write!(f, "condition is false: {because}"),
+            NotRun::OutsideWorkingTime => f.write_str("it came due outside working time"),
         }
     }
 }
@@ -526,6 +530,7 @@ mod tests {
             NotRun::RobotRemoved,
             NotRun::RobotDisabled { because: "gone".into() },
             NotRun::ConditionFalse { because: "no".into() },
+            NotRun::OutsideWorkingTime,
         ] {
             reports.push(RunReport::not_run(robot.clone(), 0, reason));
         }

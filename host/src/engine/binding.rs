@@ -151,6 +151,11 @@ fn check_timing(timing: &Timing) -> Option<Refusal> {
     if timing.delay_seconds > MAX_DELAY_SECONDS {
         return too_far("timing.delay_seconds");
     }
+    if timing.working_time && timing.skip_outside_working_time {
+        let problem =
+            "choose `working_time` (wait for working time) or `skip_outside_working_time` (skip outside it), not both";
+        return Some(Refusal::field("timing.skip_outside_working_time", problem));
+    }
     match &timing.relative_to {
         Some(relative) if relative.offset_seconds.unsigned_abs() > MAX_DELAY_SECONDS => {
             too_far("timing.relative_to.offset_seconds")

@@ -331,6 +331,9 @@ impl Engine {
             let message = format!("plugin `{}` is a trigger plugin: it has no robots", robot.plugin);
             return failed(claim, Outcome::ConfigurationError { message });
         }
+        if robot.timing.skip_outside_working_time && !settings.calendar.is_working_time(claim.due_at) {
+            return not_run(claim, NotRun::OutsideWorkingTime);
+        }
         if let Some(condition) = &robot.condition {
             match evaluate_with(condition, &entity, claim.cause.event()) {
                 Ok(verdict) if !verdict.passed => {
