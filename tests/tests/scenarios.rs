@@ -206,7 +206,119 @@ async fn an_unprocessed_lead_is_escalated_on_working_days_only(db: Db) {
     assert_eq!(run["report"]["robot"]["title"], "Escalate to the head of sales");
 }
 
+/// Scenario 4, lead magnet: a site's form makes a lead and sends it the
+/// guide by email; opening the email adds the lead to the mailing list;
+/// a lead that has not opened it in 3 days is brought to the manager.
+async fn a_lead_magnet_form_emails_the_guide_and_follows_up(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let leads = serde_json::to_value(robohost_tests::fixtures::pipeline("leads", "lead", &["NEW", "OPENED"])).unwrap();
+    s.json("PUT", "/api/pipelines/leads", &s.admin, leads).await.expect(200);
+    let add = async |stage: &str, binding: Value| {
+        let path = format!("/api/pipelines/leads/stages/{stage}/robots");
+        s.json("POST", &path, &s.admin, binding).await.expect(201);
+    };
+    let guide = r#"<p>Hello, {=Document.NAME}! Here is <a href="https://example.com/guide.pdf">your guide</a>.</p>"#;
+    add(
+        "NEW",
+        json!({"plugin": "standard", "robot": "email", "properties": {"subject": "Your guide", "body": guide}}),
+    )
+    .await;
+    add(
+        "NEW",
+        json!({"plugin": "standard", "robot": "notify", "recipient": {"user": 7},
+        "timing": {"delay_seconds": 3 * 86_400},
+        "properties": {"text": "{=Document.NAME} has not opened the guide in 3 days"}}),
+    )
+    .await;
+    add(
+        "OPENED",
+        json!({"plugin": "standard", "robot": "modify_fields",
+        "properties": {"fields": ["UF_MAILING"], "values": ["guide-readers"]}}),
+    )
+    .await;
+    s.json(
+        "POST",
+        "/api/pipelines/leads/stages/OPENED/triggers",
+        &s.admin,
+        json!({"code": "email_opened"}),
+    )
+    .await
+    .expect(201);
+    let form = json!({"pipeline": "leads", "fields": {"name": "NAME", "email": "EMAIL"}});
+    let form = s
+        .json(
+            "POST",
+            "/api/endpoints",
+            &s.admin,
+            json!({"title": "Guide", "form": form}),
+        )
+        .await
+        .expect(201);
+    let submit = async |body: &str| {
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        let url = form["url"].as_str().unwrap();
+        s.raw("POST", url, &headers, body.to_owned().into()).await.expect(200)
+    };
+    let ivan = submit("name=Ivan&email=ivan%40example.com").await;
+    let maria = submit("name=Maria&email=maria%40example.com").await;
+    assert_eq!(
+        (ivan["status"].as_str(), maria["status"].as_str()),
+        (Some("handled"), Some("handled"))
+    );
+    let leads = s.get("/api/entities/lead", &s.admin).await.expect(200);
+    let lead = |i: usize| EntityRef {
+        kind: EntityKind::Lead,
+        id: leads[i]["id"].as_u64().unwrap(),
+    };
+    let (ivan, maria) = (lead(0), lead(1));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(s.engine.deliver_outbox().await.unwrap(), 2);
+    let guide_for = |name: &str| guide.replace("{=Document.NAME}", name);
+    assert_eq!(
+        sent(&s, ivan).await,
+        [("email".into(), "ivan@example.com".into(), guide_for("Ivan"))]
+    );
+    assert_eq!(
+        sent(&s, maria).await,
+        [("email".into(), "maria@example.com".into(), guide_for("Maria"))]
+    );
+
+    // Ivan opens it the next day: he is on the mailing list.
+    s.clock.advance(chrono::Duration::days(1));
+    let outbox = s.get(&format!("/api/outbox?entity={ivan}"), &s.admin).await.expect(200);
+    let token = outbox[0]["token"].as_str().unwrap();
+    assert_eq!(
+        s.send("GET", &format!("/t/{token}/open.gif"), None, None, "")
+            .await
+            .status,
+        200
+    );
+    s.engine.run_until_idle().await.unwrap();
+    let opened = s.entity(ivan).await;
+    assert_eq!(opened["stage"], "OPENED");
+    assert_eq!(opened["custom_fields"]["UF_MAILING"], "guide-readers");
+
+    // Three days on, the manager hears of Maria only.
+    s.clock.advance(chrono::Duration::days(2));
+    s.engine.run_until_idle().await.unwrap();
+    let notes = s.get("/api/notifications?user=7", &s.admin).await.expect(200);
+    let texts: Vec<&str> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Maria has not opened the guide in 3 days"]);
+    assert!(
+        s.runs(ivan).await.iter().any(|r| r["status"] == "cancelled"),
+        "Ivan's reminder was cancelled"
+    );
+    assert_eq!(s.entity(maria).await["custom_fields"]["UF_MAILING"], Value::Null);
+}
+
 on_both!(
+    a_lead_magnet_form_emails_the_guide_and_follows_up,
     a_payment_link_and_the_payment_notification_move_the_order,
     an_unprocessed_lead_is_escalated_on_working_days_only,
 );
