@@ -317,7 +317,99 @@ async fn a_lead_magnet_form_emails_the_guide_and_follows_up(db: Db) {
     assert_eq!(s.entity(maria).await["custom_fields"]["UF_MAILING"], Value::Null);
 }
 
+/// Scenario 6, webinar chain: an SMS the day before the webinar, a thank
+/// you an hour after it, the recording two days later, and the clients who
+/// did not buy moved to a warming pipeline on the third day.
+async fn a_webinar_chain_runs_around_the_webinars_date(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let webinar = serde_json::to_value(robohost_tests::fixtures::pipeline("webinar", "deal", &["REGISTERED"])).unwrap();
+    let warming = serde_json::to_value(robohost_tests::fixtures::pipeline("warming", "deal", &["NURTURE"])).unwrap();
+    s.json("PUT", "/api/pipelines/webinar", &s.admin, webinar)
+        .await
+        .expect(200);
+    s.json("PUT", "/api/pipelines/warming", &s.admin, warming)
+        .await
+        .expect(200);
+    let around =
+        |offset_seconds: i64| json!({"relative_to": {"field": "UF_WEBINAR_AT", "offset_seconds": offset_seconds}});
+    let sms = |offset: i64, text: &str| json!({"plugin": "standard", "robot": "sms", "timing": around(offset), "properties": {"text": text}});
+    let not_bought = json!({"compare": {"field": "UF_BOUGHT", "op": "ne", "value": "Y"}});
+    for binding in [
+        sms(-86_400, "See you tomorrow at the webinar, {=Document.TITLE}"),
+        sms(3_600, "Thank you for coming to the webinar"),
+        sms(2 * 86_400, "The recording: https://example.com/webinar/recording"),
+        json!({"plugin": "standard", "robot": "move_to_pipeline", "timing": around(3 * 86_400),
+            "condition": not_bought, "properties": {"pipeline": "warming"}}),
+    ] {
+        s.json(
+            "POST",
+            "/api/pipelines/webinar/stages/REGISTERED/robots",
+            &s.admin,
+            binding,
+        )
+        .await
+        .expect(201);
+    }
+    let at = robohost_tests::fixtures::at;
+    let guest = async |name: &str, phone: &str| {
+        let deal = json!({"kind": "deal", "pipeline": "webinar", "fields": {"TITLE": name, "PHONE": phone,
+            "UF_WEBINAR_AT": {"datetime": "2026-11-26T15:00:00+03:00"}}});
+        let deal = s.json("POST", "/api/entities", &s.admin, deal).await.expect(201);
+        EntityRef {
+            kind: EntityKind::Deal,
+            id: deal["id"].as_u64().unwrap(),
+        }
+    };
+    let (buyer, browser) = (
+        guest("Anna", "+79000000002").await,
+        guest("Boris", "+79000000003").await,
+    );
+    let texts =
+        async |r: EntityRef| -> Vec<String> { sent(&s, r).await.into_iter().map(|(_, _, body)| body).collect() };
+
+    s.clock.set(at("2026-11-25T15:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(texts(buyer).await, ["See you tomorrow at the webinar, Anna"]);
+    assert_eq!(sent(&s, browser).await[0].1, "+79000000003");
+    s.clock.set(at("2026-11-26T16:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(
+        texts(browser).await.last().unwrap(),
+        "Thank you for coming to the webinar"
+    );
+    // Anna buys on the second day.
+    let path = format!("/api/entities/deal/{}", buyer.id);
+    s.json("PATCH", &path, &s.admin, json!({"fields": {"UF_BOUGHT": "Y"}}))
+        .await
+        .expect(200);
+    s.clock.set(at("2026-11-28T15:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(texts(browser).await.len(), 3);
+    assert_eq!(
+        texts(buyer).await.last().unwrap(),
+        "The recording: https://example.com/webinar/recording"
+    );
+    s.clock.set(at("2026-11-29T15:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    let moved = s.entity(browser).await;
+    assert_eq!(
+        (moved["pipeline"].as_str(), moved["stage"].as_str()),
+        (Some("warming"), Some("NURTURE"))
+    );
+    assert_eq!(s.entity(buyer).await["pipeline"], "webinar", "a buyer stays");
+    let skipped: Vec<Value> = s
+        .runs(buyer)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["due_at"], json!(at("2026-11-29T15:00:00+03:00")));
+}
+
 on_both!(
+    a_webinar_chain_runs_around_the_webinars_date,
     a_lead_magnet_form_emails_the_guide_and_follows_up,
     a_payment_link_and_the_payment_notification_move_the_order,
     an_unprocessed_lead_is_escalated_on_working_days_only,
