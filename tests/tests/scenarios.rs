@@ -408,7 +408,118 @@ async fn a_webinar_chain_runs_around_the_webinars_date(db: Db) {
     assert_eq!(skipped[0]["due_at"], json!(at("2026-11-29T15:00:00+03:00")));
 }
 
+/// Scenario 8, abandoned cart: reminders by email, SMS and messenger in
+/// the first hours, then a task for a manager; paying cancels what is left.
+async fn an_abandoned_cart_is_chased_until_it_is_paid(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let carts = json!({"code": "carts", "kind": "deal", "names": {"en": "Carts"}, "stages": [
+        {"code": "ABANDONED", "names": {"en": "Abandoned"}, "semantic": "in-progress"},
+        {"code": "PAID", "names": {"en": "Paid"}, "semantic": "success"}]});
+    s.json("PUT", "/api/pipelines/carts", &s.admin, carts).await.expect(200);
+    let after = |hours: u64| json!({"delay_seconds": hours * 3_600});
+    for binding in [
+        json!({"plugin": "standard", "robot": "email", "timing": after(1),
+            "properties": {"subject": "Your cart", "body": "{=Document.TITLE} wait in your cart"}}),
+        json!({"plugin": "standard", "robot": "sms", "timing": after(3),
+            "properties": {"text": "{=Document.TITLE} still wait in your cart"}}),
+        json!({"plugin": "standard", "robot": "messenger", "timing": after(6),
+            "properties": {"text": "Shall we hold {=Document.TITLE} for you?"}}),
+        json!({"plugin": "standard", "robot": "task", "timing": after(24), "recipient": {"user": 7},
+            "properties": {"title": "Call about the cart: {=Document.TITLE}"}}),
+    ] {
+        s.json(
+            "POST",
+            "/api/pipelines/carts/stages/ABANDONED/robots",
+            &s.admin,
+            binding,
+        )
+        .await
+        .expect(201);
+    }
+    s.json(
+        "POST",
+        "/api/pipelines/carts/stages/PAID/triggers",
+        &s.admin,
+        json!({"code": "payment_received"}),
+    )
+    .await
+    .expect(201);
+    s.install_triggers("payments", "payment_notice", r#""payment_received""#)
+        .await;
+    let hook = s
+        .json(
+            "POST",
+            "/api/endpoints",
+            &s.admin,
+            json!({"plugin": "payments", "signed": false}),
+        )
+        .await
+        .expect(201);
+    let cart = async |title: &str, n: u32| {
+        let deal = json!({"kind": "deal", "pipeline": "carts", "fields": {"TITLE": title,
+            "EMAIL": format!("client{n}@example.com"), "PHONE": format!("+7900000001{n}"), "IM": format!("@client{n}")}});
+        let deal = s.json("POST", "/api/entities", &s.admin, deal).await.expect(201);
+        EntityRef {
+            kind: EntityKind::Deal,
+            id: deal["id"].as_u64().unwrap(),
+        }
+    };
+    let (paid, lost) = (cart("Pumps", 1).await, cart("Valves", 2).await);
+    let at = robohost_tests::fixtures::at;
+
+    // Email at 11:00 and SMS at 13:00 for both; the pumps are paid at 14:00.
+    for hour in ["11", "13"] {
+        s.clock.set(at(&format!("2026-11-25T{hour}:00:00+03:00")));
+        s.engine.run_until_idle().await.unwrap();
+    }
+    s.clock.set(at("2026-11-25T14:00:00+03:00"));
+    let body = json!({"event": "payment.succeeded", "payment": {"id": "pay_9", "amount": "900.00", "currency": "RUB",
+        "order_id": paid.to_string(), "paid_at": "2026-11-25T11:00:00Z"}});
+    let path = hook["url"].as_str().unwrap();
+    let headers = [("content-type", "application/json")];
+    s.raw("POST", path, &headers, body.to_string().into()).await.expect(200);
+    assert_eq!(s.entity(paid).await["stage"], "PAID");
+
+    // The next day: the valves were chased to the end, the pumps no more.
+    s.clock.set(at("2026-11-26T10:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    let to = |channel: &str, to: &str, body: &str| (channel.to_owned(), to.to_owned(), body.to_owned());
+    assert_eq!(
+        sent(&s, paid).await,
+        [
+            to("email", "client1@example.com", "Pumps wait in your cart"),
+            to("sms", "+79000000011", "Pumps still wait in your cart")
+        ]
+    );
+    assert_eq!(
+        sent(&s, lost).await,
+        [
+            to("email", "client2@example.com", "Valves wait in your cart"),
+            to("sms", "+79000000012", "Valves still wait in your cart"),
+            to("messenger", "@client2", "Shall we hold Valves for you?"),
+        ]
+    );
+    let tasks = s.get("/api/entities/task", &s.admin).await.expect(200);
+    let titles: Vec<&str> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["fields"]["TITLE"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Call about the cart: Valves"]);
+    assert_eq!(tasks[0]["responsible"], 7);
+    let cancelled = s
+        .runs(paid)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == "cancelled")
+        .count();
+    assert_eq!(cancelled, 2, "the messenger reminder and the task");
+}
+
 on_both!(
+    an_abandoned_cart_is_chased_until_it_is_paid,
     a_webinar_chain_runs_around_the_webinars_date,
     a_lead_magnet_form_emails_the_guide_and_follows_up,
     a_payment_link_and_the_payment_notification_move_the_order,
