@@ -342,6 +342,34 @@ async fn a_retried_idempotency_key_changes_nothing_the_second_time(db: Db) {
     assert_eq!(s.entity(deal).await["stage"], "WORK");
 }
 
+/// Calls are kept for `keep-calls-days` (30 by default): older records
+/// are forgotten, and a key among them no longer makes a call a duplicate.
+async fn old_calls_are_forgotten_with_their_keys(db: Db) {
+    let s = server(db).await;
+    let deal = telephony(&s).await;
+    let hook = endpoint(&s, "telephony", false).await;
+    post(&s, &hook, &[("idempotency-key", "evt-1")], ANSWERED)
+        .await
+        .expect(200);
+    s.move_to(deal, "NEW").await;
+    s.clock.advance(chrono::Duration::days(29));
+    post(&s, &hook, &[], "not json").await.expect(422);
+    assert_eq!(s.engine.forget_old_calls().await.unwrap(), 0);
+    assert_eq!(calls(&s, &hook).await.len(), 2);
+
+    // Past 30 days the first is forgotten, the second is kept.
+    s.clock.advance(chrono::Duration::days(2));
+    assert_eq!(s.engine.forget_old_calls().await.unwrap(), 1);
+    let kept = calls(&s, &hook).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["status"], "plugin-failed");
+    let again = post(&s, &hook, &[("idempotency-key", "evt-1")], ANSWERED)
+        .await
+        .expect(200);
+    assert_eq!(again["status"], "handled");
+    assert_eq!(s.entity(deal).await["stage"], "WORK");
+}
+
 async fn a_hostile_trigger_plugin_fails_only_its_own_call(db: Db) {
     let s = server(db).await;
     s.general_pipeline().await;
@@ -615,6 +643,7 @@ fn made_id(url: &str) -> String {
 }
 
 on_both!(
+    old_calls_are_forgotten_with_their_keys,
     a_web_form_makes_leads_and_keeps_bots_and_floods_out,
     a_call_from_an_unknown_number_makes_a_lead_when_the_endpoint_says_so,
     a_signed_call_moves_the_callers_deal,

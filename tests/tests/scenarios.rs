@@ -38,6 +38,45 @@ async fn sent(s: &Server, about: EntityRef) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Installs the trigger plugin `plugin` as package `name`, providing
+/// `codes`, and makes an endpoint of `spec` for it: the endpoint as made.
+async fn hook(s: &Server, name: &str, plugin: &str, codes: &str, mut spec: Value) -> Value {
+    s.install_triggers(name, plugin, codes).await;
+    spec["plugin"] = json!(name);
+    s.json("POST", "/api/endpoints", &s.admin, spec).await.expect(201)
+}
+
+/// Posts `body` to endpoint `hook` as its sender does, signed with the
+/// endpoint's secret when it has one: the call's record, with its hits and
+/// what they did, as an admin sees it.
+async fn post(s: &Server, hook: &Value, body: &Value) -> Value {
+    let body = body.to_string();
+    let signature = hook["secret"]
+        .as_str()
+        .map(|secret| sign(secret, s.clock.now().0 / 1000, body.as_bytes()));
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(signature.as_deref().map(|signature| ("robohost-signature", signature)));
+    let path = hook["url"].as_str().unwrap();
+    let receipt = s.raw("POST", path, &headers, body.into()).await.expect(200);
+    s.get(&format!("/api/calls/{}", receipt["call"]), &s.admin)
+        .await
+        .expect(200)
+}
+
+/// The texts of user `user`'s notifications.
+async fn notifications(s: &Server, user: u64) -> Vec<String> {
+    let notes = s
+        .get(&format!("/api/notifications?user={user}"), &s.admin)
+        .await
+        .expect(200);
+    notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Scenario 7, payment link: when an order reaches "Awaiting payment" the
 /// client gets an SMS with a payment link, and a reminder a day later; the
 /// payment provider's notification moves the order to "Paid", which
@@ -69,17 +108,14 @@ async fn a_payment_link_and_the_payment_notification_move_the_order(db: Db) {
     )
     .await
     .expect(201);
-    s.install_triggers("payments", "payment_notice", r#""payment_received""#)
-        .await;
-    let hook = s
-        .json(
-            "POST",
-            "/api/endpoints",
-            &s.admin,
-            json!({"plugin": "payments", "title": "Payments"}),
-        )
-        .await
-        .expect(201);
+    let payments = hook(
+        &s,
+        "payments",
+        "payment_notice",
+        r#""payment_received""#,
+        json!({"title": "Payments"}),
+    )
+    .await;
 
     let client = json!({"kind": "contact", "fields": {"NAME": "Ivan", "PHONE": "+79123456789"}});
     let client = s.json("POST", "/api/entities", &s.admin, client).await.expect(201);
@@ -109,19 +145,8 @@ async fn a_payment_link_and_the_payment_notification_move_the_order(db: Db) {
     // A pending payment moves nothing; the succeeded one moves the order.
     let notify = async |event: &str| {
         let body = json!({"event": event, "payment": {"id": "pay_123", "amount": "1500.00", "currency": "RUB",
-            "order_id": format!("deal:{id}"), "paid_at": "2026-11-25T07:30:00Z"}})
-        .to_string();
-        let signature = sign(
-            hook["secret"].as_str().unwrap(),
-            s.clock.now().0 / 1000,
-            body.as_bytes(),
-        );
-        let headers = [
-            ("content-type", "application/json"),
-            ("robohost-signature", signature.as_str()),
-        ];
-        let path = hook["url"].as_str().unwrap();
-        s.raw("POST", path, &headers, body.into()).await.expect(200)
+            "order_id": format!("deal:{id}"), "paid_at": "2026-11-25T07:30:00Z"}});
+        post(&s, &payments, &body).await
     };
     assert_eq!(notify("payment.pending").await["status"], "handled");
     assert_eq!(s.entity(order).await["stage"], "AWAITING_PAYMENT");
@@ -302,14 +327,7 @@ async fn a_lead_magnet_form_emails_the_guide_and_follows_up(db: Db) {
     // Three days on, the manager hears of Maria only.
     s.clock.advance(chrono::Duration::days(2));
     s.engine.run_until_idle().await.unwrap();
-    let notes = s.get("/api/notifications?user=7", &s.admin).await.expect(200);
-    let texts: Vec<&str> = notes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["Maria has not opened the guide in 3 days"]);
+    assert_eq!(notifications(&s, 7).await, ["Maria has not opened the guide in 3 days"]);
     assert!(
         s.runs(ivan).await.iter().any(|r| r["status"] == "cancelled"),
         "Ivan's reminder was cancelled"
@@ -445,17 +463,14 @@ async fn an_abandoned_cart_is_chased_until_it_is_paid(db: Db) {
     )
     .await
     .expect(201);
-    s.install_triggers("payments", "payment_notice", r#""payment_received""#)
-        .await;
-    let hook = s
-        .json(
-            "POST",
-            "/api/endpoints",
-            &s.admin,
-            json!({"plugin": "payments", "signed": false}),
-        )
-        .await
-        .expect(201);
+    let payments = hook(
+        &s,
+        "payments",
+        "payment_notice",
+        r#""payment_received""#,
+        json!({"signed": false}),
+    )
+    .await;
     let cart = async |title: &str, n: u32| {
         let deal = json!({"kind": "deal", "pipeline": "carts", "fields": {"TITLE": title,
             "EMAIL": format!("client{n}@example.com"), "PHONE": format!("+7900000001{n}"), "IM": format!("@client{n}")}});
@@ -476,9 +491,7 @@ async fn an_abandoned_cart_is_chased_until_it_is_paid(db: Db) {
     s.clock.set(at("2026-11-25T14:00:00+03:00"));
     let body = json!({"event": "payment.succeeded", "payment": {"id": "pay_9", "amount": "900.00", "currency": "RUB",
         "order_id": paid.to_string(), "paid_at": "2026-11-25T11:00:00Z"}});
-    let path = hook["url"].as_str().unwrap();
-    let headers = [("content-type", "application/json")];
-    s.raw("POST", path, &headers, body.to_string().into()).await.expect(200);
+    assert_eq!(post(&s, &payments, &body).await["status"], "handled");
     assert_eq!(s.entity(paid).await["stage"], "PAID");
 
     // The next day: the valves were chased to the end, the pumps no more.
@@ -518,7 +531,264 @@ async fn an_abandoned_cart_is_chased_until_it_is_paid(db: Db) {
     assert_eq!(cancelled, 2, "the messenger reminder and the task");
 }
 
+/// Scenario 5, partner application: a partner is asked by email for their
+/// dealer certificate; their reply moves the application on and tells the
+/// manager; without a reply in 3 days the manager is told, and when the
+/// stage still has not changed 2 days after that, the department's head.
+async fn a_partner_application_waits_for_the_partners_reply(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    // Olga (7) handles partners in department 2, which Sergey (8) heads.
+    let partners = json!({"name": "Partners", "head": 8});
+    s.json("PUT", "/api/departments/2", &s.admin, partners)
+        .await
+        .expect(200);
+    for (id, name) in [(7, "Olga"), (8, "Sergey")] {
+        let user = json!({"name": name, "department": 2});
+        s.json("PUT", &format!("/api/users/{id}"), &s.admin, user)
+            .await
+            .expect(200);
+    }
+    let pipeline = json!({"code": "partners", "kind": "deal", "names": {"en": "Partner applications"}, "stages": [
+        {"code": "REQUESTED", "names": {"en": "Certificate requested"}, "semantic": "in-progress"},
+        {"code": "REPLIED", "names": {"en": "Partner replied"}, "semantic": "in-progress"},
+        {"code": "APPROVED", "names": {"en": "Approved"}, "semantic": "success"},
+        {"code": "DECLINED", "names": {"en": "Declined"}, "semantic": "failure"}]});
+    s.json("PUT", "/api/pipelines/partners", &s.admin, pipeline)
+        .await
+        .expect(200);
+    let add = async |stage: &str, binding: Value| {
+        let path = format!("/api/pipelines/partners/stages/{stage}/robots");
+        s.json("POST", &path, &s.admin, binding).await.expect(201);
+    };
+    let request =
+        "Hello! To become our dealer, please reply with your dealer certificate (application {=Document.ID}).";
+    add(
+        "REQUESTED",
+        json!({"plugin": "standard", "robot": "email",
+        "properties": {"subject": "Dealer certificate", "body": request}}),
+    )
+    .await;
+    add(
+        "REQUESTED",
+        json!({"plugin": "standard", "robot": "notify", "recipient": "responsible",
+        "timing": {"delay_seconds": 3 * 86_400},
+        "properties": {"text": "{=Document.TITLE}: no reply to the certificate request in 3 days"}}),
+    )
+    .await;
+    add(
+        "REQUESTED",
+        json!({"plugin": "standard", "robot": "notify", "recipient": "supervisor",
+        "timing": {"after_previous": true, "delay_seconds": 2 * 86_400},
+        "properties": {"text": "{=Document.TITLE} has waited 5 days for its certificate"}}),
+    )
+    .await;
+    add(
+        "REPLIED",
+        json!({"plugin": "standard", "robot": "notify", "recipient": "responsible",
+        "properties": {"text": "{=Document.TITLE} replied: {=Event.SUBJECT}"}}),
+    )
+    .await;
+    let path = "/api/pipelines/partners/stages/REPLIED/triggers";
+    s.json("POST", path, &s.admin, json!({"code": "incoming_email"}))
+        .await
+        .expect(201);
+    let mail = hook(
+        &s,
+        "mail",
+        "mail_notice",
+        r#""incoming_email""#,
+        json!({"title": "Partners' mailbox"}),
+    )
+    .await;
+
+    let application = async |name: &str, email: &str| {
+        let contact = json!({"kind": "contact", "fields": {"NAME": name, "EMAIL": email}});
+        let contact = s.json("POST", "/api/entities", &s.admin, contact).await.expect(201);
+        let deal = json!({"kind": "deal", "pipeline": "partners", "responsible": 7, "fields": {"TITLE": name},
+            "links": [{"kind": "contact", "id": contact["id"]}]});
+        let deal = s.json("POST", "/api/entities", &s.admin, deal).await.expect(201);
+        let contact = EntityRef {
+            kind: EntityKind::Contact,
+            id: contact["id"].as_u64().unwrap(),
+        };
+        let deal = EntityRef {
+            kind: EntityKind::Deal,
+            id: deal["id"].as_u64().unwrap(),
+        };
+        (contact, deal)
+    };
+    let (alpha_contact, alpha) = application("Alpha Pumps", "sales@alpha.example").await;
+    let (_, beta) = application("Beta Valves", "info@beta.example").await;
+    s.engine.run_until_idle().await.unwrap();
+    for (deal, email) in [(alpha, "sales@alpha.example"), (beta, "info@beta.example")] {
+        let text = request.replace("{=Document.ID}", &deal.id.to_string());
+        assert_eq!(sent(&s, deal).await, [("email".into(), email.into(), text)]);
+    }
+    let email = |id: &str, from: &str, subject: &str, automatic: bool| {
+        json!({"event": "email.received", "message_id": format!("<{id}@mail.example>"),
+            "from": from, "to": ["partners@portal.example"], "subject": subject,
+            "text": "Please find the certificate attached.", "auto_submitted": automatic})
+    };
+
+    // The next day Beta's mailbox answers that they are away, which is no
+    // reply; Alpha replies, and its application moves on.
+    let at = robohost_tests::fixtures::at;
+    s.clock.set(at("2026-11-26T09:00:00+03:00"));
+    let away = post(&s, &mail, &email("m1", "info@beta.example", "Out of office", true)).await;
+    assert_eq!(
+        (away["status"].as_str(), away["hits"].as_array().map(Vec::len)),
+        (Some("handled"), Some(0))
+    );
+    let from = r#""Alpha Pumps" <Sales@Alpha.example>"#;
+    let reply = post(&s, &mail, &email("m2", from, "Re: Dealer certificate", false)).await;
+    assert_eq!(
+        reply["hits"][0]["fired"],
+        json!([{"entity": alpha.to_string(), "moved_to": "REPLIED"}])
+    );
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(s.entity(alpha).await["stage"], "REPLIED");
+    assert_eq!(s.entity(beta).await["stage"], "REQUESTED");
+    assert_eq!(
+        notifications(&s, 7).await,
+        ["Alpha Pumps replied: Re: Dealer certificate"]
+    );
+    // The reply is on the partner's contact, and Alpha's reminders are off.
+    let timeline = s
+        .get(
+            &format!("/api/entities/contact/{}/timeline", alpha_contact.id),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    let received: Vec<&Value> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "received")
+        .collect();
+    assert_eq!(received.len(), 1, "{timeline}");
+    assert_eq!(received[0]["data"]["code"], "incoming_email");
+    assert_eq!(received[0]["data"]["data"]["SUBJECT"], "Re: Dealer certificate");
+    let runs = s.runs(alpha).await;
+    let cancelled = runs.iter().filter(|r| r["status"] == "cancelled").count();
+    assert_eq!(cancelled, 2, "both reminders: {runs:?}");
+
+    // Three days after the request Olga hears of Beta; two days later,
+    // with Beta still waiting, Sergey does.
+    s.clock.set(at("2026-11-28T10:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    let olga = [
+        "Alpha Pumps replied: Re: Dealer certificate",
+        "Beta Valves: no reply to the certificate request in 3 days",
+    ];
+    assert_eq!(notifications(&s, 7).await, olga);
+    assert_eq!(notifications(&s, 8).await, Vec::<String>::new());
+    s.clock.set(at("2026-11-30T09:59:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(notifications(&s, 8).await, Vec::<String>::new());
+    s.clock.set(at("2026-11-30T10:00:00+03:00"));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(
+        notifications(&s, 8).await,
+        ["Beta Valves has waited 5 days for its certificate"]
+    );
+    assert_eq!(notifications(&s, 7).await, olga);
+}
+
+/// Scenario 13, messenger connector: a message from a client's phone is
+/// attached to the contact found by it; a message from an unknown number
+/// makes a lead, and that number's next message finds the lead.
+async fn a_messenger_message_finds_its_contact_or_makes_a_lead(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let leads = serde_json::to_value(robohost_tests::fixtures::pipeline("leads", "lead", &["NEW", "IN_WORK"])).unwrap();
+    s.json("PUT", "/api/pipelines/leads", &s.admin, leads).await.expect(200);
+    let answer = json!({"plugin": "standard", "robot": "task", "recipient": {"user": 7},
+        "properties": {"title": "Answer {=Document.NAME} in {=Event.CHANNEL}: {=Event.TEXT}"}});
+    s.json("POST", "/api/pipelines/leads/stages/NEW/robots", &s.admin, answer)
+        .await
+        .expect(201);
+    let messenger = hook(
+        &s,
+        "messenger",
+        "messenger_notice",
+        r#""messenger_message""#,
+        json!({"title": "WhatsApp", "unmatched": {"then": "create-lead", "pipeline": "leads"}}),
+    )
+    .await;
+    let ivan = json!({"kind": "contact", "fields": {"NAME": "Ivan", "PHONE": "+79123456789"}});
+    let ivan = s.json("POST", "/api/entities", &s.admin, ivan).await.expect(201);
+    let ivan = EntityRef {
+        kind: EntityKind::Contact,
+        id: ivan["id"].as_u64().unwrap(),
+    };
+    let message = |id: &str, phone: &str, name: &str, text: &str| {
+        json!({"event": "message.received", "message": {"id": id, "channel": "whatsapp", "text": text,
+            "from": {"phone": phone, "name": name}}})
+    };
+    let received = async |r: EntityRef| {
+        let path = format!("/api/entities/{}/{}/timeline", r.kind.as_str(), r.id);
+        let timeline = s.get(&path, &s.admin).await.expect(200);
+        let texts: Vec<String> = timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "received")
+            .map(|e| e["data"]["data"]["TEXT"].as_str().unwrap().to_owned())
+            .collect();
+        texts
+    };
+
+    // Ivan writes from his number, spelled as the messenger spells it.
+    let call = post(
+        &s,
+        &messenger,
+        &message("m-1", "+7 (912) 345-67-89", "Ivan", "Do you have pumps?"),
+    )
+    .await;
+    assert_eq!(call["status"], "handled");
+    assert_eq!(call["hits"][0]["created"], Value::Null);
+    assert_eq!(received(ivan).await, ["Do you have pumps?"]);
+    assert_eq!(s.get("/api/entities/lead", &s.admin).await.expect(200), json!([]));
+
+    // An unknown number makes a lead with the sender's name and number, and
+    // the manager a task to answer it.
+    let call = post(
+        &s,
+        &messenger,
+        &message("m-2", "8 903 111-22-33", "Anna", "What does delivery cost?"),
+    )
+    .await;
+    let lead: EntityRef = call["hits"][0]["created"].as_str().unwrap().parse().unwrap();
+    s.engine.run_until_idle().await.unwrap();
+    let made = s.entity(lead).await;
+    assert_eq!(
+        (made["pipeline"].as_str(), made["stage"].as_str()),
+        (Some("leads"), Some("NEW"))
+    );
+    assert_eq!(made["fields"]["NAME"], "Anna");
+    assert_eq!(made["fields"]["PHONE"], "+79031112233");
+    let tasks = s.get("/api/entities/task", &s.admin).await.expect(200);
+    assert_eq!(tasks.as_array().unwrap().len(), 1, "{tasks}");
+    assert_eq!(
+        tasks[0]["fields"]["TITLE"],
+        "Answer Anna in whatsapp: What does delivery cost?"
+    );
+    assert_eq!(tasks[0]["responsible"], 7);
+
+    // Her next message is attached to that lead; no second lead is made.
+    let call = post(&s, &messenger, &message("m-3", "+79031112233", "Anna", "And to Kazan?")).await;
+    assert_eq!(call["hits"][0]["created"], Value::Null);
+    assert_eq!(received(lead).await, ["What does delivery cost?", "And to Kazan?"]);
+    let leads = s.get("/api/entities/lead", &s.admin).await.expect(200);
+    assert_eq!(leads.as_array().unwrap().len(), 1);
+    assert_eq!(received(ivan).await, ["Do you have pumps?"]);
+}
+
 on_both!(
+    a_messenger_message_finds_its_contact_or_makes_a_lead,
+    a_partner_application_waits_for_the_partners_reply,
     an_abandoned_cart_is_chased_until_it_is_paid,
     a_webinar_chain_runs_around_the_webinars_date,
     a_lead_magnet_form_emails_the_guide_and_follows_up,

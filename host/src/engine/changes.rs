@@ -177,14 +177,15 @@ impl Engine {
         self.spread(settings, code, found).await
     }
 
-    /// The entity a hit names, or those its lookup finds (at most 20): of
-    /// the kind it names, or, when none has the value and the field is a
-    /// phone or an email, of the first kind in [`LOOKUP_ORDER`] that does,
-    /// as a CRM finds a client by their contact details (so a second
-    /// message from an unknown number finds the lead the first one made).
+    /// The entity a hit names if it exists, or those its lookup finds (at
+    /// most 20): of the kind it names, or, when none has the value and the
+    /// field is a phone or an email, of the first kind in [`LOOKUP_ORDER`]
+    /// that does, as a CRM finds a client by their contact details (so a
+    /// second message from an unknown number finds the lead the first one
+    /// made).
     pub(super) async fn found(&self, target: &HitTarget) -> Result<Vec<EntityRef>> {
         let (kind, code, value) = match target {
-            HitTarget::Entity(r) => return Ok(vec![*r]),
+            HitTarget::Entity(r) => return Ok(self.store.entity(*r).await?.iter().map(Entity::reference).collect()),
             HitTarget::Lookup { kind, code, value } => (kind, code, value),
         };
         let mut kinds = vec![*kind];

@@ -10,22 +10,24 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::changes::{Firing, Trace};
 use super::plugins::Handler;
 use super::{Engine, EngineError, Result, Settings, stage};
 use crate::domain::{
-    CallRecord, CallStatus, Effect, Endpoint, Entity, EntityKind, EntityRef, FORM_SUBMITTED, FieldValue, Fields,
+    CallRecord, CallStatus, Cause, Effect, Endpoint, Entity, EntityKind, EntityRef, FORM_SUBMITTED, FieldValue, Fields,
     FormSpec, Handling, HitRecord, HitTarget, InboundCall, SIGNATURE_HEADER, SignatureCheck, Submission, Timestamp,
     TriggerHit, Unmatched, Value, check_signature, read_submission,
 };
 use crate::storage::Tx;
 
-/// A hit to fire, the lead to make first (for an unmatched lookup, or a
-/// form's submission), and the entities it may move.
+/// A hit to fire: the entities it found, or the lead to make first (for an
+/// unmatched lookup, or a form's submission), and the entities it may move.
 struct Planned {
     hit: TriggerHit,
+    found: Vec<EntityRef>,
     lead: Option<NewLead>,
     candidates: Vec<EntityRef>,
 }
@@ -289,9 +291,14 @@ impl Engine {
             };
             let candidates = match &lead {
                 Some(lead) => vec![lead.reference()],
-                None => self.spread(&settings, &hit.trigger, entities).await?,
+                None => self.spread(&settings, &hit.trigger, entities.clone()).await?,
             };
-            planned.push(Planned { hit, lead, candidates });
+            planned.push(Planned {
+                hit,
+                found: entities,
+                lead,
+                candidates,
+            });
         }
         let kv = Kv {
             namespace: plugin_name,
@@ -334,6 +341,7 @@ impl Engine {
         let candidates = vec![lead.reference()];
         let planned = vec![Planned {
             hit,
+            found: Vec::new(),
             lead: Some(lead),
             candidates,
         }];
@@ -353,8 +361,10 @@ impl Engine {
         })
     }
 
-    /// Makes the planned leads and fires the hits, makes the plugin's
-    /// key-value writes and records the call as handled, in one
+    /// Makes the planned leads, records each hit on the timeline of the
+    /// entities it found or made (`received`: a message is attached to the
+    /// client it came from, whatever it moves) and fires it, makes the
+    /// plugin's key-value writes and records the call as handled, in one
     /// transaction; or, when another call was handled with its idempotency
     /// key meanwhile, none of it.
     async fn commit_call(
@@ -367,11 +377,27 @@ impl Engine {
     ) -> Result<CallRecord> {
         let settings = self.settings();
         let mut tx = self.store.begin().await?;
-        for Planned { hit, lead, candidates } in planned {
+        for Planned {
+            hit,
+            mut found,
+            lead,
+            candidates,
+        } in planned
+        {
             let created = match lead {
-                Some(lead) => Some(self.create_lead(&mut tx, &settings, lead, &endpoint.id, now).await?),
+                Some(lead) => {
+                    let made = self
+                        .create_lead(&mut tx, &settings, lead, &endpoint.id, &hit, now)
+                        .await?;
+                    found.push(made);
+                    Some(made)
+                }
                 None => None,
             };
+            let received = json!({ "code": hit.trigger, "endpoint": endpoint.id, "data": hit.data });
+            for r in found {
+                tx.insert_event(r, "received", &received, now);
+            }
             let firing = Firing::of(&settings, &hit.trigger, &hit.data, Trace::Ignored);
             let fired = self.fire(&mut tx, &settings, &firing, &candidates, now).await?;
             record.hits.push(HitRecord {
@@ -408,14 +434,15 @@ impl Engine {
         }
     }
 
-    /// Makes a planned lead at the first stage of its pipeline (its robots
-    /// queued), in `tx`.
+    /// Makes a planned lead at the first stage of its pipeline, in `tx`;
+    /// the robots queued there see the hit's data as `{=Event.X}`.
     async fn create_lead(
         &self,
         tx: &mut Tx,
         settings: &Settings,
         new: NewLead,
         endpoint: &str,
+        hit: &TriggerHit,
         now: Timestamp,
     ) -> Result<EntityRef> {
         let mut lead = Entity {
@@ -430,17 +457,32 @@ impl Engine {
             updated_at: now,
         };
         (lead.fields, lead.custom_fields) = stage::split_custom(new.fields);
-        tx.insert_event(
-            lead.reference(),
-            "created",
-            &serde_json::json!({ "endpoint": endpoint }),
-            now,
-        );
+        tx.insert_event(lead.reference(), "created", &json!({ "endpoint": endpoint }), now);
         let (pipeline, first) = stage::target(settings, EntityKind::Lead, &new.pipeline, None)?;
         let mut entry = None;
-        stage::enter(tx, settings, &mut lead, &mut entry, &pipeline, &first, None, now).await?;
+        let cause = Cause::Trigger {
+            code: hit.trigger.clone(),
+            data: hit.data.clone(),
+        };
+        stage::enter(tx, settings, &mut lead, &mut entry, &pipeline, &first, Some(cause), now).await?;
         tx.put_entity(&lead, entry).await?;
         Ok(lead.reference())
+    }
+
+    /// Forgets the records of calls older than `[engine] keep-calls-days`
+    /// (and with them the idempotency keys they hold); returns how many.
+    pub async fn forget_old_calls(&self) -> Result<u64> {
+        const DAY: i64 = 86_400_000;
+        let before = Timestamp(self.now().0 - i64::from(self.config.keep_calls_days) * DAY);
+        let forgotten = self.store.forget_calls(before).await?;
+        if forgotten > 0 {
+            tracing::info!(
+                forgotten,
+                days = self.config.keep_calls_days,
+                "forgot old inbound calls"
+            );
+        }
+        Ok(forgotten)
     }
 
     async fn refuse(&self, mut record: CallRecord, status: CallStatus, reason: String) -> Result<CallRecord> {

@@ -1,7 +1,8 @@
 //! The scheduler: the worker loop that runs due work and sleeps until the
-//! next due run, a wake-up or the poll interval ([`Engine::run`]), and cron
-//! schedules firing their triggers ([`Engine::run_schedules`]). Leasing and
-//! running a batch is `worker.rs`'s.
+//! next due run, a wake-up or the poll interval, and forgets old inbound
+//! calls hourly ([`Engine::run`]); and cron schedules firing their triggers
+//! ([`Engine::run_schedules`]). Leasing and running a batch is
+//! `worker.rs`'s.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -90,7 +91,9 @@ impl Engine {
     /// due run, a wake-up, or at most `poll_ms` (other processes add work
     /// too). A batch in flight is finished before it returns.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        const HOUR: i64 = 3_600_000;
         let poll = std::time::Duration::from_millis(self.config.poll_ms);
+        let mut forgot_calls_at = Timestamp(i64::MIN);
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -98,6 +101,12 @@ impl Engine {
             let woken = self.wake.notified();
             if let Err(error) = self.refresh().await {
                 tracing::error!(%error, "reading configuration changes failed; trying again");
+            }
+            if self.now().0.saturating_sub(forgot_calls_at.0) >= HOUR {
+                forgot_calls_at = self.now();
+                if let Err(error) = self.forget_old_calls().await {
+                    tracing::error!(%error, "forgetting old inbound calls failed; trying again in an hour");
+                }
             }
             if let Err(error) = self.deliver_outbox().await {
                 tracing::error!(%error, "delivering the outbox failed; trying again");

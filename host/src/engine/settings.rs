@@ -34,6 +34,9 @@ pub struct EngineConfig {
     /// Where people reach this host, for the links in what it sends: an
     /// email's links and open-tracking image go through `/t/` here.
     pub public_url: String,
+    /// Days an inbound call's record is kept; a sender's idempotency key
+    /// makes a retried call a no-op for as long.
+    pub keep_calls_days: u32,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             poll_ms: 500,
             workers: 2,
             public_url: "http://127.0.0.1:8080".into(),
+            keep_calls_days: 30,
         }
     }
 }

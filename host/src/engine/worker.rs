@@ -44,7 +44,7 @@ enum Step {
     Finish {
         claim: Claim,
         status: RunStatus,
-        report: RunReport,
+        report: Box<RunReport>,
     },
     /// Run it in the sandbox.
     Run(Box<Prepared>),
@@ -290,12 +290,12 @@ impl Engine {
             Ok(Step::Finish {
                 status: report.reason.as_ref().map_or(RunStatus::Cancelled, NotRun::status),
                 claim,
-                report,
+                report: Box::new(report),
             })
         };
         let failed = |claim: Claim, outcome: Outcome| {
             Ok(Step::Finish {
-                report: RunReport::failed(note.clone(), claim.attempt, outcome),
+                report: Box::new(RunReport::failed(note.clone(), claim.attempt, outcome)),
                 claim,
                 status: RunStatus::Dead,
             })

@@ -526,7 +526,7 @@ fn an_error_quotes_a_path_short_and_escaped() {
 #[test]
 fn a_huge_manifest_is_refused_before_it_is_parsed() {
     let huge = format!("# {}\n", "x".repeat(MANIFEST_BYTES));
-    let error = parse_manifest(huge.as_bytes()).err().expect("refused").to_string();
+    let error = parse_manifest(huge.as_bytes()).expect_err("refused").to_string();
     assert!(error.contains("a manifest holds at most 262144"), "{error}");
 }
 

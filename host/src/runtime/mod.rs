@@ -78,7 +78,7 @@ pub enum LoadError {
         detail: String,
     },
     #[error("{name} failed while describing itself: {outcome}")]
-    Describe { name: String, outcome: Outcome },
+    Describe { name: String, outcome: Box<Outcome> },
     #[error("{name} describes itself wrongly: {detail}")]
     BadCatalog { name: String, detail: String },
 }
@@ -338,7 +338,7 @@ impl Sandbox {
         store.data_mut().settle_denials();
         LoadError::Describe {
             name: name.into(),
-            outcome: self.classify(error, self.config.fuel, store.data()),
+            outcome: Box::new(self.classify(error, self.config.fuel, store.data())),
         }
     }
 

@@ -81,6 +81,14 @@ impl Store {
         rows.into_iter().map(call).collect()
     }
 
+    /// Forgets the calls received before `before`; returns how many.
+    pub async fn forget_calls(&self, before: Timestamp) -> Result<u64> {
+        Ok(
+            on!(&*self.writer, c => sqlx::query("DELETE FROM inbound_calls WHERE received_at < $1")
+            .bind(before.0).execute(c).await.map(|r| r.rows_affected()))?,
+        )
+    }
+
     pub async fn call(&self, id: u64) -> Result<Option<CallRecord>> {
         let row: Option<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, record FROM inbound_calls WHERE id = $1").bind(id as i64).fetch_optional(c).await)?;
         row.map(call).transpose()

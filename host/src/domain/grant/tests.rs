@@ -128,7 +128,8 @@ fn http_permissions_reach_their_host_and_ports_only() {
             class,
         })
     };
-    let table: &[(&str, &str, Option<u16>, Result<HttpRoute, HttpRefused>)] = &[
+    type Case<'a> = (&'a str, &'a str, Option<u16>, Result<HttpRoute, HttpRefused>);
+    let table: &[Case] = &[
         ("http", "api.example.com", None, Ok(HttpRoute::Resolve)),
         ("https", "API.example.com", None, Ok(HttpRoute::Resolve)),
         ("http", "api.example.com", Some(80), Ok(HttpRoute::Resolve)),
