@@ -415,8 +415,14 @@ fn patient_config() -> PathBuf {
 
 /// Runs `robohost` with `args` in `dir`.
 fn robohost_in(dir: &Path, args: &[&str]) -> Output {
+    robohost_in_env(dir, args, &[])
+}
+
+/// Runs `robohost` with `args` in `dir` and the environment variables `env`.
+fn robohost_in_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_robohost"))
         .current_dir(dir)
+        .envs(env.iter().copied())
         .arg("--config")
         .arg(patient_config())
         .args(args)
@@ -447,7 +453,9 @@ fn trusting_portal(root: &Path) -> (PathBuf, String) {
 }
 
 /// Runs `robohost plugin new NAME ARGS...` in `parent` over an earlier
-/// run's folder, keeping a Rust plugin's build folder; returns the folder.
+/// run's folder, keeping a Rust plugin's build folder, with the cache (where
+/// a Rust plugin's SDK is unpacked) an empty `parent/cache`; returns the
+/// folder.
 fn new_plugin(parent: &Path, name: &str, args: &[&str]) -> PathBuf {
     let folder = parent.join(name);
     let kept = parent.join("target");
@@ -455,14 +463,37 @@ fn new_plugin(parent: &Path, name: &str, args: &[&str]) -> PathBuf {
         std::fs::rename(folder.join("target"), &kept).unwrap();
     }
     let _ = std::fs::remove_dir_all(&folder);
+    let cache = parent.join("cache");
+    let _ = std::fs::remove_dir_all(&cache);
     std::fs::create_dir_all(parent).unwrap();
     let mut all = vec!["plugin", "new", name];
     all.extend(args);
-    robohost_in(parent, &all);
+    robohost_in_env(parent, &all, &[("ROBOHOST_CACHE", &cache)]);
     if kept.exists() {
         std::fs::rename(&kept, folder.join("target")).unwrap();
     }
     folder
+}
+
+/// Checks that the new Rust plugin in `folder` depends on the SDK unpacked
+/// into `folder`'s parent's `cache` (by `new_plugin`), not on the checkout's.
+fn assert_sdk_unpacked(folder: &Path) {
+    let manifest = std::fs::read_to_string(folder.join("Cargo.toml")).unwrap();
+    let sdk = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("robohost-sdk = { path = \"")?.strip_suffix("\" }"))
+        .unwrap_or_else(|| panic!("no SDK path in {manifest}"));
+    let sdk = Path::new(sdk);
+    let cache = folder.parent().unwrap().join("cache");
+    assert!(
+        sdk.starts_with(&cache),
+        "{} is not in {}",
+        sdk.display(),
+        cache.display()
+    );
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    assert_ne!(sdk.canonicalize().unwrap(), checkout.canonicalize().unwrap());
+    assert!(sdk.join("src/lib.rs").is_file() && sdk.join("../wit/since_v0.1.0/robot.wit").is_file());
 }
 
 /// Runs `robohost plugin test` in `folder`, which may fail; returns its
@@ -491,6 +522,9 @@ fn a_new_plugin_in_each_language_builds_passes_its_test_packs_and_installs() {
             "hello-robot",
             &["--lang", lang, "--publisher", "acme"],
         );
+        if lang == "rust" {
+            assert_sdk_unpacked(&folder);
+        }
 
         let out = robohost_in(&folder, &["plugin", "test"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -547,6 +581,9 @@ fn a_new_trigger_plugin_in_each_language_builds_passes_its_tests_packs_and_insta
             "form-hook",
             &["--lang", lang, "--world", "trigger", "--publisher", "acme"],
         );
+        if lang == "rust" {
+            assert_sdk_unpacked(&folder);
+        }
         let manifest = std::fs::read_to_string(folder.join("robohost.toml")).unwrap();
         assert!(
             manifest.contains("[[triggers]]\ncomponent = \"form-hook.wasm\"\ncodes = [\"form_hook\"]"),
@@ -609,6 +646,67 @@ fn a_new_trigger_plugin_in_each_language_builds_passes_its_tests_packs_and_insta
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
         assert_eq!(report["signed_by"], "acme", "{lang}");
         assert_eq!(report["plugins"], serde_json::json!(["form-hook"]), "{lang}");
+    }
+}
+
+/// The example trigger plugins are package folders: each passes its own
+/// test cases in the sandbox, packs and installs. (Their components are
+/// the ones the tests' build made; a folder names its own with `[build]`.)
+#[test]
+fn the_example_trigger_packages_pass_their_cases_pack_and_install() {
+    let root = tempdir("examples");
+    let key = root.join("robohost.key");
+    let public = String::from_utf8(robohost_in(&root, &["package", "keygen", key.to_str().unwrap()]).stdout).unwrap();
+    let db = format!("sqlite://{}", root.join("portal.sqlite").display());
+    robohost_in(
+        &root,
+        &["package", "trust", "robohost", public.trim(), "--database-url", &db],
+    );
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(&plugins)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|dir| dir.join("robohost.toml").is_file())
+        .collect();
+    examples.sort();
+    let names: Vec<_> = examples.iter().map(|dir| dir.file_name().unwrap().to_owned()).collect();
+    assert_eq!(
+        names,
+        ["call-notice", "mail-notice", "messenger-notice", "payment-notice"]
+    );
+
+    for example in examples {
+        let name = example.file_name().unwrap().to_string_lossy().replace('-', "_");
+        let folder = root.join(&name);
+        std::fs::create_dir_all(folder.join("tests")).unwrap();
+        let manifest = std::fs::read_to_string(example.join("robohost.toml")).unwrap();
+        write(
+            &folder,
+            "robohost.toml",
+            &format!("{manifest}\n[build]\ncomponent = \"built.wasm\"\n"),
+        );
+        std::fs::copy(plugin_path(&name), folder.join("built.wasm")).unwrap();
+        let cases: Vec<PathBuf> = std::fs::read_dir(example.join("tests"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert!(cases.len() >= 3, "{name}: a hit, an event firing nothing and a refusal");
+        for case in &cases {
+            std::fs::copy(case, folder.join("tests").join(case.file_name().unwrap())).unwrap();
+        }
+        let (passed, stdout) = plugin_test(&folder);
+        let all = format!("{0} of {0} cases passed", cases.len());
+        assert!(passed && stdout.contains(&all), "{name}: {stdout}");
+
+        robohost_in(&folder, &["plugin", "pack", "--key", key.to_str().unwrap()]);
+        let package = folder.join(format!("build/{name}-0.1.0.rhpkg"));
+        let out = robohost_in(
+            &root,
+            &["package", "install", package.to_str().unwrap(), "--database-url", &db],
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        assert_eq!(report["signed_by"], "robohost", "{name}");
+        assert_eq!(report["plugins"], serde_json::json!([name]));
     }
 }
 

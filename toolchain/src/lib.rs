@@ -1,7 +1,8 @@
 //! Builds robohost guest components: one plugin folder, in any of the guest
 //! languages robohost supports, into one component file for the `robot` or
 //! `trigger` world ([`World`]), and new plugin folders to start from
-//! ([`NewPlugin`]).
+//! ([`NewPlugin`]), a Rust one depending on the SDK this crate carries
+//! ([`sdk::unpack`]).
 //! The tests' and the host's build scripts use it, and so do
 //! `robohost plugin new | build | test | pack`.
 //!
@@ -25,6 +26,7 @@ mod js;
 mod python;
 pub mod rust;
 mod scaffold;
+pub mod sdk;
 
 pub use scaffold::{NewPlugin, WIT_VERSION, detect};
 
@@ -155,6 +157,15 @@ pub enum Error {
         language: Language,
         needs: &'static str,
     },
+    #[error("no cache folder to unpack the Rust SDK into: set ROBOHOST_CACHE, XDG_CACHE_HOME or HOME")]
+    NoCache,
+    /// `error` is in the message and not a source, which anyhow's `{:#}`
+    /// would print again after the advice.
+    #[error(
+        "could not unpack the Rust SDK into {}: {error}; set ROBOHOST_CACHE to a folder you can write",
+        dir.display()
+    )]
+    Sdk { dir: PathBuf, error: io::Error },
     #[error("{tool} is not installed: {fix}")]
     Missing { tool: &'static str, fix: String },
     #[error("could not run `{command}`: {source}")]

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use crate::{Error, Language, World, io_error};
 
-/// The WIT the host runs, written into a new plugin's `wit/`.
-const WIT: [(&str, &str); 4] = [
+/// The WIT the host runs, written into a new plugin's `wit/` (and beside
+/// the unpacked Rust SDK, [`crate::sdk`]).
+pub(crate) const WIT: [(&str, &str); 4] = [
     ("host.wit", include_str!("../../wit/since_v0.1.0/host.wit")),
     ("robot.wit", include_str!("../../wit/since_v0.1.0/robot.wit")),
     ("trigger.wit", include_str!("../../wit/since_v0.1.0/trigger.wit")),
@@ -110,7 +111,8 @@ pub struct NewPlugin<'a> {
     pub language: Language,
     /// A robot, or a trigger plugin.
     pub world: World,
-    /// The Rust SDK's folder, for a Rust plugin's `Cargo.toml`.
+    /// The Rust SDK's folder, for a Rust plugin's `Cargo.toml` (the other
+    /// languages' plugins ignore it): usually [`crate::sdk::unpack`]'s.
     pub sdk: &'a Path,
 }
 

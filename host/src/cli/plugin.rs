@@ -21,14 +21,13 @@ use crate::domain::{Calendar, Capability, Entity, Fields, InboundCall, Timestamp
 use crate::package::Provides;
 use crate::runtime::{Grants, Plugin, Sandbox, SandboxConfig, TriggerPlugin};
 
-/// The Rust SDK this binary was built with, for new Rust plugins.
-const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
-
 #[derive(Subcommand)]
 pub(super) enum PluginCommand {
     /// Makes a new plugin folder NAME: a greeting robot (or, with `--world
     /// trigger`, a "form submitted" trigger) in the language chosen, its
-    /// package manifest `robohost.toml` and test cases.
+    /// package manifest `robohost.toml` and test cases. A Rust plugin
+    /// depends on the SDK this binary carries, unpacked into
+    /// `$ROBOHOST_CACHE` (by default `~/.cache/robohost`).
     New {
         name: String,
         /// rust, python, js or c.
@@ -80,7 +79,12 @@ pub(super) fn run(sandbox: SandboxConfig, command: PluginCommand) -> anyhow::Res
             publisher,
         } => {
             let folder = dir.join(&name);
-            let sdk = std::path::absolute(SDK)?;
+            // A Rust plugin depends on the SDK this binary carries,
+            // unpacked into the cache.
+            let sdk = match lang {
+                Language::Rust => robohost_toolchain::sdk::unpack()?,
+                _ => PathBuf::new(),
+            };
             NewPlugin {
                 name: &name,
                 publisher: &publisher,
