@@ -6,6 +6,7 @@
 //! - [`engine`]: stage entries, the durable run queue, the scheduler.
 //! - [`storage`]: the database, the only code that speaks SQL.
 //! - [`api`]: the HTTP API, the only code that knows HTTP and JSON wire shapes.
+//! - [`web`]: the admin board, HTML pages for people in a browser.
 //! - [`harness`]: CRM data served from JSON files, for the local run command.
 //! - [`cli`]: the `robohost` command.
 
@@ -17,3 +18,4 @@ pub mod harness;
 pub mod package;
 pub mod runtime;
 pub mod storage;
+pub mod web;

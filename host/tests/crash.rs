@@ -106,7 +106,7 @@ async fn assert_exactly_once(engine: &Engine, deals: &[EntityRef]) {
             .await
             .unwrap()
             .into_iter()
-            .filter(|(e, _)| e == "responsible-changed")
+            .filter(|(_, e, _)| e == "responsible-changed")
             .count();
         assert_eq!(changes, 1, "{deal}");
     }
@@ -157,4 +157,44 @@ async fn two_hosts_on_one_postgres_run_every_robot_exactly_once() {
         host.wait().unwrap();
     }
     assert_exactly_once(&engine, &deals).await;
+}
+
+/// SIGTERM, the signal service managers stop a service with, ends a
+/// serving host in an orderly way and soon, as Ctrl-C does.
+#[test]
+fn sigterm_stops_a_serving_host() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = std::env::temp_dir().join(format!("robohost-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("portal.sqlite").display());
+    let mut host = Command::new(env!("CARGO_BIN_EXE_robohost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting robohost serve");
+    let mut stderr = BufReader::new(host.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("serving on") {
+        line.clear();
+        assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "the host ended before serving");
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let term = Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = host.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            host.kill().unwrap();
+            panic!("the host still runs 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
 }

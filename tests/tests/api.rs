@@ -401,10 +401,20 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
         "POST /hooks/{id}",
         "GET /t/{token}/open.gif",
         "GET /t/{token}/link/{n}",
+        "GET /api/tokens",
+        "DELETE /api/tokens/{id}",
+        "POST /api/runs/retry",
+        "DELETE /api/pipelines/{code}",
+        "DELETE /api/pipelines/{code}/stages/{stage}",
+        "PUT /api/pipelines/{code}/stages/{stage}/robots/order",
+        "PUT /api/pipelines/{code}/stages/{stage}/robots/{id}",
+        "DELETE /api/pipelines/{code}/stages/{stage}/robots/{id}",
+        "PUT /api/pipelines/{code}/stages/{stage}/triggers/{id}",
+        "DELETE /api/pipelines/{code}/stages/{stage}/triggers/{id}",
     ] {
         assert!(listed.contains(&route.to_owned()), "{route} is missing from {listed:?}");
     }
-    assert_eq!(listed.len(), 50, "{listed:?}");
+    assert_eq!(listed.len(), 60, "{listed:?}");
 
     // A path serves the methods the document lists, and no other.
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -715,7 +725,7 @@ async fn bad_input_gets_a_4xx_that_names_the_problem(db: Db) {
         .error(400, "bad_query", Some("entity"), "not an entity reference");
     s.get("/api/runs?colour=red", admin)
         .await
-        .error(400, "bad_query", Some("colour"), "takes entity, limit");
+        .error(400, "bad_query", Some("colour"), "takes entity, status, robot");
     s.get("/api/runs?limit=1&limit=2", admin)
         .await
         .error(400, "bad_query", Some("limit"), "more than once");

@@ -71,7 +71,7 @@ async fn stage_entry_runs_its_robots_and_their_effects_show(db: Db) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(e, _)| e)
+        .map(|(_, e, _)| e)
         .collect();
     assert_eq!(events, ["created", "stage-entered", "responsible-changed"]);
 }
@@ -226,15 +226,15 @@ async fn a_trigger_moves_forward_and_backward_only_when_allowed(db: Db) {
     engine.add_trigger(&reopen).await.unwrap();
     assert_eq!(fire("client-called").await, (Some("NEW".into()), None));
 
-    let events: Vec<(String, serde_json::Value)> = engine.store().events(deal.reference()).await.unwrap();
-    let count = |name: &str| events.iter().filter(|(e, _)| e == name).count();
+    let events = engine.store().events(deal.reference()).await.unwrap();
+    let count = |name: &str| events.iter().filter(|(_, e, _)| e == name).count();
     assert_eq!(count("trigger-fired"), 4, "{events:?}");
     assert_eq!(
         count("trigger-ignored"),
         4,
         "each firing that moved nothing says why: {events:?}"
     );
-    let (_, last_ignored) = events.iter().rfind(|(e, _)| e == "trigger-ignored").unwrap();
+    let (_, _, last_ignored) = events.iter().rfind(|(_, e, _)| e == "trigger-ignored").unwrap();
     assert_eq!(
         last_ignored["ignored"],
         serde_json::json!({"why": "final-stage", "stage": "WON"})
@@ -486,7 +486,7 @@ async fn concurrent_creations_share_commits_and_each_gets_its_own_entry(db: Db) 
             .await
             .unwrap()
             .into_iter()
-            .map(|(e, _)| e)
+            .map(|(_, e, _)| e)
             .collect();
         assert_eq!(events, ["created", "stage-entered", "updated"], "{deal}");
         let runs = engine.store().runs(Some(*deal), 10).await.unwrap();

@@ -141,11 +141,33 @@ pub struct NewToken {
     pub role: Role,
 }
 
-/// A new token's text, shown once.
+/// A new token's text, shown once, and its id.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenCreated {
     #[schema(example = "rh_3f2a...")]
     pub token: String,
+    /// What lists and revokes it.
+    #[schema(example = "9c1e4b7a20d3f615")]
+    pub id: String,
+}
+
+/// The id of a token: the first 16 hex digits of its stored hash, which
+/// tell nothing of the token itself.
+fn token_id(hash: &str) -> String {
+    hash.chars().take(TOKEN_ID_LEN).collect()
+}
+
+const TOKEN_ID_LEN: usize = 16;
+
+/// A token as listed: never its text.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    #[schema(example = "9c1e4b7a20d3f615")]
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    #[schema(value_type = String, example = "2026-11-25T07:00:00.000Z")]
+    pub created_at: Timestamp,
 }
 
 /// The longest token name.
@@ -171,5 +193,54 @@ pub(super) async fn post_token(
     let token = create_token(engine.store(), &new.name, new.role)
         .await
         .map_err(|e| ApiError::internal("making a token failed", e))?;
-    Ok((StatusCode::CREATED, Json(TokenCreated { token })))
+    let id = token_id(&hash(&token));
+    Ok((StatusCode::CREATED, Json(TokenCreated { token, id })))
+}
+
+#[utoipa::path(
+    get, path = "/api/tokens", tag = "tokens",
+    responses((status = 200, description = "The API tokens, oldest first, without their text", body = Vec<TokenInfo>)),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn list_tokens(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    let mut listed = Vec::new();
+    for (hash, name, role, created_at) in engine.store().tokens().await? {
+        let role = role
+            .parse()
+            .map_err(|e: String| ApiError::internal("a stored token has a bad role", e))?;
+        listed.push(TokenInfo {
+            id: token_id(&hash),
+            name,
+            role,
+            created_at,
+        });
+    }
+    Ok(Json(listed))
+}
+
+#[utoipa::path(
+    delete, path = "/api/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's id, as listed")),
+    responses(
+        (status = 204, description = "Revoked: requests with it are refused from now on"),
+        (status = 404, description = "No token has this id"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn revoke_token(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: super::extract::PathParams,
+) -> Result<StatusCode, ApiError> {
+    let id = path.text("id")?;
+    if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ApiError::not_found(Some("id"), format!("token {id}")));
+    }
+    match engine.store().revoke_tokens(id).await? {
+        0 => Err(ApiError::not_found(Some("id"), format!("token {id}"))),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
 }

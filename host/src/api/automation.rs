@@ -193,3 +193,147 @@ pub(super) async fn add_trigger(
     let id = engine.add_trigger(&binding(&engine, &path, body).await?).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
+
+#[utoipa::path(
+    delete, path = "/api/pipelines/{code}", tag = "pipelines",
+    params(("code" = String, Path)),
+    responses(
+        (status = 204, description = "The pipeline is removed, with its robots and triggers"),
+        (status = 409, description = "Entities are in the pipeline; move them first", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn remove_pipeline(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<StatusCode, ApiError> {
+    engine.remove_pipeline(path.text("code")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    delete, path = "/api/pipelines/{code}/stages/{stage}", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path)),
+    responses(
+        (status = 204, description = "The stage is removed, with its robots and triggers"),
+        (status = 409, description = "Entities are in the stage; move them first", body = super::error::ErrorBody),
+        (status = 422, description = "It is the pipeline's only stage", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn remove_stage(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<StatusCode, ApiError> {
+    engine.remove_stage(path.text("code")?, path.text("stage")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    put, path = "/api/pipelines/{code}/stages/{stage}/robots/{id}", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path), ("id" = u64, Path, description = "The robot's id")),
+    request_body(content = Object, description = "The whole binding, as `POST .../robots` takes it; it replaces the \
+        robot's, which keeps its id and place. Runs already queued run with it"),
+    responses((status = 204, description = "The robot is replaced")),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn replace_robot(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(body): JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let id = path.id("id")?;
+    let robot = RobotBinding {
+        id,
+        ..binding(&engine, &path, body).await?
+    };
+    engine.replace_robot(&robot).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    delete, path = "/api/pipelines/{code}/stages/{stage}/robots/{id}", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path), ("id" = u64, Path, description = "The robot's id")),
+    responses((status = 204, description = "The robot is removed; its runs not started yet end cancelled \
+        (`robot-removed`)")),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn remove_robot(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<StatusCode, ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    engine.remove_robot(&pipeline, &stage, path.id("id")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A stage's robots in their new order.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RobotOrder {
+    /// Every robot of the stage, by id, each once.
+    pub ids: Vec<u64>,
+}
+
+#[utoipa::path(
+    put, path = "/api/pipelines/{code}/stages/{stage}/robots/order", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path)),
+    request_body(content = RobotOrder, description = "`ids`: every robot of the stage, each once, in the order they \
+        run; an \"after previous\" robot waits for the one before it in this order"),
+    responses((status = 204, description = "The robots are in the new order")),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn order_robots(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(body): JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    let order: RobotOrder = from_object(body)?;
+    engine.order_robots(&pipeline, &stage, &order.ids).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    put, path = "/api/pipelines/{code}/stages/{stage}/triggers/{id}", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path), ("id" = u64, Path, description = "The trigger's id")),
+    request_body(content = Object, description = "The whole binding, as `POST .../triggers` takes it; it replaces \
+        the trigger's, which keeps its id"),
+    responses((status = 204, description = "The trigger is replaced")),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn replace_trigger(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(body): JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let id = path.id("id")?;
+    let trigger = TriggerBinding {
+        id,
+        ..binding(&engine, &path, body).await?
+    };
+    engine.replace_trigger(&trigger).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    delete, path = "/api/pipelines/{code}/stages/{stage}/triggers/{id}", tag = "pipelines",
+    params(("code" = String, Path), ("stage" = String, Path), ("id" = u64, Path, description = "The trigger's id")),
+    responses((status = 204, description = "The trigger is removed")),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn remove_trigger(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<StatusCode, ApiError> {
+    let (pipeline, stage) = stage_of(&engine, &path).await?;
+    engine.remove_trigger(&pipeline, &stage, path.id("id")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -197,6 +197,8 @@ pub(super) struct Comment {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Event {
+    #[schema(value_type = String, example = "2026-11-25T07:00:00.000Z")]
+    at: Timestamp,
     event: String,
     #[schema(value_type = Object)]
     data: serde_json::Value,
@@ -228,7 +230,7 @@ pub(super) async fn timeline(
         .events(target)
         .await?
         .into_iter()
-        .map(|(event, data)| Event { event, data })
+        .map(|(at, event, data)| Event { at, event, data })
         .collect();
     Ok(Json(Timeline { comments, events }))
 }

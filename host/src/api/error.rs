@@ -47,6 +47,9 @@ pub enum ApiError {
     /// Well-formed input the engine refuses.
     #[error("`{field}`: {problem}")]
     Invalid { field: String, problem: String },
+    /// A change refused while something depends on what it would remove.
+    #[error("{0}")]
+    Conflict(String),
     /// Uploaded bytes that are not a usable plugin.
     #[error("{0}")]
     BadPlugin(String),
@@ -75,7 +78,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable: `bad_json`, `bad_body`, `bad_path`, `bad_query`,
     /// `unsupported_media_type`, `too_large`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `invalid`, `bad_plugin`,
+    /// `not_found`, `method_not_allowed`, `conflict`, `invalid`, `bad_plugin`,
     /// `bad_template`, `internal`.
     pub code: &'static str,
     /// For people: what is wrong and, where it helps, what to send instead.
@@ -122,6 +125,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid { .. } | ApiError::BadPlugin(_) | ApiError::BadTemplate(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -141,6 +145,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Invalid { .. } => "invalid",
             ApiError::BadPlugin(_) => "bad_plugin",
             ApiError::BadTemplate(_) => "bad_template",
@@ -195,6 +200,7 @@ impl From<EngineError> for ApiError {
         match error {
             EngineError::NotFound { what } => ApiError::NotFound { field: None, what },
             EngineError::Invalid { field, problem } => ApiError::Invalid { field, problem },
+            EngineError::InUse(message) => ApiError::Conflict(message),
             // The engine loads a plugin only when it is uploaded or at
             // start, so a load failure here is the upload's fault.
             EngineError::Plugin(e) => ApiError::BadPlugin(e.to_string()),

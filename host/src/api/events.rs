@@ -1,5 +1,5 @@
-//! Events posted from outside (a call came in...) that fire triggers, and the
-//! runs robots made.
+//! Events posted from outside (a call came in...) that fire triggers, and
+//! what robots sent: the outbox and users' notifications.
 
 use std::sync::Arc;
 
@@ -9,8 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::auth::{AnyRole, Auth};
 use super::error::ApiError;
-use super::extract::{JsonBody, PathParams, QueryParams};
-use crate::domain::{Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Run, Value};
+use super::extract::{JsonBody, QueryParams};
+use crate::domain::{Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Value};
 use crate::engine::Engine;
 use crate::storage::OutboxMessage;
 
@@ -99,26 +99,6 @@ pub(super) async fn post_event(
     Ok(Json(Moved { moved, fired }))
 }
 
-#[utoipa::path(
-    get, path = "/api/runs", tag = "runs",
-    params(
-        ("entity" = Option<String>, Query, description = "Only runs on this entity, such as `deal:42`"),
-        ("limit" = Option<u32>, Query, description = "At most this many, 1 to 1000 (100)"),
-    ),
-    responses((status = 200, description = "Runs, oldest first, each with its report", body = Vec<Run>)),
-    security(("bearer" = ["admin", "integrator", "manager"])),
-)]
-pub(super) async fn list_runs(
-    _auth: Auth<AnyRole>,
-    State(engine): State<Arc<Engine>>,
-    query: QueryParams,
-) -> Result<Json<Vec<Run>>, ApiError> {
-    let query = query.allow(&["entity", "limit"])?;
-    let entity: Option<EntityRef> = query.parse("entity")?;
-    let limit = query.limit()?;
-    Ok(Json(engine.store().runs(entity, limit).await?))
-}
-
 /// A notification robots sent a user.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(super) struct Notification {
@@ -170,21 +150,4 @@ pub(super) async fn list_outbox(
     let entity: Option<EntityRef> = query.parse("entity")?;
     let limit = query.limit()?;
     Ok(Json(engine.store().outbox(entity, limit).await?))
-}
-
-#[utoipa::path(
-    get, path = "/api/runs/{id}", tag = "runs",
-    params(("id" = u64, Path)),
-    responses((status = 200, description = "The run: status, cause, attempts and the last attempt's report", body = Run)),
-    security(("bearer" = ["admin", "integrator", "manager"])),
-)]
-pub(super) async fn get_run(
-    _auth: Auth<AnyRole>,
-    State(engine): State<Arc<Engine>>,
-    path: PathParams,
-) -> Result<Json<Run>, ApiError> {
-    let id = path.id("id")?;
-    let run = engine.store().run(id).await?;
-    run.map(Json)
-        .ok_or_else(|| ApiError::not_found(Some("id"), format!("run {id}")))
 }

@@ -25,6 +25,7 @@ mod extract;
 mod packages;
 mod plugins;
 mod role;
+mod runs;
 mod templates;
 mod tracking;
 
@@ -108,9 +109,13 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(entities::move_entity))
         .routes(routes!(entities::timeline))
         .routes(routes!(automation::list_pipelines))
-        .routes(routes!(automation::put_pipeline))
+        .routes(routes!(automation::put_pipeline, automation::remove_pipeline))
+        .routes(routes!(automation::remove_stage))
         .routes(routes!(automation::list_robots, automation::add_robot))
+        .routes(routes!(automation::order_robots))
+        .routes(routes!(automation::replace_robot, automation::remove_robot))
         .routes(routes!(automation::list_triggers, automation::add_trigger))
+        .routes(routes!(automation::replace_trigger, automation::remove_trigger))
         .routes(routes!(directory::list_users))
         .routes(routes!(directory::put_user))
         .routes(routes!(directory::list_departments))
@@ -131,8 +136,9 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(endpoints::post_hook))
         .routes(routes!(tracking::email_opened))
         .routes(routes!(tracking::link_clicked))
-        .routes(routes!(events::list_runs))
-        .routes(routes!(events::get_run))
+        .routes(routes!(runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::retry_runs))
         .routes(routes!(events::list_outbox))
         .routes(routes!(events::list_notifications))
         .routes(packages)
@@ -141,7 +147,8 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(packages::get_trust, packages::put_trust))
         .routes(routes!(templates::install_template))
         .routes(routes!(templates::export_template))
-        .routes(routes!(auth::post_token))
+        .routes(routes!(auth::post_token, auth::list_tokens))
+        .routes(routes!(auth::revoke_token))
 }
 
 /// The OpenAPI document of every route.
@@ -180,6 +187,7 @@ pub fn openapi() -> Document {
 pub fn router(engine: Arc<Engine>) -> Router {
     let (router, _) = routes().split_for_parts();
     router
+        .merge(crate::web::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

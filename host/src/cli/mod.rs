@@ -48,6 +48,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the accounts that sign in to the board.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Install and export industry templates.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -169,6 +172,28 @@ enum TokenCommand {
         #[arg(long)]
         role: crate::api::Role,
         /// The database, as for `serve`.
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Creates an account, or sets its role and password (ending its
+    /// sessions); the password is read from the first line of stdin.
+    Set {
+        name: String,
+        /// admin, integrator or manager: what the account may see and do, as
+        /// for an API token.
+        #[arg(long)]
+        role: crate::api::Role,
+        /// The database, as for `serve`.
+        #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
+        database_url: String,
+    },
+    /// Removes an account and ends its sessions.
+    Remove {
+        name: String,
         #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
         database_url: String,
     },
@@ -361,7 +386,60 @@ fn run_configured(config: Option<&Path>, command: Command) -> anyhow::Result<Exi
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Account(command) => account(command),
     }
+}
+
+fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {
+    use crate::web::session::{MIN_PASSWORD, hash_password};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let open = async |url: &str| {
+        Store::open(url)
+            .await
+            .with_context(|| format!("opening the database {url}"))
+    };
+    match command {
+        AccountCommand::Set {
+            name,
+            role,
+            database_url,
+        } => {
+            let name_ok = |c: char| c.is_alphanumeric() || "._-@".contains(c);
+            if name.is_empty() || name.chars().count() > 100 || !name.chars().all(name_ok) {
+                anyhow::bail!("an account name is 1 to 100 letters, digits, `.`, `_`, `-` or `@`, not {name:?}");
+            }
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < MIN_PASSWORD {
+                anyhow::bail!("the password (the first line of stdin) is shorter than {MIN_PASSWORD} characters");
+            }
+            let hash = hash_password(password).map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+            runtime.block_on(async {
+                let store = open(&database_url).await?;
+                let account = crate::storage::StoredAccount {
+                    name: name.clone(),
+                    role: role.as_str().into(),
+                    password: hash,
+                };
+                store.put_account(&account, crate::domain::Timestamp::now()).await?;
+                store.end_sessions_of(&name).await?;
+                anyhow::Ok(())
+            })?;
+            eprintln!("robohost: account {name} ({}) can sign in to the board", role.as_str());
+        }
+        AccountCommand::Remove { name, database_url } => {
+            let removed =
+                runtime.block_on(async { anyhow::Ok(open(&database_url).await?.remove_account(&name).await?) })?;
+            if !removed {
+                anyhow::bail!("no account is named {name:?}");
+            }
+            eprintln!("robohost: account {name} removed; its sessions ended");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// An engine on `database_url` with the standard robots installed.
@@ -549,6 +627,20 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
         let token = crate::api::create_token(&store, "first admin", crate::api::Role::Admin).await?;
         eprintln!("robohost: no API token existed, so one was made for you (admin; shown only now): {token}");
     }
+    if !store.has_accounts().await? {
+        let password = crate::web::session::random_token().map_err(anyhow::Error::msg)?[..20].to_owned();
+        let hash = crate::web::session::hash_password(&password).map_err(anyhow::Error::msg)?;
+        let admin = crate::storage::StoredAccount {
+            name: "admin".into(),
+            role: crate::api::Role::Admin.as_str().into(),
+            password: hash,
+        };
+        store.put_account(&admin, crate::domain::Timestamp::now()).await?;
+        eprintln!(
+            "robohost: no board account existed, so one was made for you (shown only now): user admin, password {password}; \
+             `robohost account set NAME --role ROLE` sets others"
+        );
+    }
     let sandbox = Arc::new(start(sandbox)?);
     let workers = config.workers;
     let engine = Engine::new(store, sandbox, Arc::new(SystemClock), config).await?;
@@ -567,7 +659,8 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, database = %args.database_url, "robohost is serving");
-    eprintln!("robohost: serving on http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    eprintln!("robohost: serving on http://{address}; the board is at http://{address}/board");
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -576,9 +669,10 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     }
     tasks.spawn({
         let shutdown = shutdown.clone();
+        // Ends with the others, however the shutdown began (SIGTERM, or
+        // the API failing), or `tasks.wait()` would wait for a Ctrl-C.
         async move {
-            let _ = tokio::signal::ctrl_c().await;
-            shutdown.cancel();
+            tokio::select! { _ = tokio::signal::ctrl_c() => shutdown.cancel(), _ = shutdown.cancelled() => {} }
         }
     });
     #[cfg(unix)]

@@ -51,6 +51,31 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
         }
     }
+
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Waiting,
+        RunStatus::Queued,
+        RunStatus::Leased,
+        RunStatus::Succeeded,
+        RunStatus::Awaiting,
+        RunStatus::Skipped,
+        RunStatus::Dead,
+        RunStatus::Cancelled,
+    ];
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = RunStatus::ALL.iter().map(|status| status.as_str()).collect();
+                format!("`{s}` is not a run status; use one of {}", all.join(", "))
+            })
+    }
 }
 
 /// A run as recorded.

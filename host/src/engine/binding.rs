@@ -1,5 +1,7 @@
-//! What a valid robot or trigger binding is, decided here once. Placing one
-//! through the API ([`Engine::add_robot`], [`Engine::add_trigger`]) and
+//! What a valid robot or trigger binding is, decided here once. Placing or
+//! replacing one through the API ([`Engine::add_robot`],
+//! [`Engine::replace_robot`], [`Engine::add_trigger`],
+//! [`Engine::replace_trigger`]) and
 //! checking a template ([`Engine::check_template`]) ask the same functions
 //! with the pipelines they know, and so must any later way to change a
 //! binding; a package upgrade asks them of the robots already placed. A

@@ -40,7 +40,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-use crate::domain::{EntityKind, Permission, Timestamp};
+use crate::domain::{EntityKind, Permission, Pipeline, RobotBinding, Timestamp, TriggerBinding};
 use crate::runtime::{LoadError, RunContext, Sandbox};
 use crate::storage::{Store, StoreError};
 
@@ -71,6 +71,10 @@ pub enum EngineError {
     NotFound { what: String },
     #[error("`{field}`: {problem}")]
     Invalid { field: String, problem: String },
+    /// A change refused while something depends on what it would remove,
+    /// such as a stage with entities in it.
+    #[error("{0}")]
+    InUse(String),
     #[error(transparent)]
     Plugin(#[from] LoadError),
     #[error(transparent)]
@@ -184,6 +188,48 @@ impl Engine {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Where people reach this host (`[engine] public-url`).
+    pub fn public_url(&self) -> &str {
+        &self.config.public_url
+    }
+
+    /// The pipelines as loaded, by code.
+    pub fn pipelines(&self) -> Vec<Pipeline> {
+        let mut pipelines: Vec<Pipeline> = self.settings().pipelines.values().cloned().collect();
+        pipelines.sort_by(|a, b| a.code.cmp(&b.code));
+        pipelines
+    }
+
+    /// The robots (in order) and triggers of a stage, as loaded.
+    pub fn stage_automation(&self, pipeline: &str, stage: &str) -> (Vec<RobotBinding>, Vec<TriggerBinding>) {
+        let settings = self.settings();
+        let robots = settings.robots_at(pipeline, stage).to_vec();
+        let triggers = (settings.triggers.values().flatten())
+            .filter(|t| t.pipeline == pipeline && t.stage == stage)
+            .cloned()
+            .collect();
+        (robots, triggers)
+    }
+
+    /// Puts the dead runs among `ids` back in the queue, due now with their
+    /// attempts anew (an admin's retry once the cause is fixed); returns
+    /// those retried and those that were not dead.
+    pub async fn retry_dead(&self, ids: &[u64]) -> Result<(Vec<u64>, Vec<u64>)> {
+        let now = self.now();
+        let (mut retried, mut not_dead) = (Vec::new(), Vec::new());
+        for &id in ids {
+            match self.store.requeue_dead(id, now).await? {
+                true => retried.push(id),
+                false => not_dead.push(id),
+            }
+        }
+        if !retried.is_empty() {
+            tracing::info!(?retried, "dead runs put back in the queue");
+            self.wake.notify_waiters();
+        }
+        Ok((retried, not_dead))
     }
 
     pub(crate) fn settings(&self) -> Arc<Settings> {

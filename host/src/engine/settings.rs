@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Engine, Result, binding, invalid};
+use super::{Engine, EngineError, Result, binding, invalid};
 use crate::domain::{
     Calendar, Constants, Department, Directory, FieldValue, Pipeline, RobotBinding, TriggerBinding, User,
 };
-use crate::storage::{StoreError, Tx};
+use crate::storage::Tx;
 
 /// How the engine retries, leases and polls: the `[engine]` table of the
 /// configuration file.
@@ -111,7 +111,10 @@ impl Engine {
 
     /// Writes one checked configuration change in its own transaction, then
     /// reads the settings again so the next run sees it.
-    async fn configure<T>(&self, change: impl AsyncFnOnce(&mut Tx) -> Result<T, StoreError>) -> Result<T> {
+    async fn configure<T, E>(&self, change: impl AsyncFnOnce(&mut Tx) -> Result<T, E>) -> Result<T>
+    where
+        EngineError: From<E>,
+    {
         let mut tx = self.store.begin().await?;
         let done = change(&mut tx).await?;
         tx.commit().await?;
@@ -135,7 +138,59 @@ impl Engine {
                 ));
             }
         }
-        self.configure(async |tx| tx.put_pipeline(pipeline).await).await
+        let before = self.settings().pipelines.get(&pipeline.code).cloned();
+        let dropped: Vec<String> = before
+            .iter()
+            .flat_map(|p| &p.stages)
+            .filter(|old| pipeline.stage(&old.code).is_none())
+            .map(|old| old.code.clone())
+            .collect();
+        self.configure(async |tx| {
+            for stage in &dropped {
+                empty_or_refuse(tx, pipeline, Some(stage)).await?;
+                tx.remove_bindings(&pipeline.code, Some(stage)).await?;
+            }
+            tx.put_pipeline(pipeline).await.map_err(EngineError::from)
+        })
+        .await
+    }
+
+    /// Removes a pipeline with its robots and triggers, refused while
+    /// entities are in it.
+    pub async fn remove_pipeline(&self, code: &str) -> Result<()> {
+        let pipeline = self
+            .settings()
+            .pipelines
+            .get(code)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("pipeline `{code}`"),
+            })?;
+        self.configure(async |tx| {
+            empty_or_refuse(tx, &pipeline, None).await?;
+            tx.remove_pipeline(code).await.map_err(EngineError::from)
+        })
+        .await
+    }
+
+    /// Removes a stage of a pipeline with its robots and triggers, refused
+    /// while entities are in it or when it is the pipeline's only stage.
+    pub async fn remove_stage(&self, code: &str, stage: &str) -> Result<()> {
+        let mut pipeline = self
+            .settings()
+            .pipelines
+            .get(code)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("pipeline `{code}`"),
+            })?;
+        if pipeline.stage(stage).is_none() {
+            return Err(EngineError::NotFound {
+                what: format!("stage `{stage}` of pipeline `{code}`"),
+            });
+        }
+        pipeline.stages.retain(|s| s.code != stage);
+        self.put_pipeline(&pipeline).await
     }
 
     pub async fn put_user(&self, user: &User) -> Result<()> {
@@ -162,6 +217,95 @@ impl Engine {
         self.configure(async |tx| tx.add_robot(robot).await).await
     }
 
+    /// Replaces the robot with `robot`'s id on `robot`'s stage, checked as
+    /// [`Engine::add_robot`] checks a new one. Runs already queued run with
+    /// the new binding.
+    pub async fn replace_robot(&self, robot: &RobotBinding) -> Result<()> {
+        robot_on(&self.settings(), &robot.pipeline, &robot.stage, robot.id)?;
+        let (_, refusals) = self.check_robot(&self.settings().pipelines, robot);
+        binding::first(refusals)?;
+        let found = self.configure(async |tx| tx.replace_robot(robot).await).await?;
+        if !found {
+            return Err(robot_missing(&robot.pipeline, &robot.stage, robot.id));
+        }
+        Ok(())
+    }
+
+    /// Removes a robot from a stage. Its runs that have not started end
+    /// cancelled ([`crate::domain::NotRun::RobotRemoved`]); where it had a
+    /// run queued or awaiting a task, the robot after it that waited for it
+    /// starts, as it would have once it finished.
+    pub async fn remove_robot(&self, pipeline: &str, stage: &str, id: u64) -> Result<()> {
+        let settings = self.settings();
+        let robot = robot_on(&settings, pipeline, stage, id)?.clone();
+        let now = self.now();
+        self.configure(async |tx| {
+            let started = tx.remove_robot(&robot, now).await?;
+            if super::effects::next_waiting(&settings, id).is_some() {
+                let targets: Vec<_> = started.iter().map(|(target, _)| *target).collect();
+                tx.lock_entities(&targets).await?;
+                for (target, entry) in started {
+                    self.release_next(tx, &settings, id, target, entry, now).await?;
+                }
+            }
+            Ok::<_, EngineError>(())
+        })
+        .await
+    }
+
+    /// Puts a stage's robots in the order of `ids`, which must name each of
+    /// them once. Stage entries made afterwards follow the new order, and
+    /// so does an "after previous" robot released afterwards.
+    pub async fn order_robots(&self, pipeline: &str, stage: &str, ids: &[u64]) -> Result<()> {
+        let settings = self.settings();
+        if settings.pipelines.get(pipeline).and_then(|p| p.stage(stage)).is_none() {
+            return Err(EngineError::NotFound {
+                what: format!("stage `{stage}` of pipeline `{pipeline}`"),
+            });
+        }
+        let current: Vec<u64> = settings.robots_at(pipeline, stage).iter().map(|r| r.id).collect();
+        let list = |ids: Vec<&u64>| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(", ");
+        let unknown: Vec<&u64> = ids.iter().filter(|id| !current.contains(id)).collect();
+        if !unknown.is_empty() {
+            let problem = format!("no robot {} on stage `{stage}`", list(unknown));
+            return Err(invalid("ids", problem));
+        }
+        let missing: Vec<&u64> = current.iter().filter(|id| !ids.contains(id)).collect();
+        if !missing.is_empty() {
+            let problem = format!(
+                "robot {} of stage `{stage}` missing; name each of its robots once",
+                list(missing)
+            );
+            return Err(invalid("ids", problem));
+        }
+        if ids.len() != current.len() {
+            return Err(invalid(
+                "ids",
+                "a robot is named twice; name each of the stage's robots once",
+            ));
+        }
+        self.configure(async |tx| tx.order_robots(ids).await).await
+    }
+
+    /// Replaces the trigger with `trigger`'s id on `trigger`'s stage,
+    /// checked as [`Engine::add_trigger`] checks a new one.
+    pub async fn replace_trigger(&self, trigger: &TriggerBinding) -> Result<()> {
+        trigger_on(&self.settings(), &trigger.pipeline, &trigger.stage, trigger.id)?;
+        let (_, refusals) = binding::check_trigger(&self.settings().pipelines, trigger);
+        binding::first(refusals)?;
+        let found = self.configure(async |tx| tx.replace_trigger(trigger).await).await?;
+        if !found {
+            return Err(trigger_missing(&trigger.pipeline, &trigger.stage, trigger.id));
+        }
+        Ok(())
+    }
+
+    /// Removes a trigger from a stage.
+    pub async fn remove_trigger(&self, pipeline: &str, stage: &str, id: u64) -> Result<()> {
+        trigger_on(&self.settings(), pipeline, stage, id)?;
+        self.configure(async |tx| tx.remove_trigger(id).await).await
+    }
+
     /// Places a trigger on a stage, if [`Engine::check_trigger`] finds
     /// nothing against it. Returns its id.
     pub async fn add_trigger(&self, trigger: &TriggerBinding) -> Result<u64> {
@@ -169,4 +313,51 @@ impl Engine {
         binding::first(refusals)?;
         self.configure(async |tx| tx.add_trigger(trigger).await).await
     }
+}
+
+/// The robot `id` of a stage.
+fn robot_on<'s>(settings: &'s Settings, pipeline: &str, stage: &str, id: u64) -> Result<&'s RobotBinding> {
+    let robots = settings.robots_at(pipeline, stage);
+    robots
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| robot_missing(pipeline, stage, id))
+}
+
+fn robot_missing(pipeline: &str, stage: &str, id: u64) -> EngineError {
+    EngineError::NotFound {
+        what: format!("robot {id} on stage `{stage}` of pipeline `{pipeline}`"),
+    }
+}
+
+/// The trigger `id` of a stage.
+fn trigger_on<'s>(settings: &'s Settings, pipeline: &str, stage: &str, id: u64) -> Result<&'s TriggerBinding> {
+    let mut triggers = settings.triggers.values().flatten();
+    triggers
+        .find(|t| t.id == id && t.pipeline == pipeline && t.stage == stage)
+        .ok_or_else(|| trigger_missing(pipeline, stage, id))
+}
+
+fn trigger_missing(pipeline: &str, stage: &str, id: u64) -> EngineError {
+    EngineError::NotFound {
+        what: format!("trigger {id} on stage `{stage}` of pipeline `{pipeline}`"),
+    }
+}
+
+/// Refuses to remove a pipeline, or one of its stages, while entities are
+/// in it, saying how many.
+async fn empty_or_refuse(tx: &mut Tx, pipeline: &Pipeline, stage: Option<&str>) -> Result<()> {
+    let n = tx.entities_in(&pipeline.code, stage).await?;
+    if n == 0 {
+        return Ok(());
+    }
+    let kind = pipeline.kind.as_str();
+    let (plural, are, them) = if n == 1 { ("", "is", "it") } else { ("s", "are", "them") };
+    let place = match stage {
+        Some(stage) => format!("stage {stage}"),
+        None => format!("pipeline {}", pipeline.code),
+    };
+    Err(EngineError::InUse(format!(
+        "{n} {kind}{plural} {are} in {place}; move {them} first"
+    )))
 }

@@ -46,9 +46,13 @@ macro_rules! on {
     };
 }
 
+mod accounts;
 mod inbound;
+mod runs;
 mod tx;
 
+pub use accounts::{StoredAccount, StoredSession};
+pub use runs::RunFilter;
 pub use tx::{RunEnd, Tx};
 
 /// A storage failure.
@@ -252,14 +256,15 @@ impl Store {
             .map(Option::unwrap_or_default)
     }
 
+    /// A stage's robots, in their order.
     pub async fn robots_at(&self, pipeline: &str, stage: &str) -> Result<Vec<RobotBinding>> {
-        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots WHERE pipeline = $1 AND stage = $2 ORDER BY id").bind(pipeline).bind(stage).fetch_all(c).await)?;
+        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots WHERE pipeline = $1 AND stage = $2 ORDER BY position, id").bind(pipeline).bind(stage).fetch_all(c).await)?;
         rows.into_iter().map(|(id, spec)| rows::robot(id, &spec)).collect()
     }
 
+    /// Every robot, each stage's in their order.
     pub async fn all_robots(&self) -> Result<Vec<RobotBinding>> {
-        let rows: Vec<(i64, String)> =
-            on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots ORDER BY id").fetch_all(c).await)?;
+        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT id, spec FROM robots ORDER BY position, id").fetch_all(c).await)?;
         rows.into_iter().map(|(id, spec)| rows::robot(id, &spec)).collect()
     }
 
@@ -351,10 +356,10 @@ impl Store {
     }
 
     /// Events of an entity, oldest first: (event, data).
-    pub async fn events(&self, target: EntityRef) -> Result<Vec<(String, serde_json::Value)>> {
-        let rows: Vec<(String, String)> = on!(&*self.db, c => sqlx::query_as("SELECT event, data FROM events WHERE kind = $1 AND entity_id = $2 ORDER BY id").bind(target.kind.as_str()).bind(target.id as i64).fetch_all(c).await)?;
+    pub async fn events(&self, target: EntityRef) -> Result<Vec<(Timestamp, String, serde_json::Value)>> {
+        let rows: Vec<(i64, String, String)> = on!(&*self.db, c => sqlx::query_as("SELECT at, event, data FROM events WHERE kind = $1 AND entity_id = $2 ORDER BY id").bind(target.kind.as_str()).bind(target.id as i64).fetch_all(c).await)?;
         rows.into_iter()
-            .map(|(event, data)| Ok((event, from_json("event data", &data)?)))
+            .map(|(at, event, data)| Ok((Timestamp(at), event, from_json("event data", &data)?)))
             .collect()
     }
 
@@ -419,25 +424,6 @@ impl Store {
         Ok(
             on!(&*self.db, c => sqlx::query_scalar("SELECT value FROM kv WHERE namespace = $1 AND key = $2").bind(namespace).bind(key).fetch_optional(c).await)?,
         )
-    }
-
-    pub async fn run(&self, id: u64) -> Result<Option<Run>> {
-        let sql = format!("{} WHERE id = $1", rows::RUN_SELECT);
-        let row: Option<rows::RunRow> =
-            on!(&*self.db, c => sqlx::query_as(&sql).bind(id as i64).fetch_optional(c).await)?;
-        row.map(rows::run).transpose()
-    }
-
-    /// Runs on one entity, oldest first; all runs when `entity` is `None`.
-    pub async fn runs(&self, entity: Option<EntityRef>, limit: u32) -> Result<Vec<Run>> {
-        let (kind, id) = entity.map(|e| (e.kind.as_str(), e.id as i64)).unwrap_or(("", -1));
-        let sql = format!(
-            "{} WHERE ($1 = '' OR (kind = $1 AND entity_id = $2)) ORDER BY id LIMIT $3",
-            rows::RUN_SELECT
-        );
-        let found: Vec<rows::RunRow> =
-            on!(&*self.db, c => sqlx::query_as(&sql).bind(kind).bind(id).bind(limit as i64).fetch_all(c).await)?;
-        found.into_iter().map(rows::run).collect()
     }
 
     /// Entities in a pipeline, by id.
@@ -551,6 +537,25 @@ impl Store {
         on!(&*self.writer, c => sqlx::query("INSERT INTO api_tokens (hash, name, role, created_at) VALUES ($1, $2, $3, $4)")
             .bind(hash).bind(name).bind(role).bind(at.0).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// The API tokens, oldest first: (hash, name, role, created at).
+    pub async fn tokens(&self) -> Result<Vec<(String, String, String, Timestamp)>> {
+        let rows: Vec<(String, String, String, i64)> = on!(&*self.db, c => sqlx::query_as("SELECT hash, name, role, created_at FROM api_tokens ORDER BY created_at, hash").fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(hash, name, role, at)| (hash, name, role, Timestamp(at)))
+            .collect())
+    }
+
+    /// Deletes the API tokens whose hash starts with `prefix` (hex); returns
+    /// how many.
+    pub async fn revoke_tokens(&self, prefix: &str) -> Result<u64> {
+        debug_assert!(prefix.bytes().all(|b| b.is_ascii_hexdigit()), "no LIKE wildcards");
+        Ok(
+            on!(&*self.writer, c => sqlx::query("DELETE FROM api_tokens WHERE hash LIKE $1")
+            .bind(format!("{prefix}%")).execute(c).await.map(|r| r.rows_affected()))?,
+        )
     }
 
     /// Counts runs by status.

@@ -115,10 +115,11 @@ impl Tx {
         self.bump("plugins").await
     }
 
-    /// Stores a robot binding; its `id` is assigned here.
+    /// Stores a robot binding, last of its stage; its `id` is assigned here.
     pub async fn add_robot(&mut self, robot: &RobotBinding) -> Result<u64> {
         let spec = to_json(robot);
-        let id: i64 = on!(&mut self.conn, t => sqlx::query_scalar("INSERT INTO robots (pipeline, stage, spec) VALUES ($1, $2, $3) RETURNING id")
+        let id: i64 = on!(&mut self.conn, t => sqlx::query_scalar("INSERT INTO robots (pipeline, stage, spec, position) \
+            VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM robots WHERE pipeline = $1 AND stage = $2)) RETURNING id")
             .bind(&robot.pipeline).bind(&robot.stage).bind(&spec).fetch_one(&mut **t).await)?;
         self.bump("settings").await?;
         Ok(id as u64)
@@ -165,6 +166,110 @@ impl Tx {
         let spec = to_json(robot);
         on!(&mut self.conn, t => sqlx::query("UPDATE robots SET spec = $1 WHERE id = $2").bind(&spec).bind(robot.id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("settings").await
+    }
+
+    /// Replaces the robot binding with `robot`'s id on `robot`'s stage;
+    /// `false` when there is none there.
+    pub async fn replace_robot(&mut self, robot: &RobotBinding) -> Result<bool> {
+        let spec = to_json(robot);
+        let n = on!(&mut self.conn, t => sqlx::query("UPDATE robots SET spec = $1 WHERE id = $2 AND pipeline = $3 AND stage = $4")
+            .bind(&spec).bind(robot.id as i64).bind(&robot.pipeline).bind(&robot.stage).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await?;
+        Ok(n == 1)
+    }
+
+    /// Removes a robot binding and cancels its runs that have not started,
+    /// each with a report naming it. Returns the stage entries where it had
+    /// a run queued or awaiting a task: the robot after it there may wait
+    /// for it.
+    pub async fn remove_robot(&mut self, robot: &RobotBinding, at: Timestamp) -> Result<Vec<(EntityRef, u64)>> {
+        let id = robot.id as i64;
+        let started: Vec<(String, i64, i64)> = on!(&mut self.conn, t => sqlx::query_as(
+            "SELECT kind, entity_id, entry_id FROM runs WHERE robot_id = $1 AND status IN ('queued', 'awaiting') ORDER BY kind, entity_id"
+        ).bind(id).fetch_all(&mut **t).await)?;
+        // One statement per number of attempts, which the report repeats.
+        let attempts: Vec<i64> = on!(&mut self.conn, t => sqlx::query_scalar(
+            "SELECT DISTINCT attempts FROM runs WHERE robot_id = $1 AND status IN ('waiting', 'queued')"
+        ).bind(id).fetch_all(&mut **t).await)?;
+        for attempt in attempts {
+            let report = to_json(&RunReport::not_run(
+                RobotNote::of(robot),
+                attempt as u32,
+                NotRun::RobotRemoved,
+            ));
+            on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1, report = $2 \
+                WHERE robot_id = $3 AND attempts = $4 AND status IN ('waiting', 'queued')")
+                .bind(at.0).bind(&report).bind(id).bind(attempt).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        }
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM robots WHERE id = $1").bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await?;
+        started
+            .into_iter()
+            .map(|(kind, id, entry)| {
+                let kind = kind
+                    .parse()
+                    .map_err(|e: crate::domain::ValueError| super::StoreError::Corrupt {
+                        what: "entity kind",
+                        detail: e.to_string(),
+                    })?;
+                Ok((EntityRef { kind, id: id as u64 }, entry as u64))
+            })
+            .collect()
+    }
+
+    /// Puts a stage's robots in the order of `ids`.
+    pub async fn order_robots(&mut self, ids: &[u64]) -> Result<()> {
+        for (position, id) in ids.iter().enumerate() {
+            on!(&mut self.conn, t => sqlx::query("UPDATE robots SET position = $1 WHERE id = $2")
+                .bind(position as i64 + 1).bind(*id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        }
+        self.bump("settings").await
+    }
+
+    /// Replaces the trigger binding with `trigger`'s id on `trigger`'s
+    /// stage, and forgets when its old schedule fires next; `false` when
+    /// there is none there.
+    pub async fn replace_trigger(&mut self, trigger: &TriggerBinding) -> Result<bool> {
+        let spec = to_json(trigger);
+        let n = on!(&mut self.conn, t => sqlx::query("UPDATE triggers SET code = $1, spec = $2 WHERE id = $3 AND pipeline = $4 AND stage = $5")
+            .bind(&trigger.code).bind(&spec).bind(trigger.id as i64).bind(&trigger.pipeline).bind(&trigger.stage)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM schedules WHERE trigger_id = $1").bind(trigger.id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await?;
+        Ok(n == 1)
+    }
+
+    /// Removes a trigger binding and its schedule.
+    pub async fn remove_trigger(&mut self, id: u64) -> Result<()> {
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM schedules WHERE trigger_id = $1").bind(id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM triggers WHERE id = $1").bind(id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    /// How many entities are in a pipeline, or in one of its stages.
+    pub async fn entities_in(&mut self, pipeline: &str, stage: Option<&str>) -> Result<u64> {
+        let n: i64 = on!(&mut self.conn, t => sqlx::query_scalar("SELECT COUNT(*) FROM entities WHERE pipeline = $1 AND ($2 IS NULL OR stage = $2)")
+            .bind(pipeline).bind(stage).fetch_one(&mut **t).await)?;
+        Ok(n as u64)
+    }
+
+    /// Removes the robots and triggers of a pipeline, or of one of its
+    /// stages, with the triggers' schedules.
+    pub async fn remove_bindings(&mut self, pipeline: &str, stage: Option<&str>) -> Result<()> {
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM schedules WHERE trigger_id IN (SELECT id FROM triggers WHERE pipeline = $1 AND ($2 IS NULL OR stage = $2))")
+            .bind(pipeline).bind(stage).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        for table in ["robots", "triggers"] {
+            let sql = format!("DELETE FROM {table} WHERE pipeline = $1 AND ($2 IS NULL OR stage = $2)");
+            on!(&mut self.conn, t => sqlx::query(&sql).bind(pipeline).bind(stage).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        }
+        self.bump("settings").await
+    }
+
+    /// Removes a pipeline, with its robots and triggers.
+    pub async fn remove_pipeline(&mut self, code: &str) -> Result<()> {
+        self.remove_bindings(code, None).await?;
+        on!(&mut self.conn, t => sqlx::query("DELETE FROM pipelines WHERE code = $1").bind(code).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// Removes plugins, and the package they came in (every version).

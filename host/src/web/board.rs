@@ -1,0 +1,242 @@
+//! The board's view of a pipeline: its stages in order as columns, each with
+//! its triggers and robot cards saying what the robot is, when it runs, on
+//! what condition and to whom. Read from the engine's loaded settings, so a
+//! page costs no database query.
+
+use super::text::{Lang, Text};
+use crate::domain::{Condition, FieldValue, Op, Pipeline, Recipient, RobotBinding, Semantic, Timing};
+use crate::engine::Engine;
+
+pub struct BoardView {
+    pub code: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub stages: Vec<StageView>,
+}
+
+pub struct StageView {
+    pub code: String,
+    pub name: String,
+    /// `in-progress`, `success` or `failure`: the column's colour.
+    pub semantic: &'static str,
+    pub triggers: Vec<String>,
+    pub robots: Vec<RobotCard>,
+}
+
+pub struct RobotCard {
+    pub id: u64,
+    /// The admin's title, else the robot's name.
+    pub title: String,
+    /// `plugin/robot`.
+    pub robot: String,
+    pub when: String,
+    pub condition: Option<String>,
+    pub to: Option<String>,
+    pub disabled: Option<String>,
+}
+
+/// A pipeline's board in `lang`.
+pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang) -> BoardView {
+    let t = lang.text();
+    let catalog = engine.trigger_catalog();
+    let trigger_name = |code: &str| {
+        catalog
+            .iter()
+            .find(|c| c.code == code)
+            .map_or(code.to_owned(), |c| lang.pick(&c.names, code).to_owned())
+    };
+    let stages = pipeline
+        .stages
+        .iter()
+        .map(|stage| {
+            let (robots, triggers) = engine.stage_automation(&pipeline.code, &stage.code);
+            StageView {
+                code: stage.code.clone(),
+                name: lang.pick(&stage.names, &stage.code).to_owned(),
+                semantic: match stage.semantic {
+                    Semantic::InProgress => "in-progress",
+                    Semantic::Success => "success",
+                    Semantic::Failure => "failure",
+                },
+                triggers: triggers.iter().map(|tr| trigger_name(&tr.code)).collect(),
+                robots: robots.iter().map(|binding| card(engine, binding, lang, t)).collect(),
+            }
+        })
+        .collect();
+    BoardView {
+        code: pipeline.code.clone(),
+        name: lang.pick(&pipeline.names, &pipeline.code).to_owned(),
+        kind: pipeline.kind.as_str(),
+        stages,
+    }
+}
+
+fn card(engine: &Engine, binding: &RobotBinding, lang: Lang, t: &Text) -> RobotCard {
+    let robots = engine.plugin_robots(&binding.plugin);
+    let name = robots
+        .iter()
+        .find(|r| r.code == binding.robot)
+        .map(|r| lang.pick(&r.names, &binding.robot).to_owned());
+    let title = match (binding.title.trim(), name) {
+        ("", Some(name)) => name,
+        ("", None) => binding.robot.clone(),
+        (title, _) => title.to_owned(),
+    };
+    RobotCard {
+        id: binding.id,
+        title,
+        robot: format!("{}/{}", binding.plugin, binding.robot),
+        when: when(&binding.timing, lang, t),
+        condition: binding.condition.as_ref().map(condition),
+        to: binding.recipient.as_ref().map(|r| recipient(r, t)),
+        disabled: binding.disabled.clone(),
+    }
+}
+
+/// When a robot runs, as a sentence.
+pub fn when(timing: &Timing, lang: Lang, t: &Text) -> String {
+    let mut text = match (&timing.relative_to, timing.delay_seconds) {
+        (Some(at), _) if at.offset_seconds < 0 => {
+            format!(
+                "{} {} {}",
+                duration(at.offset_seconds.unsigned_abs(), lang),
+                t.before,
+                at.field
+            )
+        }
+        (Some(at), _) => format!("{} {} {}", t.after, duration(at.offset_seconds as u64, lang), at.field),
+        (None, 0) if timing.after_previous => capitalised(t.after_previous),
+        (None, 0) => t.immediately.to_owned(),
+        (None, delay) => format!("{} {}", t.after, duration(delay, lang)),
+    };
+    if timing.after_previous && (timing.delay_seconds > 0 || timing.relative_to.is_some()) {
+        text = format!("{text}, {}", t.after_previous);
+    }
+    if timing.working_time {
+        text = format!("{text}, {}", t.in_working_time);
+    }
+    if timing.skip_outside_working_time {
+        text = format!("{text}, {}", t.only_in_working_time);
+    }
+    text
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or(String::new(), |first| first.to_uppercase().chain(chars).collect())
+}
+
+/// A duration in its largest whole unit: `3 d`, `2 h`, `90 min`, `45 s`.
+fn duration(seconds: u64, lang: Lang) -> String {
+    let (day, hour, minute, second) = match lang {
+        Lang::En => ("d", "h", "min", "s"),
+        Lang::Ru => ("д", "ч", "мин", "с"),
+    };
+    match seconds {
+        s if s > 0 && s % 86_400 == 0 => format!("{} {day}", s / 86_400),
+        s if s > 0 && s % 3_600 == 0 => format!("{} {hour}", s / 3_600),
+        s if s > 0 && s % 60 == 0 => format!("{} {minute}", s / 60),
+        s => format!("{s} {second}"),
+    }
+}
+
+/// A condition as its fields, operators and values.
+pub fn condition(c: &Condition) -> String {
+    match c {
+        Condition::All(parts) => parts.iter().map(nested).collect::<Vec<_>>().join(" and "),
+        Condition::Any(parts) => parts.iter().map(nested).collect::<Vec<_>>().join(" or "),
+        Condition::Compare { field, op, value } => {
+            let op = match op {
+                Op::Eq => "=",
+                Op::Ne => "≠",
+                Op::Gt => ">",
+                Op::Ge => "≥",
+                Op::Lt => "<",
+                Op::Le => "≤",
+                Op::Contains => "contains",
+                Op::Empty => return format!("{field} is empty"),
+                Op::NotEmpty => return format!("{field} is not empty"),
+            };
+            let value = match value {
+                FieldValue::Empty => "—".to_owned(),
+                value => value.to_string(),
+            };
+            format!("{field} {op} {value}")
+        }
+    }
+}
+
+fn nested(c: &Condition) -> String {
+    match c {
+        Condition::Compare { .. } => condition(c),
+        _ => format!("({})", condition(c)),
+    }
+}
+
+fn recipient(r: &Recipient, t: &Text) -> String {
+    match r {
+        Recipient::Responsible => t.responsible.to_owned(),
+        Recipient::Supervisor => t.supervisor.to_owned(),
+        Recipient::User(id) => format!("{} {id}", t.user),
+        Recipient::Constant(code) => format!("{{=GlobalConst.{code}}}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RelativeTo;
+
+    #[test]
+    fn timings_read_as_sentences_in_both_languages() {
+        let (en, ru) = (Lang::En.text(), Lang::Ru.text());
+        let timing = |json: &str| -> Timing { serde_json::from_str(json).unwrap() };
+        assert_eq!(when(&timing("{}"), Lang::En, en), "Immediately");
+        assert_eq!(when(&timing(r#"{"delay_seconds": 259200}"#), Lang::En, en), "After 3 d");
+        assert_eq!(when(&timing(r#"{"delay_seconds": 259200}"#), Lang::Ru, ru), "Через 3 д");
+        assert_eq!(
+            when(&timing(r#"{"after_previous": true}"#), Lang::En, en),
+            "After the previous robot"
+        );
+        assert_eq!(
+            when(
+                &timing(r#"{"after_previous": true, "delay_seconds": 7200, "working_time": true}"#),
+                Lang::En,
+                en
+            ),
+            "After 2 h, after the previous robot, in working time"
+        );
+        let before = Timing {
+            relative_to: Some(RelativeTo {
+                field: "UF_WEBINAR".into(),
+                offset_seconds: -86_400,
+            }),
+            ..Timing::default()
+        };
+        assert_eq!(when(&before, Lang::En, en), "1 d before UF_WEBINAR");
+        assert_eq!(
+            when(
+                &timing(r#"{"delay_seconds": 300, "skip_outside_working_time": true}"#),
+                Lang::En,
+                en
+            ),
+            "After 5 min, only in working time, else skipped"
+        );
+    }
+
+    #[test]
+    fn conditions_read_as_comparisons() {
+        let c: Condition = serde_json::from_str(
+            r#"{"all": [{"compare": {"field": "OPPORTUNITY", "op": "ge", "value": {"money": "100000.00 RUB"}}},
+                {"any": [{"compare": {"field": "UF_VIP", "op": "eq", "value": true}},
+                         {"compare": {"field": "PHONE", "op": "not-empty", "value": null}}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            condition(&c),
+            "OPPORTUNITY ≥ 100000.00 RUB and (UF_VIP = true or PHONE is not empty)"
+        );
+    }
+}
