@@ -142,3 +142,63 @@ def test_a_session_cookie_is_http_only_and_strict(host, page):
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie").find("robohost_session") == -1
+
+
+def test_test_mode_colours_the_cards_by_what_happened_for_a_deal(host, page, screenshot):
+    token = host.token("admin")
+    assert host.api("PUT", "/api/pipelines/sales", token, PIPELINE).status == 200
+    big = {"compare": {"field": "OPPORTUNITY", "op": "ge", "value": {"money": "100000.00 RUB"}}}
+    robots = [
+        {"plugin": "standard", "robot": "notify", "title": "Tell the manager", "recipient": "responsible",
+         "properties": {"text": "New deal {=Document.TITLE}"}},
+        {"plugin": "standard", "robot": "task", "title": "Call in 3 days", "recipient": "responsible",
+         "timing": {"delay_seconds": 3 * 86400}, "properties": {"title": "Call about {=Document.TITLE}"}},
+        {"plugin": "standard", "robot": "comment", "title": "Note a big deal", "condition": big,
+         "properties": {"text": "A big one"}},
+        {"plugin": "standard", "robot": "email", "title": "Send the offer",
+         "properties": {"subject": "Offer", "body": "Our offer"}},
+    ]
+    for robot in robots:
+        answer = host.api("POST", "/api/pipelines/sales/stages/NEW/robots", token, robot)
+        assert answer.status == 201, answer
+    deal = {"kind": "deal", "pipeline": "sales", "responsible": 7,
+            "fields": {"TITLE": "Pumps", "OPPORTUNITY": {"money": "5000.00 RUB"}}}
+    deal = host.api("POST", "/api/entities", token, deal).body["id"]
+    from test_runs import wait_for
+
+    wait_for(
+        host, token, f"/api/runs?entity=deal:{deal}",
+        lambda runs: sorted(r["status"] for r in runs) == ["dead", "queued", "skipped", "succeeded"],
+        "the deal's runs settled",
+    )
+    # A robot added after the deal entered the stage has no run for it.
+    late = {"plugin": "standard", "robot": "comment", "title": "Added later", "properties": {"text": "Late"}}
+    assert host.api("POST", "/api/pipelines/sales/stages/NEW/robots", token, late).status == 201
+
+    host.account("anna", "admin", "correct horse battery")
+    sign_in(page, host)
+    page.goto(host.url + "/board/sales")
+    page.get_by_label(re.compile("Test mode")).fill(f"deal:{deal}")
+    page.get_by_role("button", name="Test").click()
+    expect(page).to_have_url(re.compile(rf"/board/sales\?entity=deal%3A{deal}$|/board/sales\?entity=deal:{deal}$"))
+    expect(page.locator(".testing")).to_have_text(f"deal:{deal} in stage New")
+    cards = page.locator("section[data-stage=NEW] article.robot")
+    expect(cards).to_have_count(5)
+    expected = [
+        ("done", "Done"),
+        ("waiting", "Waiting: until "),
+        ("skipped", "Skipped: condition is false"),
+        ("failed", "Failed: robot error `no_address`"),
+        ("not-started", "Not started: no run for this entry"),
+    ]
+    for i, (state, says) in enumerate(expected):
+        expect(cards.nth(i)).to_have_class(re.compile(rf"\bstate-{state}\b"))
+        expect(cards.nth(i).locator(".verdict")).to_contain_text(says)
+    expect(cards.nth(3)).to_have_attribute("title", re.compile("no_address"))
+    expect(page.locator("section[data-stage=OFFER] article.robot.state-done")).to_have_count(0)
+    screenshot(page, "test-mode")
+
+    # Another pipeline's entity, or none, is said so.
+    page.get_by_label(re.compile("Test mode")).fill("deal:999")
+    page.get_by_role("button", name="Test").click()
+    expect(page.get_by_role("alert")).to_contain_text("deal:999")

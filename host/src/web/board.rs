@@ -3,9 +3,57 @@
 //! what condition and to whom. Read from the engine's loaded settings, so a
 //! page costs no database query.
 
+use std::collections::HashMap;
+
 use super::text::{Lang, Text};
-use crate::domain::{Condition, FieldValue, Op, Pipeline, Recipient, RobotBinding, Semantic, Timing};
+use crate::domain::{Condition, FieldValue, Op, Pipeline, Recipient, RobotBinding, Run, RunStatus, Semantic, Timing};
 use crate::engine::Engine;
+
+/// Test mode: the entity the board is coloured for, the stage it is in, and
+/// the runs of its current entry into that stage, by robot.
+pub struct Testing {
+    pub stage: String,
+    pub runs: HashMap<u64, Run>,
+}
+
+/// What happened to a robot for the entity under test: a state (the card's
+/// colour) and why, in words.
+pub struct Verdict {
+    /// `done`, `failed`, `waiting`, `skipped`, `cancelled` or `not-started`.
+    pub state: &'static str,
+    pub label: &'static str,
+    pub detail: String,
+}
+
+fn verdict(run: Option<&Run>, t: &Text) -> Verdict {
+    let Some(run) = run else {
+        return Verdict {
+            state: "not-started",
+            label: t.not_started,
+            detail: t.no_run.to_owned(),
+        };
+    };
+    let reason = || {
+        run.report
+            .as_ref()
+            .map_or(String::new(), |r| match (&r.reason, &r.outcome) {
+                (Some(reason), _) => reason.to_string(),
+                (None, Some(outcome)) => outcome.to_string(),
+                (None, None) => String::new(),
+            })
+    };
+    let (state, label, detail) = match run.status {
+        RunStatus::Succeeded => ("done", t.done, String::new()),
+        RunStatus::Awaiting => ("done", t.done, t.awaiting_task.to_owned()),
+        RunStatus::Dead => ("failed", t.failed, reason()),
+        RunStatus::Queued => ("waiting", t.waiting, format!("{} {}", t.until, run.due_at)),
+        RunStatus::Leased => ("waiting", t.waiting, t.running.to_owned()),
+        RunStatus::Waiting => ("waiting", t.waiting, t.for_previous.to_owned()),
+        RunStatus::Skipped => ("skipped", t.skipped, reason()),
+        RunStatus::Cancelled => ("cancelled", t.cancelled, reason()),
+    };
+    Verdict { state, label, detail }
+}
 
 pub struct BoardView {
     pub code: String,
@@ -33,10 +81,13 @@ pub struct RobotCard {
     pub condition: Option<String>,
     pub to: Option<String>,
     pub disabled: Option<String>,
+    /// In test mode, on the entity's stage: what happened for its entry.
+    pub verdict: Option<Verdict>,
 }
 
-/// A pipeline's board in `lang`.
-pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang) -> BoardView {
+/// A pipeline's board in `lang`; in test mode, the cards of the entity's
+/// stage say what happened for it.
+pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang, testing: Option<&Testing>) -> BoardView {
     let t = lang.text();
     let catalog = engine.trigger_catalog();
     let trigger_name = |code: &str| {
@@ -59,7 +110,16 @@ pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang) -> BoardView {
                     Semantic::Failure => "failure",
                 },
                 triggers: triggers.iter().map(|tr| trigger_name(&tr.code)).collect(),
-                robots: robots.iter().map(|binding| card(engine, binding, lang, t)).collect(),
+                robots: robots
+                    .iter()
+                    .map(|binding| {
+                        let mut card = card(engine, binding, lang, t);
+                        card.verdict = testing
+                            .filter(|testing| testing.stage == stage.code)
+                            .map(|testing| verdict(testing.runs.get(&binding.id), t));
+                        card
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -90,6 +150,7 @@ fn card(engine: &Engine, binding: &RobotBinding, lang: Lang, t: &Text) -> RobotC
         condition: binding.condition.as_ref().map(condition),
         to: binding.recipient.as_ref().map(|r| recipient(r, t)),
         disabled: binding.disabled.clone(),
+        verdict: None,
     }
 }
 

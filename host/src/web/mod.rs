@@ -5,6 +5,7 @@
 //! [`session`] for signing in, [`board`] for a pipeline's board.
 
 pub mod board;
+pub mod runs;
 pub mod session;
 pub mod text;
 
@@ -34,6 +35,9 @@ pub fn router() -> Router<Arc<Engine>> {
         .route("/lang/{lang}", get(switch_lang))
         .route("/board", get(pipelines))
         .route("/board/{code}", get(pipeline_board))
+        .route("/runs", get(runs::log))
+        .route("/runs/{id}", get(runs::run_page))
+        .route("/runs/retry", post(runs::retry))
         .route("/static/board.css", get(stylesheet))
 }
 
@@ -45,8 +49,16 @@ pub struct Frame {
     pub other: Lang,
     pub account: Option<String>,
     pub csrf: String,
-    /// This page's path, for the language switch to come back to.
+    /// This page's path and query, for the language switch and forms to
+    /// come back to.
     pub here: String,
+}
+
+impl Frame {
+    /// [`Frame::here`] encoded for a query parameter.
+    pub fn back(&self) -> String {
+        form_urlencoded::byte_serialize(self.here.as_bytes()).collect()
+    }
 }
 
 impl Frame {
@@ -63,7 +75,7 @@ impl Frame {
 }
 
 /// Renders a template as a page.
-fn page(template: &impl Template) -> Response {
+pub(super) fn page(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => ApiError::internal("rendering a page failed", e).into_response(),
@@ -125,11 +137,11 @@ async fn login_page(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Re
 }
 
 /// The fields of a URL-encoded form.
-fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+pub(super) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
@@ -197,7 +209,7 @@ async fn logout(State(engine): State<Arc<Engine>>, session: Session, body: Bytes
 }
 
 /// A form posted without its session's CSRF token: nothing is done.
-fn csrf_refused(lang: Lang) -> Response {
+pub(super) fn csrf_refused(lang: Lang) -> Response {
     (StatusCode::FORBIDDEN, lang.text().csrf_refused).into_response()
 }
 
@@ -256,17 +268,67 @@ async fn pipelines(State(engine): State<Arc<Engine>>, session: Session) -> Respo
 struct BoardPage {
     frame: Frame,
     board: BoardView,
+    /// Test mode's entity as typed, and what the board says of it.
+    entity: String,
+    testing: Option<String>,
+    error: Option<String>,
 }
 
-async fn pipeline_board(State(engine): State<Arc<Engine>>, session: Session, Path(code): Path<String>) -> Response {
+#[derive(serde::Deserialize)]
+struct BoardQuery {
+    entity: Option<String>,
+}
+
+async fn pipeline_board(
+    State(engine): State<Arc<Engine>>,
+    session: Session,
+    Path(code): Path<String>,
+    Query(query): Query<BoardQuery>,
+) -> Result<Response, ApiError> {
+    let t = session.lang.text();
     let Some(pipeline) = engine.pipelines().into_iter().find(|p| p.code == code) else {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return Ok((StatusCode::NOT_FOUND, t.not_found).into_response());
     };
-    let board = board::board(&engine, &pipeline, session.lang);
-    page(&BoardPage {
-        frame: Frame::of(&session, format!("/board/{code}")),
+    let entity = query.entity.unwrap_or_default().trim().to_owned();
+    let (mut testing, mut summary, mut error) = (None, None, None);
+    if !entity.is_empty() {
+        match entity.parse::<crate::domain::EntityRef>() {
+            Err(e) => error = Some(e.to_string()),
+            Ok(r) => {
+                let found = engine.store().entities_with_entry(&[r]).await?.remove(&r);
+                match found {
+                    Some((e, entry)) if e.pipeline.as_deref() == Some(code.as_str()) => {
+                        let stage = e.stage.clone().unwrap_or_default();
+                        let runs = engine.store().runs(Some(r), 10_000).await?;
+                        let runs = runs
+                            .into_iter()
+                            .filter(|run| Some(run.entry_id) == entry)
+                            .map(|run| (run.robot_id, run))
+                            .collect();
+                        let name = pipeline
+                            .stage(&stage)
+                            .map_or(stage.clone(), |s| session.lang.pick(&s.names, &s.code).to_owned());
+                        summary = Some(format!("{r} {} {name}", t.in_stage));
+                        testing = Some(board::Testing { stage, runs });
+                    }
+                    Some(_) => error = Some(format!("{r} {}", t.not_in_pipeline)),
+                    None => error = Some(format!("{r}: {}", t.not_found)),
+                }
+            }
+        }
+    }
+    let board = board::board(&engine, &pipeline, session.lang, testing.as_ref());
+    let here = match entity.as_str() {
+        "" => format!("/board/{code}"),
+        entity => format!("/board/{code}?entity={entity}"),
+    };
+    Ok(page(&BoardPage {
+        frame: Frame::of(&session, here),
         board,
-    })
+        entity,
+        testing: summary,
+        error,
+    }))
 }
 
 async fn stylesheet() -> impl IntoResponse {
