@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use super::text::{Lang, Text};
-use crate::domain::{Condition, FieldValue, Op, Pipeline, Recipient, RobotBinding, Run, RunStatus, Semantic, Timing};
+use crate::domain::{
+    Condition, FieldValue, Op, Pipeline, Recipient, RobotBinding, RobotInfo, Run, RunStatus, Semantic, Timing,
+};
 use crate::engine::Engine;
 
 /// Test mode: the entity the board is coloured for, the stage it is in, and
@@ -96,6 +98,8 @@ pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang, testing: Option<&
             .find(|c| c.code == code)
             .map_or(code.to_owned(), |c| lang.pick(&c.names, code).to_owned())
     };
+    // Each plugin's robot catalog, read once for the page.
+    let mut catalogs: HashMap<String, Vec<RobotInfo>> = HashMap::new();
     let stages = pipeline
         .stages
         .iter()
@@ -113,7 +117,10 @@ pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang, testing: Option<&
                 robots: robots
                     .iter()
                     .map(|binding| {
-                        let mut card = card(engine, binding, lang, t);
+                        let catalog = catalogs
+                            .entry(binding.plugin.clone())
+                            .or_insert_with(|| engine.plugin_robots(&binding.plugin));
+                        let mut card = card(catalog, binding, lang, t);
                         card.verdict = testing
                             .filter(|testing| testing.stage == stage.code)
                             .map(|testing| verdict(testing.runs.get(&binding.id), t));
@@ -131,8 +138,7 @@ pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang, testing: Option<&
     }
 }
 
-fn card(engine: &Engine, binding: &RobotBinding, lang: Lang, t: &Text) -> RobotCard {
-    let robots = engine.plugin_robots(&binding.plugin);
+fn card(robots: &[RobotInfo], binding: &RobotBinding, lang: Lang, t: &Text) -> RobotCard {
     let name = robots
         .iter()
         .find(|r| r.code == binding.robot)
