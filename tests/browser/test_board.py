@@ -202,3 +202,16 @@ def test_test_mode_colours_the_cards_by_what_happened_for_a_deal(host, page, scr
     page.get_by_label(re.compile("Test mode")).fill("deal:999")
     page.get_by_role("button", name="Test").click()
     expect(page.get_by_role("alert")).to_contain_text("deal:999")
+
+
+def test_the_demo_portal_ends_with_a_board_to_click_through(demo_host, page, screenshot):
+    # The password of the account made at first start, as printed.
+    password = re.search(r"user admin, password (\S+);", demo_host.log()).group(1)
+    assert "the board is at http://" in demo_host.log()
+    sign_in(page, demo_host, name="admin", password=password)
+    links = page.locator("ul.pipelines a")
+    expect(links).not_to_have_count(0)
+    links.first.click()
+    expect(page.locator("section.stage").first).to_be_visible()
+    expect(page.locator("article.robot").first).to_be_visible()
+    screenshot(page, "demo-board")
