@@ -193,6 +193,9 @@ pub(super) struct Comment {
     #[schema(value_type = String, example = "2026-11-25T07:00:00.000Z")]
     at: Timestamp,
     text: String,
+    /// The run of the robot that wrote it; absent when a person did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -224,7 +227,7 @@ pub(super) async fn timeline(
         .comments(target)
         .await?
         .into_iter()
-        .map(|(at, text)| Comment { at, text })
+        .map(|(at, text, run)| Comment { at, text, run })
         .collect();
     let events = store
         .events(target)

@@ -659,6 +659,9 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, database = %args.database_url, "robohost is serving");
+    // The signals are caught from before "serving on" is printed: a
+    // service manager may stop the host the moment it says it serves.
+    let stop = stop_signals()?;
     let address = listener.local_addr()?;
     eprintln!("robohost: serving on http://{address}; the board is at http://{address}/board");
 
@@ -669,19 +672,10 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     }
     tasks.spawn({
         let shutdown = shutdown.clone();
-        // Ends with the others, however the shutdown began (SIGTERM, or
-        // the API failing), or `tasks.wait()` would wait for a Ctrl-C.
+        // Ends with the others, however the shutdown began (a signal, or
+        // the API failing), or `tasks.wait()` would wait for a signal.
         async move {
-            tokio::select! { _ = tokio::signal::ctrl_c() => shutdown.cancel(), _ = shutdown.cancelled() => {} }
-        }
-    });
-    #[cfg(unix)]
-    tasks.spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                tokio::select! { _ = term.recv() => shutdown.cancel(), _ = shutdown.cancelled() => {} }
-            }
+            tokio::select! { _ = stop => shutdown.cancel(), _ = shutdown.cancelled() => {} }
         }
     });
     tasks.close();
@@ -689,6 +683,24 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     shutdown.cancel();
     tasks.wait().await;
     served.context("serving the API")
+}
+
+/// Resolves on Ctrl-C or SIGTERM (the signal service managers stop a
+/// service with); both are caught from the moment this returns.
+fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("catching Ctrl-C")?;
+        let mut terminate = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+        Ok(async move {
+            tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<ConfigFile> {

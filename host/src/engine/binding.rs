@@ -73,16 +73,23 @@ impl fmt::Display for Refusal {
     }
 }
 
-impl From<Refusal> for EngineError {
-    fn from(refusal: Refusal) -> EngineError {
-        let field = match &refusal {
+impl Refusal {
+    /// The field of the binding it is about, as the API names it
+    /// (`properties.text`, `timing.delay_seconds`...).
+    fn field_name(&self) -> String {
+        match self {
             Refusal::NoPipeline { .. } => "pipeline".to_owned(),
             Refusal::NoStage { .. } => "stage".to_owned(),
             Refusal::NoPlugin { .. } => "plugin".to_owned(),
             Refusal::Value { code, .. } => format!("properties.{code}"),
             Refusal::Field { field, .. } => field.clone(),
-        };
-        invalid(field, refusal.to_string())
+        }
+    }
+}
+
+impl From<Refusal> for EngineError {
+    fn from(refusal: Refusal) -> EngineError {
+        invalid(refusal.field_name(), refusal.to_string())
     }
 }
 
@@ -168,24 +175,26 @@ fn check_timing(timing: &Timing) -> Option<Refusal> {
 
 /// Checks a robot binding against the robot's catalog entry: the robot
 /// exists, every property is known, every required one is given.
-fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Option<Refusal> {
+fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Vec<Refusal> {
     let Some(info) = plugin.robots().iter().find(|r| r.code == robot.robot) else {
         let problem = format!("plugin `{}` has no robot `{}`", robot.plugin, robot.robot);
-        return Some(Refusal::field("robot", problem));
+        return vec![Refusal::field("robot", problem)];
     };
-    if let Some(code) = robot
+    let unknown = robot
         .properties
         .keys()
-        .find(|code| !info.properties.iter().any(|p| &p.code == *code))
-    {
-        let problem = format!("robot `{}` has no property `{code}`", robot.robot);
-        return Some(Refusal::field(format!("properties.{code}"), problem));
-    }
+        .filter(|code| !info.properties.iter().any(|p| &p.code == *code))
+        .map(|code| {
+            let problem = format!("robot `{}` has no property `{code}`", robot.robot);
+            Refusal::field(format!("properties.{code}"), problem)
+        });
     let given = |code: &str| robot.properties.contains_key(code) || (code == "recipient" && robot.recipient.is_some());
-    info.properties
+    let missing = info
+        .properties
         .iter()
-        .find(|p| p.required && p.default.is_none() && !given(&p.code))
-        .map(|spec| Refusal::field(format!("properties.{}", spec.code), "is required"))
+        .filter(|p| p.required && p.default.is_none() && !given(&p.code))
+        .map(|spec| Refusal::field(format!("properties.{}", spec.code), "is required"));
+    unknown.chain(missing).collect()
 }
 
 impl Engine {
@@ -222,7 +231,7 @@ impl Engine {
     /// package's `fuel.max` (and `sandbox.max-fuel`), a robot the plugin
     /// describes, and the properties that robot takes. A webhook describes
     /// no catalog: its properties are its own.
-    pub(super) fn check_against_plugin(&self, robot: &RobotBinding, installed: &Installed) -> Option<Refusal> {
+    pub(super) fn check_against_plugin(&self, robot: &RobotBinding, installed: &Installed) -> Vec<Refusal> {
         let max_fuel = installed
             .fuel
             .max
@@ -234,15 +243,29 @@ impl Engine {
             let problem = format!(
                 "{fuel} is more than this robot may get, {max_fuel} (its package's fuel.max, or sandbox.max-fuel)"
             );
-            return Some(Refusal::field("fuel", problem));
+            return vec![Refusal::field("fuel", problem)];
         }
         match &installed.handler {
             Handler::Wasm(plugin) => check_against_catalog(robot, plugin),
-            Handler::Webhook { .. } => None,
+            Handler::Webhook { .. } => Vec::new(),
             Handler::Trigger(_) => {
                 let problem = format!("`{}` is a trigger plugin: it has no robots", robot.plugin);
-                Some(Refusal::field("plugin", problem))
+                vec![Refusal::field("plugin", problem)]
             }
         }
+    }
+
+    /// Every reason `robot` cannot be placed on the portal's pipelines, as
+    /// (field, problem) pairs naming the fields as the API does: what a
+    /// form shows next to each field.
+    pub fn robot_problems(&self, robot: &RobotBinding) -> Vec<(String, String)> {
+        let (_, refusals) = self.check_robot(&self.settings().pipelines, robot);
+        refusals.iter().map(|r| (r.field_name(), r.to_string())).collect()
+    }
+
+    /// Every reason `trigger` cannot be placed, as [`Engine::robot_problems`].
+    pub fn trigger_problems(&self, trigger: &TriggerBinding) -> Vec<(String, String)> {
+        let (_, refusals) = check_trigger(&self.settings().pipelines, trigger);
+        refusals.iter().map(|r| (r.field_name(), r.to_string())).collect()
     }
 }

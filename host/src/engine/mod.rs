@@ -40,7 +40,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-use crate::domain::{EntityKind, Permission, Pipeline, RobotBinding, Timestamp, TriggerBinding};
+use crate::domain::{Constants, Directory, EntityKind, Permission, Pipeline, RobotBinding, Timestamp, TriggerBinding};
 use crate::runtime::{LoadError, RunContext, Sandbox};
 use crate::storage::{Store, StoreError};
 
@@ -50,7 +50,7 @@ pub use data::StoreData;
 pub use endpoints::{CatalogTrigger, new_secret};
 pub use inbound::{Arrival, FORM_SUBMISSIONS, REFUSALS_RECORDED};
 pub use outbox::{Delivery, LogDelivery};
-pub use packages::PackageReport;
+pub use packages::{PackagePreview, PackageReport};
 pub use plugins::{Broken, STANDARD_PLUGIN, STANDARD_ROBOTS};
 pub use settings::EngineConfig;
 pub(crate) use settings::Settings;
@@ -206,11 +206,34 @@ impl Engine {
     pub fn stage_automation(&self, pipeline: &str, stage: &str) -> (Vec<RobotBinding>, Vec<TriggerBinding>) {
         let settings = self.settings();
         let robots = settings.robots_at(pipeline, stage).to_vec();
-        let triggers = (settings.triggers.values().flatten())
+        let mut triggers: Vec<TriggerBinding> = (settings.triggers.values().flatten())
             .filter(|t| t.pipeline == pipeline && t.stage == stage)
             .cloned()
             .collect();
+        triggers.sort_by_key(|t| t.id);
         (robots, triggers)
+    }
+
+    /// The robot placed with `id`, as loaded.
+    pub fn robot_binding(&self, id: u64) -> Option<RobotBinding> {
+        self.settings().robot(id).cloned()
+    }
+
+    /// The trigger placed with `id`, as loaded.
+    pub fn trigger_binding(&self, id: u64) -> Option<TriggerBinding> {
+        let settings = self.settings();
+        let found = settings.triggers.values().flatten().find(|t| t.id == id);
+        found.cloned()
+    }
+
+    /// The portal's users and departments, as loaded.
+    pub fn directory(&self) -> Directory {
+        self.settings().directory.clone()
+    }
+
+    /// The global constants' values, as loaded.
+    pub fn constants(&self) -> Constants {
+        self.settings().constants.clone()
     }
 
     /// Puts the dead runs among `ids` back in the queue, due now with their

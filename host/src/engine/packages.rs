@@ -38,6 +38,29 @@ pub struct PackageReport {
     pub warnings: Vec<String>,
 }
 
+/// What installing a package would do, read before anything is compiled
+/// or stored: what an admin approves.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct PackagePreview {
+    pub name: String,
+    pub version: String,
+    pub publisher: String,
+    pub description: String,
+    /// The publisher whose signature was verified, if signed.
+    pub signed_by: Option<String>,
+    /// Every permission it requests, to approve all.
+    pub requested: Vec<Permission>,
+    /// Against the active version of its name: permissions it adds and
+    /// drops.
+    pub added: Vec<Permission>,
+    pub removed: Vec<Permission>,
+    /// The active version it would replace.
+    pub previous: Option<String>,
+    /// The plugins it would be installed as, each with the codes it
+    /// provides.
+    pub plugins: Vec<(String, World, Vec<String>)>,
+}
+
 /// The plugin a component is installed as: the package's name, or with the
 /// component's file stem when the package has several of its world. A
 /// trigger component is named apart from the robot components (with its
@@ -103,6 +126,54 @@ impl Engine {
         Ok(())
     }
 
+    /// Checks a package with the portal's trust as installing it would,
+    /// and says what it requests and, for an upgrade, what it adds and
+    /// drops. Nothing is compiled or stored: its components are compiled
+    /// when it is installed.
+    pub async fn preview_package(&self, archive: &[u8]) -> Result<PackagePreview> {
+        let trust = self
+            .trust()
+            .await?
+            .decode()
+            .map_err(|problem| invalid("trust", problem))?;
+        let package = crate::package::open(archive, &Limits::default(), &trust)?;
+        let manifest = &package.manifest;
+        let requested = manifest.capabilities.permissions();
+        let previous = self.store.active_package(&manifest.package.name).await?;
+        let before = previous.as_ref().map(|p| p.approved.clone()).unwrap_or_default();
+        let not_in = |list: &[Permission], of: &[Permission]| -> Vec<Permission> {
+            of.iter().filter(|p| !list.contains(p)).cloned().collect()
+        };
+        let plugins = package_plugins(&manifest.package.name, manifest)
+            .into_iter()
+            .map(|(name, world, provides)| (name, world, provides.codes.clone()))
+            .collect();
+        Ok(PackagePreview {
+            name: manifest.package.name.clone(),
+            version: manifest.package.version.clone(),
+            publisher: manifest.package.publisher.clone(),
+            description: manifest.package.description.clone(),
+            signed_by: package.signed_by.clone(),
+            added: not_in(&before, &requested),
+            removed: not_in(&requested, &before),
+            requested,
+            previous: previous.map(|p| p.version),
+            plugins,
+        })
+    }
+
+    /// The robots that use package `name`'s plugins: what removing it
+    /// would disable.
+    pub async fn package_users(&self, name: &str) -> Result<Vec<crate::domain::RobotBinding>> {
+        let plugins = self.package_plugin_names(name).await?;
+        let settings = self.settings();
+        let users = settings.robots.values().flatten();
+        Ok(users
+            .filter(|r| plugins.contains(&r.plugin) && r.disabled.is_none())
+            .cloned()
+            .collect())
+    }
+
     /// Checks and installs a package with the portal's trust.
     pub async fn install_package_trusted(&self, archive: &[u8], approved: &[Permission]) -> Result<PackageReport> {
         let trust = self
@@ -144,6 +215,13 @@ impl Engine {
     /// unless `force`: then those robots are disabled, visibly, and their
     /// runs end cancelled with the reason. Returns the robots disabled.
     pub async fn remove_package(&self, name: &str, force: bool) -> Result<Vec<u64>> {
+        let plugins = self.package_plugin_names(name).await?;
+        self.remove(&format!("package `{name}`"), &plugins, Some(name), force)
+            .await
+    }
+
+    /// The plugins active package `name` is installed as.
+    async fn package_plugin_names(&self, name: &str) -> Result<Vec<String>> {
         let stored = self
             .store
             .active_package(name)
@@ -152,12 +230,10 @@ impl Engine {
                 what: format!("package `{name}`"),
             })?;
         let package = crate::package::reopen(&stored.archive)?;
-        let plugins: Vec<String> = package_plugins(name, &package.manifest)
+        Ok(package_plugins(name, &package.manifest)
             .into_iter()
             .map(|(plugin, ..)| plugin)
-            .collect();
-        self.remove(&format!("package `{name}`"), &plugins, Some(name), force)
-            .await
+            .collect())
     }
 
     /// Removes plugin `name`, installed on its own (a package's plugins go
@@ -254,7 +330,7 @@ impl Engine {
         placed
             .filter(|r| r.plugin == name && r.disabled.is_none())
             .filter_map(|r| {
-                let refusal = self.check_against_plugin(r, installed)?;
+                let refusal = self.check_against_plugin(r, installed).into_iter().next()?;
                 Some(format!(
                     "robot {} (`{}` at {}/{}) does not fit this version: {}",
                     r.id,

@@ -122,6 +122,18 @@ impl Engine {
         }
     }
 
+    /// The loaded plugins that describe robots, by name.
+    pub fn robot_plugins(&self) -> Vec<String> {
+        let plugins = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<String> = plugins
+            .iter()
+            .filter(|(_, installed)| matches!(installed.handler, Handler::Wasm(_)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The triggers a loaded trigger plugin describes; none for a robot
     /// plugin.
     pub fn plugin_triggers(&self, name: &str) -> Vec<TriggerInfo> {

@@ -73,12 +73,12 @@ pub(super) async fn enter(
     entity.pipeline = Some(pipeline.to_owned());
     entity.stage = Some(stage.to_owned());
     entity.updated_at = now;
-    tx.insert_event(
-        r,
-        "stage-entered",
-        &json!({ "pipeline": pipeline, "stage": stage, "previous": previous }),
-        now,
-    );
+    let mut data = json!({ "pipeline": pipeline, "stage": stage, "previous": previous });
+    if let Some(cause) = &cause {
+        // What moved it, for its timeline: a trigger and its event.
+        data["cause"] = json!(cause);
+    }
+    tx.insert_event(r, "stage-entered", &data, now);
     let cause = cause.unwrap_or(Cause::StageEntered {
         pipeline: pipeline.to_owned(),
         stage: stage.to_owned(),

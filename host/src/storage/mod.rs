@@ -13,6 +13,7 @@
 
 mod rows;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -343,10 +344,31 @@ impl Store {
         found.into_iter().map(rows::run).collect()
     }
 
-    /// Timeline comments of an entity, oldest first.
-    pub async fn comments(&self, target: EntityRef) -> Result<Vec<(Timestamp, String)>> {
-        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT at, text FROM timeline WHERE kind = $1 AND entity_id = $2 ORDER BY id").bind(target.kind.as_str()).bind(target.id as i64).fetch_all(c).await)?;
-        Ok(rows.into_iter().map(|(at, text)| (Timestamp(at), text)).collect())
+    /// Timeline comments of an entity, oldest first, each with the run of
+    /// the robot that wrote it, if one did.
+    pub async fn comments(&self, target: EntityRef) -> Result<Vec<(Timestamp, String, Option<u64>)>> {
+        let rows: Vec<(i64, String, Option<i64>)> = on!(&*self.db, c => sqlx::query_as("SELECT at, text, run_id FROM timeline WHERE kind = $1 AND entity_id = $2 ORDER BY id").bind(target.kind.as_str()).bind(target.id as i64).fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, text, run)| (Timestamp(at), text, run.map(|r| r as u64)))
+            .collect())
+    }
+
+    /// How many entities each stage of `pipeline` holds.
+    pub async fn stage_counts(&self, pipeline: &str) -> Result<HashMap<String, u64>> {
+        let rows: Vec<(String, i64)> = on!(&*self.db, c => sqlx::query_as("SELECT stage, COUNT(*) FROM entities WHERE pipeline = $1 AND stage IS NOT NULL GROUP BY stage").bind(pipeline).fetch_all(c).await)?;
+        Ok(rows.into_iter().map(|(stage, n)| (stage, n as u64)).collect())
+    }
+
+    /// The `limit` entities of a stage changed last, latest first.
+    pub async fn stage_entities(&self, pipeline: &str, stage: &str, limit: u32) -> Result<Vec<Entity>> {
+        let sql = format!(
+            "SELECT {} FROM entities WHERE pipeline = $1 AND stage = $2 ORDER BY updated_at DESC, id DESC LIMIT $3",
+            rows::ENTITY_COLUMNS
+        );
+        let found: Vec<rows::EntityRow> =
+            on!(&*self.db, c => sqlx::query_as(&sql).bind(pipeline).bind(stage).bind(limit as i64).fetch_all(c).await)?;
+        found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
     /// Notifications to a user, oldest first.

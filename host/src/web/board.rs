@@ -69,7 +69,8 @@ pub struct StageView {
     pub name: String,
     /// `in-progress`, `success` or `failure`: the column's colour.
     pub semantic: &'static str,
-    pub triggers: Vec<String>,
+    /// (id, name) of each trigger.
+    pub triggers: Vec<(u64, String)>,
     pub robots: Vec<RobotCard>,
 }
 
@@ -113,7 +114,7 @@ pub fn board(engine: &Engine, pipeline: &Pipeline, lang: Lang, testing: Option<&
                     Semantic::Success => "success",
                     Semantic::Failure => "failure",
                 },
-                triggers: triggers.iter().map(|tr| trigger_name(&tr.code)).collect(),
+                triggers: triggers.iter().map(|tr| (tr.id, trigger_name(&tr.code))).collect(),
                 robots: robots
                     .iter()
                     .map(|binding| {

@@ -5,6 +5,11 @@
 //! [`session`] for signing in, [`board`] for a pipeline's board.
 
 pub mod board;
+mod edit;
+mod entities;
+mod forms;
+mod packages;
+mod robot;
 pub mod runs;
 pub mod session;
 pub mod text;
@@ -14,7 +19,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -34,11 +39,51 @@ pub fn router() -> Router<Arc<Engine>> {
         .route("/logout", post(logout))
         .route("/lang/{lang}", get(switch_lang))
         .route("/board", get(pipelines))
+        .route("/board/new", get(edit::new_pipeline).post(edit::post_pipeline))
         .route("/board/{code}", get(pipeline_board))
+        .route("/board/{code}/stages/new", get(edit::new_stage).post(edit::post_stage))
+        .route("/board/{code}/stages/{stage}/delete", post(edit::delete_stage))
+        .route(
+            "/board/{code}/stages/{stage}/robots/new",
+            get(robot::new_robot).post(robot::post_new_robot),
+        )
+        .route(
+            "/board/{code}/robots/{id}",
+            get(robot::edit_robot).post(robot::post_robot),
+        )
+        .route("/board/{code}/robots/{id}/delete", post(robot::delete_robot))
+        .route("/board/{code}/robots/{id}/move", post(robot::move_robot))
+        .route(
+            "/board/{code}/stages/{stage}/triggers/new",
+            get(edit::new_trigger).post(edit::post_new_trigger),
+        )
+        .route(
+            "/board/{code}/triggers/{id}",
+            get(edit::edit_trigger).post(edit::post_trigger),
+        )
+        .route("/board/{code}/triggers/{id}/delete", post(edit::delete_trigger))
         .route("/runs", get(runs::log))
         .route("/runs/{id}", get(runs::run_page))
         .route("/runs/retry", post(runs::retry))
+        .route("/entities/{pipeline}", get(entities::kanban))
+        .route("/entities/{kind}/{id}", get(entities::entity))
+        .route("/packages", get(packages::packages))
+        .route(
+            "/packages/upload",
+            post(packages::upload).layer(DefaultBodyLimit::max(crate::api::PLUGIN_BODY_LIMIT + 64 * 1024)),
+        )
+        .route(
+            "/packages/install",
+            // The archive comes back in base64, a third larger.
+            post(packages::install).layer(DefaultBodyLimit::max(crate::api::PLUGIN_BODY_LIMIT * 2)),
+        )
+        .route("/packages/{name}/rollback", post(packages::rollback))
+        .route(
+            "/packages/{name}/remove",
+            get(packages::confirm_remove).post(packages::remove),
+        )
         .route("/static/board.css", get(stylesheet))
+        .route("/static/board.js", get(script))
 }
 
 /// What every page's frame shows: its language, who is signed in, and the
@@ -49,6 +94,8 @@ pub struct Frame {
     pub other: Lang,
     pub account: Option<String>,
     pub csrf: String,
+    /// Whether the account is an admin, who may change the portal.
+    pub admin: bool,
     /// This page's path and query, for the language switch and forms to
     /// come back to.
     pub here: String,
@@ -69,6 +116,7 @@ impl Frame {
             other: session.lang.other(),
             account: Some(session.account.clone()),
             csrf: session.csrf.clone(),
+            admin: session.role == crate::api::Role::Admin,
             here,
         }
     }
@@ -117,6 +165,7 @@ fn login_form(engine: &Engine, headers: &HeaderMap, name: String, error: Option<
         other: lang.other(),
         account: None,
         csrf: String::new(),
+        admin: false,
         here: "/login".into(),
     };
     let mut response = page(&LoginPage {
@@ -245,6 +294,7 @@ async fn switch_lang(
 struct PipelinesPage {
     frame: Frame,
     pipelines: Vec<(String, String, &'static str, usize)>,
+    can_edit: bool,
 }
 
 async fn pipelines(State(engine): State<Arc<Engine>>, session: Session) -> Response {
@@ -260,6 +310,7 @@ async fn pipelines(State(engine): State<Arc<Engine>>, session: Session) -> Respo
     page(&PipelinesPage {
         frame: Frame::of(&session, "/board".into()),
         pipelines,
+        can_edit: session.role == crate::api::Role::Admin,
     })
 }
 
@@ -271,6 +322,8 @@ struct BoardPage {
     /// Test mode's entity as typed, and what the board says of it.
     entity: String,
     testing: Option<String>,
+    /// Whether the session may change the board (admins).
+    can_edit: bool,
     error: Option<String>,
 }
 
@@ -285,19 +338,32 @@ async fn pipeline_board(
     Path(code): Path<String>,
     Query(query): Query<BoardQuery>,
 ) -> Result<Response, ApiError> {
+    let entity = query.entity.unwrap_or_default().trim().to_owned();
+    board_page(&engine, &session, &code, entity, None).await
+}
+
+/// Pipeline `code`'s board; in test mode for `entity` when one is given;
+/// with `problem` on top when an action on it was refused.
+async fn board_page(
+    engine: &Engine,
+    session: &Session,
+    code: &str,
+    entity: String,
+    problem: Option<String>,
+) -> Result<Response, ApiError> {
     let t = session.lang.text();
     let Some(pipeline) = engine.pipelines().into_iter().find(|p| p.code == code) else {
         return Ok((StatusCode::NOT_FOUND, t.not_found).into_response());
     };
-    let entity = query.entity.unwrap_or_default().trim().to_owned();
-    let (mut testing, mut summary, mut error) = (None, None, None);
+    let refused = problem.is_some();
+    let (mut testing, mut summary, mut error) = (None, None, problem);
     if !entity.is_empty() {
         match entity.parse::<crate::domain::EntityRef>() {
             Err(e) => error = Some(e.to_string()),
             Ok(r) => {
                 let found = engine.store().entities_with_entry(&[r]).await?.remove(&r);
                 match found {
-                    Some((e, entry)) if e.pipeline.as_deref() == Some(code.as_str()) => {
+                    Some((e, entry)) if e.pipeline.as_deref() == Some(code) => {
                         let stage = e.stage.clone().unwrap_or_default();
                         let runs = engine.store().runs(Some(r), 10_000).await?;
                         let runs = runs
@@ -317,18 +383,33 @@ async fn pipeline_board(
             }
         }
     }
-    let board = board::board(&engine, &pipeline, session.lang, testing.as_ref());
+    let board = board::board(engine, &pipeline, session.lang, testing.as_ref());
     let here = match entity.as_str() {
         "" => format!("/board/{code}"),
         entity => format!("/board/{code}?entity={entity}"),
     };
-    Ok(page(&BoardPage {
-        frame: Frame::of(&session, here),
+    let mut response = page(&BoardPage {
+        frame: Frame::of(session, here),
         board,
         entity,
         testing: summary,
+        can_edit: session.role == crate::api::Role::Admin,
         error,
-    }))
+    });
+    if refused {
+        *response.status_mut() = StatusCode::CONFLICT;
+    }
+    Ok(response)
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../web/board.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

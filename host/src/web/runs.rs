@@ -34,7 +34,7 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    fn of(run: &Run) -> RunRow {
+    pub fn of(run: &Run) -> RunRow {
         RunRow {
             id: run.id,
             robot: robot_name(run),
