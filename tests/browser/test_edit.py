@@ -196,6 +196,12 @@ def test_a_manager_cannot_reach_admin_pages_or_actions(host, page):
         "/board/sales/stages/NEW/robots/new",
         f"/board/sales/robots/{robot_id}",
         "/board/sales/stages/NEW/triggers/new",
+        "/packages",
+        "/settings",
+        "/settings/people",
+        "/settings/users/new",
+        "/settings/calendar",
+        "/settings/tokens",
     ):
         answer = page.goto(host.url + path)
         assert answer.status == 403, path
@@ -210,9 +216,14 @@ def test_a_manager_cannot_reach_admin_pages_or_actions(host, page):
         ("/board/new", {"code": "x", "kind": "deal", "name": "X", "stage_code": "A", "stage_name": "A"}),
         ("/board/sales/stages/NEW/delete", {}),
         ("/board/sales/stages/NEW/triggers/new", {"code": "incoming_call"}),
+        ("/settings/users/new", {"id": "5", "name": "Eve"}),
+        ("/settings/calendar", {"time_zone": "UTC", "work_start": "9:00", "work_end": "18:00"}),
+        ("/settings/tokens", {"name": "mine", "role": "admin"}),
     ):
         answer = page.request.post(host.url + path, form={"csrf": csrf, **form}, max_redirects=0)
         assert answer.status == 403, (path, answer.status)
     assert len(robots_at(host, token, "NEW")) == 1
     assert host.api("GET", "/api/pipelines/sales/stages/NEW/triggers", token).body == []
     assert [p["code"] for p in host.api("GET", "/api/pipelines", token).body] == ["sales"]
+    assert host.api("GET", "/api/users", token).body == []
+    assert "mine" not in [t["name"] for t in host.api("GET", "/api/tokens", token).body]

@@ -111,3 +111,48 @@ def test_a_manager_reads_the_log_but_may_not_retry(host, page):
     assert "Only admins" in answer.text()
     page.reload()
     expect(page.locator("h1 .status")).to_have_text("dead")
+
+
+def test_the_log_filters_by_robot_plugin_and_day(host, page):
+    token, deal, dead = dead_offer(host)
+    notify = {"plugin": "standard", "robot": "notify", "title": "Tell the manager",
+              "recipient": "responsible", "properties": {"text": "Hi"}}
+    answer = host.api("POST", "/api/pipelines/sales/stages/NEW/robots", token, notify)
+    assert answer.status == 201
+    notify_id = answer.body["id"]
+    assert host.api("PUT", "/api/users/1", token, {"id": 1, "name": "Olga"}).status == 200
+    other = host.api("POST", "/api/entities", token,
+                     {"kind": "deal", "pipeline": "sales", "responsible": 1, "fields": {"TITLE": "Valves"}})
+    assert other.status == 201
+    wait_for(host, token, f"/api/runs?entity=deal:{other.body['id']}",
+             lambda runs: len(runs) == 2 and all(r["status"] in ("dead", "succeeded") for r in runs), "two runs")
+    host.account("anna", "admin", "correct horse battery")
+    sign_in(page, host)
+
+    page.goto(host.url + "/runs")
+    expect(page.locator("tr.run")).to_have_count(3)
+    page.get_by_label("Robot").select_option(str(notify_id))
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("tr.run")).to_have_count(1)
+    expect(page.locator("tr.run")).to_contain_text("Tell the manager")
+    api = host.api("GET", f"/api/runs?robot={notify_id}", token).body
+    assert [r["id"] for r in api] == [int(page.locator("tr.run a").first.inner_text())]
+
+    page.get_by_label("Robot").select_option("")
+    page.get_by_label("Plugin").select_option("standard")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("tr.run")).to_have_count(3)
+
+    # Days: today holds them all, a day long past none.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    page.get_by_label("From").fill(today)
+    page.get_by_label("To").fill(today)
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("tr.run")).to_have_count(3)
+    page.get_by_label("From").fill("2020-01-01")
+    page.get_by_label("To").fill("2020-01-02")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("tr.run")).to_have_count(0)
+    assert host.api("GET", "/api/runs?until=2020-01-02T00:00:00Z", token).body == []
+    assert len(host.api("GET", "/api/runs?plugin=standard", token).body) == 3
+    assert host.api("GET", "/api/runs?plugin=nothing", token).body == []

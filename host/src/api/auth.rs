@@ -153,8 +153,13 @@ pub struct TokenCreated {
 
 /// The id of a token: the first 16 hex digits of its stored hash, which
 /// tell nothing of the token itself.
-fn token_id(hash: &str) -> String {
+pub fn token_id(hash: &str) -> String {
     hash.chars().take(TOKEN_ID_LEN).collect()
+}
+
+/// Whether `id` could be a token's id: what revoking takes.
+pub fn is_token_id(id: &str) -> bool {
+    id.len() == TOKEN_ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 const TOKEN_ID_LEN: usize = 16;
@@ -236,7 +241,7 @@ pub(super) async fn revoke_token(
     path: super::extract::PathParams,
 ) -> Result<StatusCode, ApiError> {
     let id = path.text("id")?;
-    if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !is_token_id(id) {
         return Err(ApiError::not_found(Some("id"), format!("token {id}")));
     }
     match engine.store().revoke_tokens(id).await? {

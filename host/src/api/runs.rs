@@ -20,6 +20,9 @@ use crate::storage::RunFilter;
         ("entity" = Option<String>, Query, description = "Only runs on this entity, such as `deal:42`"),
         ("status" = Option<String>, Query, description = "Only runs in this status, such as `dead`"),
         ("robot" = Option<u64>, Query, description = "Only runs of this robot binding"),
+        ("plugin" = Option<String>, Query, description = "Only runs of the robots placed from this plugin"),
+        ("since" = Option<String>, Query, description = "Only runs created at or after this moment (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Only runs created before this moment (RFC 3339)"),
         ("order" = Option<String>, Query, description = "`oldest` first (the default) or `newest` first"),
         ("before" = Option<u64>, Query, description = "Only runs numbered below this: the next page newest first"),
         ("after" = Option<u64>, Query, description = "Only runs numbered above this: the next page oldest first"),
@@ -33,7 +36,9 @@ pub(super) async fn list_runs(
     State(engine): State<Arc<Engine>>,
     query: QueryParams,
 ) -> Result<Json<Vec<Run>>, ApiError> {
-    let query = query.allow(&["entity", "status", "robot", "order", "before", "after", "limit"])?;
+    let query = query.allow(&[
+        "entity", "status", "robot", "plugin", "since", "until", "order", "before", "after", "limit",
+    ])?;
     let newest_first = match query.text("order") {
         None | Some("oldest") => false,
         Some("newest") => true,
@@ -44,10 +49,24 @@ pub(super) async fn list_runs(
             });
         }
     };
+    let mut robots: Vec<u64> = query.parse("robot")?.into_iter().collect();
+    if let Some(plugin) = query.text("plugin") {
+        let placed = engine.placed_robots(plugin);
+        robots = match robots.is_empty() {
+            true => placed,
+            false => robots.into_iter().filter(|r| placed.contains(r)).collect(),
+        };
+        if robots.is_empty() {
+            // No robot of it is placed: no run can match.
+            return Ok(Json(Vec::new()));
+        }
+    }
     let filter = RunFilter {
         entity: query.parse::<EntityRef>("entity")?,
         status: query.parse::<RunStatus>("status")?,
-        robot: query.parse("robot")?,
+        robots,
+        since: query.parse("since")?,
+        until: query.parse("until")?,
         before: query.parse("before")?,
         after: query.parse("after")?,
         newest_first,

@@ -214,6 +214,27 @@ impl Engine {
         (robots, triggers)
     }
 
+    /// The ids of the robots placed from plugin `plugin`, disabled ones
+    /// too: what its runs are filtered by.
+    pub fn placed_robots(&self, plugin: &str) -> Vec<u64> {
+        let settings = self.settings();
+        let placed = settings.robots.values().flatten();
+        placed.filter(|r| r.plugin == plugin).map(|r| r.id).collect()
+    }
+
+    /// The portal's time zone, the working-time calendar's.
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.settings().calendar.time_zone()
+    }
+
+    /// Every robot placed, in its stage's order, stage by stage.
+    pub fn all_robots(&self) -> Vec<RobotBinding> {
+        let settings = self.settings();
+        let mut robots: Vec<RobotBinding> = settings.robots.values().flatten().cloned().collect();
+        robots.sort_by(|a, b| (&a.pipeline, &a.stage).cmp(&(&b.pipeline, &b.stage)));
+        robots
+    }
+
     /// The robot placed with `id`, as loaded.
     pub fn robot_binding(&self, id: u64) -> Option<RobotBinding> {
         self.settings().robot(id).cloned()

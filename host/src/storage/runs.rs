@@ -5,12 +5,16 @@ use super::{Backend, Result, Store, rows};
 use crate::domain::{EntityRef, Run, RunStatus, Timestamp};
 
 /// Which runs [`Store::runs_where`] lists: each field left empty selects all.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub entity: Option<EntityRef>,
     pub status: Option<RunStatus>,
-    /// The robot binding's id.
-    pub robot: Option<u64>,
+    /// Runs of these robot bindings only; of any when empty.
+    pub robots: Vec<u64>,
+    /// Runs created at or after this moment only.
+    pub since: Option<Timestamp>,
+    /// Runs created before this moment only.
+    pub until: Option<Timestamp>,
     /// Only runs numbered below this (the next page, newest first).
     pub before: Option<u64>,
     /// Only runs numbered above this (the next page, oldest first).
@@ -53,9 +57,9 @@ impl Store {
         if let Some(status) = filter.status {
             texts.push(status.as_str());
         }
-        if let Some(robot) = filter.robot {
-            numbers.push(robot as i64);
-        }
+        numbers.extend(filter.robots.iter().map(|&r| r as i64));
+        numbers.extend(filter.since.map(|t| t.0));
+        numbers.extend(filter.until.map(|t| t.0));
         // Numbers first ($1...), then texts, then the limit.
         let n = numbers.len();
         let mut next_number = 3;
@@ -68,8 +72,19 @@ impl Store {
             conditions.push(format!("status = ${next_text}"));
             next_text += 1;
         }
-        if filter.robot.is_some() {
-            conditions.push(format!("robot_id = ${next_number}"));
+        if !filter.robots.is_empty() {
+            let list: Vec<String> = (next_number..next_number + filter.robots.len())
+                .map(|i| format!("${i}"))
+                .collect();
+            conditions.push(format!("robot_id IN ({})", list.join(", ")));
+            next_number += filter.robots.len();
+        }
+        if filter.since.is_some() {
+            conditions.push(format!("created_at >= ${next_number}"));
+            next_number += 1;
+        }
+        if filter.until.is_some() {
+            conditions.push(format!("created_at < ${next_number}"));
         }
         let order = if filter.newest_first { "DESC" } else { "ASC" };
         let sql = format!(

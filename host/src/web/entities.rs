@@ -17,7 +17,7 @@ use super::session::Session;
 use super::text::Text;
 use super::{Frame, page};
 use crate::api::{ApiError, Role};
-use crate::domain::{Directory, Entity, EntityRef, FieldValue, Semantic};
+use crate::domain::{Directory, Entity, EntityRef, FieldValue, Semantic, Timestamp};
 use crate::engine::Engine;
 
 /// Entities shown per kanban column.
@@ -175,6 +175,7 @@ pub async fn entity(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let directory = engine.directory();
+    let zone = engine.time_zone();
     let pipelines = engine.pipelines();
     let stage_name = |pipeline: Option<&str>, stage: &str| {
         pipelines
@@ -199,7 +200,7 @@ pub async fn entity(
         .collect();
     let mut timeline: Vec<(i64, Line)> = events
         .iter()
-        .map(|(at, event, data)| (at.0, event_line(event, data, &stage_name, t, &at.to_string())))
+        .map(|(at, event, data)| (at.0, event_line(event, data, &stage_name, t, &local(*at, zone))))
         .collect();
     for (at, text, run) in comments {
         let (by, by_link) = match run {
@@ -207,7 +208,7 @@ pub async fn entity(
             None => (String::new(), None),
         };
         let line = Line {
-            at: at.to_string(),
+            at: local(at, zone),
             what: format!("{}: {text}", t.comment),
             by,
             by_link,
@@ -226,6 +227,14 @@ pub async fn entity(
         timeline: timeline.into_iter().map(|(_, line)| line).collect(),
         runs: runs.iter().map(RunRow::of).collect(),
     })
+}
+
+/// A moment as people read it, in the portal's time zone.
+fn local(at: Timestamp, zone: chrono_tz::Tz) -> String {
+    at.to_datetime()
+        .with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// An event of the timeline in words, with what caused it.

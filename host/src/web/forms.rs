@@ -11,8 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::session::{Session, same_token};
+use super::text::Text;
 use super::{Frame, csrf_refused, page};
 use crate::api::Role;
+use crate::domain::{Choice, Value, ValueType};
 
 /// One field of a form.
 pub struct Input {
@@ -187,5 +189,43 @@ pub fn problem_of(error: crate::engine::EngineError) -> (String, String) {
     match error {
         crate::engine::EngineError::Invalid { field, problem } => (field, problem),
         other => (String::new(), other.to_string()),
+    }
+}
+
+/// A property's or constant's text as a value of its type. Text holding an
+/// expression stays text: the expression gives the value when the robot
+/// runs.
+pub fn typed(value_type: ValueType, choices: &[Choice], text: &str, t: &Text) -> Result<Value, String> {
+    if text.contains("{=") {
+        return Ok(Value::Text(text.to_owned()));
+    }
+    let tagged = |tag: &str| Value::from_json(&serde_json::json!({ tag: text })).map_err(|e| e.to_string());
+    match value_type {
+        ValueType::Text | ValueType::Any | ValueType::File => Ok(Value::Text(text.to_owned())),
+        ValueType::Integer => text
+            .parse()
+            .map(Value::Integer)
+            .map_err(|_| format!("`{text}`: {}", t.whole_number)),
+        ValueType::Decimal => tagged("decimal"),
+        ValueType::Money => tagged("money"),
+        ValueType::Date => tagged("date"),
+        ValueType::Datetime => tagged("datetime"),
+        ValueType::Entity => tagged("entity"),
+        ValueType::Boolean => match text {
+            "Y" | "y" | "true" | "yes" => Ok(Value::Boolean(true)),
+            "N" | "n" | "false" | "no" => Ok(Value::Boolean(false)),
+            _ => Err(format!("`{text}`: {}", t.yes_or_no)),
+        },
+        ValueType::User => text
+            .parse()
+            .map(Value::User)
+            .map_err(|_| format!("`{text}`: {}", t.user_id)),
+        ValueType::Option if choices.is_empty() || choices.iter().any(|c| c.code == text) => {
+            Ok(Value::Option(text.to_owned()))
+        }
+        ValueType::Option => {
+            let codes: Vec<&str> = choices.iter().map(|c| c.code.as_str()).collect();
+            Err(format!("`{text}`: {} {}", t.one_of, codes.join(", ")))
+        }
     }
 }

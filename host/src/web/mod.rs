@@ -12,6 +12,7 @@ mod packages;
 mod robot;
 pub mod runs;
 pub mod session;
+mod settings;
 pub mod text;
 
 use std::sync::Arc;
@@ -82,6 +83,32 @@ pub fn router() -> Router<Arc<Engine>> {
             "/packages/{name}/remove",
             get(packages::confirm_remove).post(packages::remove),
         )
+        .route("/settings", get(settings::settings))
+        .route("/settings/template", post(settings::install_template))
+        .route("/settings/constants/{code}", post(settings::bind_constant))
+        .route("/settings/people", get(settings::people))
+        .route(
+            "/settings/users/new",
+            get(settings::new_user).post(settings::post_new_user),
+        )
+        .route(
+            "/settings/users/{id}",
+            get(settings::edit_user).post(settings::post_user),
+        )
+        .route(
+            "/settings/departments/new",
+            get(settings::new_department).post(settings::post_new_department),
+        )
+        .route(
+            "/settings/departments/{id}",
+            get(settings::edit_department).post(settings::post_department),
+        )
+        .route(
+            "/settings/calendar",
+            get(settings::calendar).post(settings::post_calendar),
+        )
+        .route("/settings/tokens", get(settings::tokens).post(settings::create_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/static/board.css", get(stylesheet))
         .route("/static/board.js", get(script))
 }

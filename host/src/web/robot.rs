@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::forms::{FormPage, Input, admin_form, admin_only, problem_of, value, values};
+use super::forms::{FormPage, Input, admin_form, admin_only, problem_of, typed, value, values};
 use super::session::Session;
 use super::text::{Lang, Text};
 use super::{Frame, form_fields};
@@ -409,7 +409,10 @@ fn read_form(
                 vec![text.to_owned()]
             }
         };
-        let typed: Result<Vec<Value>, String> = texts.iter().map(|text| typed(spec, text, t)).collect();
+        let typed: Result<Vec<Value>, String> = texts
+            .iter()
+            .map(|text| typed(spec.value_type, &spec.choices, text, t))
+            .collect();
         match typed {
             Err(problem) => problems.push((format!("properties.{}", spec.code), problem)),
             Ok(typed) if typed.is_empty() => {}
@@ -484,43 +487,6 @@ fn read_form(
         }
     }
     (binding, problems)
-}
-
-/// A property's text as a value of its type. Text holding an expression
-/// stays text: the expression gives the value when the robot runs.
-fn typed(spec: &PropertySpec, text: &str, t: &Text) -> Result<Value, String> {
-    if text.contains("{=") {
-        return Ok(Value::Text(text.to_owned()));
-    }
-    let tagged = |tag: &str| Value::from_json(&serde_json::json!({ tag: text })).map_err(|e| e.to_string());
-    match spec.value_type {
-        ValueType::Text | ValueType::Any | ValueType::File => Ok(Value::Text(text.to_owned())),
-        ValueType::Integer => text
-            .parse()
-            .map(Value::Integer)
-            .map_err(|_| format!("`{text}`: {}", t.whole_number)),
-        ValueType::Decimal => tagged("decimal"),
-        ValueType::Money => tagged("money"),
-        ValueType::Date => tagged("date"),
-        ValueType::Datetime => tagged("datetime"),
-        ValueType::Entity => tagged("entity"),
-        ValueType::Boolean => match text {
-            "Y" | "y" | "true" | "yes" => Ok(Value::Boolean(true)),
-            "N" | "n" | "false" | "no" => Ok(Value::Boolean(false)),
-            _ => Err(format!("`{text}`: {}", t.yes_or_no)),
-        },
-        ValueType::User => text
-            .parse()
-            .map(Value::User)
-            .map_err(|_| format!("`{text}`: {}", t.user_id)),
-        ValueType::Option if spec.choices.is_empty() || spec.choices.iter().any(|c| c.code == text) => {
-            Ok(Value::Option(text.to_owned()))
-        }
-        ValueType::Option => {
-            let codes: Vec<&str> = spec.choices.iter().map(|c| c.code.as_str()).collect();
-            Err(format!("`{text}`: {} {}", t.one_of, codes.join(", ")))
-        }
-    }
 }
 
 /// "Pipeline · stage", for a form's lead.

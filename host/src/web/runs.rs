@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::session::{Session, same_token};
 use super::{Frame, csrf_refused, field, form_fields, page};
 use crate::api::{ApiError, Role};
-use crate::domain::{EntityRef, Run, RunStatus};
+use crate::domain::{EntityRef, Run, RunStatus, Timestamp};
 use crate::engine::Engine;
 use crate::storage::RunFilter;
 
@@ -72,6 +72,11 @@ fn result(run: &Run) -> String {
 pub struct LogQuery {
     status: Option<String>,
     entity: Option<String>,
+    robot: Option<String>,
+    plugin: Option<String>,
+    /// Days, `2026-11-25`, in the portal's time zone.
+    since: Option<String>,
+    until: Option<String>,
     before: Option<u64>,
 }
 
@@ -83,15 +88,40 @@ struct RunsPage {
     entity: String,
     /// Each status, and whether the filter has it.
     statuses: Vec<(&'static str, bool)>,
+    /// (id, name, chosen) of each robot placed.
+    robots: Vec<(String, String, bool)>,
+    /// (name, chosen) of each plugin with robots placed.
+    plugins: Vec<(String, bool)>,
+    since: String,
+    until: String,
     /// The link to the next (older) page, when there may be one.
     older: Option<String>,
     can_retry: bool,
     error: Option<String>,
 }
 
+/// The start of `day` in `zone`.
+fn start_of(day: &str, zone: chrono_tz::Tz) -> Result<Timestamp, String> {
+    use chrono::TimeZone as _;
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map_err(|_| format!("`{day}` is not a date such as 2026-11-25"))?;
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let at = zone
+        .from_local_datetime(&midnight)
+        .earliest()
+        .ok_or_else(|| format!("{day} has no midnight in {zone}"))?;
+    Ok(Timestamp::from_datetime(at.with_timezone(&chrono::Utc)))
+}
+
 pub async fn log(State(engine): State<Arc<Engine>>, session: Session, Query(query): Query<LogQuery>) -> Response {
-    let status = query.status.unwrap_or_default();
-    let entity = query.entity.unwrap_or_default();
+    let text = |value: Option<String>| value.unwrap_or_default().trim().to_owned();
+    let (status, entity, robot, plugin) = (
+        text(query.status),
+        text(query.entity),
+        text(query.robot),
+        text(query.plugin),
+    );
+    let (since, until) = (text(query.since), text(query.until));
     let mut error = None;
     let mut filter = RunFilter {
         newest_first: true,
@@ -104,31 +134,84 @@ pub async fn log(State(engine): State<Arc<Engine>>, session: Session, Query(quer
             Err(e) => error = Some(e),
         }
     }
-    if !entity.trim().is_empty() {
-        match entity.trim().parse::<EntityRef>() {
+    if !entity.is_empty() {
+        match entity.parse::<EntityRef>() {
             Ok(r) => filter.entity = Some(r),
             Err(e) => error = Some(e.to_string()),
         }
     }
-    let runs = match error {
-        Some(_) => Vec::new(),
-        None => match engine.store().runs_where(&filter, PAGE).await {
+    let placed = engine.all_robots();
+    let mut nothing = false;
+    if let Ok(id) = robot.parse::<u64>() {
+        filter.robots.push(id);
+    }
+    if !plugin.is_empty() {
+        let of_plugin: Vec<u64> = placed.iter().filter(|r| r.plugin == plugin).map(|r| r.id).collect();
+        filter.robots = match filter.robots.is_empty() {
+            true => of_plugin,
+            false => filter.robots.into_iter().filter(|r| of_plugin.contains(r)).collect(),
+        };
+        nothing = filter.robots.is_empty();
+    }
+    let zone = engine.time_zone();
+    for (day, bound, next_day) in [(&since, &mut filter.since, false), (&until, &mut filter.until, true)] {
+        if day.is_empty() {
+            continue;
+        }
+        match start_of(day, zone) {
+            // Until a day means to its end: the next day's start.
+            Ok(at) if next_day => *bound = Some(Timestamp(at.0 + 86_400_000)),
+            Ok(at) => *bound = Some(at),
+            Err(e) => error = Some(e),
+        }
+    }
+    let runs = match (&error, nothing) {
+        (Some(_), _) | (_, true) => Vec::new(),
+        _ => match engine.store().runs_where(&filter, PAGE).await {
             Ok(runs) => runs,
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("status", &status),
+            ("entity", &entity),
+            ("robot", &robot),
+            ("plugin", &plugin),
+            ("since", &since),
+            ("until", &until),
+        ])
+        .finish();
     let older = (runs.len() == PAGE as usize).then(|| {
         let last = runs.last().map_or(0, |r| r.id);
-        format!("/runs?status={status}&entity={}&before={last}", entity.trim())
+        format!("/runs?{query}&before={last}")
     });
-    let here = format!("/runs?status={status}&entity={}", entity.trim());
+    let robots = placed
+        .iter()
+        .map(|r| {
+            let name = match r.title.as_str() {
+                "" => format!("{}/{}", r.plugin, r.robot),
+                title => title.to_owned(),
+            };
+            let id = r.id.to_string();
+            let chosen = id == robot;
+            (id, format!("{name} ({} · {})", r.pipeline, r.stage), chosen)
+        })
+        .collect();
+    let mut plugins: Vec<String> = placed.iter().map(|r| r.plugin.clone()).collect();
+    plugins.sort();
+    plugins.dedup();
     page(&RunsPage {
-        frame: Frame::of(&session, here),
+        frame: Frame::of(&session, format!("/runs?{query}")),
         runs: runs.iter().map(RunRow::of).collect(),
         statuses: RunStatus::ALL
             .iter()
             .map(|s| (s.as_str(), s.as_str() == status))
             .collect(),
+        robots,
+        plugins: plugins.into_iter().map(|p| (p.clone(), p == plugin)).collect(),
+        since,
+        until,
         entity,
         older,
         can_retry: session.role == Role::Admin,

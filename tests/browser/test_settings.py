@@ -1,0 +1,154 @@
+"""The portal's settings in Chromium: a template installed from a file (its
+problems listed by line, nothing written), its constants bound with a user
+picker; users, departments and heads; the working-time calendar; API tokens
+made, listed and revoked."""
+
+import re
+
+from playwright.sync_api import expect
+
+from test_board import sign_in
+
+PASSWORD = "correct horse battery"
+
+TEMPLATE = """format = 1
+code = "service"
+version = "1.0.0"
+names = { en = "Service desk" }
+
+[[constants]]
+code = "Dispatcher"
+type = "user"
+names = { en = "Dispatcher" }
+
+[[pipelines]]
+code = "service"
+kind = "deal"
+names = { en = "Service" }
+stages = [
+    { code = "NEW", semantic = "in-progress", names = { en = "New" } },
+    { code = "DONE", semantic = "success", names = { en = "Done" } },
+]
+
+[[robots]]
+pipeline = "service"
+stage = "NEW"
+plugin = "standard"
+robot = "notify"
+recipient = { constant = "Dispatcher" }
+properties = { text = "New request {=Document.TITLE}" }
+"""
+
+# The same template with its robot (line 20) on a stage the pipeline does
+# not have, and using a constant nothing declares.
+BROKEN = TEMPLATE.replace('stage = "NEW"', 'stage = "OPEN"').replace(
+    "New request {=Document.TITLE}", "{=GlobalConst.Nobody}"
+)
+
+
+def test_an_admin_installs_a_template_and_binds_its_constant(host, page, tmp_path, screenshot):
+    token = host.token("admin")
+    assert host.api("PUT", "/api/users/7", token, {"id": 7, "name": "Olga"}).status == 200
+    host.account("anna", "admin", PASSWORD)
+    sign_in(page, host)
+    page.get_by_role("link", name="Settings").click()
+    expect(page).to_have_url(re.compile(r"/settings$"))
+
+    # A broken template: its problems by line, and nothing written.
+    broken = tmp_path / "broken.toml"
+    broken.write_text(BROKEN)
+    page.get_by_label("Template file").set_input_files(str(broken))
+    page.get_by_role("button", name="Install").click()
+    problems = page.locator(".template-problems li")
+    expect(problems.first).to_be_visible()
+    texts = problems.all_inner_texts()
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("line 20, column 1: ") and "has no stage `OPEN`" in texts[0], texts
+    assert texts[1].startswith("line 20, column 1: ") and "constant `Nobody`" in texts[1], texts
+    screenshot(page, "template-problems")
+    assert host.api("GET", "/api/pipelines", token).body == []
+
+    # The template whole: installed, with its constant still to bind.
+    good = tmp_path / "service.toml"
+    good.write_text(TEMPLATE)
+    page.get_by_label("Template file").set_input_files(str(good))
+    page.get_by_role("button", name="Install").click()
+    expect(page.get_by_role("status")).to_contain_text("Pipelines created: service")
+    expect(page.get_by_role("status")).to_contain_text("Dispatcher")
+    row = page.locator('tr[data-constant="Dispatcher"]')
+    expect(row.locator(".value")).to_have_text("not bound")
+
+    # Bound with the user picker, by name.
+    row.get_by_label("Bind Dispatcher").select_option(label="Olga (#7)")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator('tr[data-constant="Dispatcher"] .value')).to_have_text("Olga (#7)")
+    constants = host.api("GET", "/api/constants", token).body
+    assert constants["Dispatcher"] == {"user": 7}, constants
+    screenshot(page, "settings")
+
+
+def test_an_admin_sets_up_people_calendar_and_tokens(host, page):
+    token = host.token("admin")
+    host.account("anna", "admin", PASSWORD)
+    sign_in(page, host)
+    page.goto(f"{host.url}/settings/people")
+
+    # Two users, and a department headed by one of them.
+    for number, name in (("1", "Olga"), ("2", "Ivan")):
+        page.get_by_role("link", name="Add a user").click()
+        page.get_by_label("Number").fill(number)
+        page.get_by_label("Name").fill(name)
+        page.get_by_role("button", name="Save").click()
+        expect(page).to_have_url(re.compile(r"/settings/people$"))
+    page.get_by_role("link", name="Add a department").click()
+    page.get_by_label("Number").fill("10")
+    page.get_by_label("Name").fill("Sales")
+    page.get_by_label("Head").select_option(label="Olga (#1)")
+    page.get_by_role("button", name="Save").click()
+    page.locator('tr[data-user="2"]').get_by_role("link", name="Edit").click()
+    page.get_by_label("Department").select_option(label="Sales")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('tr[data-user="2"]')).to_contain_text("Sales")
+    expect(page.locator('tr[data-user="1"]')).to_contain_text("Sales")  # heads it
+    departments = host.api("GET", "/api/departments", token).body
+    assert departments == [{"id": 10, "name": "Sales", "head": 1, "parent": None}]
+    users = {u["id"]: u for u in host.api("GET", "/api/users", token).body}
+    assert users[2]["department"] == 10
+
+    # A number taken is refused by its field.
+    page.get_by_role("link", name="Add a user").click()
+    page.get_by_label("Number").fill("1")
+    page.get_by_label("Name").fill("Someone")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('[data-field="id"] .error')).to_contain_text("taken")
+    assert len(host.api("GET", "/api/users", token).body) == 2
+
+    # The calendar: a bad time zone is refused, a good one saved.
+    page.goto(f"{host.url}/settings/calendar")
+    page.get_by_label("Time zone").fill("Mars/Olympus")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("Mars/Olympus")
+    page.get_by_label("Time zone").fill("Europe/Moscow")
+    page.get_by_label("Working day starts").fill("10:00")
+    page.get_by_label("Holidays").fill("2026-12-31\n2027-01-01")
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/settings/calendar$"))
+    calendar = host.api("GET", "/api/calendar", token).body
+    assert calendar["time_zone"] == "Europe/Moscow"
+    assert calendar["work_start"] == "10:00:00"
+    assert calendar["holidays"] == ["2026-12-31", "2027-01-01"]
+    assert calendar["weekend"] == ["Sat", "Sun"]
+
+    # A token made (shown once), listed, usable, then revoked.
+    page.goto(f"{host.url}/settings/tokens")
+    page.get_by_label("Who or what will use it").fill("telephony")
+    page.get_by_label("Role").select_option("integrator")
+    page.get_by_role("button", name="Create").click()
+    made = page.locator("code.token").inner_text()
+    assert made.startswith("rh_")
+    assert host.api("GET", "/api/pipelines", made).status == 200
+    row = page.locator("tr", has_text="telephony")
+    expect(row).to_contain_text("integrator")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator("tr", has_text="telephony")).to_have_count(0)
+    assert host.api("GET", "/api/pipelines", made).status == 401
