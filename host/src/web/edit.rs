@@ -81,7 +81,7 @@ fn pipeline_form(session: &Session, fields: &[(String, String)]) -> FormPage {
 }
 
 pub async fn new_pipeline(session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     pipeline_form(&session, &[]).respond()
@@ -89,7 +89,7 @@ pub async fn new_pipeline(session: Session) -> Response {
 
 pub async fn post_pipeline(State(engine): State<Arc<Engine>>, session: Session, body: Bytes) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let (lang, t) = (session.lang, session.lang.text());
@@ -192,7 +192,7 @@ fn stage_form(session: &Session, pipeline: &Pipeline, fields: &[(String, String)
 }
 
 pub async fn new_stage(State(engine): State<Arc<Engine>>, session: Session, Path(code): Path<String>) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     match pipeline_of(&engine, &code) {
@@ -210,7 +210,7 @@ pub async fn post_stage(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let (lang, t) = (session.lang, session.lang.text());
@@ -260,7 +260,7 @@ pub async fn delete_stage(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     match engine.remove_stage(&code, &stage).await {
@@ -386,7 +386,7 @@ pub async fn new_trigger(
     session: Session,
     Path((code, stage)): Path<(String, String)>,
 ) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     match pipeline_of(&engine, &code).filter(|p| p.stage(&stage).is_some()) {
@@ -402,7 +402,7 @@ pub async fn post_new_trigger(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     match pipeline_of(&engine, &code).filter(|p| p.stage(&stage).is_some()) {
@@ -421,7 +421,7 @@ pub async fn edit_trigger(
     session: Session,
     Path((code, id)): Path<(String, u64)>,
 ) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     match placed_trigger(&engine, &code, id) {
@@ -439,7 +439,7 @@ pub async fn post_trigger(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     match placed_trigger(&engine, &code, id) {
@@ -484,7 +484,7 @@ pub async fn delete_trigger(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let Some((_, trigger)) = placed_trigger(&engine, &code, id) else {

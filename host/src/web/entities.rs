@@ -23,12 +23,11 @@ use crate::engine::Engine;
 /// Entities shown per kanban column.
 const COLUMN: u32 = 30;
 
-/// Refuses integrators, whom the API does not let read entities either.
-fn readers_only(session: &Session) -> Result<(), Response> {
-    match session.role {
-        Role::Admin | Role::Manager => Ok(()),
-        Role::Integrator => Err((StatusCode::FORBIDDEN, session.lang.text().admins_only).into_response()),
-    }
+/// The refusal of integrators, whom the API does not let read entities
+/// either, if refused.
+fn readers_only(session: &Session) -> Option<Response> {
+    (session.role == Role::Integrator)
+        .then(|| (StatusCode::FORBIDDEN, session.lang.text().not_for_role).into_response())
 }
 
 pub struct Card {
@@ -75,7 +74,7 @@ fn user_name(directory: &Directory, id: Option<u64>) -> String {
 }
 
 pub async fn kanban(State(engine): State<Arc<Engine>>, session: Session, Path(code): Path<String>) -> Response {
-    if let Err(refused) = readers_only(&session) {
+    if let Some(refused) = readers_only(&session) {
         return refused;
     }
     let lang = session.lang;
@@ -154,7 +153,7 @@ pub async fn entity(
     session: Session,
     Path((kind, id)): Path<(String, u64)>,
 ) -> Response {
-    if let Err(refused) = readers_only(&session) {
+    if let Some(refused) = readers_only(&session) {
         return refused;
     }
     let (lang, t) = (session.lang, session.lang.text());

@@ -166,19 +166,16 @@ pub fn values(fields: &[(String, String)], name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Refuses a page or action to anyone but an admin.
-pub fn admin_only(session: &Session) -> Result<(), Response> {
-    match session.role {
-        Role::Admin => Ok(()),
-        _ => Err((StatusCode::FORBIDDEN, session.lang.text().admins_only).into_response()),
-    }
+/// The refusal of a page or action to anyone but an admin, if refused.
+pub fn admin_only(session: &Session) -> Option<Response> {
+    (session.role != Role::Admin).then(|| (StatusCode::FORBIDDEN, session.lang.text().admins_only).into_response())
 }
 
-/// Refuses a posted form without the session's CSRF token, or from anyone
-/// but an admin.
-pub fn admin_form(session: &Session, fields: &[(String, String)]) -> Result<(), Response> {
+/// The refusal of a posted form without the session's CSRF token, or from
+/// anyone but an admin, if refused.
+pub fn admin_form(session: &Session, fields: &[(String, String)]) -> Option<Response> {
     if !same_token(&session.csrf, value(fields, "csrf")) {
-        return Err(csrf_refused(session.lang));
+        return Some(csrf_refused(session.lang));
     }
     admin_only(session)
 }

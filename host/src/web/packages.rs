@@ -87,7 +87,7 @@ async fn list(engine: &Engine, session: &Session, notice: Option<String>, error:
 }
 
 pub async fn packages(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     list(&engine, &session, None, None).await
@@ -137,7 +137,7 @@ pub async fn upload(State(engine): State<Arc<Engine>>, session: Session, mut for
     if !same_token(&session.csrf, &csrf) {
         return csrf_refused(session.lang);
     }
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     if archive.is_empty() {
@@ -181,7 +181,7 @@ pub async fn upload(State(engine): State<Arc<Engine>>, session: Session, mut for
 /// approved are all it may be granted.
 pub async fn install(State(engine): State<Arc<Engine>>, session: Session, body: Bytes) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -223,7 +223,7 @@ pub async fn rollback(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -247,7 +247,7 @@ struct RemovePage {
 
 /// What removing a package would disable, and the button that does it.
 pub async fn confirm_remove(State(engine): State<Arc<Engine>>, session: Session, Path(name): Path<String>) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let users = match engine.package_users(&name).await {
@@ -288,7 +288,7 @@ pub async fn remove(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();

@@ -44,7 +44,7 @@ pub async fn new_robot(
     Path((code, stage)): Path<(String, String)>,
     Query(choose): Query<Choose>,
 ) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let t = session.lang.text();
@@ -120,7 +120,7 @@ pub async fn post_new_robot(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -159,7 +159,7 @@ pub async fn edit_robot(
     session: Session,
     Path((code, id)): Path<(String, u64)>,
 ) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let t = session.lang.text();
@@ -179,7 +179,7 @@ pub async fn post_robot(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -197,7 +197,7 @@ pub async fn delete_robot(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let Some(binding) = engine.robot_binding(id).filter(|r| r.pipeline == code) else {
@@ -218,7 +218,7 @@ pub async fn move_robot(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let Some(binding) = engine.robot_binding(id).filter(|r| r.pipeline == code) else {
@@ -743,4 +743,141 @@ fn inserts(
         (t.constants_group, constants),
         (t.people_group, people),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Choice;
+
+    fn spec(code: &str, value_type: ValueType, multiple: bool) -> PropertySpec {
+        PropertySpec {
+            code: code.into(),
+            names: Default::default(),
+            descriptions: Default::default(),
+            value_type,
+            required: false,
+            multiple,
+            default: None,
+            choices: Vec::new(),
+        }
+    }
+
+    fn info() -> RobotInfo {
+        let mut kind = spec("kind", ValueType::Option, false);
+        kind.choices = ["call", "meeting"]
+            .map(|code| Choice {
+                code: code.into(),
+                names: Default::default(),
+            })
+            .to_vec();
+        RobotInfo {
+            code: "task".into(),
+            names: Default::default(),
+            descriptions: Default::default(),
+            capabilities: Vec::new(),
+            properties: vec![
+                spec("title", ValueType::Text, false),
+                spec(RECIPIENT, ValueType::User, false),
+                spec("hours", ValueType::Integer, false),
+                spec("wait", ValueType::Boolean, false),
+                spec("amount", ValueType::Money, false),
+                spec("observers", ValueType::User, true),
+                kind,
+            ],
+            returns: Vec::new(),
+        }
+    }
+
+    fn binding() -> RobotBinding {
+        let json = serde_json::json!({
+            "id": 4, "pipeline": "sales", "stage": "NEW", "plugin": "standard", "robot": "task",
+            "title": "Call the client",
+            "properties": {
+                "title": "Call about {=Document.TITLE}", "hours": 24, "wait": true,
+                "amount": {"money": "100.00 RUB"}, "observers": [{"user": 3}, {"user": 5}],
+                "kind": {"option": "call"},
+            },
+            "recipient": {"constant": "Clerk"},
+            "condition": {"compare": {"field": "OPPORTUNITY", "op": "ge", "value": 5}},
+            "fuel": 1000,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn round_trip(binding: &RobotBinding) -> (RobotBinding, Vec<(String, String)>) {
+        let fields = binding_fields(binding, &info());
+        let base = RobotBinding {
+            properties: Default::default(),
+            ..binding.clone()
+        };
+        read_form(base, &info(), &fields, Lang::En.text())
+    }
+
+    #[test]
+    fn a_binding_reads_back_from_its_form_unchanged() {
+        let mut binding = binding();
+        for timing in [
+            Timing::default(),
+            Timing {
+                delay_seconds: 2 * 3600,
+                after_previous: true,
+                working_time: true,
+                ..Timing::default()
+            },
+            Timing {
+                delay_seconds: 90,
+                skip_outside_working_time: true,
+                ..Timing::default()
+            },
+            Timing {
+                relative_to: Some(RelativeTo {
+                    field: "UF_WEBINAR".into(),
+                    offset_seconds: -86_400,
+                }),
+                ..Timing::default()
+            },
+        ] {
+            binding.timing = timing;
+            let (read, problems) = round_trip(&binding);
+            assert_eq!(problems, []);
+            assert_eq!(read, binding);
+        }
+    }
+
+    #[test]
+    fn what_a_form_cannot_read_is_named_by_its_field() {
+        let mut fields = binding_fields(&binding(), &info());
+        let set = |fields: &mut Vec<(String, String)>, name: &str, value: &str| {
+            fields.retain(|(k, _)| k != name);
+            fields.push((name.into(), value.into()));
+        };
+        set(&mut fields, "p.hours", "soon");
+        set(&mut fields, "p.wait", "maybe");
+        set(&mut fields, "p.amount", "lots");
+        set(&mut fields, "p.kind", "visit");
+        set(&mut fields, "condition", "{\"compare\": ");
+        set(&mut fields, "when", "delay");
+        set(&mut fields, "amount", "-3");
+        let (_, problems) = read_form(binding(), &info(), &fields, Lang::En.text());
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "properties.hours",
+                "properties.wait",
+                "properties.amount",
+                "properties.kind",
+                "amount",
+                "condition"
+            ]
+        );
+        assert_eq!(problems[0].1, "`soon`: not a whole number");
+        assert_eq!(problems[3].1, "`visit`: choose one of call, meeting");
+        // Each shows by its input.
+        assert_eq!(owner("properties.hours").as_deref(), Some("p.hours"));
+        assert_eq!(owner("properties.recipient").as_deref(), Some("recipient"));
+        assert_eq!(owner("timing.delay_seconds").as_deref(), Some("when"));
+        assert_eq!(owner("fuel"), None);
+    }
 }

@@ -138,7 +138,7 @@ async fn settings_page(
 }
 
 pub async fn settings(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     settings_page(&engine, &session, None, Vec::new(), None).await
@@ -171,7 +171,7 @@ pub async fn install_template(State(engine): State<Arc<Engine>>, session: Sessio
     if !same_token(&session.csrf, &csrf) {
         return csrf_refused(session.lang);
     }
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let text = match text.filter(|b| !b.is_empty()).map(|b| String::from_utf8(b.to_vec())) {
@@ -197,7 +197,7 @@ pub async fn bind_constant(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -238,7 +238,7 @@ struct PeoplePage {
 }
 
 pub async fn people(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let directory = engine.directory();
@@ -321,14 +321,14 @@ fn user_form(engine: &Engine, session: &Session, id: Option<u64>, fields: &[(Str
 }
 
 pub async fn new_user(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     user_form(&engine, &session, None, &[("active".into(), "on".into())]).respond()
 }
 
 pub async fn edit_user(State(engine): State<Arc<Engine>>, session: Session, Path(id): Path<u64>) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let Some(user) = engine.directory().user(id).cloned() else {
@@ -360,7 +360,7 @@ pub async fn post_user(
 
 async fn save_user(engine: &Engine, session: &Session, id: Option<u64>, body: &[u8]) -> Response {
     let fields = form_fields(body);
-    if let Err(refused) = admin_form(session, &fields) {
+    if let Some(refused) = admin_form(session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -444,14 +444,14 @@ fn department_form(engine: &Engine, session: &Session, id: Option<u64>, fields: 
 }
 
 pub async fn new_department(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     department_form(&engine, &session, None, &[]).respond()
 }
 
 pub async fn edit_department(State(engine): State<Arc<Engine>>, session: Session, Path(id): Path<u64>) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let directory = engine.directory();
@@ -482,7 +482,7 @@ pub async fn post_department(
 
 async fn save_department(engine: &Engine, session: &Session, id: Option<u64>, body: &[u8]) -> Response {
     let fields = form_fields(body);
-    if let Err(refused) = admin_form(session, &fields) {
+    if let Some(refused) = admin_form(session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -566,7 +566,7 @@ fn calendar_form(session: &Session, fields: &[(String, String)]) -> FormPage {
 }
 
 pub async fn calendar(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     let calendar = match engine.store().calendar().await {
@@ -599,7 +599,7 @@ pub async fn calendar(State(engine): State<Arc<Engine>>, session: Session) -> Re
 /// checks it.
 pub async fn post_calendar(State(engine): State<Arc<Engine>>, session: Session, body: Bytes) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let spec = serde_json::json!({
@@ -664,7 +664,7 @@ async fn tokens_page(engine: &Engine, session: &Session, made: Option<String>, e
 }
 
 pub async fn tokens(State(engine): State<Arc<Engine>>, session: Session) -> Response {
-    if let Err(refused) = admin_only(&session) {
+    if let Some(refused) = admin_only(&session) {
         return refused;
     }
     tokens_page(&engine, &session, None, None).await
@@ -672,7 +672,7 @@ pub async fn tokens(State(engine): State<Arc<Engine>>, session: Session) -> Resp
 
 pub async fn create_token(State(engine): State<Arc<Engine>>, session: Session, body: Bytes) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     let t = session.lang.text();
@@ -696,7 +696,7 @@ pub async fn revoke_token(
     body: Bytes,
 ) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = admin_form(&session, &fields) {
+    if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
     if !crate::api::auth::is_token_id(&id) {

@@ -315,6 +315,7 @@ pub struct Text {
     pub plugin: &'static str,
     pub since: &'static str,
     pub until_day: &'static str,
+    pub not_for_role: &'static str,
     /// Days, hours, minutes, seconds.
     pub units: [&'static str; 4],
 }
@@ -591,6 +592,7 @@ pub const EN: Text = Text {
     plugin: "Plugin",
     since: "From",
     until_day: "To",
+    not_for_role: "Your role may not see this.",
     units: ["days", "hours", "minutes", "seconds"],
 };
 
@@ -866,5 +868,6 @@ pub const RU: Text = Text {
     plugin: "Плагин",
     since: "С",
     until_day: "По",
+    not_for_role: "Вашей роли это недоступно.",
     units: ["дней", "часов", "минут", "секунд"],
 };
