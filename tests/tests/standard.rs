@@ -532,7 +532,7 @@ async fn messages_go_to_the_outbox_addressed_from_the_entity_or_its_contact() {
         ]
     );
     assert_eq!(outbox[0].subject.as_deref(), Some("Your order"));
-    assert!(outbox.iter().all(|m| m.status == "pending"));
+    assert!(outbox.iter().all(|m| m.status == "queued"));
     assert_eq!(engine.deliver_outbox().await.unwrap(), 3);
     let delivered = engine.store().outbox(Some(deal.reference()), 10).await.unwrap();
     assert!(delivered.iter().all(|m| m.status == "sent" && m.sent_at.is_some()));

@@ -314,6 +314,8 @@ struct ConfigFile {
     sandbox: SandboxConfig,
     #[serde(default)]
     engine: EngineConfig,
+    #[serde(default)]
+    delivery: crate::engine::DeliveryConfig,
 }
 
 /// Runs the command line; the binary's whole `main`.
@@ -345,7 +347,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_configured(config: Option<&Path>, command: Command) -> anyhow::Result<ExitCode> {
-    let ConfigFile { mut sandbox, engine } = load_config(config)?;
+    let ConfigFile {
+        mut sandbox,
+        mut engine,
+        delivery,
+    } = load_config(config)?;
+    engine.delivery = delivery;
     // Components are compiled in a worker process: this binary again.
     match std::env::current_exe() {
         Ok(exe) => sandbox.compiler = crate::runtime::Compiler::Worker { exe },

@@ -21,6 +21,7 @@ mod changes;
 mod clock;
 mod create;
 mod data;
+mod delivery;
 mod demo;
 mod effects;
 mod endpoints;
@@ -47,9 +48,9 @@ use crate::storage::{Store, StoreError};
 pub use binding::MAX_CODE;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
+pub use delivery::{Delivery, DeliveryConfig, GatewayConfig, LogDelivery, SmtpConfig};
 pub use endpoints::{CatalogTrigger, new_secret};
 pub use inbound::{Arrival, FORM_SUBMISSIONS, REFUSALS_RECORDED};
-pub use outbox::{Delivery, LogDelivery};
 pub use packages::{PackagePreview, PackageReport};
 pub use plugins::{Broken, STANDARD_PLUGIN, STANDARD_ROBOTS};
 pub use settings::EngineConfig;
@@ -133,8 +134,8 @@ pub struct Engine {
     /// New entities waiting for their group commit.
     creations: create::GroupCommit,
     seen: std::sync::Mutex<Seen>,
-    /// Where outbox messages go.
-    delivery: Arc<dyn Delivery>,
+    /// Where outbox messages go, by channel.
+    delivery: delivery::Channels,
     /// Form submissions per address, for the rate limit.
     limiter: inbound::Limiter,
     wake: Notify,
@@ -150,6 +151,7 @@ impl Engine {
         static ENGINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = ENGINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let owner = format!("{}-{}-{n}", std::process::id(), Timestamp::now().0);
+        let delivery = delivery::Channels::new(&config.delivery)?;
         let engine = Arc::new(Engine {
             store,
             sandbox,
@@ -163,7 +165,7 @@ impl Engine {
             ids: std::sync::Mutex::default(),
             creations: create::GroupCommit::default(),
             seen: std::sync::Mutex::default(),
-            delivery: Arc::new(LogDelivery),
+            delivery,
             limiter: Default::default(),
             wake: Notify::new(),
         });

@@ -1,55 +1,81 @@
 //! Delivering the outbox: messages robots sent to clients (email, SMS,
-//! messenger) wait in the outbox until a [`Delivery`] takes them. The
-//! default delivery writes each message to the log, so a portal without a
-//! provider still shows what was sent (`GET /api/outbox`).
+//! messenger) wait in the outbox, a leased queue. A worker leases the
+//! messages due, hands each to its channel's delivery (see [`delivery`])
+//! and records what came of it: sent; failed and queued again, after a
+//! backoff that doubles, until its last attempt; or failed for good, with
+//! the reason, which the API shows (`GET /api/outbox`).
 //!
-//! A message is marked sent when it is taken, so it is delivered at most
-//! once even with several processes; a delivery that fails marks it failed
-//! with the reason. An email is delivered tracked (see
-//! [`crate::domain::tracked`]): its opens and clicks come back through
-//! [`Engine::email_opened`] and [`Engine::link_clicked`].
+//! A host that dies while delivering loses nothing: the lease runs out and
+//! another host tries the message again, with the same idempotency key, so
+//! a provider that honours the key delivers it once. An attempt's outcome
+//! is kept only if the message was not leased again meanwhile. An email is
+//! delivered tracked (see [`crate::domain::tracked`]): its opens and clicks
+//! come back through [`Engine::email_opened`] and [`Engine::link_clicked`].
+//!
+//! [`delivery`]: super::delivery
 
 use super::{Engine, Result};
-use crate::domain::{EMAIL_OPENED, FieldValue, Fields, HitTarget, LINK_CLICKED, Value, links, tracked};
-use crate::storage::OutboxMessage;
+use crate::domain::{EMAIL_OPENED, FieldValue, Fields, HitTarget, LINK_CLICKED, Timestamp, Value, links, tracked};
+use crate::storage::{Attempted, OutboxMessage};
 
-/// Hands messages to a provider.
-pub trait Delivery: Send + Sync {
-    /// Delivers one message, or says why it could not.
-    fn deliver(&self, message: &OutboxMessage) -> Result<(), String>;
-}
+/// Messages leased at once: few enough that a slow provider delivers them
+/// all well within the lease.
+const BATCH: u32 = 16;
 
-/// Writes each message to the log.
-pub struct LogDelivery;
-
-impl Delivery for LogDelivery {
-    fn deliver(&self, m: &OutboxMessage) -> Result<(), String> {
-        tracing::info!(
-            id = m.id,
-            channel = m.channel.as_str(),
-            to = %m.to,
-            subject = m.subject.as_deref().unwrap_or(""),
-            body = %m.body,
-            "message delivered to the log"
-        );
-        Ok(())
-    }
+/// The key every attempt at a message carries: the same for each, and
+/// different for every message a portal ever sends.
+fn idempotency_key(message: &OutboxMessage) -> String {
+    format!("robohost-{}-{}", message.created_at.0, message.id)
 }
 
 impl Engine {
-    /// Delivers pending messages; returns how many were taken.
+    /// Makes one attempt at each message due; returns how many were tried.
     pub async fn deliver_outbox(&self) -> Result<usize> {
-        if !self.store.outbox_pending().await? {
+        let now = self.now();
+        if !self.store.outbox_due(now).await? {
             return Ok(0);
         }
-        let taken = self.store.take_outbox(self.now(), 100).await?;
-        let count = taken.len();
-        for mut message in taken {
+        let until = Timestamp(now.0 + self.config.lease_ms);
+        let leased = self.store.lease_outbox(now, until, BATCH).await?;
+        let count = leased.len();
+        for mut message in leased {
             if let Some(token) = &message.token {
                 message.body = tracked(&message.body, &self.config.public_url, token);
             }
-            if let Err(error) = self.delivery.deliver(&message) {
-                self.store.outbox_failed(message.id, &error).await?;
+            let key = idempotency_key(&message);
+            let delivered = self.delivery.of(message.channel).deliver(&message, &key).await;
+            let config = &self.config.delivery;
+            let outcome = match &delivered {
+                Ok(()) => Attempted::Sent { at: self.now() },
+                Err(failure) if failure.permanent || message.attempts >= config.max_attempts => {
+                    Attempted::Failed { error: &failure.reason }
+                }
+                Err(failure) => {
+                    let backoff = config.backoff_ms.saturating_mul(1 << (message.attempts - 1).min(20));
+                    Attempted::Retry {
+                        at: Timestamp(self.now().0.saturating_add(backoff)),
+                        error: &failure.reason,
+                    }
+                }
+            };
+            let kept = self
+                .store
+                .outbox_attempted(message.id, message.attempts, outcome)
+                .await?;
+            let (id, attempt, channel, to) = (message.id, message.attempts, message.channel.as_str(), &message.to);
+            match (&outcome, kept) {
+                (_, false) => tracing::warn!(
+                    id,
+                    attempt,
+                    "a delivery outlived its lease; the later attempt's outcome stands"
+                ),
+                (Attempted::Sent { .. }, true) => tracing::info!(id, attempt, channel, %to, "message delivered"),
+                (Attempted::Retry { at, error }, true) => {
+                    tracing::warn!(id, attempt, channel, %to, %error, retry_at = %at, "delivering a message failed; it will be tried again")
+                }
+                (Attempted::Failed { error }, true) => {
+                    tracing::error!(id, attempt, channel, %to, %error, "delivering a message failed for good")
+                }
             }
         }
         Ok(count)

@@ -37,6 +37,10 @@ pub struct EngineConfig {
     /// Days an inbound call's record is kept; a sender's idempotency key
     /// makes a retried call a no-op for as long.
     pub keep_calls_days: u32,
+    /// Where the outbox's messages go: the configuration's own `[delivery]`
+    /// table, not a key of `[engine]`.
+    #[serde(skip)]
+    pub delivery: super::DeliveryConfig,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
             workers: 2,
             public_url: "http://127.0.0.1:8080".into(),
             keep_calls_days: 30,
+            delivery: super::DeliveryConfig::default(),
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
     Matching, Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value, phone_digits,
 };
-pub use rows::{Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin};
+pub use rows::{Attempted, Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin};
 
 /// One value per backend.
 pub(crate) enum Backend<S, P> {
@@ -502,28 +502,48 @@ impl Store {
         found.into_iter().map(rows::outbox).collect()
     }
 
-    /// Whether any message waits for delivery (a read, so idle workers do
-    /// not take the writer to find out).
-    pub async fn outbox_pending(&self) -> Result<bool> {
-        let found: Option<i64> = on!(&*self.db, c => sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'pending' LIMIT 1").fetch_optional(c).await)?;
+    /// Whether any message is due for an attempt at `now` (a read, so idle
+    /// workers do not take the writer to find out).
+    pub async fn outbox_due(&self, now: Timestamp) -> Result<bool> {
+        let found: Option<i64> = on!(&*self.db, c => sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'queued' AND due_at <= $1 \
+            AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1").bind(now.0).fetch_optional(c).await)?;
         Ok(found.is_some())
     }
 
-    /// Takes up to `limit` pending messages for delivery, marking them sent
-    /// (each is taken once, across processes).
-    pub async fn take_outbox(&self, at: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
+    /// Leases up to `limit` messages due at `now` until `until`, counting
+    /// the attempt. A message leased elsewhere is not taken until its lease
+    /// runs out: then it is taken again, as its holder may have died.
+    pub async fn lease_outbox(&self, now: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>> {
         let lock = match &*self.writer {
             Backend::Postgres(_) => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite(_) => "",
         };
         let sql = format!(
-            "UPDATE outbox SET status = 'sent', sent_at = $1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' ORDER BY id LIMIT $2 {lock}) \
+            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox \
+             WHERE status = 'queued' AND due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) ORDER BY id LIMIT $3 {lock}) \
              RETURNING {}",
             rows::OUTBOX_COLUMNS
         );
-        let found: Vec<rows::OutboxRow> =
-            on!(&*self.writer, c => sqlx::query_as(&sql).bind(at.0).bind(limit as i64).fetch_all(c).await)?;
+        let found: Vec<rows::OutboxRow> = on!(&*self.writer, c => sqlx::query_as(&sql).bind(until.0).bind(now.0)
+            .bind(limit as i64).fetch_all(c).await)?;
         found.into_iter().map(rows::outbox).collect()
+    }
+
+    /// Records what attempt `attempt` of message `id` came to: sent, queued
+    /// again for `retry_at`, or failed for good, with the reason. Nothing
+    /// changes if the message was leased again since (its lease ran out):
+    /// that attempt's outcome is the one to keep. False then.
+    pub async fn outbox_attempted(&self, id: u64, attempt: u32, outcome: Attempted<'_>) -> Result<bool> {
+        let (status, error, due_at, sent_at) = match outcome {
+            Attempted::Sent { at } => ("sent", None, None, Some(at.0)),
+            Attempted::Retry { at, error } => ("queued", Some(error), Some(at.0), None),
+            Attempted::Failed { error } => ("failed", Some(error), None, None),
+        };
+        let n = on!(&*self.writer, c => sqlx::query("UPDATE outbox SET status = $1, error = $2, due_at = $3, sent_at = $4, \
+            lease_until = NULL WHERE id = $5 AND attempts = $6 AND status = 'queued'")
+            .bind(status).bind(error).bind(due_at).bind(sent_at).bind(id as i64).bind(attempt as i64)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     /// The email with this tracking token.
@@ -532,13 +552,6 @@ impl Store {
         let found: Option<rows::OutboxRow> =
             on!(&*self.db, c => sqlx::query_as(&sql).bind(token).fetch_optional(c).await)?;
         found.map(rows::outbox).transpose()
-    }
-
-    /// Records that delivering a message failed.
-    pub async fn outbox_failed(&self, id: u64, error: &str) -> Result<()> {
-        on!(&*self.writer, c => sqlx::query("UPDATE outbox SET status = 'failed', error = $1 WHERE id = $2")
-            .bind(error).bind(id as i64).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
     }
 
     /// The role of the API token with this hash, if any.

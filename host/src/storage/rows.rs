@@ -213,6 +213,23 @@ pub(super) fn package(row: PackageRow) -> Result<StoredPackage> {
     })
 }
 
+/// What an attempt to deliver a message came to.
+#[derive(Clone, Copy, Debug)]
+pub enum Attempted<'a> {
+    Sent {
+        at: Timestamp,
+    },
+    /// Failed, to be tried again at `at`.
+    Retry {
+        at: Timestamp,
+        error: &'a str,
+    },
+    /// Failed for good.
+    Failed {
+        error: &'a str,
+    },
+}
+
 /// A message in the outbox.
 #[derive(Clone, Debug, Serialize)]
 pub struct OutboxMessage {
@@ -223,9 +240,15 @@ pub struct OutboxMessage {
     pub body: String,
     pub about: Option<EntityRef>,
     pub run_id: Option<u64>,
-    /// `pending`, `sent` or `failed`.
+    /// `queued` (for its first attempt or a later one), `sent`, or
+    /// `failed` for good.
     pub status: String,
+    /// Why its last attempt failed.
     pub error: Option<String>,
+    /// Attempts made so far, the one under way included.
+    pub attempts: u32,
+    /// When its next attempt is due, while queued.
+    pub due_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
     /// An email's tracking token (see `domain::tracking`); none for other
@@ -233,9 +256,10 @@ pub struct OutboxMessage {
     pub token: Option<String>,
 }
 
-pub(super) const OUTBOX_COLUMNS: &str =
-    "id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at, token";
-pub(super) const OUTBOX_SELECT: &str = "SELECT id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at, token FROM outbox";
+pub(super) const OUTBOX_COLUMNS: &str = "id, channel, recipient, subject, body, about_kind, about_id, run_id, status, error, \
+    attempts, due_at, created_at, sent_at, token";
+pub(super) const OUTBOX_SELECT: &str = "SELECT id, channel, recipient, subject, body, about_kind, about_id, run_id, status, \
+    error, attempts, due_at, created_at, sent_at, token FROM outbox";
 
 pub(super) type OutboxRow = (
     i64,
@@ -250,11 +274,29 @@ pub(super) type OutboxRow = (
     Option<String>,
     i64,
     Option<i64>,
+    i64,
+    Option<i64>,
     Option<String>,
 );
 
 pub(super) fn outbox(row: OutboxRow) -> Result<OutboxMessage> {
-    let (id, channel, to, subject, body, about_kind, about_id, run_id, status, error, created_at, sent_at, token) = row;
+    let (
+        id,
+        channel,
+        to,
+        subject,
+        body,
+        about_kind,
+        about_id,
+        run_id,
+        status,
+        error,
+        attempts,
+        due_at,
+        created_at,
+        sent_at,
+        token,
+    ) = row;
     let about = match (about_kind, about_id) {
         (Some(k), Some(id)) => Some(EntityRef {
             kind: kind(&k)?,
@@ -272,6 +314,8 @@ pub(super) fn outbox(row: OutboxRow) -> Result<OutboxMessage> {
         run_id: run_id.map(|r| r as u64),
         status,
         error,
+        attempts: attempts as u32,
+        due_at: due_at.map(Timestamp),
         created_at: Timestamp(created_at),
         sent_at: sent_at.map(Timestamp),
         token,

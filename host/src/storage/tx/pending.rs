@@ -183,10 +183,10 @@ impl Tx {
                 q.build().execute(&mut **t).await.map(|r| r.rows_affected())
             })?;
         }
-        for chunk in pending.messages.chunks(MAX_BINDS / 10) {
+        for chunk in pending.messages.chunks(MAX_BINDS / 11) {
             on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO outbox (channel, recipient, subject, body, about_kind, about_id, run_id, status, created_at, token) ",
+                    "INSERT INTO outbox (channel, recipient, subject, body, about_kind, about_id, run_id, status, created_at, due_at, token) ",
                 );
                 q.push_values(chunk, |mut b, m| {
                     let about = m.message.about;
@@ -197,7 +197,8 @@ impl Tx {
                         .push_bind(about.map(|a| a.kind.as_str()))
                         .push_bind(about.map(|a| a.id as i64))
                         .push_bind(m.run_id.map(|r| r as i64))
-                        .push_bind("pending")
+                        .push_bind("queued")
+                        .push_bind(m.at.0)
                         .push_bind(m.at.0)
                         .push_bind(m.token.as_deref());
                 });
