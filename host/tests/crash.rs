@@ -1,200 +1,266 @@
-//! Durability with real host processes: `robohost serve` killed with SIGKILL
-//! at random points while it works through a few thousand runs, then
-//! restarted; and two processes sharing one PostgreSQL. No run is lost and no
-//! effect is applied twice.
+//! Durability with real host processes (`robohost serve`), each fault shown
+//! to have landed mid-work: a host SIGKILLed twenty times while it holds
+//! leased runs, as producers create deals, complete tasks and move deals
+//! over HTTP; a host paused (SIGSTOP) past its lease while another takes
+//! its runs over, whose late commit the engine refuses; a host stopped with
+//! SIGTERM while it works; three hosts on one PostgreSQL, one killed every
+//! few seconds. No run is lost and none applies its effects twice: every
+//! execution of the robots below leaves a timeline comment, so a lost or a
+//! doubled one shows.
 
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
-use robohost::api::NewEntityRequest;
-use robohost::domain::{Capability, EntityRef, Pipeline, RobotBinding, RunStatus, Timestamp};
-use robohost::engine::{Engine, EngineConfig, ManualClock};
-use robohost::storage::Store;
-use robohost_tests::db::{Db, fresh_url, shared_sandbox};
-use robohost_tests::plugin_path;
+use robohost::api::{Role, create_token};
+use robohost::domain::RunStatus;
+use robohost_tests::db::{Db, fresh_url};
+use support::*;
 
-const DEALS: usize = 2_000;
-
-/// A portal with one robot on stage NEW (assign by amount: a new
-/// responsible and one timeline comment per run) and `DEALS` deals there.
-async fn portal(url: &str) -> (Arc<Engine>, Vec<EntityRef>) {
-    let store = Store::open(url).await.unwrap();
-    let clock = Arc::new(ManualClock::new(Timestamp::now()));
-    let engine = Engine::new(store, shared_sandbox(), clock, EngineConfig::default())
-        .await
-        .unwrap();
-    let pipeline: Pipeline = serde_json::from_str(
-        r#"{"code": "general", "kind": "deal", "names": {}, "stages": [{"code": "NEW", "names": {}, "semantic": "in-progress"}]}"#,
-    )
-    .unwrap();
-    engine.put_pipeline(&pipeline).await.unwrap();
-    let wasm = std::fs::read(plugin_path("assign_by_amount")).unwrap();
-    engine
-        .install_plugin("assign_by_amount", wasm, Capability::ALL.to_vec())
-        .await
-        .unwrap();
-    let robot: RobotBinding = serde_json::from_str(
-        r#"{"id": 0, "pipeline": "general", "stage": "NEW", "plugin": "assign_by_amount", "robot": "assign_by_amount",
-            "properties": {"bounds": [{"decimal": "1000"}], "users": [{"user": 7}, {"user": 8}]}}"#,
-    )
-    .unwrap();
-    engine.add_robot(&robot).await.unwrap();
-    let mut deals = Vec::with_capacity(DEALS);
-    for i in 0..DEALS {
-        let request: NewEntityRequest = serde_json::from_str(&format!(
-            r#"{{"kind": "deal", "pipeline": "general", "responsible": 1, "fields": {{"OPPORTUNITY": {{"money": "{} RUB"}}}}}}"#,
-            i * 10
-        ))
-        .unwrap();
-        let (draft, links) = request.into_entity().unwrap();
-        deals.push(engine.create_entity(draft, links).await.unwrap().reference());
-    }
-    (engine, deals)
-}
-
-fn config_file(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("robohost-{name}-{}.toml", std::process::id()));
-    let cache = std::env::temp_dir().join(format!("robohost-{name}-cache-{}", std::process::id()));
-    let text = format!(
-        "[engine]\nlease-ms = 1000\npoll-ms = 50\nbatch = 32\n\n[sandbox]\ncache-dir = {:?}\n",
-        cache.display().to_string()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn spawn(url: &str, config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_robohost"))
-        .args(["--config"])
-        .arg(config)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting robohost serve")
-}
-
-async fn finished(store: &Store) -> u64 {
-    store.count_runs(RunStatus::Succeeded).await.unwrap()
-}
-
-async fn wait_for_all(store: &Store, limit: Duration) {
-    let start = Instant::now();
-    while finished(store).await < DEALS as u64 {
-        assert!(
-            start.elapsed() < limit,
-            "only {} of {DEALS} runs finished in {limit:?}",
-            finished(store).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every run succeeded once and applied its effects once.
-async fn assert_exactly_once(engine: &Engine, deals: &[EntityRef]) {
-    let store = engine.store();
-    assert_eq!(finished(store).await, DEALS as u64);
-    for status in [RunStatus::Queued, RunStatus::Leased, RunStatus::Dead] {
-        assert_eq!(store.count_runs(status).await.unwrap(), 0, "{status:?}");
-    }
-    for deal in deals {
-        let comments = store.comments(*deal).await.unwrap();
-        assert_eq!(comments.len(), 1, "{deal} has {} comments", comments.len());
-        let changes = store
-            .events(*deal)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|(_, e, _)| e == "responsible-changed")
-            .count();
-        assert_eq!(changes, 1, "{deal}");
-    }
-}
-
+/// Kills: the host is SIGKILLed only once it holds leased runs and some but
+/// not all runs are done, and the kill counts only if the dead host still
+/// held leases afterwards (it died mid-work, not between batches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_killed_at_random_points_loses_no_run_and_applies_no_effect_twice() {
+async fn a_host_killed_twenty_times_mid_work_loses_no_run_and_applies_no_effect_twice() {
+    const KILLS: usize = 20;
     let url = fresh_url(Db::Sqlite).await;
-    let (engine, deals) = portal(&url).await;
-    let config = config_file("crash");
-    // A fixed seed: the kill points differ run to run only by timing.
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut kills = 0;
-    while finished(engine.store()).await < DEALS as u64 && kills < 12 {
-        let mut child = spawn(&url, &config);
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(40 + seed % 200)).await;
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
-        kills += 1;
-        eprintln!(
-            "killed the host after {} of {DEALS} runs",
-            finished(engine.store()).await
-        );
+    let engine = portal(&url).await;
+    chain(&engine, 200_000).await;
+    let token = create_token(engine.store(), "producers", Role::Admin).await.unwrap();
+    let config = config_file("crash", "batch = 8\nworkers = 1");
+    let store = engine.store();
+
+    let mut host = Host::start(&url, &config);
+    let producers = Producers::start(engine.clone(), host.addr, token.clone());
+    let (mut kills, mut missed) = (Vec::new(), 0);
+    while kills.len() < KILLS {
+        assert!(missed < 3 * KILLS, "{missed} kills missed the work");
+        // Let it work a while, then catch it holding leases.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let owner = host.owner();
+        until(Duration::from_secs(60), "the host leasing runs", async || {
+            let done = count(store, RunStatus::Succeeded).await;
+            store.leased_by(&owner).await.unwrap() > 0 && done > 0 && done < all_runs(store).await
+        })
+        .await;
+        let (done, total) = (count(store, RunStatus::Succeeded).await, all_runs(store).await);
+        host.kill();
+        let held = store.leased_by(&owner).await.unwrap();
+        if held > 0 {
+            eprintln!(
+                "kill {}: {done} of {total} runs done, {held} in flight",
+                kills.len() + 1
+            );
+            kills.push((done, total, held));
+        } else {
+            missed += 1;
+        }
+        host = Host::start(&url, &config);
+        producers.serve_at(host.addr);
     }
-    assert!(
-        kills >= 2,
-        "the host finished before it could be killed twice; use more deals"
+    let created = producers.stop().await;
+    quiesce(&engine, &host, &token).await;
+    host.kill();
+    let deals = assert_exactly_once(&engine).await;
+    eprintln!(
+        "{KILLS} kills mid-work ({missed} missed), {deals} deals ({created} confirmed to the producer), {} runs",
+        all_runs(store).await
     );
-    let mut child = spawn(&url, &config);
-    wait_for_all(engine.store(), Duration::from_secs(120)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_exactly_once(&engine, &deals).await;
+    assert!(
+        kills
+            .iter()
+            .all(|(done, total, held)| 0 < *done && done < total && *held > 0)
+    );
 }
 
+/// A paused worker: host A leases a batch and is stopped (SIGSTOP) past its
+/// lease; host B takes the runs over and finishes them; A, continued,
+/// finishes too and tries to commit. The engine refuses A's commit: the
+/// comment is written once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hosts_on_one_postgres_run_every_robot_exactly_once() {
-    let url = fresh_url(Db::Postgres).await;
-    let (engine, deals) = portal(&url).await;
-    let config = config_file("cluster");
-    let mut hosts = [spawn(&url, &config), spawn(&url, &config)];
-    wait_for_all(engine.store(), Duration::from_secs(120)).await;
-    for host in &mut hosts {
-        host.kill().unwrap();
-        host.wait().unwrap();
-    }
-    assert_exactly_once(&engine, &deals).await;
+async fn a_paused_worker_past_its_lease_commits_nothing() {
+    let url = fresh_url(Db::Sqlite).await;
+    let engine = portal(&url).await;
+    // The crunch first, long enough to pause A in the middle of it.
+    place(&engine, "NEW", crunch(150_000_000, 9_000_000_000)).await;
+    place(&engine, "NEW", comment("seen")).await;
+    let config = config_file("pause", "batch = 8\nworkers = 1");
+    let store = engine.store();
+
+    let a = Host::start(&url, &config);
+    let deal = create_deal(&engine, "Pumps").await;
+    let owner = a.owner();
+    until(Duration::from_secs(30), "A leasing both runs", async || {
+        store.leased_by(&owner).await.unwrap() == 2
+    })
+    .await;
+    a.signal("STOP");
+    // Past A's lease (1 s), B takes both runs over and finishes them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        store.leased_by(&owner).await.unwrap(),
+        2,
+        "A's leases ran out, but nobody took them yet"
+    );
+    let b = Host::start(&url, &config);
+    until(Duration::from_secs(60), "B finishing both runs", async || {
+        count(store, RunStatus::Succeeded).await == 2
+    })
+    .await;
+    assert_eq!(comments(store, deal, "seen").await, 1);
+
+    // A goes on where it stopped, finishes the batch and tries to record it.
+    a.signal("CONT");
+    until(Duration::from_secs(60), "A trying to commit", async || {
+        a.logged("lease lost before finishing")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        comments(store, deal, "seen").await,
+        1,
+        "A's late commit applied its effects again"
+    );
+    assert_eq!(count(store, RunStatus::Succeeded).await, 2);
+    a.kill();
+    b.kill();
 }
 
-/// SIGTERM, the signal service managers stop a service with, ends a
-/// serving host in an orderly way and soon, as Ctrl-C does.
-#[test]
-fn sigterm_stops_a_serving_host() {
-    use std::io::{BufRead as _, BufReader};
-    let dir = std::env::temp_dir().join(format!("robohost-sigterm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("portal.sqlite").display());
-    let mut host = Command::new(env!("CARGO_BIN_EXE_robohost"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting robohost serve");
-    let mut stderr = BufReader::new(host.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("serving on") {
-        line.clear();
-        assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "the host ended before serving");
+/// SIGTERM while the host works: it takes no more runs, finishes what it
+/// holds (the batch commits), and exits soon; nothing stays leased to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_runs_in_flight_finishes_them_and_exits() {
+    let url = fresh_url(Db::Sqlite).await;
+    let engine = portal(&url).await;
+    place(&engine, "NEW", crunch(100_000_000, 9_000_000_000)).await;
+    place(&engine, "NEW", comment("seen")).await;
+    let config = config_file("term", "batch = 4\nworkers = 1");
+    let store = engine.store();
+    let mut deals = Vec::new();
+    for n in 0..20 {
+        deals.push(create_deal(&engine, &format!("d{n}")).await);
     }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let term = Command::new("kill")
-        .args(["-TERM", &host.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    let mut host = Host::start(&url, &config);
+    let owner = host.owner();
+    until(Duration::from_secs(30), "the host leasing runs", async || {
+        store.leased_by(&owner).await.unwrap() > 0
+    })
+    .await;
+    let held = store.leased_by(&owner).await.unwrap();
+    let done = count(store, RunStatus::Succeeded).await;
+    host.signal("TERM");
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = host.try_wait().unwrap() {
+        if let Some(status) = host.child.try_wait().unwrap() {
             break status;
         }
-        if start.elapsed() > Duration::from_secs(10) {
-            host.kill().unwrap();
-            panic!("the host still runs 10 s after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still running 20 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "SIGTERM with {held} runs in flight ({done} of 40 done); exited in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        store.leased_by(&owner).await.unwrap(),
+        0,
+        "runs left leased to a host that stopped"
+    );
+    let after = count(store, RunStatus::Succeeded).await;
+    assert!(
+        after >= done + held,
+        "the runs in flight were finished: {done} + {held} > {after}"
+    );
+    assert!(after < 40, "it stopped taking work: {after} of 40 done");
+    for deal in &deals {
+        assert!(comments(store, *deal, "seen").await <= 1);
+    }
+}
+
+/// Three hosts on one PostgreSQL, one of them killed every few seconds and
+/// started again, with producers at work; every host is seen holding runs,
+/// and after a quiet period every robot has run exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hosts_on_one_postgres_with_one_killed_every_few_seconds_run_every_robot_once() {
+    let url = fresh_url(Db::Postgres).await;
+    let engine = portal(&url).await;
+    chain(&engine, 200_000).await;
+    let token = create_token(engine.store(), "producers", Role::Admin).await.unwrap();
+    let config = config_file("cluster", "batch = 8\nworkers = 1");
+    let store = engine.store();
+    let mut hosts: Vec<Host> = (0..3).map(|_| Host::start(&url, &config)).collect();
+    let producers = Producers::start(engine.clone(), hosts[0].addr, token.clone());
+    // Each host's pid, and whether it was seen holding leases.
+    let mut worked: Vec<(u32, bool)> = hosts.iter().map(|h| (h.pid(), false)).collect();
+    let start = Instant::now();
+    let mut kills = 0;
+    let mut next_kill = Instant::now() + Duration::from_secs(3);
+    while start.elapsed() < Duration::from_secs(20) {
+        for host in &hosts {
+            if store.leased_by(&host.owner()).await.unwrap() > 0
+                && let Some(seen) = worked.iter_mut().find(|(pid, _)| *pid == host.pid())
+            {
+                seen.1 = true;
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if Instant::now() >= next_kill {
+            // The producers go to a host that stays up; the one killed is
+            // not it.
+            let victim = 1 + kills % 2;
+            let fresh = Host::start(&url, &config);
+            worked.push((fresh.pid(), false));
+            std::mem::replace(&mut hosts[victim], fresh).kill();
+            kills += 1;
+            next_kill = Instant::now() + Duration::from_secs(3);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    producers.serve_at(hosts[0].addr);
+    let created = producers.stop().await;
+    quiesce(&engine, &hosts[0], &token).await;
+    for host in hosts {
+        host.kill();
+    }
+    let deals = assert_exactly_once(&engine).await;
+    let idle: Vec<u32> = worked.iter().filter(|(_, seen)| !seen).map(|(pid, _)| *pid).collect();
+    eprintln!(
+        "3 hosts, {kills} kills, {} processes, {deals} deals ({created} confirmed), {} runs",
+        worked.len(),
+        all_runs(store).await
+    );
+    assert!(kills >= 5, "{kills} kills");
+    // Every process but those started last, which may not have had work
+    // yet, was seen holding runs.
+    assert!(idle.len() <= 2, "processes never seen working: {idle:?} of {worked:?}");
+    assert!(
+        worked[..3].iter().all(|(_, seen)| *seen),
+        "the first three hosts all worked: {worked:?}"
+    );
+}
+
+/// SIGTERM the moment a host says it serves (as a service manager may
+/// send it) ends it in an orderly way and soon: the signal is caught from
+/// before that line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_as_soon_as_the_host_serves_stops_it() {
+    let url = fresh_url(Db::Sqlite).await;
+    reader(&url).await;
+    let mut host = Host::start(&url, &config_file("serving", ""));
+    host.signal("TERM");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = host.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status}");
 }

@@ -600,6 +600,15 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// How many runs are leased to owners whose name starts with `prefix`:
+    /// an engine's owner starts with its process id and a `-`.
+    #[cfg(feature = "test-support")]
+    pub async fn leased_by(&self, prefix: &str) -> Result<u64> {
+        let n: i64 = on!(&*self.db, c => sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = 'leased' AND lease_owner LIKE $1")
+            .bind(format!("{prefix}%")).fetch_one(c).await)?;
+        Ok(n as u64)
+    }
+
     /// The earliest due time of queued work, and of leases that expire.
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         let at: Option<i64> = on!(&*self.db, c => sqlx::query_scalar(
