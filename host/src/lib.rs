@@ -7,6 +7,7 @@
 //! - [`storage`]: the database, the only code that speaks SQL.
 //! - [`api`]: the HTTP API, the only code that knows HTTP and JSON wire shapes.
 //! - [`web`]: the admin board, HTML pages for people in a browser.
+//! - [`metrics`]: what an operator watches, at `/metrics`.
 //! - [`harness`]: CRM data served from JSON files, for the local run command.
 //! - [`cli`]: the `robohost` command.
 
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod domain;
 pub mod engine;
 pub mod harness;
+pub mod metrics;
 pub mod package;
 pub mod runtime;
 pub mod storage;

@@ -263,4 +263,10 @@ async fn sigterm_as_soon_as_the_host_serves_stops_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status}");
+    // The default log says when it started and stopped.
+    until(Duration::from_secs(5), "the log read to its end", async || {
+        host.logged("robohost stopped")
+    })
+    .await;
+    assert!(host.logged("robohost is serving"));
 }

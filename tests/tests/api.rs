@@ -195,8 +195,85 @@ async fn the_portal_settings_round_trip(db: Db) {
 
     let plugins = s.get("/api/plugins", admin).await.expect(200);
     assert_eq!(plugins, json!([]));
-    let health = s.send("GET", "/health", None, None, Bytes::new()).await;
-    assert_eq!(health.expect(200), json!({"status": "ok"}));
+    let live = s.send("GET", "/health/live", None, None, Bytes::new()).await;
+    assert_eq!(live.expect(200), json!({"status": "ok"}));
+}
+
+/// Ready means the database answers with every migration and a worker
+/// runs; live means the process answers.
+async fn readiness_needs_the_database_and_a_worker(db: Db) {
+    let s = server(db).await;
+    let get = async |path: &str| s.send("GET", path, None, None, Bytes::new()).await;
+    // The test server runs no worker of its own.
+    for path in ["/health/ready", "/health"] {
+        let answer = get(path).await.expect(503);
+        assert_eq!(answer["status"], "unavailable");
+        assert_eq!(answer["workers"], 0);
+        assert!(answer["problem"].as_str().unwrap().contains("no worker"), "{answer}");
+    }
+    assert_eq!(get("/health/live").await.expect(200)["status"], "ok");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(s.engine.clone().run(shutdown.clone()));
+    let mut ready = get("/health/ready").await;
+    for _ in 0..100 {
+        if ready.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        ready = get("/health/ready").await;
+    }
+    assert_eq!(ready.expect(200), json!({"status": "ok", "workers": 1}));
+    shutdown.cancel();
+    worker.await.unwrap();
+    assert_eq!(get("/health/ready").await.status, 503);
+}
+
+#[tokio::test]
+async fn readiness_needs_the_database_and_a_worker_on_sqlite() {
+    readiness_needs_the_database_and_a_worker(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn readiness_needs_the_database_and_a_worker_on_postgres() {
+    readiness_needs_the_database_and_a_worker(Db::Postgres).await;
+}
+
+/// `/metrics` counts what happened: runs by outcome, HTTP requests by
+/// route, and reads the queue from the database.
+#[tokio::test]
+async fn metrics_count_runs_requests_and_the_queue() {
+    let s = server(Db::Sqlite).await;
+    let scrape = async || {
+        let text = s.send("GET", "/metrics", None, None, Bytes::new()).await;
+        assert_eq!(text.status, 200);
+        assert!(text.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+        String::from_utf8(text.body.to_vec()).unwrap()
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    };
+    let before = scrape().await;
+    s.assign_portal().await;
+    let robot = json!({"plugin": "assign_by_amount", "robot": "assign_by_amount",
+        "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}});
+    s.json("POST", "/api/pipelines/general/stages/NEW/robots", &s.admin, robot)
+        .await
+        .expect(201);
+    s.deal("NEW", "150000.00").await;
+    let queued = scrape().await;
+    assert_eq!(value(&queued, "robohost_queue_depth "), 1.0, "{queued}");
+    s.engine.run_until_idle().await.unwrap();
+    let after = scrape().await;
+    assert_eq!(value(&after, "robohost_queue_depth "), 0.0);
+    let succeeded = r#"robohost_runs_total{status="succeeded",outcome="success",blame="none"} "#;
+    assert!(value(&after, succeeded) >= value(&before, succeeded) + 1.0, "{after}");
+    assert!(value(&after, "robohost_run_seconds_count ") >= value(&before, "robohost_run_seconds_count ") + 1.0);
+    assert!(value(&after, "robohost_run_fuel_count ") >= 1.0);
+    let created = r#"robohost_http_requests_total{method="POST",route="/api/entities",status="201"} "#;
+    assert!(value(&after, created) >= value(&before, created) + 1.0, "{after}");
+    assert!(after.contains("# TYPE robohost_compile_seconds histogram"), "{after}");
 }
 
 async fn every_route_checks_the_token_and_its_role(db: Db) {
@@ -414,7 +491,7 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
     ] {
         assert!(listed.contains(&route.to_owned()), "{route} is missing from {listed:?}");
     }
-    assert_eq!(listed.len(), 60, "{listed:?}");
+    assert_eq!(listed.len(), 63, "{listed:?}");
 
     // A path serves the methods the document lists, and no other.
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -447,6 +524,10 @@ async fn the_openapi_document_lists_every_route_and_its_roles(db: Db) {
                 // no endpoint or email has the made-up ones.
                 let public = if path.starts_with("/hooks/") || path.contains("/link/") {
                     404
+                } else if path == "/health" || path == "/health/ready" {
+                    // Answered without a token, and not ready: the test
+                    // server runs no worker.
+                    503
                 } else {
                     200
                 };

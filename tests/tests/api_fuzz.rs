@@ -193,6 +193,9 @@ fn routes() -> Vec<(&'static str, &'static [&'static str], Value)> {
     let none = Value::Null;
     vec![
         ("/health", &["GET"], none.clone()),
+        ("/health/live", &["GET"], none.clone()),
+        ("/health/ready", &["GET"], none.clone()),
+        ("/metrics", &["GET"], none.clone()),
         ("/openapi.json", &["GET"], none.clone()),
         (
             "/api/entities",
@@ -326,6 +329,14 @@ fn random_query(rng: &mut Rng) -> String {
 
 async fn random_requests_over_every_route_never_get_a_5xx(db: Db) {
     let s = server(db).await;
+    // A worker, as a serving host has: without one the host is rightly not
+    // ready, and `/health` would answer 503.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    tokio::spawn(s.engine.clone().run(shutdown));
+    while s.engine.workers() == 0 {
+        tokio::task::yield_now().await;
+    }
     s.assign_portal().await;
     let robot = json!({"plugin": "assign_by_amount", "robot": "assign_by_amount",
         "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}});

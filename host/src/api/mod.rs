@@ -33,8 +33,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{Method, Uri, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -102,6 +102,9 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
     let packages = (schemas, paths, packages.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(metrics_text))
         .routes(routes!(openapi_json))
         .routes(routes!(entities::create_entity))
         .routes(routes!(entities::list_entities))
@@ -188,6 +191,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .merge(crate::web::router())
+        .route_layer(middleware::from_fn(count_request))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -242,14 +246,105 @@ async fn method_not_allowed(method: Method) -> ApiError {
 struct Health {
     #[schema(example = "ok")]
     status: &'static str,
+    /// Worker loops running in this process (`/health/ready`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers: Option<usize>,
+    /// Why the host is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/health/live", tag = "meta",
+    responses((status = 200, description = "The process answers", body = Health)),
+)]
+async fn live() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        workers: None,
+        problem: None,
+    })
+}
+
+/// Whether the host can do its work: the database answers and has every
+/// migration, and its workers run.
+async fn readiness(engine: &Engine) -> (StatusCode, Json<Health>) {
+    let workers = engine.workers();
+    let problem = match engine.readiness().await {
+        Err(problem) => Some(problem),
+        Ok(()) if workers == 0 => Some("no worker is running: nothing takes the runs".to_owned()),
+        Ok(()) => None,
+    };
+    let status = if problem.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let health = Health {
+        status: if problem.is_some() { "unavailable" } else { "ok" },
+        workers: Some(workers),
+        problem,
+    };
+    (status, Json(health))
+}
+
+#[utoipa::path(
+    get, path = "/health/ready", tag = "meta",
+    responses(
+        (status = 200, description = "Ready: the database answers with every migration, and workers run", body = Health),
+        (status = 503, description = "Not ready, and why", body = Health),
+    ),
+)]
+async fn ready(State(engine): State<Arc<Engine>>) -> (StatusCode, Json<Health>) {
+    readiness(&engine).await
 }
 
 #[utoipa::path(
     get, path = "/health", tag = "meta",
-    responses((status = 200, description = "The server answers", body = Health)),
+    responses(
+        (status = 200, description = "Ready, as `/health/ready`", body = Health),
+        (status = 503, description = "Not ready, and why", body = Health),
+    ),
 )]
-async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+async fn health(State(engine): State<Arc<Engine>>) -> (StatusCode, Json<Health>) {
+    readiness(&engine).await
+}
+
+#[utoipa::path(
+    get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "The host's metrics in Prometheus's text format", content_type = "text/plain", body = String)),
+)]
+async fn metrics_text(State(engine): State<Arc<Engine>>) -> Response {
+    let metrics = crate::metrics::metrics();
+    match engine.queue().await {
+        Ok((depth, lag_ms)) => {
+            metrics.queue_depth.set(depth as i64);
+            metrics.queue_lag_seconds.set(lag_ms as f64 / 1000.0);
+        }
+        Err(error) => tracing::warn!(%error, "the queue could not be read for /metrics"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts each answered request by its route's template and status.
+async fn count_request(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels = crate::metrics::HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    crate::metrics::metrics().http_requests.get_or_create(&labels).inc();
+    response
 }
 
 #[utoipa::path(

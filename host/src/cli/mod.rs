@@ -321,6 +321,17 @@ struct ConfigFile {
 /// Runs the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A serving host logs what it does (start, stop, failures, deliveries)
+    // at info; a command run by hand says only what went wrong. RUST_LOG
+    // overrides both.
+    let default = match cli.command {
+        Command::Serve(_) => "warn,robohost=info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -689,6 +700,7 @@ async fn serve(sandbox: SandboxConfig, config: EngineConfig, args: ServeArgs) ->
     let served = crate::api::run(listener, engine, shutdown.clone()).await;
     shutdown.cancel();
     tasks.wait().await;
+    tracing::info!("robohost stopped: every run it held is finished or released");
     served.context("serving the API")
 }
 

@@ -145,6 +145,15 @@ impl Engine {
     /// over [`REFUSALS_RECORDED`] a minute are answered and not recorded,
     /// so a flood writes nothing.
     pub async fn receive(self: &Arc<Self>, id: &str, arrival: Arrival, from: Option<IpAddr>) -> Result<CallRecord> {
+        let record = self.take_call(id, arrival, from).await?;
+        let labels = crate::metrics::CallLabels {
+            status: record.status.as_str().into(),
+        };
+        crate::metrics::metrics().inbound_calls.get_or_create(&labels).inc();
+        Ok(record)
+    }
+
+    async fn take_call(self: &Arc<Self>, id: &str, arrival: Arrival, from: Option<IpAddr>) -> Result<CallRecord> {
         let now = self.now();
         let mut record = CallRecord {
             id: 0,

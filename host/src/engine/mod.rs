@@ -138,6 +138,8 @@ pub struct Engine {
     delivery: delivery::Channels,
     /// Form submissions per address, for the rate limit.
     limiter: inbound::Limiter,
+    /// Worker loops running now.
+    running: std::sync::atomic::AtomicUsize,
     wake: Notify,
 }
 
@@ -167,6 +169,7 @@ impl Engine {
             seen: std::sync::Mutex::default(),
             delivery,
             limiter: Default::default(),
+            running: Default::default(),
             wake: Notify::new(),
         });
         // The revisions first: a change after them is loaded again later.
@@ -222,6 +225,24 @@ impl Engine {
         let settings = self.settings();
         let placed = settings.robots.values().flatten();
         placed.filter(|r| r.plugin == plugin).map(|r| r.id).collect()
+    }
+
+    /// How many worker loops ([`Engine::run`]) are running.
+    pub fn workers(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the database answers and has every migration this binary
+    /// knows; why not, in words.
+    pub async fn readiness(&self) -> std::result::Result<(), String> {
+        self.store.check_ready().await
+    }
+
+    /// The runs due now and not taken, and how long the oldest has waited.
+    pub async fn queue(&self) -> Result<(u64, i64)> {
+        let now = self.now();
+        let (depth, oldest) = self.store.queue_depth(now).await?;
+        Ok((depth, oldest.map_or(0, |due| (now.0 - due.0).max(0))))
     }
 
     /// The portal's time zone, the working-time calendar's.

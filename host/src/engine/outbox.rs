@@ -62,6 +62,16 @@ impl Engine {
                 .store
                 .outbox_attempted(message.id, message.attempts, outcome)
                 .await?;
+            let result = match outcome {
+                Attempted::Sent { .. } => "sent",
+                Attempted::Retry { .. } => "retry",
+                Attempted::Failed { .. } => "failed",
+            };
+            let labels = crate::metrics::DeliveryLabels {
+                channel: message.channel.as_str().into(),
+                status: result.into(),
+            };
+            crate::metrics::metrics().deliveries.get_or_create(&labels).inc();
             let (id, attempt, channel, to) = (message.id, message.attempts, message.channel.as_str(), &message.to);
             match (&outcome, kept) {
                 (_, false) => tracing::warn!(

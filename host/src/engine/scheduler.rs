@@ -92,6 +92,7 @@ impl Engine {
     /// too). A batch in flight is finished before it returns.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         const HOUR: i64 = 3_600_000;
+        let _running = Running::start(&self.running);
         let poll = std::time::Duration::from_millis(self.config.poll_ms);
         let mut forgot_calls_at = Timestamp(i64::MIN);
         loop {
@@ -131,5 +132,22 @@ impl Engine {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+/// Counts a worker loop as running while it lives: what `/health/ready`
+/// reads ([`Engine::workers`]).
+struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Running<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -54,16 +54,79 @@ enum Step {
 struct Ending {
     claim: Claim,
     end: RunEnd,
+    /// What the attempt came to, for the metrics and the log.
+    observed: Observed,
     /// The plugin whose effects these are.
     plugin: String,
     /// Applied only if the run succeeds and its fence holds.
     effects: Vec<Effect>,
 }
 
+/// An attempt's outcome (or why the run did not run) and blame as labels,
+/// and, when the robot ran, how long and on how much fuel.
+struct Observed {
+    outcome: String,
+    blame: &'static str,
+    ran: Option<(f64, u64)>,
+    /// The outcome in words, for the log of a failure.
+    said: String,
+}
+
+impl Observed {
+    fn of(report: &RunReport) -> Observed {
+        let tag = |value: serde_json::Result<serde_json::Value>, key: &str| {
+            value.ok().and_then(|v| v[key].as_str().map(str::to_owned))
+        };
+        let outcome = match (&report.outcome, &report.reason) {
+            (Some(outcome), _) => tag(serde_json::to_value(outcome), "outcome"),
+            (None, Some(reason)) => tag(serde_json::to_value(reason), "reason"),
+            (None, None) => None,
+        };
+        Observed {
+            outcome: outcome.unwrap_or_else(|| "none".into()),
+            blame: match report.blame {
+                Some(crate::domain::Blame::Guest) => "guest",
+                Some(crate::domain::Blame::Host) => "host",
+                Some(crate::domain::Blame::External) => "external",
+                None => "none",
+            },
+            ran: report
+                .outcome
+                .as_ref()
+                .map(|_| (report.duration_us as f64 / 1e6, report.fuel_used)),
+            said: report.outcome.as_ref().map(ToString::to_string).unwrap_or_default(),
+        }
+    }
+
+    /// Counts the attempt, and logs it when it failed.
+    fn record(&self, run: u64, robot: u64, attempt: u32, status: RunStatus) {
+        let metrics = crate::metrics::metrics();
+        let labels = crate::metrics::RunLabels {
+            status: status.as_str().into(),
+            outcome: self.outcome.clone(),
+            blame: self.blame.into(),
+        };
+        metrics.runs.get_or_create(&labels).inc();
+        if let Some((seconds, fuel)) = self.ran {
+            metrics.run_seconds.observe(seconds);
+            metrics.run_fuel.observe(fuel as f64);
+        }
+        let (outcome, blame) = (&self.said, self.blame);
+        match status {
+            RunStatus::Dead => tracing::error!(run, robot, attempt, blame, %outcome, "a run failed for good"),
+            RunStatus::Queued => {
+                tracing::warn!(run, robot, attempt, blame, %outcome, "a run failed; it will be tried again")
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Ending {
     fn new(claim: Claim, status: RunStatus, retry_at: Option<Timestamp>, report: &RunReport) -> Ending {
         let end = RunEnd::new(claim.run_id, claim.fence, status, retry_at, report);
         Ending {
+            observed: Observed::of(report),
             claim,
             end,
             plugin: String::new(),
@@ -134,7 +197,11 @@ impl Engine {
         }
         // Webhook robots wait on the network: call them all at once, while
         // the sandboxed ones run on a blocking thread.
-        let called = join_all(hooks.iter().map(|run| self.call_webhook(run, now)));
+        let called = join_all(hooks.iter().map(|run| {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!("run", id = run.claim.run_id, robot = run.claim.robot_id);
+            self.call_webhook(run, now).instrument(span)
+        }));
         let sandboxed = self.run_sandboxed(wasm, now);
         let (called, mut ran) = tokio::join!(called, sandboxed);
         ran.extend(hooks.into_iter().zip(called.into_iter().map(Ok)));
@@ -161,10 +228,12 @@ impl Engine {
     /// robots that waited for them.
     async fn record(&self, settings: &Settings, endings: Vec<Ending>, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
+        let mut observed = Vec::with_capacity(endings.len());
         let (ends, applied): (Vec<RunEnd>, Vec<_>) = endings
             .into_iter()
             .map(|e| {
                 let awaits = e.end.status == RunStatus::Awaiting;
+                observed.push((e.end.id, e.end.status, e.claim.robot_id, e.claim.attempt, e.observed));
                 (e.end, (e.claim, e.plugin, e.effects, awaits))
             })
             .unzip();
@@ -197,6 +266,11 @@ impl Engine {
             }
         }
         tx.commit().await?;
+        for (id, status, robot, attempt, seen) in observed {
+            if ended.contains(&id) {
+                seen.record(id, robot, attempt, status);
+            }
+        }
         Ok(())
     }
 
@@ -233,7 +307,9 @@ impl Engine {
                         fuel: run.robot.fuel.or(run.installed.fuel.default),
                         context,
                     };
-                    let report = sandbox.run(plugin, request);
+                    // What the sandbox logs while it runs carries the run.
+                    let span = tracing::info_span!("run", id = run.claim.run_id, robot = run.claim.robot_id);
+                    let report = span.in_scope(|| sandbox.run(plugin, request));
                     (run, report)
                 })
                 .collect()

@@ -319,7 +319,14 @@ impl Sandbox {
     ) -> Result<(Digest, InstancePre<RunState>, Staged), LoadError> {
         check_component_header(name, wasm)?;
         let digest = Digest::of(wasm);
-        let compile = |functions: Option<&FunctionDirs>| compile::compile(&self.engine, &self.config, wasm, functions);
+        let compile = |functions: Option<&FunctionDirs>| {
+            let started = Instant::now();
+            let compiled = compile::compile(&self.engine, &self.config, wasm, functions);
+            crate::metrics::metrics()
+                .compile_seconds
+                .observe(started.elapsed().as_secs_f64());
+            compiled
+        };
         let (component, staged): (Component, Staged) =
             self.cache
                 .component(&self.engine, digest, compile)

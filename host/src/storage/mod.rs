@@ -609,6 +609,34 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// Whether the database answers and holds every migration this binary
+    /// has; why not, in words, otherwise.
+    pub async fn check_ready(&self) -> std::result::Result<(), String> {
+        let migrator = match &*self.writer {
+            Backend::Postgres(_) => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite(_) => &SQLITE_MIGRATIONS,
+        };
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: std::result::Result<Option<i64>, sqlx::Error> = on!(&*self.db, c => sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(c).await);
+        match applied {
+            Err(e) => Err(format!("the database does not answer: {e}")),
+            Ok(applied) if applied.unwrap_or(0) < known => Err(format!(
+                "the database has migrations up to {} of {known}; start a host of this version to apply them",
+                applied.unwrap_or(0)
+            )),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// The runs queued and due at `now`, and the earliest due time among
+    /// them.
+    pub async fn queue_depth(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>)> {
+        let (n, oldest): (i64, Option<i64>) = on!(&*self.db, c => sqlx::query_as(
+            "SELECT COUNT(*), MIN(due_at) FROM runs WHERE status = 'queued' AND due_at <= $1").bind(now.0).fetch_one(c).await)?;
+        Ok((n as u64, oldest.map(Timestamp)))
+    }
+
     /// The earliest due time of queued work, and of leases that expire.
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         let at: Option<i64> = on!(&*self.db, c => sqlx::query_scalar(

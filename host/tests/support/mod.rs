@@ -52,14 +52,16 @@ impl Host {
             .expect("starting robohost serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
+        let mut lines = Vec::new();
         let addr = loop {
             line.clear();
             assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "the host ended before serving");
+            lines.push(line.trim_end().to_owned());
             if let Some(rest) = line.split("serving on http://").nth(1) {
                 break rest.split(';').next().unwrap().trim().parse().unwrap();
             }
         };
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = Arc::new(Mutex::new(lines));
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
