@@ -37,7 +37,9 @@ def test_the_kanban_and_an_entitys_page(host, page, screenshot):
         assert made.status == 201, made
         deals.append(made.body["id"])
     pumps = deals[0]
-    moved = host.api("POST", f"/api/entities/deal/{pumps}/move", token, {"stage": "OFFER"})
+    # A manager's token bound to Olga: the move records her as its author.
+    olgas = host.robohost("token", "create", "--name", "olga's phone", "--role", "manager", "--user", "1").strip()
+    moved = host.api("POST", f"/api/entities/deal/{pumps}/move", olgas, {"stage": "OFFER"})
     assert moved.status == 200, moved
     wait_for(host, token, f"/api/runs?entity=deal:{pumps}",
              lambda runs: runs and runs[0]["status"] == "succeeded", "the comment robot's run")
@@ -61,6 +63,10 @@ def test_the_kanban_and_an_entitys_page(host, page, screenshot):
     expect(page.locator(".facts")).to_contain_text("Olga")
     lines = page.locator("table.timeline tbody tr")
     expect(lines.first).to_contain_text("Created")
+    # Made with the test's token, bound to no user; moved by the manager's.
+    expect(lines.first).to_contain_text("API token browser test")
+    moved_by = page.locator("table.timeline tr", has_text="Entered Offer sent")
+    expect(moved_by).to_contain_text("Olga (via token olga's phone)")
     expect(page.locator("table.timeline")).to_contain_text("Entered Offer sent (from New)")
     comment = page.locator("table.timeline tr", has_text="Offer sent for Pumps")
     expect(comment).to_contain_text(re.compile(r"robot, run #\d+"))

@@ -2,9 +2,10 @@
 //! engine with real plugins, spoken to by a plain HTTP/1 client.
 
 use hyper::body::Bytes;
+use robohost::domain::Timestamp;
 use robohost_tests::db::Db;
 use robohost_tests::http::server;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn a_deal_posted_through_the_api_is_assigned_by_its_robot(db: Db) {
     let s = server(db).await;
@@ -909,3 +910,68 @@ robohost_tests::on_both!(
     the_openapi_document_lists_every_route_and_its_roles,
     bad_input_gets_a_4xx_that_names_the_problem,
 );
+
+/// A token may expire, and may act for a CRM user: the changes made with
+/// it record that author on the entity's timeline.
+#[tokio::test]
+async fn tokens_expire_and_changes_record_their_author() {
+    let s = server(Db::Sqlite).await;
+    s.general_pipeline().await;
+    let olga = json!({"id": 7, "name": "Olga"});
+    s.json("PUT", "/api/users/7", &s.admin, olga).await.expect(200);
+
+    let bad_user = json!({"name": "crm", "role": "manager", "user": 99});
+    s.json("POST", "/api/tokens", &s.admin, bad_user)
+        .await
+        .error(422, "invalid", Some("user"), "no user 99");
+    let passed = json!({"name": "crm", "role": "manager", "expires_at": "2020-01-01T00:00:00Z"});
+    s.json("POST", "/api/tokens", &s.admin, passed)
+        .await
+        .error(422, "invalid", Some("expires_at"), "has passed");
+
+    // The clock stands at Wednesday; this token works until Thursday.
+    let thursday = Timestamp(robohost_tests::fixtures::wednesday().0 + 86_400_000);
+    let made = json!({"name": "olga's crm", "role": "manager", "user": 7, "expires_at": thursday.to_string()});
+    let made = s.json("POST", "/api/tokens", &s.admin, made).await.expect(201);
+    let token = made["token"].as_str().unwrap();
+    let listed = s.get("/api/tokens", &s.admin).await.expect(200);
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == made["id"])
+        .unwrap();
+    assert_eq!(listed["user"], 7);
+    assert_eq!(listed["expires_at"], thursday.to_string());
+
+    let deal = json!({"kind": "deal", "pipeline": "general", "fields": {"TITLE": "Pumps"}});
+    let deal = s.json("POST", "/api/entities", token, deal).await.expect(201);
+    let path = format!("/api/entities/deal/{}", deal["id"]);
+    s.json("PATCH", &path, token, json!({"fields": {"TITLE": "Gears"}}))
+        .await
+        .expect(200);
+    s.json("POST", &format!("{path}/move"), &s.admin, json!({"stage": "WORK"}))
+        .await
+        .expect(200);
+    let timeline = s.get(&format!("{path}/timeline"), &s.admin).await.expect(200);
+    let by = |event: &str| -> Vec<Value> {
+        let events = timeline["events"].as_array().unwrap();
+        events
+            .iter()
+            .filter(|e| e["event"] == event)
+            .map(|e| e["data"]["by"].clone())
+            .collect()
+    };
+    let olgas = json!({"token": "olga's crm", "user": 7});
+    assert_eq!(by("created"), [olgas.clone()]);
+    assert_eq!(by("updated"), [olgas.clone()]);
+    // Entered NEW with Olga's creation, WORK with the admin's move.
+    assert_eq!(by("stage-entered"), [olgas, json!({"token": "root"})]);
+
+    // Past its expiry, it is refused.
+    s.clock.advance(chrono::Duration::days(1));
+    s.get("/api/pipelines", token)
+        .await
+        .error(401, "unauthorized", None, "expired");
+    s.get("/api/pipelines", &s.admin).await.expect(200);
+}

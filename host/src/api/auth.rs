@@ -19,9 +19,9 @@ use sha2::{Digest as _, Sha256};
 use super::error::ApiError;
 use super::extract::JsonBody;
 pub use super::role::Role;
-use crate::domain::Timestamp;
+use crate::domain::{Author, Timestamp, UserId};
 use crate::engine::Engine;
-use crate::storage::{Store, StoreError};
+use crate::storage::{Store, StoreError, StoredToken};
 
 /// Which roles may call a route.
 pub trait Policy: Send + Sync + 'static {
@@ -55,6 +55,9 @@ impl Policy for AnyRole {
 /// anything about its input.
 pub struct Auth<P: Policy> {
     pub role: Role,
+    /// The token's name and the CRM user it is bound to: the author of the
+    /// changes made with it.
+    pub author: Author,
     _policy: PhantomData<P>,
 }
 
@@ -63,13 +66,19 @@ impl<P: Policy> FromRequestParts<Arc<Engine>> for Auth<P> {
 
     async fn from_request_parts(parts: &mut Parts, engine: &Arc<Engine>) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        let stored = engine.store().token_role(&hash(token)).await?;
+        let stored = engine.store().token(&hash(token)).await?;
         let Some(stored) = stored else {
             return Err(ApiError::Unauthorized {
                 message: "the API token is not known",
             });
         };
+        if stored.expires_at.is_some_and(|at| at <= engine.now()) {
+            return Err(ApiError::Unauthorized {
+                message: "the API token has expired; an admin makes a new one (POST /api/tokens)",
+            });
+        }
         let role: Role = stored
+            .role
             .parse()
             .map_err(|e: String| ApiError::internal("a stored token has a bad role", e))?;
         if !P::ROLES.contains(&role) {
@@ -80,6 +89,10 @@ impl<P: Policy> FromRequestParts<Arc<Engine>> for Auth<P> {
         }
         Ok(Auth {
             role,
+            author: Author {
+                token: stored.name,
+                user: stored.user,
+            },
             _policy: PhantomData,
         })
     }
@@ -123,12 +136,30 @@ pub enum TokenError {
 /// Makes a token with `role`, stores its hash under `name`, and returns its
 /// text: the only time it is seen.
 pub async fn create_token(store: &Store, name: &str, role: Role) -> Result<String, TokenError> {
+    create_token_for(store, name, role, None, None).await
+}
+
+/// [`create_token`] that stops working at `expires_at`, and acts for CRM
+/// user `user`: the author of the changes made with it.
+pub async fn create_token_for(
+    store: &Store,
+    name: &str,
+    role: Role,
+    expires_at: Option<Timestamp>,
+    user: Option<UserId>,
+) -> Result<String, TokenError> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| TokenError::Random(e.to_string()))?;
     let token = format!("rh_{}", hex::encode(secret));
-    store
-        .add_token(&hash(&token), name, role.as_str(), Timestamp::now())
-        .await?;
+    let stored = StoredToken {
+        hash: hash(&token),
+        name: name.to_owned(),
+        role: role.as_str().to_owned(),
+        created_at: Timestamp::now(),
+        expires_at,
+        user,
+    };
+    store.add_token(&stored).await?;
     Ok(token)
 }
 
@@ -139,6 +170,14 @@ pub struct NewToken {
     /// Who or what will use it, for the admin's records.
     pub name: String,
     pub role: Role,
+    /// When it stops working (RFC 3339); never when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2027-06-01T00:00:00Z")]
+    pub expires_at: Option<Timestamp>,
+    /// The CRM user it acts for: the changes made with it record them as
+    /// their author.
+    #[serde(default)]
+    pub user: Option<UserId>,
 }
 
 /// A new token's text, shown once, and its id.
@@ -173,6 +212,11 @@ pub struct TokenInfo {
     pub role: Role,
     #[schema(value_type = String, example = "2026-11-25T07:00:00.000Z")]
     pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
 }
 
 /// The longest token name.
@@ -195,7 +239,23 @@ pub(super) async fn post_token(
             format!("a token's name is 1 to {MAX_NAME} characters"),
         ));
     }
-    let token = create_token(engine.store(), &new.name, new.role)
+    if let Some(at) = new.expires_at
+        && at <= engine.now()
+    {
+        return Err(ApiError::invalid(
+            "expires_at",
+            format!("{at} has passed; give a moment to come"),
+        ));
+    }
+    if let Some(user) = new.user
+        && engine.directory().user(user).is_none()
+    {
+        return Err(ApiError::invalid(
+            "user",
+            format!("no user {user}: add them first (PUT /api/users/{user})"),
+        ));
+    }
+    let token = create_token_for(engine.store(), &new.name, new.role, new.expires_at, new.user)
         .await
         .map_err(|e| ApiError::internal("making a token failed", e))?;
     let id = token_id(&hash(&token));
@@ -212,15 +272,18 @@ pub(super) async fn list_tokens(
     State(engine): State<Arc<Engine>>,
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     let mut listed = Vec::new();
-    for (hash, name, role, created_at) in engine.store().tokens().await? {
-        let role = role
+    for token in engine.store().tokens().await? {
+        let role = token
+            .role
             .parse()
             .map_err(|e: String| ApiError::internal("a stored token has a bad role", e))?;
         listed.push(TokenInfo {
-            id: token_id(&hash),
-            name,
+            id: token_id(&token.hash),
+            name: token.name,
             role,
-            created_at,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            user: token.user,
         });
     }
     Ok(Json(listed))

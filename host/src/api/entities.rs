@@ -61,12 +61,12 @@ impl NewEntityRequest {
     security(("bearer" = ["admin", "manager"])),
 )]
 pub(super) async fn create_entity(
-    _auth: Auth<AdminOrManager>,
+    auth: Auth<AdminOrManager>,
     State(engine): State<Arc<Engine>>,
     JsonBody(request): JsonBody<NewEntityRequest>,
 ) -> Result<(StatusCode, Json<Entity>), ApiError> {
     let (entity, links) = request.into_entity()?;
-    let entity = engine.create_entity(entity, links).await?;
+    let entity = engine.create_entity_by(entity, links, Some(auth.author)).await?;
     Ok((StatusCode::CREATED, Json(entity)))
 }
 
@@ -139,14 +139,20 @@ pub(super) struct EntityPatch {
     security(("bearer" = ["admin", "manager"])),
 )]
 pub(super) async fn patch_entity(
-    _auth: Auth<AdminOrManager>,
+    auth: Auth<AdminOrManager>,
     State(engine): State<Arc<Engine>>,
     path: PathParams,
     JsonBody(patch): JsonBody<EntityPatch>,
 ) -> Result<Json<Entity>, ApiError> {
     let target = path.entity()?;
     let entity = engine
-        .update_entity(target, patch.fields, patch.custom_fields, patch.responsible)
+        .update_entity_by(
+            target,
+            patch.fields,
+            patch.custom_fields,
+            patch.responsible,
+            Some(&auth.author),
+        )
         .await?;
     Ok(Json(entity))
 }
@@ -169,13 +175,15 @@ pub(super) struct Move {
     security(("bearer" = ["admin", "manager"])),
 )]
 pub(super) async fn move_entity(
-    _auth: Auth<AdminOrManager>,
+    auth: Auth<AdminOrManager>,
     State(engine): State<Arc<Engine>>,
     path: PathParams,
     JsonBody(to): JsonBody<Move>,
 ) -> Result<Json<Entity>, ApiError> {
     let target = path.entity()?;
-    let entity = engine.move_entity(target, to.pipeline.as_deref(), &to.stage).await?;
+    let entity = engine
+        .move_entity_by(target, to.pipeline.as_deref(), &to.stage, Some(&auth.author))
+        .await?;
     Ok(Json(entity))
 }
 

@@ -47,7 +47,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{Role, TokenError, create_token};
+pub use auth::{Role, TokenError, create_token, create_token_for};
 pub use entities::NewEntityRequest;
 pub use error::ApiError;
 

@@ -171,6 +171,12 @@ enum TokenCommand {
         /// admin, integrator or manager.
         #[arg(long)]
         role: crate::api::Role,
+        /// Days until it stops working; it never does when not given.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// The CRM user it acts for: the author of the changes made with it.
+        #[arg(long)]
+        user: Option<u64>,
         /// The database, as for `serve`.
         #[arg(long, env = "ROBOHOST_DATABASE_URL", default_value = "sqlite://robohost.sqlite")]
         database_url: String,
@@ -392,14 +398,23 @@ fn run_configured(config: Option<&Path>, command: Command) -> anyhow::Result<Exi
         Command::Token(TokenCommand::Create {
             name,
             role,
+            expires_in_days,
+            user,
             database_url,
         }) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let expires_at = expires_in_days
+                .map(|days| crate::domain::Timestamp(crate::domain::Timestamp::now().0 + i64::from(days) * 86_400_000));
             let token = runtime.block_on(async {
                 let store = Store::open(&database_url)
                     .await
                     .with_context(|| format!("opening the database {database_url}"))?;
-                anyhow::Ok(crate::api::create_token(&store, &name, role).await?)
+                if let Some(user) = user
+                    && store.directory().await?.user(user).is_none()
+                {
+                    bail!("no user {user} in this portal: add them first (PUT /api/users/{user})");
+                }
+                anyhow::Ok(crate::api::create_token_for(&store, &name, role, expires_at, user).await?)
             })?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)

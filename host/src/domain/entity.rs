@@ -304,6 +304,16 @@ impl FromStr for Capability {
     }
 }
 
+/// Who changed an entity through the API: the token's name and, when the
+/// token is bound to one, the CRM user it acts for. Recorded as the `by`
+/// of the change's events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
+}
+
 /// Why a robot runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "cause")]

@@ -33,7 +33,7 @@ pub use calendar::{Calendar, CalendarError};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType, World};
 pub use condition::{ConditionError, Verdict, evaluate, evaluate_with};
 pub use digest::Digest;
-pub use entity::{Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
+pub use entity::{Author, Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
 pub use error::ValueError;
 pub use expr::{ExprError, Reference, Scope, check, resolve};
 pub use form::{FORM_SUBMITTED, FormSpec, Submission, read_submission};

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Engine, EngineError, Result, Settings, UPDATED, invalid, stage};
 use crate::domain::{
-    Cause, Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Matching, Timestamp, TriggerBinding,
+    Author, Cause, Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Matching, Timestamp, TriggerBinding,
 };
 use crate::storage::Tx;
 
@@ -33,6 +33,20 @@ impl Engine {
         custom_fields: Fields,
         responsible: Option<u64>,
     ) -> Result<Entity> {
+        self.update_entity_by(target, fields, custom_fields, responsible, None)
+            .await
+    }
+
+    /// [`Engine::update_entity`] for `by`, recorded as the author of its
+    /// `updated` event.
+    pub async fn update_entity_by(
+        &self,
+        target: EntityRef,
+        fields: Fields,
+        custom_fields: Fields,
+        responsible: Option<u64>,
+        by: Option<&Author>,
+    ) -> Result<Entity> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let change = FieldChange {
@@ -41,7 +55,7 @@ impl Engine {
             responsible,
         };
         let entity = self
-            .change_fields(&mut tx, &self.settings(), target, change, None, now)
+            .change_fields(&mut tx, &self.settings(), target, change, By::Person(by), now)
             .await?;
         tx.commit().await?;
         self.wake.notify_waiters();
@@ -79,7 +93,7 @@ impl Engine {
         settings: &Settings,
         target: EntityRef,
         change: FieldChange,
-        run: Option<u64>,
+        by: By<'_>,
         now: Timestamp,
     ) -> Result<Entity> {
         let (mut entity, entry) = tx
@@ -90,8 +104,10 @@ impl Engine {
             })?;
         let codes: Vec<&String> = change.fields.keys().chain(change.custom_fields.keys()).collect();
         let mut data = json!({ "fields": codes });
-        if let Some(run) = run {
-            data["run"] = json!(run);
+        match by {
+            By::Run(run) => data["run"] = json!(run),
+            By::Person(Some(author)) => data["by"] = json!(author),
+            By::Person(None) => {}
         }
         tx.insert_event(target, "updated", &data, now);
         let (fields, custom) = stage::split_custom(change.fields);
@@ -110,6 +126,18 @@ impl Engine {
     /// Moves an entity to a stage of its pipeline, or of another pipeline.
     /// Moving it to the stage it is in changes nothing.
     pub async fn move_entity(&self, target: EntityRef, pipeline: Option<&str>, stage_code: &str) -> Result<Entity> {
+        self.move_entity_by(target, pipeline, stage_code, None).await
+    }
+
+    /// [`Engine::move_entity`] for `by`, recorded as the author of its
+    /// `stage-entered` event.
+    pub async fn move_entity_by(
+        &self,
+        target: EntityRef,
+        pipeline: Option<&str>,
+        stage_code: &str,
+        by: Option<&Author>,
+    ) -> Result<Entity> {
         let settings = self.settings();
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -139,6 +167,7 @@ impl Engine {
             &pipeline,
             &stage_code,
             None,
+            by,
             now,
         )
         .await?;
@@ -283,6 +312,7 @@ impl Engine {
                 &pipeline,
                 &stage_code,
                 Some(cause),
+                None,
                 now,
             )
             .await?;
@@ -332,4 +362,12 @@ impl<'a> Firing<'a> {
 pub(super) enum Trace {
     Ignored,
     MovesOnly,
+}
+
+/// Who asks for a change of fields: a robot's run, or a person through the
+/// API (a token, perhaps bound to a user; none when the engine is called
+/// directly).
+pub(super) enum By<'a> {
+    Run(u64),
+    Person(Option<&'a Author>),
 }

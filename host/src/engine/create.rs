@@ -10,12 +10,14 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::{Engine, Result, Settings, invalid, stage};
-use crate::domain::{Entity, EntityKind, EntityRef};
+use crate::domain::{Author, Entity, EntityKind, EntityRef};
 use crate::storage::Store;
 
 /// A new entity, checked and ready to be written.
 struct Creation {
     entity: Entity,
+    /// Who made it through the API, for its `created` event.
+    by: Option<Author>,
     /// The pipeline and stage it enters.
     target: Option<(String, String)>,
     links: Vec<EntityRef>,
@@ -36,6 +38,12 @@ impl Engine {
     /// When it names a pipeline it enters its stage (the pipeline's first
     /// when none is named) and that stage's robots get their runs.
     pub async fn create_entity(&self, entity: Entity, links: Vec<EntityRef>) -> Result<Entity> {
+        self.create_entity_by(entity, links, None).await
+    }
+
+    /// [`Engine::create_entity`] for `by`, recorded as the author of its
+    /// `created` and `stage-entered` events.
+    pub async fn create_entity_by(&self, entity: Entity, links: Vec<EntityRef>, by: Option<Author>) -> Result<Entity> {
         let settings = self.settings();
         let kind = entity.kind;
         let target = match &entity.pipeline {
@@ -59,7 +67,12 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        let creation = Creation { entity, target, links };
+        let creation = Creation {
+            entity,
+            by,
+            target,
+            links,
+        };
 
         let (done, mut answer) = oneshot::channel();
         self.creations
@@ -148,10 +161,23 @@ async fn write_together(store: &Store, settings: &Settings, creations: &[&Creati
     for creation in creations {
         let mut entity = creation.entity.clone();
         let now = entity.created_at;
-        tx.insert_event(entity.reference(), "created", &json!({}), now);
+        let by = creation.by.as_ref();
+        let data = by.map_or_else(|| json!({}), |by| json!({ "by": by }));
+        tx.insert_event(entity.reference(), "created", &data, now);
         let mut entry = None;
         if let Some((pipeline, code)) = &creation.target {
-            stage::enter(&mut tx, settings, &mut entity, &mut entry, pipeline, code, None, now).await?;
+            stage::enter(
+                &mut tx,
+                settings,
+                &mut entity,
+                &mut entry,
+                pipeline,
+                code,
+                None,
+                by,
+                now,
+            )
+            .await?;
         }
         tx.put_entity(&entity, entry).await?;
         for link in &creation.links {

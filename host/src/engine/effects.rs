@@ -148,14 +148,14 @@ impl Engine {
                     fields,
                     ..Default::default()
                 };
-                self.change_fields(tx, settings, target, change, Some(run_id), now)
+                self.change_fields(tx, settings, target, change, super::changes::By::Run(run_id), now)
                     .await?;
             }
             Effect::MoveToStage { target, stage: code } => {
                 let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 if entity.stage.as_deref() != Some(code.as_str()) {
                     let pipeline = entity.pipeline.clone().unwrap_or_default();
-                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, now).await?;
+                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, None, now).await?;
                     tx.put_entity(&entity, entry).await?;
                 }
             }
@@ -166,7 +166,7 @@ impl Engine {
             } => {
                 let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let (pipeline, code) = stage::target(settings, target.kind, &pipeline, code.as_deref())?;
-                stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, now).await?;
+                stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, None, now).await?;
                 tx.put_entity(&entity, entry).await?;
             }
             Effect::ChangeResponsible { target, user } => {
@@ -194,7 +194,7 @@ impl Engine {
                 let mut entry = None;
                 if let Some(pipeline) = &new.pipeline {
                     let (pipeline, code) = stage::target(settings, id.kind, pipeline, new.stage.as_deref())?;
-                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, now).await?;
+                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, None, now).await?;
                 }
                 tx.put_entity(&entity, entry).await?;
                 if let Some(parent) = new.parent {

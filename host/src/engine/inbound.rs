@@ -473,7 +473,18 @@ impl Engine {
             code: hit.trigger.clone(),
             data: hit.data.clone(),
         };
-        stage::enter(tx, settings, &mut lead, &mut entry, &pipeline, &first, Some(cause), now).await?;
+        stage::enter(
+            tx,
+            settings,
+            &mut lead,
+            &mut entry,
+            &pipeline,
+            &first,
+            Some(cause),
+            None,
+            now,
+        )
+        .await?;
         tx.put_entity(&lead, entry).await?;
         Ok(lead.reference())
     }

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Ignored, RobotNote, RunStatus, Semantic, Timestamp,
-    Timing, TriggerBinding, Value, evaluate_with,
+    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Ignored, RobotNote, RunStatus, Semantic,
+    Timestamp, Timing, TriggerBinding, Value, evaluate_with,
 };
 use crate::storage::{NewRun, Tx};
 
@@ -54,6 +54,7 @@ pub(super) async fn enter(
     pipeline: &str,
     stage: &str,
     cause: Option<Cause>,
+    by: Option<&Author>,
     now: Timestamp,
 ) -> Result<()> {
     let r = entity.reference();
@@ -77,6 +78,9 @@ pub(super) async fn enter(
     if let Some(cause) = &cause {
         // What moved it, for its timeline: a trigger and its event.
         data["cause"] = json!(cause);
+    }
+    if let Some(by) = by {
+        data["by"] = json!(by);
     }
     tx.insert_event(r, "stage-entered", &data, now);
     let cause = cause.unwrap_or(Cause::StageEntered {

@@ -28,7 +28,7 @@ use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
     Matching, Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value, phone_digits,
 };
-pub use rows::{Attempted, Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin};
+pub use rows::{Attempted, Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin, StoredToken};
 
 /// One value per backend.
 pub(crate) enum Backend<S, P> {
@@ -554,11 +554,11 @@ impl Store {
         found.map(rows::outbox).transpose()
     }
 
-    /// The role of the API token with this hash, if any.
-    pub async fn token_role(&self, hash: &str) -> Result<Option<String>> {
-        Ok(
-            on!(&*self.db, c => sqlx::query_scalar("SELECT role FROM api_tokens WHERE hash = $1").bind(hash).fetch_optional(c).await)?,
-        )
+    /// The API token with this hash, if any.
+    pub async fn token(&self, hash: &str) -> Result<Option<StoredToken>> {
+        let row: Option<rows::TokenRow> = on!(&*self.db, c => sqlx::query_as(&format!("{} WHERE hash = $1", rows::TOKEN_SELECT))
+            .bind(hash).fetch_optional(c).await)?;
+        Ok(row.map(rows::token))
     }
 
     /// Whether any API token exists.
@@ -568,19 +568,20 @@ impl Store {
     }
 
     /// Stores an API token by its hash.
-    pub async fn add_token(&self, hash: &str, name: &str, role: &str, at: Timestamp) -> Result<()> {
-        on!(&*self.writer, c => sqlx::query("INSERT INTO api_tokens (hash, name, role, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(hash).bind(name).bind(role).bind(at.0).execute(c).await.map(|r| r.rows_affected()))?;
+    pub async fn add_token(&self, token: &StoredToken) -> Result<()> {
+        on!(&*self.writer, c => sqlx::query("INSERT INTO api_tokens (hash, name, role, created_at, expires_at, user_id) \
+            VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&token.hash).bind(&token.name).bind(&token.role).bind(token.created_at.0)
+            .bind(token.expires_at.map(|t| t.0)).bind(token.user.map(|u| u as i64))
+            .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    /// The API tokens, oldest first: (hash, name, role, created at).
-    pub async fn tokens(&self) -> Result<Vec<(String, String, String, Timestamp)>> {
-        let rows: Vec<(String, String, String, i64)> = on!(&*self.db, c => sqlx::query_as("SELECT hash, name, role, created_at FROM api_tokens ORDER BY created_at, hash").fetch_all(c).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(hash, name, role, at)| (hash, name, role, Timestamp(at)))
-            .collect())
+    /// The API tokens, oldest first.
+    pub async fn tokens(&self) -> Result<Vec<StoredToken>> {
+        let sql = format!("{} ORDER BY created_at, hash", rows::TOKEN_SELECT);
+        let rows: Vec<rows::TokenRow> = on!(&*self.db, c => sqlx::query_as(&sql).fetch_all(c).await)?;
+        Ok(rows.into_iter().map(rows::token).collect())
     }
 
     /// Deletes the API tokens whose hash starts with `prefix` (hex); returns

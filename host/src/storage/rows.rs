@@ -213,6 +213,34 @@ pub(super) fn package(row: PackageRow) -> Result<StoredPackage> {
     })
 }
 
+/// An API token as stored: its hash, never its text.
+#[derive(Clone, Debug)]
+pub struct StoredToken {
+    pub hash: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The CRM user it acts for: the author of the changes made with it.
+    pub user: Option<crate::domain::UserId>,
+}
+
+pub(super) const TOKEN_SELECT: &str = "SELECT hash, name, role, created_at, expires_at, user_id FROM api_tokens";
+
+pub(super) type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>);
+
+pub(super) fn token((hash, name, role, created_at, expires_at, user): TokenRow) -> StoredToken {
+    StoredToken {
+        hash,
+        name,
+        role,
+        created_at: Timestamp(created_at),
+        expires_at: expires_at.map(Timestamp),
+        user: user.map(|u| u as u64),
+    }
+}
+
 /// What an attempt to deliver a message came to.
 #[derive(Clone, Copy, Debug)]
 pub enum Attempted<'a> {

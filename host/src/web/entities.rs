@@ -199,7 +199,12 @@ pub async fn entity(
         .collect();
     let mut timeline: Vec<(i64, Line)> = events
         .iter()
-        .map(|(at, event, data)| (at.0, event_line(event, data, &stage_name, t, &local(*at, zone))))
+        .map(|(at, event, data)| {
+            (
+                at.0,
+                event_line(event, data, &stage_name, t, &directory, &local(*at, zone)),
+            )
+        })
         .collect();
     for (at, text, run) in comments {
         let (by, by_link) = match run {
@@ -242,6 +247,7 @@ fn event_line(
     data: &Json,
     stage_name: &impl Fn(Option<&str>, &str) -> String,
     t: &Text,
+    directory: &Directory,
     at: &str,
 ) -> Line {
     let text = |key: &str| data.get(key).and_then(Json::as_str).unwrap_or_default().to_owned();
@@ -268,7 +274,16 @@ fn event_line(
         "received" => format!("{} {}", t.event_received, text("code")),
         other => other.to_owned(),
     };
-    let (by, by_link) = if let Some(run) = data.get("run").and_then(Json::as_u64) {
+    let (by, by_link) = if let Some(author) = data.get("by") {
+        let token = author["token"].as_str().unwrap_or_default();
+        match author["user"].as_u64() {
+            Some(user) => (
+                format!("{} ({} {token})", user_name(directory, Some(user)), t.via_token),
+                None,
+            ),
+            None => (format!("{} {token}", t.api_token), None),
+        }
+    } else if let Some(run) = data.get("run").and_then(Json::as_u64) {
         (format!("{} #{run}", t.robot_run), Some(format!("/runs/{run}")))
     } else if let Some(endpoint) = data.get("endpoint").and_then(Json::as_str) {
         (format!("{} {endpoint}", t.endpoint), None)

@@ -101,7 +101,7 @@ struct RunsPage {
 }
 
 /// The start of `day` in `zone`.
-fn start_of(day: &str, zone: chrono_tz::Tz) -> Result<Timestamp, String> {
+pub(super) fn start_of(day: &str, zone: chrono_tz::Tz) -> Result<Timestamp, String> {
     use chrono::TimeZone as _;
     let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
         .map_err(|_| format!("`{day}` is not a date such as 2026-11-25"))?;

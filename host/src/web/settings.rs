@@ -16,7 +16,7 @@ use super::forms::{FormPage, Input, admin_form, admin_only, problem_of, typed, v
 use super::session::{Session, same_token};
 use super::{Frame, csrf_refused, form_fields, page};
 use crate::api::{ApiError, Role};
-use crate::domain::{Calendar, Department, Directory, FieldValue, User, Value, ValueType};
+use crate::domain::{Calendar, Department, Directory, FieldValue, Timestamp, User, Value, ValueType};
 use crate::engine::{Engine, EngineError, InstallReport};
 
 /// A constant as listed: its code, name, type, value in words, and the
@@ -635,10 +635,12 @@ fn time_of_day(text: &str) -> String {
 #[template(path = "tokens.html")]
 struct TokensPage {
     frame: Frame,
-    /// (id, name, role, created).
-    tokens: Vec<(String, String, String, String)>,
+    /// (id, name, role, created, expires, user).
+    tokens: Vec<(String, String, String, String, String, String)>,
     /// A token just made: shown this once.
     made: Option<String>,
+    /// The users a token may act for.
+    users: Vec<(String, String)>,
     error: Option<String>,
 }
 
@@ -652,9 +654,20 @@ async fn tokens_page(engine: &Engine, session: &Session, made: Option<String>, e
         frame: Frame::of(session, "/settings/tokens".into()),
         tokens: tokens
             .into_iter()
-            .map(|(hash, name, role, at)| (crate::api::auth::token_id(&hash), name, role, at.to_string()))
+            .map(|t| {
+                let expires = t.expires_at.map_or(String::new(), |at| at.to_string());
+                let user = t.user.map_or(String::new(), |u| {
+                    engine
+                        .directory()
+                        .user(u)
+                        .map_or(format!("#{u}"), |user| user.name.clone())
+                });
+                let id = crate::api::auth::token_id(&t.hash);
+                (id, t.name, t.role, t.created_at.to_string(), expires, user)
+            })
             .collect(),
         made,
+        users: user_choices(&engine.directory()),
         error,
     });
     if refused {
@@ -683,7 +696,17 @@ pub async fn create_token(State(engine): State<Arc<Engine>>, session: Session, b
     let Ok(role) = value(&fields, "role").parse::<Role>() else {
         return tokens_page(&engine, &session, None, Some(t.choose_role.into())).await;
     };
-    match crate::api::create_token(engine.store(), name, role).await {
+    // Until the end of the day given, in the portal's time zone.
+    let expires = match value(&fields, "expires").trim() {
+        "" => None,
+        day => match super::runs::start_of(day, engine.time_zone()) {
+            Ok(start) if start.0 + 86_400_000 > engine.now().0 => Some(Timestamp(start.0 + 86_400_000)),
+            Ok(_) => return tokens_page(&engine, &session, None, Some(t.day_passed.into())).await,
+            Err(e) => return tokens_page(&engine, &session, None, Some(e)).await,
+        },
+    };
+    let user = value(&fields, "user").parse().ok();
+    match crate::api::create_token_for(engine.store(), name, role, expires, user).await {
         Ok(token) => tokens_page(&engine, &session, Some(token), None).await,
         Err(e) => ApiError::internal("making a token failed", e).into_response(),
     }

@@ -316,6 +316,12 @@ pub struct Text {
     pub since: &'static str,
     pub until_day: &'static str,
     pub not_for_role: &'static str,
+    pub expires: &'static str,
+    pub acts_for: &'static str,
+    pub acts_for_help: &'static str,
+    pub day_passed: &'static str,
+    pub via_token: &'static str,
+    pub api_token: &'static str,
     /// Days, hours, minutes, seconds.
     pub units: [&'static str; 4],
 }
@@ -593,6 +599,12 @@ pub const EN: Text = Text {
     since: "From",
     until_day: "To",
     not_for_role: "Your role may not see this.",
+    expires: "Expires",
+    acts_for: "Acts for",
+    acts_for_help: "The CRM user recorded as the author of the changes made with it.",
+    day_passed: "that day has passed; choose a day to come",
+    via_token: "via token",
+    api_token: "API token",
     units: ["days", "hours", "minutes", "seconds"],
 };
 
@@ -869,5 +881,11 @@ pub const RU: Text = Text {
     since: "С",
     until_day: "По",
     not_for_role: "Вашей роли это недоступно.",
+    expires: "Истекает",
+    acts_for: "Действует от имени",
+    acts_for_help: "Сотрудник CRM, который записывается автором изменений, сделанных этим токеном.",
+    day_passed: "этот день уже прошёл; выберите будущий",
+    via_token: "через токен",
+    api_token: "токен API",
     units: ["дней", "часов", "минут", "секунд"],
 };
