@@ -353,7 +353,10 @@ pub fn pack(
     key: Option<&ed25519_dalek::SigningKey>,
 ) -> Result<Vec<u8>, PackageError> {
     use ed25519_dalek::Signer;
-    let mut table: toml::Table = toml::from_str(manifest).map_err(|e| bad("(file)", e.message().to_owned()))?;
+    let mut table: toml::Table = toml::from_str(manifest).map_err(|e| {
+        let (line, _) = crate::domain::location(manifest, e.span().map_or(0, |s| s.start));
+        bad("(file)", format!("line {line}: {}", e.message()))
+    })?;
     let hashes: toml::Table = files
         .iter()
         .map(|(path, bytes)| (path.clone(), toml::Value::String(hex::encode(Sha256::digest(bytes)))))

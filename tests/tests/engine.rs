@@ -534,6 +534,98 @@ async fn a_run_cancelled_between_attempts_keeps_its_last_failure(db: Db) {
     );
 }
 
+/// A robot on a schedule runs at its times (in the portal's zone) for
+/// every entity then in its stage, once per firing however many processes
+/// share the database, and not when an entity enters the stage.
+async fn a_robot_on_a_schedule_runs_for_each_entity_in_its_stage_once_per_firing(db: Db) {
+    let url = robohost_tests::db::fresh_url(db).await;
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let start = || async {
+        let store = robohost::storage::Store::open(&url).await.unwrap();
+        let sandbox = robohost_tests::db::shared_sandbox();
+        Engine::new(store, sandbox, clock.clone(), EngineConfig::default())
+            .await
+            .unwrap()
+    };
+    let (one, two) = (start().await, start().await);
+    one.put_pipeline(&general()).await.unwrap();
+    let calendar = serde_json::from_value(robohost_tests::fixtures::calendar()).unwrap();
+    one.set_calendar(&calendar).await.unwrap();
+    let wasm = std::fs::read(plugin_path("assign_by_amount")).unwrap();
+    one.install_plugin("assign_by_amount", wasm, Capability::ALL.to_vec())
+        .await
+        .unwrap();
+    let nightly = robot(
+        "NEW",
+        "assign_by_amount",
+        "assign_by_amount",
+        r#", "timing": {"schedule": "0 0 3 * * *"},
+            "properties": {"bounds": [{"decimal": "100000"}], "users": [{"user": 7}, {"user": 8}]}"#,
+    );
+    let id = one.add_robot(&nightly).await.unwrap();
+    let a = deal(&one, "NEW", "100").await;
+    let b = deal(&one, "NEW", "200000").await;
+    let c = deal(&one, "WORK", "100").await;
+    assert_eq!(one.run_until_idle().await.unwrap(), 0, "nothing runs at entry");
+    two.reload().await.unwrap();
+    let comments = async |r: EntityRef| one.store().comments(r).await.unwrap().len();
+
+    // The first look sets the next time: 03:00 in Moscow.
+    for engine in [&one, &two] {
+        engine.run_schedules().await.unwrap();
+    }
+    clock.set(at("2026-11-26T02:59:59+03:00"));
+    for engine in [&one, &two] {
+        engine.run_schedules().await.unwrap();
+    }
+    assert_eq!(one.run_until_idle().await.unwrap(), 0);
+    for night in 1..=2 {
+        clock.set(at(&format!("2026-11-2{}T03:00:00+03:00", 5 + night)));
+        let (first, second) = tokio::join!(one.run_schedules(), two.run_schedules());
+        first.unwrap();
+        second.unwrap();
+        one.run_schedules().await.unwrap();
+        assert_eq!(
+            one.run_until_idle().await.unwrap(),
+            2,
+            "night {night}: a and b, once each"
+        );
+        assert_eq!(
+            (comments(a.reference()).await, comments(b.reference()).await),
+            (night, night)
+        );
+        assert_eq!(comments(c.reference()).await, 0, "c is not in the stage");
+    }
+    let runs = one.store().runs(Some(a.reference()), 10).await.unwrap();
+    assert!(runs.iter().all(|r| r.robot_id == id
+        && r.cause
+            == robohost::domain::Cause::Schedule {
+                name: "0 0 3 * * *".into()
+            }));
+
+    // A schedule that is no cron expression, or one mixed with a delay, is
+    // refused by its field.
+    let bad = robot(
+        "NEW",
+        "assign_by_amount",
+        "assign_by_amount",
+        r#", "timing": {"schedule": "nightly"}"#,
+    );
+    let e = one.add_robot(&bad).await.unwrap_err().to_string();
+    assert!(
+        e.contains("`timing.schedule`") && e.contains("not a cron expression"),
+        "{e}"
+    );
+    let mixed = robot(
+        "NEW",
+        "assign_by_amount",
+        "assign_by_amount",
+        r#", "timing": {"schedule": "0 0 3 * * *", "delay_seconds": 60}"#,
+    );
+    let e = one.add_robot(&mixed).await.unwrap_err().to_string();
+    assert!(e.contains("`timing.schedule`") && e.contains("drop the delay"), "{e}");
+}
+
 robohost_tests::on_both!(
     concurrent_creations_share_commits_and_each_gets_its_own_entry,
     a_run_cancelled_between_attempts_keeps_its_last_failure,
@@ -549,4 +641,5 @@ robohost_tests::on_both!(
     bad_configuration_is_refused_with_the_field,
     a_scheduled_trigger_fires_on_its_cron_time_in_the_portal_zone,
     a_webhook_robot_runs_like_a_sandboxed_one,
+    a_robot_on_a_schedule_runs_for_each_entity_in_its_stage_once_per_firing,
 );

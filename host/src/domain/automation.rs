@@ -157,6 +157,12 @@ pub struct Timing {
     /// that only makes sense on a working day.
     #[serde(default)]
     pub skip_outside_working_time: bool,
+    /// A cron expression (`sec min hour day month weekday`, in the portal's
+    /// time zone): the robot runs on it, for every entity in its stage at
+    /// the time, and not when an entity enters the stage. A nightly
+    /// recomputation, say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// A date field a delay counts from, with a signed offset in seconds.

@@ -153,6 +153,16 @@ pub(super) fn check_trigger<'p>(
 }
 
 fn check_timing(timing: &Timing) -> Option<Refusal> {
+    if let Some(expr) = &timing.schedule {
+        if let Err(e) = cron::Schedule::from_str(expr) {
+            let problem = format!("`{expr}` is not a cron expression such as `0 0 3 * * *` ({e})");
+            return Some(Refusal::field("timing.schedule", problem));
+        }
+        if timing.after_previous || timing.delay_seconds > 0 || timing.relative_to.is_some() {
+            let problem = "a robot on a schedule runs at its times only: drop the delay, the date and `after_previous`";
+            return Some(Refusal::field("timing.schedule", problem));
+        }
+    }
     let too_far = |field: &str| {
         let problem = format!("a delay is at most {MAX_DELAY_SECONDS} seconds (ten years)");
         Some(Refusal::field(field, problem))

@@ -12,10 +12,10 @@ use crate::storage::Tx;
 
 /// The robot after `robot_id` in its stage, when it waits for that one.
 pub(super) fn next_waiting(settings: &Settings, robot_id: u64) -> Option<&RobotBinding> {
-    let robot = settings.robot(robot_id)?;
-    let robots = settings.robots_at(&robot.pipeline, &robot.stage);
-    let next = robots.get(robots.iter().position(|r| r.id == robot.id)? + 1)?;
-    next.timing.after_previous.then_some(next)
+    let robot = settings.robot(robot_id).filter(|r| r.timing.schedule.is_none())?;
+    let mut robots = stage::entry_robots(settings, &robot.pipeline, &robot.stage);
+    robots.find(|r| r.id == robot.id)?;
+    robots.next().filter(|next| next.timing.after_previous)
 }
 
 impl Engine {

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::changes::{Firing, Trace};
 use super::{Engine, Result};
-use crate::domain::{Entity, EntityRef, Fields, Timestamp};
+use crate::domain::{Cause, Entity, EntityRef, Fields, RunStatus, Timestamp};
+use crate::storage::{NewRun, Scheduled};
 
 impl Engine {
     /// Fires the scheduled triggers whose time has come, each once however
@@ -33,16 +34,17 @@ impl Engine {
                     .next()
                     .map(|t| Timestamp::from_datetime(t.to_utc()))
             };
-            let seen = self.store.schedule_next(trigger.id).await?;
+            let of = Scheduled::Trigger(trigger.id);
+            let seen = self.store.schedule_next(of).await?;
             match seen {
                 None => {
                     if let Some(next) = next_after(now) {
-                        self.store.advance_schedule(trigger.id, None, next).await?;
+                        self.store.advance_schedule(of, None, next).await?;
                     }
                 }
                 Some(due) if due <= now => {
                     let next = next_after(now).unwrap_or(Timestamp(i64::MAX));
-                    if !self.store.advance_schedule(trigger.id, Some(due), next).await? {
+                    if !self.store.advance_schedule(of, Some(due), next).await? {
                         continue;
                     }
                     let candidates: Vec<EntityRef> = self
@@ -70,7 +72,67 @@ impl Engine {
                 Some(_) => {}
             }
         }
+        self.run_scheduled_robots(&settings, now).await?;
         Ok(moved)
+    }
+
+    /// Queues a run of each robot on a schedule whose time has come, for
+    /// every entity in its stage then, each once however many processes
+    /// share the database (the one that moves the schedule on queues
+    /// them); their cause is the schedule. Returns how many runs it queued.
+    async fn run_scheduled_robots(&self, settings: &super::Settings, now: Timestamp) -> Result<usize> {
+        let tz = settings.calendar.time_zone();
+        let mut queued = 0;
+        for robot in settings.robots.values().flatten() {
+            let Some(expr) = &robot.timing.schedule else { continue };
+            let Ok(schedule) = cron::Schedule::from_str(expr) else {
+                continue;
+            };
+            if robot.disabled.is_some() {
+                continue;
+            }
+            let next_after = |at: Timestamp| {
+                schedule
+                    .after(&at.to_datetime().with_timezone(&tz))
+                    .next()
+                    .map(|t| Timestamp::from_datetime(t.to_utc()))
+            };
+            let of = Scheduled::Robot(robot.id);
+            match self.store.schedule_next(of).await? {
+                None => {
+                    if let Some(next) = next_after(now) {
+                        self.store.advance_schedule(of, None, next).await?;
+                    }
+                }
+                Some(due) if due <= now => {
+                    let next = next_after(now).unwrap_or(Timestamp(i64::MAX));
+                    if !self.store.advance_schedule(of, Some(due), next).await? {
+                        continue;
+                    }
+                    let members = self.store.stage_members(&robot.pipeline, &robot.stage).await?;
+                    let mut tx = self.store.begin().await?;
+                    for &(entity, entry_id) in &members {
+                        tx.insert_run(NewRun {
+                            entry_id,
+                            robot_id: robot.id,
+                            entity,
+                            status: RunStatus::Queued,
+                            cause: Cause::Schedule { name: expr.clone() },
+                            due_at: now,
+                            created_at: now,
+                            finished_at: None,
+                            report: None,
+                        });
+                    }
+                    tx.commit().await?;
+                    tracing::info!(robot = robot.id, runs = members.len(), schedule = %expr, "a robot's schedule came due");
+                    self.wake.notify_waiters();
+                    queued += members.len();
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(queued)
     }
 
     /// Runs due work until none is left, without sleeping; returns how

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Ignored, RobotNote, RunStatus, Semantic,
-    Timestamp, Timing, TriggerBinding, Value, evaluate_with,
+    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Ignored, RobotBinding, RobotNote, RunStatus,
+    Semantic, Timestamp, Timing, TriggerBinding, Value, evaluate_with,
 };
 use crate::storage::{NewRun, Tx};
 
@@ -40,6 +40,17 @@ pub(super) fn target(
         None => &p.stages[0],
     };
     Ok((p.code.clone(), stage.code.clone()))
+}
+
+/// The robots of a stage that run when an entity enters it, in order: all
+/// but those on a schedule, which run at their times instead.
+pub(super) fn entry_robots<'s>(
+    settings: &'s Settings,
+    pipeline: &str,
+    stage: &str,
+) -> impl Iterator<Item = &'s RobotBinding> {
+    let robots = settings.robots_at(pipeline, stage);
+    robots.iter().filter(|r| r.timing.schedule.is_none())
 }
 
 /// Moves `entity` into a stage: closes its current entry, opens a new one,
@@ -88,7 +99,7 @@ pub(super) async fn enter(
         stage: stage.to_owned(),
         previous_stage: previous,
     });
-    for (i, robot) in settings.robots_at(pipeline, stage).iter().enumerate() {
+    for (i, robot) in entry_robots(settings, pipeline, stage).enumerate() {
         let waiting = robot.timing.after_previous && i > 0;
         let (status, due_at) = if waiting {
             (RunStatus::Waiting, now)

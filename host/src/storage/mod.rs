@@ -458,27 +458,42 @@ impl Store {
         found.into_iter().map(|row| rows::entity(row).map(|(e, _)| e)).collect()
     }
 
-    /// When a scheduled trigger fires next, if known.
-    pub async fn schedule_next(&self, trigger_id: u64) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = on!(&*self.db, c => sqlx::query_scalar("SELECT next_at FROM schedules WHERE trigger_id = $1")
-            .bind(trigger_id as i64).fetch_optional(c).await)?;
+    /// When a scheduled trigger or robot fires next, if known.
+    pub async fn schedule_next(&self, of: Scheduled) -> Result<Option<Timestamp>> {
+        let (table, key, id) = of.row();
+        let sql = format!("SELECT next_at FROM {table} WHERE {key} = $1");
+        let at: Option<i64> = on!(&*self.db, c => sqlx::query_scalar(&sql).bind(id).fetch_optional(c).await)?;
         Ok(at.map(Timestamp))
     }
 
-    /// Moves a trigger's next firing from `seen` (`None`: not yet known) to
+    /// Moves a schedule's next firing from `seen` (`None`: not yet known) to
     /// `next`; `false` when another process moved it first.
-    pub async fn advance_schedule(&self, trigger_id: u64, seen: Option<Timestamp>, next: Timestamp) -> Result<bool> {
+    pub async fn advance_schedule(&self, of: Scheduled, seen: Option<Timestamp>, next: Timestamp) -> Result<bool> {
+        let (table, key, id) = of.row();
         let n = match seen {
             None => {
-                on!(&*self.writer, c => sqlx::query("INSERT INTO schedules (trigger_id, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(trigger_id as i64).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?
+                let sql = format!("INSERT INTO {table} ({key}, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+                on!(&*self.writer, c => sqlx::query(&sql).bind(id).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?
             }
             Some(seen) => {
-                on!(&*self.writer, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE trigger_id = $2 AND next_at = $3")
-                .bind(next.0).bind(trigger_id as i64).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?
+                let sql = format!("UPDATE {table} SET next_at = $1 WHERE {key} = $2 AND next_at = $3");
+                on!(&*self.writer, c => sqlx::query(&sql).bind(next.0).bind(id).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?
             }
         };
         Ok(n == 1)
+    }
+
+    /// The entities in a stage, each with its current entry.
+    pub async fn stage_members(&self, pipeline: &str, stage: &str) -> Result<Vec<(EntityRef, u64)>> {
+        let rows: Vec<(String, i64, Option<i64>)> = on!(&*self.db, c => sqlx::query_as(
+            "SELECT kind, id, entry_id FROM entities WHERE pipeline = $1 AND stage = $2 ORDER BY kind, id")
+            .bind(pipeline).bind(stage).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|(kind, id, entry)| {
+                let kind = rows::kind(&kind)?;
+                Ok((EntityRef { kind, id: id as u64 }, entry.unwrap_or(0) as u64))
+            })
+            .collect()
     }
 
     /// The configuration revisions: (settings, plugins). Each changes
@@ -676,5 +691,22 @@ impl Store {
             on!(&*self.writer, c => sqlx::query("UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'leased'").bind(until.0).bind(*id as i64).bind(owner).execute(c).await.map(|r| r.rows_affected()))?;
         }
         Ok(())
+    }
+}
+
+/// What a cron schedule drives: a trigger, or a robot.
+#[derive(Clone, Copy, Debug)]
+pub enum Scheduled {
+    Trigger(u64),
+    Robot(u64),
+}
+
+impl Scheduled {
+    /// Its table, key column and key.
+    fn row(self) -> (&'static str, &'static str, i64) {
+        match self {
+            Scheduled::Trigger(id) => ("schedules", "trigger_id", id as i64),
+            Scheduled::Robot(id) => ("robot_schedules", "robot_id", id as i64),
+        }
     }
 }

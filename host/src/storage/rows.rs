@@ -26,7 +26,7 @@ pub(super) type EntityRow = (
     i64,
 );
 
-fn kind(text: &str) -> Result<EntityKind> {
+pub(super) fn kind(text: &str) -> Result<EntityKind> {
     text.parse()
         .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
             what: "entity kind",

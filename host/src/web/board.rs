@@ -163,6 +163,9 @@ fn card(robots: &[RobotInfo], binding: &RobotBinding, lang: Lang, t: &Text) -> R
 
 /// When a robot runs, as a sentence.
 pub fn when(timing: &Timing, lang: Lang, t: &Text) -> String {
+    if let Some(expr) = &timing.schedule {
+        return format!("{} {expr}", t.on_schedule);
+    }
     let mut text = match (&timing.relative_to, timing.delay_seconds) {
         (Some(at), _) if at.offset_seconds < 0 => {
             format!(

@@ -299,6 +299,9 @@ fn owner(field: &str) -> Option<String> {
             code => format!("p.{code}"),
         });
     }
+    if field == "timing.schedule" {
+        return Some("schedule".into());
+    }
     if field.starts_with("timing.") {
         return Some("when".into());
     }
@@ -329,6 +332,7 @@ fn binding_fields(binding: &RobotBinding, info: &RobotInfo) -> Vec<(String, Stri
     fields.push((RECIPIENT.into(), recipient));
     let timing = &binding.timing;
     let (when, seconds, field, direction) = match (&timing.relative_to, timing.delay_seconds) {
+        _ if timing.schedule.is_some() => ("schedule", 0, String::new(), "after"),
         (Some(at), _) => {
             let direction = if at.offset_seconds < 0 { "before" } else { "after" };
             ("date", at.offset_seconds.unsigned_abs(), at.field.clone(), direction)
@@ -358,6 +362,7 @@ fn binding_fields(binding: &RobotBinding, info: &RobotInfo) -> Vec<(String, Stri
         ("date_field".into(), field),
         ("direction".into(), direction.into()),
         ("after_previous".into(), check(timing.after_previous)),
+        ("schedule".into(), timing.schedule.clone().unwrap_or_default()),
         ("working".into(), working.into()),
         (
             "condition".into(),
@@ -443,6 +448,9 @@ fn read_form(
         ..Timing::default()
     };
     let when = value(fields, "when");
+    if when == "schedule" {
+        timing.schedule = Some(value(fields, "schedule").trim().to_owned());
+    }
     if when == "delay" || when == "date" {
         let size = UNITS
             .iter()
@@ -591,6 +599,7 @@ async fn robot_form(
         ("now".to_owned(), t.immediately.to_owned()),
         ("delay".to_owned(), t.after_a_delay.to_owned()),
         ("date".to_owned(), t.relative_to_date.to_owned()),
+        ("schedule".to_owned(), t.on_a_schedule.to_owned()),
     ];
     let unit_choices = (UNITS.iter().zip(t.units))
         .map(|((unit, _), name)| (unit.to_string(), name.to_owned()))
@@ -614,6 +623,9 @@ async fn robot_form(
                 ("after".into(), t.after_the_date.into()),
                 ("before".into(), t.before_the_date.into()),
             ]),
+        Input::new("schedule", t.schedule_label, "text")
+            .value(posted("schedule"))
+            .help(t.robot_schedule_help),
         Input::new("after_previous", t.wait_previous, "check").value(posted("after_previous")),
         Input::new("working", t.working_label, "select")
             .value(posted("working"))
@@ -835,6 +847,10 @@ mod tests {
                     field: "UF_WEBINAR".into(),
                     offset_seconds: -86_400,
                 }),
+                ..Timing::default()
+            },
+            Timing {
+                schedule: Some("0 0 3 * * *".into()),
                 ..Timing::default()
             },
         ] {

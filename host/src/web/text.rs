@@ -322,6 +322,10 @@ pub struct Text {
     pub day_passed: &'static str,
     pub via_token: &'static str,
     pub api_token: &'static str,
+    pub on_schedule: &'static str,
+    pub on_a_schedule: &'static str,
+    pub schedule_label: &'static str,
+    pub robot_schedule_help: &'static str,
     /// Days, hours, minutes, seconds.
     pub units: [&'static str; 4],
 }
@@ -605,6 +609,10 @@ pub const EN: Text = Text {
     day_passed: "that day has passed; choose a day to come",
     via_token: "via token",
     api_token: "API token",
+    on_schedule: "On schedule",
+    on_a_schedule: "On a schedule, for every entity in the stage",
+    schedule_label: "Schedule",
+    robot_schedule_help: "Cron, in the portal's time zone: sec min hour day month weekday, such as 0 0 3 * * * (every night at 3:00)",
     units: ["days", "hours", "minutes", "seconds"],
 };
 
@@ -887,5 +895,9 @@ pub const RU: Text = Text {
     day_passed: "этот день уже прошёл; выберите будущий",
     via_token: "через токен",
     api_token: "токен API",
+    on_schedule: "По расписанию",
+    on_a_schedule: "По расписанию, для всех элементов стадии",
+    schedule_label: "Расписание",
+    robot_schedule_help: "Cron в часовом поясе портала: сек мин час день месяц день_недели, например 0 0 3 * * * (каждую ночь в 3:00)",
     units: ["дней", "часов", "минут", "секунд"],
 };
