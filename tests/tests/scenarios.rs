@@ -786,7 +786,120 @@ async fn a_messenger_message_finds_its_contact_or_makes_a_lead(db: Db) {
     assert_eq!(received(ivan).await, ["Do you have pumps?"]);
 }
 
+/// Scenario 9, RF segmentation: every night the clients are put in one of
+/// seven segments by days since their last purchase and how many purchases
+/// they made, and move to their segment's stage, where that segment's
+/// campaign email goes out; a client who buys moves on the next night.
+/// The RF robot is the example plugin `rf_segmentation`, on a schedule.
+async fn clients_move_between_rf_segments_every_night_as_they_buy(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    s.install("rf_segmentation", "set-fields").await;
+    let segments = ["new", "promising", "wandering", "dormant", "loyal", "at_risk", "lost"];
+    let mut stages = vec![json!({"code": "incoming", "names": {"en": "Incoming"}, "semantic": "in-progress"})];
+    stages.extend(segments.map(|code| json!({"code": code, "names": {"en": code}, "semantic": "in-progress"})));
+    let pipeline = json!({"kind": "contact", "names": {"en": "Clients"}, "stages": stages});
+    s.json("PUT", "/api/pipelines/clients", &s.admin, pipeline)
+        .await
+        .expect(200);
+    // Calendar days count in Moscow.
+    let calendar = json!({"time_zone": "Europe/Moscow"});
+    s.json("PUT", "/api/calendar", &s.admin, calendar).await.expect(200);
+    for stage in std::iter::once("incoming").chain(segments) {
+        let path = format!("/api/pipelines/clients/stages/{stage}/robots");
+        // At 03:00 the segment is recomputed; at 03:05 the client moves to
+        // its segment's stage (a stage's code is its segment's).
+        let rf = json!({"plugin": "rf_segmentation", "robot": "rf_segment", "title": "Recompute the segment",
+            "timing": {"schedule": "0 0 3 * * *"}});
+        s.json("POST", &path, &s.admin, rf).await.expect(201);
+        let go = json!({"plugin": "standard", "robot": "change_stage", "title": "To its segment",
+            "timing": {"schedule": "0 5 3 * * *"}, "properties": {"stage": "{=Document.UF_RF_SEGMENT}"}});
+        s.json("POST", &path, &s.admin, go).await.expect(201);
+        if stage != "incoming" {
+            let campaign = json!({"plugin": "standard", "robot": "email", "title": format!("Campaign {stage}"),
+                "properties": {"subject": format!("For our {stage} clients"), "body": "Dear {=Document.NAME}"}});
+            s.json("POST", &path, &s.admin, campaign).await.expect(201);
+        }
+    }
+    // (name, purchases, days since the last one) and the segment it gives.
+    let clients = [
+        ("Anna", 1, 10, "new"),
+        ("Boris", 3, 20, "promising"),
+        ("Zoya", 2, 60, "wandering"),
+        ("Gleb", 2, 120, "dormant"),
+        ("Vera", 6, 40, "loyal"),
+        ("Dina", 7, 150, "at_risk"),
+        ("Egor", 1, 400, "lost"),
+    ];
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let mut refs = Vec::new();
+    for (name, purchases, days, _) in clients {
+        let last = (today - chrono::Duration::days(days)).to_string();
+        let contact = json!({"kind": "contact", "pipeline": "clients", "fields": {
+            "NAME": name, "EMAIL": format!("{}@example.com", name.to_lowercase()),
+            "UF_PURCHASES": purchases, "UF_LAST_PURCHASE": {"date": last}}});
+        let made = s.json("POST", "/api/entities", &s.admin, contact).await.expect(201);
+        refs.push(EntityRef {
+            kind: EntityKind::Contact,
+            id: made["id"].as_u64().unwrap(),
+        });
+    }
+    let stage_of = async |r: EntityRef| s.entity(r).await["stage"].as_str().unwrap().to_owned();
+    let night = async |day: u32| {
+        s.engine.run_schedules().await.unwrap();
+        for at in ["03:00:00", "03:05:00"] {
+            s.clock
+                .set(robohost_tests::fixtures::at(&format!("2026-11-{day}T{at}+03:00")));
+            s.engine.run_schedules().await.unwrap();
+            s.engine.run_until_idle().await.unwrap();
+        }
+    };
+    let subjects = async |r: EntityRef| -> Vec<String> {
+        let outbox = s.get(&format!("/api/outbox?entity={r}"), &s.admin).await.expect(200);
+        outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Nothing moves before the night, and no campaign goes out.
+    s.engine.run_until_idle().await.unwrap();
+    for &r in &refs {
+        assert_eq!(stage_of(r).await, "incoming");
+    }
+    // The first night: each client in its segment, with its campaign.
+    s.engine.run_schedules().await.unwrap();
+    night(26).await;
+    for (&r, (name, _, _, segment)) in refs.iter().zip(clients) {
+        assert_eq!(stage_of(r).await, segment, "{name}");
+        assert_eq!(subjects(r).await, [format!("For our {segment} clients")], "{name}");
+    }
+
+    // Gleb buys a third time; the next night he is promising again and
+    // gets that campaign. Nobody else moves or gets another email.
+    let gleb = refs[3];
+    let bought = json!({"fields": {"UF_PURCHASES": 3, "UF_LAST_PURCHASE": {"date": "2026-11-26"}}});
+    s.json("PATCH", &format!("/api/entities/contact/{}", gleb.id), &s.admin, bought)
+        .await
+        .expect(200);
+    night(27).await;
+    assert_eq!(stage_of(gleb).await, "promising");
+    assert_eq!(
+        subjects(gleb).await,
+        ["For our dormant clients", "For our promising clients"]
+    );
+    for (&r, (name, _, _, segment)) in refs.iter().zip(clients).filter(|(r, _)| **r != gleb) {
+        assert_eq!(stage_of(r).await, segment, "{name}");
+        assert_eq!(subjects(r).await.len(), 1, "{name}");
+    }
+    let segment = s.entity(gleb).await["custom_fields"]["UF_RF_SEGMENT"].clone();
+    assert_eq!(segment, json!({"option": "promising"}));
+}
+
 on_both!(
+    clients_move_between_rf_segments_every_night_as_they_buy,
     a_messenger_message_finds_its_contact_or_makes_a_lead,
     a_partner_application_waits_for_the_partners_reply,
     an_abandoned_cart_is_chased_until_it_is_paid,

@@ -493,7 +493,13 @@ impl Engine {
             }
         }
         for (code, value) in &robot.properties {
-            let value = resolve(value, &scope).map_err(|e| format!("property `{code}`: {e}"))?;
+            let mut value = resolve(value, &scope).map_err(|e| format!("property `{code}`: {e}"))?;
+            // A text property gets text, whatever an expression in it
+            // gave: `{=Document.X}` of an option field is its code.
+            let spec = info.and_then(|info| info.properties.iter().find(|p| &p.code == code));
+            if spec.is_some_and(|p| p.value_type == crate::domain::ValueType::Text) {
+                value = as_text(value);
+            }
             properties.insert(code.clone(), value);
         }
         if let Some(recipient) = &robot.recipient {
@@ -572,6 +578,19 @@ impl Engine {
             return Ending::new(claim, RunStatus::Queued, Some(retry_at), &report);
         }
         Ending::new(claim, RunStatus::Dead, None, &report)
+    }
+}
+
+/// A value as text: each value written as it reads.
+fn as_text(value: FieldValue) -> FieldValue {
+    let text = |v: Value| match v {
+        Value::Text(t) => Value::Text(t),
+        other => Value::Text(other.to_string()),
+    };
+    match value {
+        FieldValue::Single(v) => FieldValue::Single(text(v)),
+        FieldValue::List(vs) => FieldValue::List(vs.into_iter().map(text).collect()),
+        FieldValue::Empty => FieldValue::Empty,
     }
 }
 
