@@ -898,7 +898,93 @@ async fn clients_move_between_rf_segments_every_night_as_they_buy(db: Db) {
     assert_eq!(segment, json!({"option": "promising"}));
 }
 
+/// Scenario 11, repeat sale: when a deal is won it is copied into the
+/// repeat-sale pipeline, with its fields and manager, and thirty days later
+/// the manager is reminded to offer the client a repeat purchase. A deal
+/// that is lost is not copied.
+async fn a_won_deal_starts_a_repeat_sale_and_reminds_the_manager(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let olga = json!({"id": 7, "name": "Olga"});
+    s.json("PUT", "/api/users/7", &s.admin, olga).await.expect(200);
+    let sales = json!({"kind": "deal", "names": {"en": "Sales"}, "stages": [
+        {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
+        {"code": "WON", "names": {"en": "Won"}, "semantic": "success"},
+        {"code": "LOST", "names": {"en": "Lost"}, "semantic": "failure"}]});
+    s.json("PUT", "/api/pipelines/sales", &s.admin, sales).await.expect(200);
+    let repeat = json!({"kind": "deal", "names": {"en": "Repeat sales"}, "stages": [
+        {"code": "WAIT", "names": {"en": "Waiting"}, "semantic": "in-progress"},
+        {"code": "OFFER", "names": {"en": "Offer made"}, "semantic": "in-progress"}]});
+    s.json("PUT", "/api/pipelines/repeat", &s.admin, repeat)
+        .await
+        .expect(200);
+    let copy = json!({"plugin": "standard", "robot": "copy_deal", "title": "Start a repeat sale",
+        "properties": {"pipeline": "repeat", "stage": "WAIT", "title": "Repeat: {=Document.TITLE}"}});
+    s.json("POST", "/api/pipelines/sales/stages/WON/robots", &s.admin, copy)
+        .await
+        .expect(201);
+    let remind = json!({"plugin": "standard", "robot": "task", "title": "Remind about the repeat sale",
+        "recipient": "responsible", "timing": {"delay_seconds": 30 * 86_400},
+        "properties": {"title": "Offer {=Document.TITLE} again"}});
+    s.json("POST", "/api/pipelines/repeat/stages/WAIT/robots", &s.admin, remind)
+        .await
+        .expect(201);
+
+    let deal = |title: &str| {
+        json!({"kind": "deal", "pipeline": "sales", "responsible": 7,
+            "fields": {"TITLE": title, "OPPORTUNITY": {"money": "150000.00 RUB"}, "COMMENTS": "pumps x3"}})
+    };
+    let pumps = s
+        .json("POST", "/api/entities", &s.admin, deal("Pumps"))
+        .await
+        .expect(201);
+    let valves = s
+        .json("POST", "/api/entities", &s.admin, deal("Valves"))
+        .await
+        .expect(201);
+    let move_to = async |id: &Value, stage: &str| {
+        let path = format!("/api/entities/deal/{id}/move");
+        s.json("POST", &path, &s.admin, json!({"stage": stage}))
+            .await
+            .expect(200);
+    };
+    move_to(&pumps["id"], "WON").await;
+    move_to(&valves["id"], "LOST").await;
+    s.engine.run_until_idle().await.unwrap();
+
+    // One copy, of the won deal, with its fields and manager.
+    let deals = s.get("/api/entities/deal", &s.admin).await.expect(200);
+    let copies: Vec<&Value> = deals
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["pipeline"] == "repeat")
+        .collect();
+    assert_eq!(copies.len(), 1, "{deals}");
+    let copy = copies[0];
+    assert_eq!(copy["stage"], "WAIT");
+    assert_eq!(copy["responsible"], 7);
+    assert_eq!(copy["fields"]["TITLE"], "Repeat: Pumps");
+    assert_eq!(copy["fields"]["OPPORTUNITY"], json!({"money": "150000.00 RUB"}));
+    assert_eq!(copy["fields"]["COMMENTS"], "pumps x3");
+
+    // The reminder comes thirty days later, not a minute before.
+    let tasks = async || s.get("/api/entities/task", &s.admin).await.expect(200);
+    s.clock
+        .advance(chrono::Duration::days(30) - chrono::Duration::minutes(1));
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(tasks().await, json!([]));
+    s.clock.advance(chrono::Duration::minutes(1));
+    s.engine.run_until_idle().await.unwrap();
+    let tasks = tasks().await;
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["fields"]["TITLE"], "Offer Repeat: Pumps again");
+    assert_eq!(tasks[0]["responsible"], 7);
+}
+
 on_both!(
+    a_won_deal_starts_a_repeat_sale_and_reminds_the_manager,
     clients_move_between_rf_segments_every_night_as_they_buy,
     a_messenger_message_finds_its_contact_or_makes_a_lead,
     a_partner_application_waits_for_the_partners_reply,
