@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::forms::{FormPage, Input, admin_form, admin_only, problem_of, value};
@@ -197,7 +196,7 @@ pub async fn new_stage(State(engine): State<Arc<Engine>>, session: Session, Path
     }
     match pipeline_of(&engine, &code) {
         Some(pipeline) => stage_form(&session, &pipeline, &[]).respond(),
-        None => (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response(),
+        None => super::not_found(&session),
     }
 }
 
@@ -215,7 +214,7 @@ pub async fn post_stage(
     }
     let (lang, t) = (session.lang, session.lang.text());
     let Some(pipeline) = pipeline_of(&engine, &code) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let text = |name: &str| value(&fields, name).trim().to_owned();
     let mut problems = Vec::new();
@@ -391,7 +390,7 @@ pub async fn new_trigger(
     }
     match pipeline_of(&engine, &code).filter(|p| p.stage(&stage).is_some()) {
         Some(pipeline) => trigger_form(&engine, &session, &pipeline, &new_trigger_on(&code, &stage), &[]).respond(),
-        None => (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response(),
+        None => super::not_found(&session),
     }
 }
 
@@ -407,7 +406,7 @@ pub async fn post_new_trigger(
     }
     match pipeline_of(&engine, &code).filter(|p| p.stage(&stage).is_some()) {
         Some(pipeline) => save_trigger(&engine, &session, &pipeline, new_trigger_on(&code, &stage), &fields).await,
-        None => (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response(),
+        None => super::not_found(&session),
     }
 }
 
@@ -428,7 +427,7 @@ pub async fn edit_trigger(
         Some((pipeline, trigger)) => {
             trigger_form(&engine, &session, &pipeline, &trigger, &trigger_fields(&trigger)).respond()
         }
-        None => (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response(),
+        None => super::not_found(&session),
     }
 }
 
@@ -444,7 +443,7 @@ pub async fn post_trigger(
     }
     match placed_trigger(&engine, &code, id) {
         Some((pipeline, trigger)) => save_trigger(&engine, &session, &pipeline, trigger, &fields).await,
-        None => (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response(),
+        None => super::not_found(&session),
     }
 }
 
@@ -488,7 +487,7 @@ pub async fn delete_trigger(
         return refused;
     }
     let Some((_, trigger)) = placed_trigger(&engine, &code, id) else {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return super::not_found(&session);
     };
     match engine.remove_trigger(&code, &trigger.stage, id).await {
         Ok(()) => Redirect::to(&format!("/board/{code}")).into_response(),

@@ -158,7 +158,7 @@ pub async fn entity(
     }
     let (lang, t) = (session.lang, session.lang.text());
     let Ok(reference) = format!("{kind}:{id}").parse::<EntityRef>() else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let store = engine.store();
     let read = async {
@@ -170,7 +170,7 @@ pub async fn entity(
     };
     let (entity, events, comments, runs) = match read.await {
         Ok((Some(entity), events, comments, runs)) => (entity, events, comments, runs),
-        Ok((None, ..)) => return (StatusCode::NOT_FOUND, t.not_found).into_response(),
+        Ok((None, ..)) => return super::not_found(&session),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let directory = engine.directory();

@@ -284,6 +284,11 @@ async fn logout(State(engine): State<Arc<Engine>>, session: Session, body: Bytes
     Ok(response)
 }
 
+/// No such page, in the session's language.
+pub(super) fn not_found(session: &Session) -> Response {
+    (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response()
+}
+
 /// A form posted without its session's CSRF token: nothing is done.
 pub(super) fn csrf_refused(lang: Lang) -> Response {
     (StatusCode::FORBIDDEN, lang.text().csrf_refused).into_response()
@@ -380,7 +385,7 @@ async fn board_page(
 ) -> Result<Response, ApiError> {
     let t = session.lang.text();
     let Some(pipeline) = engine.pipelines().into_iter().find(|p| p.code == code) else {
-        return Ok((StatusCode::NOT_FOUND, t.not_found).into_response());
+        return Ok(not_found(session));
     };
     let refused = problem.is_some();
     let (mut testing, mut summary, mut error) = (None, None, problem);

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::forms::{FormPage, Input, admin_form, admin_only, problem_of, typed, value, values};
@@ -47,15 +46,14 @@ pub async fn new_robot(
     if let Some(refused) = admin_only(&session) {
         return refused;
     }
-    let t = session.lang.text();
     let Some(pipeline) = stage_of(&engine, &code, &stage) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let Some((plugin, robot)) = choose.robot.as_deref().and_then(|r| r.split_once('/')) else {
         return choose_robot(&engine, &session, &pipeline, &stage);
     };
     let Some(info) = engine.plugin_robots(plugin).into_iter().find(|r| r.code == robot) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let binding = RobotBinding {
         id: 0,
@@ -123,9 +121,8 @@ pub async fn post_new_robot(
     if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
-    let t = session.lang.text();
     let Some(pipeline) = stage_of(&engine, &code, &stage) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let (plugin, robot) = (value(&fields, "plugin"), value(&fields, "robot"));
     if plugin.is_empty() {
@@ -134,7 +131,7 @@ pub async fn post_new_robot(
         return Redirect::to(&format!("/board/{code}/stages/{stage}/robots/new?robot={robot}")).into_response();
     }
     let Some(info) = engine.plugin_robots(plugin).into_iter().find(|r| r.code == robot) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let base = RobotBinding {
         id: 0,
@@ -162,9 +159,8 @@ pub async fn edit_robot(
     if let Some(refused) = admin_only(&session) {
         return refused;
     }
-    let t = session.lang.text();
     let Some((pipeline, binding, info)) = placed(&engine, &code, id) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let fields = binding_fields(&binding, &info);
     robot_form(&engine, &session, &pipeline, &binding, &info, &fields)
@@ -182,9 +178,8 @@ pub async fn post_robot(
     if let Some(refused) = admin_form(&session, &fields) {
         return refused;
     }
-    let t = session.lang.text();
     let Some((pipeline, binding, info)) = placed(&engine, &code, id) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     save(&engine, &session, &pipeline, binding, &info, &fields).await
 }
@@ -201,7 +196,7 @@ pub async fn delete_robot(
         return refused;
     }
     let Some(binding) = engine.robot_binding(id).filter(|r| r.pipeline == code) else {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return super::not_found(&session);
     };
     match engine.remove_robot(&code, &binding.stage, id).await {
         Ok(()) => Redirect::to(&format!("/board/{code}")).into_response(),
@@ -222,7 +217,7 @@ pub async fn move_robot(
         return refused;
     }
     let Some(binding) = engine.robot_binding(id).filter(|r| r.pipeline == code) else {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return super::not_found(&session);
     };
     let (robots, _) = engine.stage_automation(&code, &binding.stage);
     let mut ids: Vec<u64> = robots.iter().map(|r| r.id).collect();

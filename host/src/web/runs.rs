@@ -238,7 +238,7 @@ struct RunPage {
 pub async fn run_page(State(engine): State<Arc<Engine>>, session: Session, Path(id): Path<u64>) -> Response {
     let run = match engine.store().run(id).await {
         Ok(Some(run)) => run,
-        Ok(None) => return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response(),
+        Ok(None) => return super::not_found(&session),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let json = |value: serde_json::Value| serde_json::to_string_pretty(&value).unwrap_or_default();

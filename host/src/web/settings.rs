@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::forms::{FormPage, Input, admin_form, admin_only, problem_of, typed, value, values};
 use super::session::{Session, same_token};
+use super::text::Text;
 use super::{Frame, csrf_refused, form_fields, page};
 use crate::api::{ApiError, Role};
 use crate::domain::{Calendar, Department, Directory, FieldValue, Timestamp, User, Value, ValueType};
@@ -206,7 +207,7 @@ pub async fn bind_constant(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let Some(decl) = declared.into_iter().find(|d| d.code == code) else {
-        return (StatusCode::NOT_FOUND, t.not_found).into_response();
+        return super::not_found(&session);
     };
     let text = value(&fields, &format!("c.{code}")).trim();
     let parsed = match (decl.value_type, text) {
@@ -287,6 +288,23 @@ fn department_choices(directory: &Directory) -> Vec<(String, String)> {
     choices
 }
 
+/// The number a new user or department is given on its form: a whole
+/// number above 0 that `taken` says no other has; else the problem, by the
+/// `id` field.
+fn new_number(
+    fields: &[(String, String)],
+    taken: impl Fn(u64) -> bool,
+    t: &Text,
+    problems: &mut Vec<(String, String)>,
+) -> Option<u64> {
+    match value(fields, "id").trim().parse::<u64>() {
+        Ok(id) if id > 0 && taken(id) => problems.push(("id".to_owned(), t.number_taken.to_owned())),
+        Ok(id) if id > 0 => return Some(id),
+        _ => problems.push(("id".to_owned(), t.whole_number.to_owned())),
+    }
+    None
+}
+
 fn user_form(engine: &Engine, session: &Session, id: Option<u64>, fields: &[(String, String)]) -> FormPage {
     let t = session.lang.text();
     let posted = |name: &str| value(fields, name).to_owned();
@@ -332,7 +350,7 @@ pub async fn edit_user(State(engine): State<Arc<Engine>>, session: Session, Path
         return refused;
     }
     let Some(user) = engine.directory().user(id).cloned() else {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return super::not_found(&session);
     };
     let fields = [
         ("name".to_owned(), user.name),
@@ -365,20 +383,8 @@ async fn save_user(engine: &Engine, session: &Session, id: Option<u64>, body: &[
     }
     let t = session.lang.text();
     let mut problems = Vec::new();
-    let id = match id {
-        Some(id) => Some(id),
-        None => match value(&fields, "id").trim().parse::<u64>() {
-            Ok(id) if id > 0 && engine.directory().user(id).is_some() => {
-                problems.push(("id".to_owned(), t.number_taken.to_owned()));
-                None
-            }
-            Ok(id) if id > 0 => Some(id),
-            _ => {
-                problems.push(("id".to_owned(), t.whole_number.to_owned()));
-                None
-            }
-        },
-    };
+    let directory = engine.directory();
+    let id = id.or_else(|| new_number(&fields, |id| directory.user(id).is_some(), t, &mut problems));
     let name = value(&fields, "name").trim().to_owned();
     if name.is_empty() {
         problems.push(("name".to_owned(), t.required.to_owned()));
@@ -398,7 +404,7 @@ async fn save_user(engine: &Engine, session: &Session, id: Option<u64>, body: &[
             Err(e) => problems.push(problem_of(e)),
         }
     }
-    let editing = id.filter(|id| engine.directory().user(*id).is_some());
+    let editing = id.filter(|id| directory.user(*id).is_some());
     user_form(engine, session, editing, &fields)
         .with_problems(problems, |_| None)
         .respond()
@@ -456,7 +462,7 @@ pub async fn edit_department(State(engine): State<Arc<Engine>>, session: Session
     }
     let directory = engine.directory();
     let Some(department) = directory.departments.iter().find(|d| d.id == id) else {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return super::not_found(&session);
     };
     let number = |id: Option<u64>| id.map(|i| i.to_string()).unwrap_or_default();
     let fields = [
@@ -489,20 +495,7 @@ async fn save_department(engine: &Engine, session: &Session, id: Option<u64>, bo
     let directory = engine.directory();
     let exists = |id: u64| directory.departments.iter().any(|d| d.id == id);
     let mut problems = Vec::new();
-    let id = match id {
-        Some(id) => Some(id),
-        None => match value(&fields, "id").trim().parse::<u64>() {
-            Ok(id) if id > 0 && exists(id) => {
-                problems.push(("id".to_owned(), t.number_taken.to_owned()));
-                None
-            }
-            Ok(id) if id > 0 => Some(id),
-            _ => {
-                problems.push(("id".to_owned(), t.whole_number.to_owned()));
-                None
-            }
-        },
-    };
+    let id = id.or_else(|| new_number(&fields, exists, t, &mut problems));
     let name = value(&fields, "name").trim().to_owned();
     if name.is_empty() {
         problems.push(("name".to_owned(), t.required.to_owned()));
@@ -723,7 +716,7 @@ pub async fn revoke_token(
         return refused;
     }
     if !crate::api::auth::is_token_id(&id) {
-        return (StatusCode::NOT_FOUND, session.lang.text().not_found).into_response();
+        return super::not_found(&session);
     }
     match engine.store().revoke_tokens(&id).await {
         Ok(_) => Redirect::to("/settings/tokens").into_response(),
