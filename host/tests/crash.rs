@@ -73,6 +73,96 @@ async fn a_host_killed_twenty_times_mid_work_loses_no_run_and_applies_no_effect_
     );
 }
 
+/// A bulk reassignment whose host is SIGKILLed five times while it holds
+/// the job with rows applied and rows pending: each next host takes the
+/// job over once the lease runs out and goes on where the last committed
+/// batch ended. Every company, its deal and its task change hands exactly
+/// once, each with one `responsible-changed` naming the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_job_killed_mid_way_resumes_and_applies_every_row_once() {
+    use robohost::domain::{EntityKind, EntityRef, JobStatus, ReassignSpec};
+    const COMPANIES: u64 = 400;
+    const KILLS: usize = 5;
+    let url = fresh_url(Db::Sqlite).await;
+    let engine = portal(&url).await;
+    let ivan = serde_json::from_value(serde_json::json!({"id": 2, "name": "Ivan"})).unwrap();
+    engine.put_user(&ivan).await.unwrap();
+    let create = async |body: serde_json::Value| {
+        let request: robohost::api::NewEntityRequest = serde_json::from_value(body).unwrap();
+        let (draft, links) = request.into_entity().unwrap();
+        engine.create_entity(draft, links).await.unwrap().reference()
+    };
+    let mut file = String::new();
+    for n in 0..COMPANIES {
+        let company = create(serde_json::json!({"kind": "company", "responsible": 1})).await;
+        for kind in ["deal", "task"] {
+            let links = serde_json::json!([{"kind": "company", "id": company.id}]);
+            create(serde_json::json!({"kind": kind, "responsible": 1, "links": links})).await;
+        }
+        file.push_str(&format!("{company},{}\n", if n % 2 == 0 { "2" } else { "Ivan" }));
+    }
+    let spec = ReassignSpec {
+        batch: 10,
+        pause_ms: 5,
+        ..ReassignSpec::default()
+    };
+    let job = engine.plan_reassignment(&file, spec, None).await.unwrap();
+    assert_eq!(job.plan.rows.get(&EntityKind::Company), Some(&COMPANIES));
+    engine.start_job(job.id).await.unwrap();
+    let config = config_file("bulk-crash", "workers = 1");
+    let store = engine.store();
+
+    let mut kills = Vec::new();
+    let mut host = Host::start(&url, &config);
+    while kills.len() < KILLS {
+        let owner = host.owner();
+        let target = (kills.len() as u64 + 1) * COMPANIES / (KILLS as u64 + 2);
+        until(Duration::from_secs(60), "the host applying the job", async || {
+            let holder = store.job_holder(job.id).await.unwrap().unwrap_or_default();
+            let p = store.job(job.id).await.unwrap().unwrap().progress;
+            holder.starts_with(&owner) && p.applied >= target && p.pending > 0
+        })
+        .await;
+        host.kill();
+        let p = store.job(job.id).await.unwrap().unwrap().progress;
+        let holder = store.job_holder(job.id).await.unwrap().unwrap_or_default();
+        assert!(holder.starts_with(&owner), "the dead host still holds the job");
+        assert!(0 < p.applied && p.pending > 0, "killed mid-job: {p:?}");
+        eprintln!("kill {}: {} of {COMPANIES} rows applied", kills.len() + 1, p.applied);
+        kills.push(p.applied);
+        host = Host::start(&url, &config);
+    }
+    until(Duration::from_secs(120), "the job done", async || {
+        store.job(job.id).await.unwrap().unwrap().status == JobStatus::Done
+    })
+    .await;
+    host.kill();
+
+    let ended = store.job(job.id).await.unwrap().unwrap();
+    let p = &ended.progress;
+    assert_eq!((p.applied, p.failed, p.pending), (COMPANIES, 0, 0));
+    assert_eq!((p.deals, p.tasks), (COMPANIES, COMPANIES), "each cascade counted once");
+    for kind in [EntityKind::Company, EntityKind::Deal, EntityKind::Task] {
+        for id in 1..=COMPANIES {
+            let r = EntityRef { kind, id };
+            let entity = store.entity(r).await.unwrap().unwrap();
+            assert_eq!(entity.responsible, Some(2), "{r}");
+            let changes: Vec<_> = store
+                .events(r)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|(_, event, _)| event == "responsible-changed")
+                .map(|(_, _, data)| data)
+                .collect();
+            assert_eq!(changes.len(), 1, "{r}: {changes:?}");
+            assert_eq!(changes[0]["job"], job.id, "{r}");
+            assert_eq!(changes[0]["from"], 1, "{r}");
+        }
+    }
+    assert!(kills.windows(2).all(|w| w[0] <= w[1]), "{kills:?}");
+}
+
 /// A paused worker: host A leases a batch and is stopped (SIGSTOP) past its
 /// lease; host B takes the runs over and finishes them; A, continued,
 /// finishes too and tries to commit. The engine refuses A's commit: the

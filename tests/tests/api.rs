@@ -902,7 +902,179 @@ async fn a_webhook_plugin_installs_over_http(db: Db) {
     );
 }
 
+/// Custom fields are declared per kind, and every write of one is checked
+/// against its declaration, naming the field and what it expected: through
+/// the API, a robot's effect (that run fails, blamed on the robot, and
+/// nothing changes) and a template. Values that no longer fit a changed
+/// declaration stay, and are reported.
+async fn custom_fields_are_declared_and_every_write_is_checked(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    s.general_pipeline().await;
+    let declare = async |kind: &str, code: &str, body: Value| {
+        s.json("PUT", &format!("/api/fields/{kind}/{code}"), &s.admin, body)
+            .await
+    };
+    declare("deal", "UF_COUNT", json!({"type": "integer", "names": {"en": "Count"}}))
+        .await
+        .expect(200);
+    let segment = json!({"type": "option", "required": true, "options": [{"code": "vip", "names": {}}, {"code": "regular", "names": {}}]});
+    declare("deal", "UF_SEGMENT", segment).await.expect(200);
+    declare("deal", "SEGMENT", json!({"type": "text"}))
+        .await
+        .error(422, "invalid", Some("SEGMENT"), "`UF_`");
+    declare("deal", "UF_KIND", json!({"type": "option"})).await.error(
+        422,
+        "invalid",
+        Some("UF_KIND"),
+        "lists its options",
+    );
+    let listed = s.get("/api/fields", &s.admin).await.expect(200);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+
+    let create = async |fields: Value| {
+        s.json(
+            "POST",
+            "/api/entities",
+            &s.admin,
+            json!({"kind": "deal", "pipeline": "general", "fields": fields}),
+        )
+        .await
+    };
+    create(json!({"UF_SEGMENT": "vip", "UF_NOPE": 1})).await.error(
+        422,
+        "invalid",
+        Some("UF_NOPE"),
+        "is not a declared deal field",
+    );
+    create(json!({"UF_SEGMENT": "vip", "UF_COUNT": "many"})).await.error(
+        422,
+        "invalid",
+        Some("UF_COUNT"),
+        "expected integer: `many` is not a whole number",
+    );
+    create(json!({"UF_SEGMENT": {"option": "gold"}})).await.error(
+        422,
+        "invalid",
+        Some("UF_SEGMENT"),
+        "`gold` is not one of its options: vip, regular",
+    );
+    create(json!({"UF_COUNT": 1}))
+        .await
+        .error(422, "invalid", Some("UF_SEGMENT"), "is required for every deal");
+    let deals = s.get("/api/entities/deal", &s.admin).await.expect(200);
+    assert_eq!(deals, json!([]), "nothing refused was stored");
+
+    // Text is read as the field's type, as a form or a file gives it.
+    let deal = create(json!({"TITLE": "Pumps", "UF_COUNT": "12", "UF_SEGMENT": "vip"}))
+        .await
+        .expect(201);
+    assert_eq!(
+        deal["custom_fields"],
+        json!({"UF_COUNT": 12, "UF_SEGMENT": {"option": "vip"}})
+    );
+    let path = format!("/api/entities/deal/{}", deal["id"]);
+    s.json("PATCH", &path, &s.admin, json!({"custom_fields": {"UF_COUNT": true}}))
+        .await
+        .error(422, "invalid", Some("UF_COUNT"), "expected integer, got `true`");
+    s.json("PATCH", &path, &s.admin, json!({"fields": {"UF_SEGMENT": null}}))
+        .await
+        .error(422, "invalid", Some("UF_SEGMENT"), "is required and cannot be emptied");
+
+    // A robot that writes what does not fit fails its own run.
+    let robot = json!({"plugin": "standard", "robot": "modify_fields", "title": "Count",
+        "properties": {"fields": ["UF_COUNT"], "values": ["many"]}});
+    s.json("POST", "/api/pipelines/general/stages/WORK/robots", &s.admin, robot)
+        .await
+        .expect(201);
+    s.json("POST", &format!("{path}/move"), &s.admin, json!({"stage": "WORK"}))
+        .await
+        .expect(200);
+    s.engine.run_until_idle().await.unwrap();
+    let reference = robohost::domain::EntityRef {
+        kind: robohost::domain::EntityKind::Deal,
+        id: deal["id"].as_u64().unwrap(),
+    };
+    let runs = s.runs(reference).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"], "dead", "{runs:?}");
+    let run = s
+        .get(&format!("/api/runs/{}", runs[0]["id"]), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(run["report"]["blame"], "guest", "{run}");
+    let message = run["report"]["outcome"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("field `UF_COUNT`: expected integer: `many` is not a whole number"),
+        "{message}"
+    );
+    assert_eq!(
+        s.get(&path, &s.admin).await.expect(200)["custom_fields"]["UF_COUNT"],
+        12
+    );
+
+    // A template whose robots or conditions do not fit the fields is refused whole.
+    let template = r#"format = 1
+code = "counts"
+version = "1.0.0"
+packages = ["standard"]
+
+[[fields]]
+kind = "deal"
+code = "UF_SEGMENT"
+type = "text"
+
+[[robots]]
+pipeline = "general"
+stage = "NEW"
+plugin = "standard"
+robot = "modify_fields"
+properties = { fields = ["UF_UNKNOWN"], values = [1] }
+condition = { compare = { field = "UF_COUNT", op = "eq", value = "four" } }
+"#;
+    let refused = s
+        .raw(
+            "POST",
+            "/api/templates",
+            &[
+                ("authorization", &format!("Bearer {}", s.admin)),
+                ("content-type", "application/toml"),
+            ],
+            template.into(),
+        )
+        .await
+        .expect(422);
+    let problems = refused.to_string();
+    for says in [
+        "custom field `UF_SEGMENT` of deal is declared in the portal as option; the template declares text",
+        "property `fields` uses field `UF_UNKNOWN`, which is not a declared deal field",
+        "the condition compares field `UF_COUNT` with `four`: expected integer: `four` is not a whole number",
+    ] {
+        assert!(problems.contains(says), "{says} is not among {problems}");
+    }
+    assert_eq!(
+        s.get("/api/fields", &s.admin).await.expect(200),
+        listed,
+        "nothing of it was declared"
+    );
+
+    // A changed declaration keeps the values, and reports those that no longer fit.
+    let changed = declare("deal", "UF_COUNT", json!({"type": "date"})).await.expect(200);
+    assert_eq!(changed["misfits"]["count"], 1, "{changed}");
+    assert_eq!(
+        changed["misfits"]["examples"][0],
+        json!({"entity": reference.to_string(), "field": "UF_COUNT", "problem": "expected date, got `12`"})
+    );
+    let all = s.get("/api/fields/misfits", &s.admin).await.expect(200);
+    assert_eq!(all["count"], 1, "{all}");
+    assert_eq!(
+        s.get(&path, &s.admin).await.expect(200)["custom_fields"]["UF_COUNT"],
+        12
+    );
+}
+
 robohost_tests::on_both!(
+    custom_fields_are_declared_and_every_write_is_checked,
     a_webhook_plugin_installs_over_http,
     a_deal_posted_through_the_api_is_assigned_by_its_robot,
     the_portal_settings_round_trip,

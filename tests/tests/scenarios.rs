@@ -983,7 +983,199 @@ async fn a_won_deal_starts_a_repeat_sale_and_reminds_the_manager(db: Db) {
     assert_eq!(tasks[0]["responsible"], 7);
 }
 
+/// Scenario 12, reassignment in bulk: a manager leaves, and his companies go
+/// to two colleagues from a CSV file of `id, new responsible`. The job says
+/// first what it will do and which lines it cannot apply; then, batch by
+/// batch, each company changes hands with its open deals, their activities
+/// and its tasks not completed; a closed deal, a completed task and a
+/// colleague's deal stay as they were. Each change is on the timeline with
+/// the job that made it, so the previous responsibles are kept.
+async fn a_leaving_managers_companies_are_reassigned_from_a_file(db: Db) {
+    let s = server(db).await;
+    for (id, name) in [(1, "Olga"), (2, "Ivan"), (3, "Petr"), (4, "Anna")] {
+        let user = json!({"id": id, "name": name});
+        s.json("PUT", &format!("/api/users/{id}"), &s.admin, user)
+            .await
+            .expect(200);
+    }
+    s.json(
+        "PUT",
+        "/api/users/5",
+        &s.admin,
+        json!({"id": 5, "name": "Gone", "active": false}),
+    )
+    .await
+    .expect(200);
+    s.general_pipeline().await;
+    let create = async |body: Value| {
+        s.json("POST", "/api/entities", &s.admin, body).await.expect(201)["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let petr = 3;
+    let mut companies = Vec::new();
+    for name in ["Pumps", "Valves", "Gears"] {
+        companies.push(create(json!({"kind": "company", "responsible": petr, "fields": {"TITLE": name}})).await);
+    }
+    let annas = create(json!({"kind": "company", "responsible": 4, "fields": {"TITLE": "Bolts"}})).await;
+    let link = |kind: &str, id: u64| json!([{"kind": kind, "id": id}]);
+    let pumps = companies[0];
+    let open_deal =
+        create(json!({"kind": "deal", "pipeline": "general", "responsible": petr, "links": link("company", pumps)}))
+            .await;
+    let won_deal = create(json!({"kind": "deal", "pipeline": "general", "stage": "WON", "responsible": petr, "links": link("company", pumps)})).await;
+    let annas_deal =
+        create(json!({"kind": "deal", "pipeline": "general", "responsible": 4, "links": link("company", pumps)})).await;
+    let call = create(
+        json!({"kind": "activity", "responsible": petr, "fields": {"TITLE": "Call"}, "links": link("deal", open_deal)}),
+    )
+    .await;
+    let task = create(json!({"kind": "task", "responsible": petr, "fields": {"TITLE": "Send the offer"}, "links": link("company", pumps)})).await;
+    let done_task = create(json!({"kind": "task", "responsible": petr, "fields": {"TITLE": "Meet", "STATUS": "completed"}, "links": link("company", pumps)})).await;
+
+    let file = format!(
+        "id;new responsible\n{pumps};Olga\n{};2\ncompany:{};Ivan\n999;Olga\n{annas};Nobody\ncompany:{pumps};4\n{};5\n",
+        companies[1], companies[2], companies[1]
+    );
+    let plan = s
+        .raw(
+            "POST",
+            "/api/jobs/reassign?kind=company&batch=2&pause_ms=0",
+            &[
+                ("authorization", &format!("Bearer {}", s.admin)),
+                ("content-type", "text/csv"),
+            ],
+            file.into(),
+        )
+        .await
+        .expect(201);
+    let job = plan["id"].as_u64().unwrap();
+    assert_eq!(plan["status"], "planned");
+    assert_eq!(plan["plan"]["rows"], json!({"company": 3}));
+    assert_eq!(plan["plan"]["unusable"], 4);
+    // At most: the two deals of Petr's, the call on the open one, the two tasks.
+    assert_eq!(
+        plan["plan"]["cascade_at_most"],
+        json!({"deal": 2, "activity": 1, "task": 2})
+    );
+    let failed = s
+        .get(&format!("/api/jobs/{job}/rows?status=failed"), &s.admin)
+        .await
+        .expect(200);
+    let failed: Vec<(u64, &str)> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["error"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (5, "company:999 does not exist"),
+            (6, "RESPONSIBLE: `Nobody` is no user's number or name"),
+            (7, &*format!("company:{pumps} is already at line 2")),
+            (8, "RESPONSIBLE: Gone (#5) is not active"),
+        ]
+    );
+    // Planned, nothing changed yet.
+    let responsible = async |kind: &str, id: u64| {
+        s.get(&format!("/api/entities/{kind}/{id}"), &s.admin).await.expect(200)["responsible"].clone()
+    };
+    assert_eq!(responsible("company", pumps).await, petr);
+
+    s.json("POST", &format!("/api/jobs/{job}/start"), &s.admin, json!({}))
+        .await
+        .expect(200);
+    let mut seen = Vec::new();
+    let ended = s.engine.drive_job(job, |j| seen.push(j.progress.done())).await.unwrap();
+    assert_eq!(ended.status, robohost::domain::JobStatus::Done);
+    // Three rows in batches of two, after the four failed at planning.
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]) && seen.contains(&6) && seen.contains(&7),
+        "{seen:?}"
+    );
+
+    let job = s.get(&format!("/api/jobs/{job}"), &s.admin).await.expect(200);
+    let progress = &job["progress"];
+    assert_eq!(
+        (
+            &progress["total"],
+            &progress["applied"],
+            &progress["failed"],
+            &progress["pending"],
+            &progress["percent"]
+        ),
+        (&json!(7), &json!(3), &json!(4), &json!(0), &json!(100.0))
+    );
+    assert_eq!(
+        (&progress["deals"], &progress["activities"], &progress["tasks"]),
+        (&json!(1), &json!(1), &json!(1))
+    );
+
+    assert_eq!(responsible("company", pumps).await, 1);
+    assert_eq!(responsible("company", companies[1]).await, 2);
+    assert_eq!(responsible("company", companies[2]).await, 2);
+    assert_eq!(responsible("company", annas).await, 4);
+    assert_eq!(responsible("deal", open_deal).await, 1);
+    assert_eq!(responsible("activity", call).await, 1);
+    assert_eq!(responsible("task", task).await, 1);
+    // Closed, completed or someone else's: left alone.
+    assert_eq!(responsible("deal", won_deal).await, petr);
+    assert_eq!(responsible("deal", annas_deal).await, 4);
+    assert_eq!(responsible("task", done_task).await, petr);
+
+    // The history keeps who had it and which job changed it.
+    let changes = async |kind: &str, id: u64| -> Vec<Value> {
+        let timeline = s
+            .get(&format!("/api/entities/{kind}/{id}/timeline"), &s.admin)
+            .await
+            .expect(200);
+        timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "responsible-changed")
+            .map(|e| e["data"].clone())
+            .collect()
+    };
+    let id = job["id"].clone();
+    assert_eq!(
+        changes("company", pumps).await,
+        [json!({"from": petr, "to": 1, "job": id})]
+    );
+    assert_eq!(
+        changes("deal", open_deal).await,
+        [json!({"from": petr, "to": 1, "job": id})]
+    );
+    assert_eq!(changes("task", task).await, [json!({"from": petr, "to": 1, "job": id})]);
+    assert_eq!(changes("deal", won_deal).await, json!([]).as_array().unwrap().clone());
+
+    // A second file moves Pumps on: both earlier responsibles stay in its history.
+    let again = s
+        .raw(
+            "POST",
+            "/api/jobs/reassign?start=true&pause_ms=0",
+            &[
+                ("authorization", &format!("Bearer {}", s.admin)),
+                ("content-type", "text/csv"),
+            ],
+            format!("company:{pumps},Anna\n").into(),
+        )
+        .await
+        .expect(201);
+    assert_eq!(again["status"], "running");
+    s.engine.drive_job(again["id"].as_u64().unwrap(), |_| {}).await.unwrap();
+    let history: Vec<(Value, Value)> = changes("company", pumps)
+        .await
+        .iter()
+        .map(|c| (c["from"].clone(), c["to"].clone()))
+        .collect();
+    assert_eq!(history, [(json!(petr), json!(1)), (json!(1), json!(4))]);
+    assert_eq!(responsible("deal", open_deal).await, 4);
+}
+
 on_both!(
+    a_leaving_managers_companies_are_reassigned_from_a_file,
     a_won_deal_starts_a_repeat_sale_and_reminds_the_manager,
     clients_move_between_rf_segments_every_night_as_they_buy,
     a_messenger_message_finds_its_contact_or_makes_a_lead,

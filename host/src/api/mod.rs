@@ -22,6 +22,8 @@ mod entities;
 pub mod error;
 mod events;
 mod extract;
+mod fields;
+mod jobs;
 mod packages;
 mod plugins;
 mod role;
@@ -100,6 +102,12 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
     let upload = (schemas, paths, upload.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
     let (schemas, paths, packages) = routes!(packages::install_package, packages::list_packages);
     let packages = (schemas, paths, packages.layer(DefaultBodyLimit::max(PLUGIN_BODY_LIMIT)));
+    let (schemas, paths, reassign) = routes!(jobs::plan_reassignment);
+    let reassign = (
+        schemas,
+        paths,
+        reassign.layer(DefaultBodyLimit::max(extract::CSV_BODY_LIMIT)),
+    );
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(live))
@@ -126,6 +134,15 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(directory::list_constants))
         .routes(routes!(directory::put_constant))
         .routes(routes!(directory::get_calendar, directory::put_calendar))
+        .routes(routes!(fields::list_fields))
+        .routes(routes!(fields::list_misfits))
+        .routes(routes!(fields::put_field, fields::remove_field))
+        .routes(reassign)
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::job_rows))
+        .routes(routes!(jobs::start_job))
+        .routes(routes!(jobs::cancel_job))
         .routes(routes!(plugins::list_plugins))
         .routes(routes!(plugins::put_webhook))
         .routes(upload)

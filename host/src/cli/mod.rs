@@ -1,5 +1,6 @@
 //! The `robohost` command.
 
+mod bulk;
 mod local;
 mod plugin;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Manage the accounts that sign in to the board.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Apply bulk jobs: many entities reassigned from a CSV file.
+    #[command(subcommand)]
+    Bulk(bulk::BulkCommand),
     /// Install and export industry templates.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -391,6 +395,10 @@ fn run_configured(config: Option<&Path>, command: Command) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(command) => plugin::run(sandbox, command),
+        Command::Bulk(command) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(bulk::run(sandbox, engine, command))
+        }
         Command::Template(command) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(template(sandbox, engine, command))

@@ -13,9 +13,11 @@ mod digest;
 mod entity;
 mod error;
 mod expr;
+mod field;
 mod form;
 mod grant;
 mod inbound;
+mod job;
 mod kind;
 mod lookup;
 mod run;
@@ -36,6 +38,7 @@ pub use digest::Digest;
 pub use entity::{Author, Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
 pub use error::ValueError;
 pub use expr::{ExprError, Reference, Scope, check, resolve};
+pub use field::{FieldDecl, FieldError, Schema};
 pub use form::{FORM_SUBMITTED, FormSpec, Submission, read_submission};
 pub use grant::{
     Denied, Grants, HTTP_BYTES_LIMIT, HTTP_REQUESTS_LIMIT, HttpRefusal, HttpRefused, HttpRoute, HttpTarget, Permission,
@@ -45,10 +48,13 @@ pub use inbound::{
     CallRecord, CallStatus, Endpoint, EndpointSpec, Fired, Handling, HitRecord, HitTarget, IDEMPOTENCY_HEADER, Ignored,
     InboundCall, SignatureCheck, TriggerHit, Unmatched,
 };
+pub use job::{
+    Job, JobRow, JobStatus, Plan, Progress, REASSIGNABLE, ReadRow, ReassignSpec, RowStatus, read_reassignments,
+};
 pub use kind::{EntityId, EntityKind, EntityRef, UserId};
 pub use lookup::{Matching, phone_digits};
 pub use run::{Blame, Denial, LogLevel, LogLine, NotRun, Outcome, RobotNote, Run, RunReport, RunStatus};
 pub use signature::{SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S, check_signature, sign};
-pub use template::{ConstantDecl, FieldDecl, Problem, TEMPLATE_FORMAT, Template, location};
+pub use template::{ConstantDecl, Problem, TEMPLATE_FORMAT, Template, location};
 pub use tracking::{EMAIL_OPENED, LINK_CLICKED, links, tracked};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};

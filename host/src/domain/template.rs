@@ -45,8 +45,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::automation::{Pipeline, RobotBinding, TriggerBinding};
-use super::catalog::{Choice, Localized, ValueType};
-use super::kind::EntityKind;
+use super::catalog::{Localized, ValueType};
+use super::field::FieldDecl;
 
 /// The template format this host reads and writes.
 pub const TEMPLATE_FORMAT: u32 = 1;
@@ -89,22 +89,6 @@ pub struct ConstantDecl {
     pub value_type: ValueType,
     #[serde(default)]
     pub names: Localized,
-}
-
-/// A custom field of one entity kind.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FieldDecl {
-    pub kind: EntityKind,
-    /// Starts with `UF_`.
-    pub code: String,
-    #[serde(rename = "type")]
-    pub value_type: ValueType,
-    #[serde(default)]
-    pub names: Localized,
-    /// The choices of an `option` field.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<Choice>,
 }
 
 /// A problem in a template, with where it stands in the file.

@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use super::stage::By;
 use super::{Engine, EngineError, Result, Settings, UPDATED, invalid, stage};
 use crate::domain::{
     Author, Cause, Entity, EntityKind, EntityRef, Fields, Fired, HitTarget, Matching, Timestamp, TriggerBinding,
@@ -55,7 +56,7 @@ impl Engine {
             responsible,
         };
         let entity = self
-            .change_fields(&mut tx, &self.settings(), target, change, By::Person(by), now)
+            .change_fields(&mut tx, &self.settings(), target, change, By::of(by), now)
             .await?;
         tx.commit().await?;
         self.wake.notify_waiters();
@@ -102,20 +103,17 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound {
                 what: target.to_string(),
             })?;
-        let codes: Vec<&String> = change.fields.keys().chain(change.custom_fields.keys()).collect();
+        let (fields, mut custom) = stage::split_custom(change.fields);
+        custom.extend(change.custom_fields);
+        settings.fields.conform(target.kind, &mut custom)?;
+        let codes: Vec<&String> = fields.keys().chain(custom.keys()).collect();
         let mut data = json!({ "fields": codes });
-        match by {
-            By::Run(run) => data["run"] = json!(run),
-            By::Person(Some(author)) => data["by"] = json!(author),
-            By::Person(None) => {}
-        }
+        by.mark(&mut data);
         tx.insert_event(target, "updated", &data, now);
-        let (fields, custom) = stage::split_custom(change.fields);
         stage::set_fields(&mut entity.fields, fields);
         stage::set_fields(&mut entity.custom_fields, custom);
-        stage::set_fields(&mut entity.custom_fields, change.custom_fields);
-        if let Some(user) = change.responsible {
-            entity.responsible = Some(user);
+        if let Some(user) = change.responsible.filter(|u| entity.responsible != Some(*u)) {
+            stage::reassign(tx, &mut entity, user, by, now);
         }
         entity.updated_at = now;
         tx.put_entity(&entity, entry).await?;
@@ -167,7 +165,7 @@ impl Engine {
             &pipeline,
             &stage_code,
             None,
-            by,
+            By::of(by),
             now,
         )
         .await?;
@@ -312,7 +310,7 @@ impl Engine {
                 &pipeline,
                 &stage_code,
                 Some(cause),
-                None,
+                By::Host,
                 now,
             )
             .await?;
@@ -362,12 +360,4 @@ impl<'a> Firing<'a> {
 pub(super) enum Trace {
     Ignored,
     MovesOnly,
-}
-
-/// Who asks for a change of fields: a robot's run, or a person through the
-/// API (a token, perhaps bound to a user; none when the engine is called
-/// directly).
-pub(super) enum By<'a> {
-    Run(u64),
-    Person(Option<&'a Author>),
 }

@@ -56,6 +56,8 @@ impl Engine {
         let now = self.now();
         let (fields, mut custom_fields) = stage::split_custom(entity.fields);
         custom_fields.extend(entity.custom_fields);
+        settings.fields.conform(kind, &mut custom_fields)?;
+        settings.fields.check_required(kind, &custom_fields)?;
         let entity = Entity {
             kind,
             id: self.next_id(kind).await?,
@@ -174,7 +176,7 @@ async fn write_together(store: &Store, settings: &Settings, creations: &[&Creati
                 pipeline,
                 code,
                 None,
-                by,
+                stage::By::of(by),
                 now,
             )
             .await?;

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::stage::{self, due_at};
+use super::stage::{self, By, due_at};
 use super::{Engine, Result, Settings};
 use crate::domain::{Effect, Entity, EntityRef, Fields, RobotBinding, Timestamp};
 use crate::storage::Tx;
@@ -90,10 +90,21 @@ impl Engine {
                 } => {
                     stage::target(settings, target.kind, pipeline, stage.as_deref()).map_err(|e| e.to_string())?;
                 }
-                Effect::SetFields { target, .. } | Effect::ChangeResponsible { target, .. } => {
+                Effect::SetFields { target, fields } => {
+                    self.existing(own, *target).await?;
+                    settings
+                        .fields
+                        .conform_custom(target.kind, &mut fields.clone())
+                        .map_err(|e| e.to_string())?;
+                }
+                Effect::ChangeResponsible { target, .. } => {
                     self.existing(own, *target).await?;
                 }
                 Effect::CreateEntity { id, entity } => {
+                    let (_, mut custom) = stage::split_custom(entity.fields.clone());
+                    (settings.fields.conform(id.kind, &mut custom))
+                        .and_then(|()| settings.fields.check_required(id.kind, &custom))
+                        .map_err(|e| format!("the new {}'s {e}", id.kind.as_str()))?;
                     if let Some(pipeline) = &entity.pipeline {
                         stage::target(settings, id.kind, pipeline, entity.stage.as_deref())
                             .map_err(|e| e.to_string())?;
@@ -148,14 +159,25 @@ impl Engine {
                     fields,
                     ..Default::default()
                 };
-                self.change_fields(tx, settings, target, change, super::changes::By::Run(run_id), now)
+                self.change_fields(tx, settings, target, change, By::Run(run_id), now)
                     .await?;
             }
             Effect::MoveToStage { target, stage: code } => {
                 let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 if entity.stage.as_deref() != Some(code.as_str()) {
                     let pipeline = entity.pipeline.clone().unwrap_or_default();
-                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, None, now).await?;
+                    stage::enter(
+                        tx,
+                        settings,
+                        &mut entity,
+                        &mut entry,
+                        &pipeline,
+                        &code,
+                        None,
+                        By::Run(run_id),
+                        now,
+                    )
+                    .await?;
                     tx.put_entity(&entity, entry).await?;
                 }
             }
@@ -166,15 +188,23 @@ impl Engine {
             } => {
                 let (mut entity, mut entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
                 let (pipeline, code) = stage::target(settings, target.kind, &pipeline, code.as_deref())?;
-                stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, None, now).await?;
+                stage::enter(
+                    tx,
+                    settings,
+                    &mut entity,
+                    &mut entry,
+                    &pipeline,
+                    &code,
+                    None,
+                    By::Run(run_id),
+                    now,
+                )
+                .await?;
                 tx.put_entity(&entity, entry).await?;
             }
             Effect::ChangeResponsible { target, user } => {
                 let (mut entity, entry) = tx.entity_for_update(target).await?.ok_or_else(|| missing(target))?;
-                let data = json!({ "from": entity.responsible, "to": user, "run": run_id });
-                tx.insert_event(target, "responsible-changed", &data, now);
-                entity.responsible = Some(user);
-                entity.updated_at = now;
+                stage::reassign(tx, &mut entity, user, By::Run(run_id), now);
                 tx.put_entity(&entity, entry).await?;
             }
             Effect::CreateEntity { id, entity: new } => {
@@ -190,11 +220,23 @@ impl Engine {
                     updated_at: now,
                 };
                 (entity.fields, entity.custom_fields) = stage::split_custom(new.fields);
+                settings.fields.conform(id.kind, &mut entity.custom_fields)?;
                 tx.insert_event(id, "created", &json!({ "run": run_id }), now);
                 let mut entry = None;
                 if let Some(pipeline) = &new.pipeline {
                     let (pipeline, code) = stage::target(settings, id.kind, pipeline, new.stage.as_deref())?;
-                    stage::enter(tx, settings, &mut entity, &mut entry, &pipeline, &code, None, None, now).await?;
+                    stage::enter(
+                        tx,
+                        settings,
+                        &mut entity,
+                        &mut entry,
+                        &pipeline,
+                        &code,
+                        None,
+                        By::Run(run_id),
+                        now,
+                    )
+                    .await?;
                 }
                 tx.put_entity(&entity, entry).await?;
                 if let Some(parent) = new.parent {

@@ -294,7 +294,14 @@ impl Engine {
                     fields
                         .entry("TITLE".into())
                         .or_insert_with(|| FieldValue::Single(Value::Text(lead_title(endpoint, value))));
-                    Some(self.plan_lead(pipeline, fields).await?)
+                    match self.plan_lead(&settings, pipeline, fields).await {
+                        Ok(lead) => Some(lead),
+                        Err(EngineError::Invalid { field, problem }) => {
+                            let reason = format!("the lead the plugin's hit would make: field `{field}`: {problem}");
+                            return self.refuse(record, CallStatus::PluginFailed, reason).await;
+                        }
+                        Err(other) => return Err(other),
+                    }
                 }
                 _ => None,
             };
@@ -341,7 +348,14 @@ impl Engine {
         fields
             .entry("TITLE".into())
             .or_insert_with(|| FieldValue::Single(Value::Text(title.to_owned())));
-        let lead = self.plan_lead(&form.pipeline, fields.clone()).await?;
+        let lead = match self.plan_lead(&self.settings(), &form.pipeline, fields.clone()).await {
+            Ok(lead) => lead,
+            Err(EngineError::Invalid { field, problem }) => {
+                let reason = format!("field `{field}`: {problem}");
+                return self.refuse(record, CallStatus::Invalid, reason).await;
+            }
+            Err(other) => return Err(other),
+        };
         let hit = TriggerHit {
             trigger: FORM_SUBMITTED.into(),
             target: HitTarget::Entity(lead.reference()),
@@ -362,7 +376,12 @@ impl Engine {
     }
 
     /// A lead to make, numbered now, made in the call's transaction.
-    async fn plan_lead(&self, pipeline: &str, fields: Fields) -> Result<NewLead> {
+    /// A lead to make, numbered; its custom fields conformed to their
+    /// declarations, or the field that does not fit.
+    async fn plan_lead(&self, settings: &Settings, pipeline: &str, mut fields: Fields) -> Result<NewLead> {
+        settings.fields.conform_custom(EntityKind::Lead, &mut fields)?;
+        let (_, custom) = stage::split_custom(fields.clone());
+        settings.fields.check_required(EntityKind::Lead, &custom)?;
         Ok(NewLead {
             id: self.next_id(EntityKind::Lead).await?,
             pipeline: pipeline.to_owned(),
@@ -481,7 +500,7 @@ impl Engine {
             &pipeline,
             &first,
             Some(cause),
-            None,
+            stage::By::Host,
             now,
         )
         .await?;

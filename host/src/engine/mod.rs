@@ -25,7 +25,9 @@ mod delivery;
 mod demo;
 mod effects;
 mod endpoints;
+mod fields;
 mod inbound;
+mod jobs;
 mod outbox;
 mod packages;
 mod plugins;
@@ -50,6 +52,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::StoreData;
 pub use delivery::{Delivery, DeliveryConfig, GatewayConfig, LogDelivery, SmtpConfig};
 pub use endpoints::{CatalogTrigger, new_secret};
+pub use fields::{Misfit, Misfits};
 pub use inbound::{Arrival, FORM_SUBMISSIONS, REFUSALS_RECORDED};
 pub use packages::{PackagePreview, PackageReport};
 pub use plugins::{Broken, STANDARD_PLUGIN, STANDARD_ROBOTS};
@@ -141,6 +144,10 @@ pub struct Engine {
     /// Worker loops running now.
     running: std::sync::atomic::AtomicUsize,
     wake: Notify,
+    /// Whether this engine's job loop runs (started by its first worker loop).
+    jobs_started: std::sync::atomic::AtomicBool,
+    /// Wakes the job loop when a job starts.
+    jobs_wake: Notify,
 }
 
 impl Engine {
@@ -171,6 +178,8 @@ impl Engine {
             limiter: Default::default(),
             running: Default::default(),
             wake: Notify::new(),
+            jobs_started: Default::default(),
+            jobs_wake: Notify::new(),
         });
         // The revisions first: a change after them is loaded again later.
         let (settings, plugins) = engine.store.revisions().await?;

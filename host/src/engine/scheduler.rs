@@ -155,6 +155,9 @@ impl Engine {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         const HOUR: i64 = 3_600_000;
         let _running = Running::start(&self.running);
+        if !self.jobs_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tokio::spawn(self.clone().run_jobs(shutdown.clone()));
+        }
         let poll = std::time::Duration::from_millis(self.config.poll_ms);
         let mut forgot_calls_at = Timestamp(i64::MIN);
         loop {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::{Engine, EngineError, Result, binding, invalid};
 use crate::domain::{
-    Calendar, Constants, Department, Directory, FieldValue, Pipeline, RobotBinding, TriggerBinding, User,
+    Calendar, Constants, Department, Directory, FieldValue, Pipeline, RobotBinding, Schema, TriggerBinding, User,
 };
 use crate::storage::Tx;
 
@@ -69,6 +69,8 @@ pub(crate) struct Settings {
     pub(super) directory: Directory,
     pub(super) constants: Constants,
     pub(super) calendar: Arc<Calendar>,
+    /// The declared custom fields every write is checked against.
+    pub(super) fields: Schema,
 }
 
 impl Settings {
@@ -98,6 +100,7 @@ impl Engine {
             directory: self.store.directory().await?,
             constants: self.store.constants().await?,
             calendar: Arc::new(self.store.calendar().await?),
+            fields: Schema::new(self.store.custom_fields().await?),
             ..Settings::default()
         };
         for robot in self.store.all_robots().await? {
@@ -116,7 +119,7 @@ impl Engine {
 
     /// Writes one checked configuration change in its own transaction, then
     /// reads the settings again so the next run sees it.
-    async fn configure<T, E>(&self, change: impl AsyncFnOnce(&mut Tx) -> Result<T, E>) -> Result<T>
+    pub(super) async fn configure<T, E>(&self, change: impl AsyncFnOnce(&mut Tx) -> Result<T, E>) -> Result<T>
     where
         EngineError: From<E>,
     {

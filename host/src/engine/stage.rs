@@ -65,7 +65,7 @@ pub(super) async fn enter(
     pipeline: &str,
     stage: &str,
     cause: Option<Cause>,
-    by: Option<&Author>,
+    by: By<'_>,
     now: Timestamp,
 ) -> Result<()> {
     let r = entity.reference();
@@ -90,9 +90,7 @@ pub(super) async fn enter(
         // What moved it, for its timeline: a trigger and its event.
         data["cause"] = json!(cause);
     }
-    if let Some(by) = by {
-        data["by"] = json!(by);
-    }
+    by.mark(&mut data);
     tx.insert_event(r, "stage-entered", &data, now);
     let cause = cause.unwrap_or(Cause::StageEntered {
         pipeline: pipeline.to_owned(),
@@ -166,6 +164,46 @@ pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar
         due.unwrap_or(Timestamp(base.0 + delay.num_milliseconds()))
     } else {
         Timestamp(base.0 + delay.num_milliseconds())
+    }
+}
+
+/// Gives `entity` to `user`, recording on its timeline who had it and who
+/// made the change (`responsible-changed`: `from`, `to` and the author),
+/// which is how its previous responsibles are kept.
+pub(super) fn reassign(tx: &mut Tx, entity: &mut Entity, user: u64, by: By<'_>, now: Timestamp) {
+    let mut data = json!({ "from": entity.responsible, "to": user });
+    by.mark(&mut data);
+    tx.insert_event(entity.reference(), "responsible-changed", &data, now);
+    entity.responsible = Some(user);
+    entity.updated_at = now;
+}
+
+/// Who or what changes an entity, recorded on the events of the change: a
+/// person through the API (a token, perhaps bound to a user), a robot's
+/// run, a bulk job, or the host itself (a trigger's firing says more in its
+/// cause).
+#[derive(Clone, Copy)]
+pub(super) enum By<'a> {
+    Host,
+    Person(&'a Author),
+    Run(u64),
+    Job(u64),
+}
+
+impl<'a> By<'a> {
+    /// A person's, or the host's when the engine was called with no author.
+    pub(super) fn of(author: Option<&'a Author>) -> By<'a> {
+        author.map_or(By::Host, By::Person)
+    }
+
+    /// Adds the author to an event's data: `by`, `run` or `job`.
+    pub(super) fn mark(self, data: &mut serde_json::Value) {
+        match self {
+            By::Host => {}
+            By::Person(author) => data["by"] = json!(author),
+            By::Run(run) => data["run"] = json!(run),
+            By::Job(job) => data["job"] = json!(job),
+        }
     }
 }
 
@@ -246,6 +284,12 @@ pub(super) fn pick_trigger<'a>(
         .ok_or_else(|| Ignored::ConditionFalse {
             because: because.unwrap_or_default(),
         })
+}
+
+impl From<crate::domain::FieldError> for EngineError {
+    fn from(e: crate::domain::FieldError) -> Self {
+        invalid(e.field, e.problem)
+    }
 }
 
 impl From<crate::domain::ExprError> for EngineError {

@@ -16,8 +16,8 @@ use toml::Spanned;
 use super::binding::{Refusal, check_trigger};
 use super::{Engine, EngineError, Result};
 use crate::domain::{
-    Condition, EntityKind, Pipeline, Problem, Recipient, Reference, RobotBinding, Template, TriggerBinding, check,
-    location,
+    Condition, EntityKind, FieldDecl, FieldValue, Op, Pipeline, Problem, Recipient, Reference, RobotBinding, Schema,
+    Template, TriggerBinding, Value, check, location,
 };
 
 /// The Prom2B industry template (`templates/prom2b.toml`), shipped with
@@ -53,7 +53,7 @@ fn spanned<T>(value: T) -> Spanned<T> {
 /// What a template may refer to: its own declarations and the portal's.
 struct Known {
     pipelines: HashMap<String, Pipeline>,
-    fields: HashSet<(EntityKind, String)>,
+    fields: Schema,
     constants: HashSet<String>,
 }
 
@@ -66,7 +66,27 @@ impl Known {
                     self.check_condition(kind, item, problems);
                 }
             }
-            Condition::Compare { field, .. } => self.check_field(kind, field, "the condition", problems),
+            Condition::Compare { field, op, value } => {
+                self.check_field(kind, field, "the condition", problems);
+                let literal = !matches!(value, FieldValue::Single(Value::Text(t)) if t.contains("{="));
+                if let (Some(decl), false, true) = (
+                    self.fields.get(kind, field),
+                    matches!(op, Op::Empty | Op::NotEmpty),
+                    literal,
+                ) {
+                    // One value of the field's type, whatever it holds.
+                    let one = FieldDecl {
+                        multiple: false,
+                        required: false,
+                        ..decl.clone()
+                    };
+                    if let Err(problem) = one.conform(value.clone()) {
+                        problems.push(format!(
+                            "the condition compares field `{field}` with `{value}`: {problem}"
+                        ));
+                    }
+                }
+            }
         }
     }
 
@@ -90,6 +110,14 @@ impl Known {
                 }
             }
         }
+        // A property naming fields (`modify_fields`'s) names declared ones.
+        if let Some(kind) = kind {
+            for (code, value) in &robot.properties {
+                for text in texts(value).filter(|t| is_field_code(t)) {
+                    self.check_field(kind, text, &format!("property `{code}`"), problems);
+                }
+            }
+        }
         if let Some(Recipient::Constant(name)) = &robot.recipient {
             self.check_constant(name, "the recipient", problems);
         }
@@ -99,7 +127,7 @@ impl Known {
     }
 
     fn check_field(&self, kind: EntityKind, field: &str, user: &str, problems: &mut Vec<String>) {
-        if field.starts_with("UF_") && !self.fields.contains(&(kind, field.to_owned())) {
+        if field.starts_with("UF_") && self.fields.get(kind, field).is_none() {
             problems.push(format!(
                 "{user} uses field `{field}`, which is not a declared {} field",
                 kind.as_str()
@@ -114,6 +142,40 @@ impl Known {
             ));
         }
     }
+}
+
+/// How a field's values are shaped, for telling two declarations apart.
+fn shape(field: &FieldDecl) -> String {
+    let ty = serde_json::to_value(field.value_type).unwrap_or_default();
+    let ty = ty.as_str().unwrap_or("?");
+    if field.multiple {
+        format!("a list of {ty}")
+    } else {
+        ty.to_owned()
+    }
+}
+
+/// The texts of a property's value.
+fn texts(value: &FieldValue) -> impl Iterator<Item = &str> {
+    let values = match value {
+        FieldValue::Single(v) => std::slice::from_ref(v),
+        FieldValue::List(vs) => vs.as_slice(),
+        FieldValue::Empty => &[],
+    };
+    values.iter().filter_map(|v| match v {
+        Value::Text(t) => Some(t.as_str()),
+        _ => None,
+    })
+}
+
+/// Whether a text is a custom field's code, such as `UF_SEGMENT`.
+fn is_field_code(text: &str) -> bool {
+    text.strip_prefix("UF_").is_some_and(|tail| {
+        !tail.is_empty()
+            && tail
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    })
 }
 
 /// A refusal of one of the template's bindings, as a problem listed after
@@ -227,13 +289,7 @@ impl Engine {
         let settings = self.settings();
         let mut known = Known {
             pipelines: settings.pipelines.clone(),
-            fields: self
-                .store
-                .custom_fields()
-                .await?
-                .into_iter()
-                .map(|f| (f.kind, f.code))
-                .collect(),
+            fields: settings.fields.clone(),
             constants: settings.constants.keys().cloned().collect(),
         };
         known
@@ -264,18 +320,28 @@ impl Engine {
             }
             known.pipelines.insert(pipeline.code.clone(), pipeline.clone());
         }
+        let mut declared = Vec::new();
         for spanned in &template.fields {
             let field = spanned.get_ref();
-            if !field.code.starts_with("UF_") {
-                let message = format!("custom field `{}` must start with `UF_`", field.code);
-                problems.push(at(spanned.span(), message));
+            if let Err(e) = field.check() {
+                problems.push(at(spanned.span(), format!("custom {e}")));
             }
-            if field.value_type == crate::domain::ValueType::Option && field.options.is_empty() {
-                let message = format!("option field `{}` needs its `options`", field.code);
-                problems.push(at(spanned.span(), message));
+            match settings.fields.get(field.kind, &field.code) {
+                Some(portal) if portal.value_type != field.value_type || portal.multiple != field.multiple => {
+                    let message = format!(
+                        "custom field `{}` of {} is declared in the portal as {}; the template declares {}",
+                        field.code,
+                        field.kind.as_str(),
+                        shape(portal),
+                        shape(field)
+                    );
+                    problems.push(at(spanned.span(), message));
+                }
+                Some(_) => {}
+                None => declared.push(field.clone()),
             }
-            known.fields.insert((field.kind, field.code.clone()));
         }
+        known.fields = Schema::new(settings.fields.all().cloned().chain(declared));
         for spanned in &template.constants {
             known.constants.insert(spanned.get_ref().code.clone());
         }

@@ -26,7 +26,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::domain::{
     Calendar, ConstantDecl, Constants, Department, Directory, Entity, EntityKind, EntityRef, FieldDecl, FieldValue,
-    Matching, Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value, phone_digits,
+    Fields, Matching, Pipeline, RobotBinding, Run, Timestamp, TriggerBinding, User, Value, phone_digits,
 };
 pub use rows::{Attempted, Claim, NewRun, OutboxMessage, StoredPackage, StoredPlugin, StoredToken};
 
@@ -49,10 +49,12 @@ macro_rules! on {
 
 mod accounts;
 mod inbound;
+mod jobs;
 mod runs;
 mod tx;
 
 pub use accounts::{StoredAccount, StoredSession};
+pub use jobs::NewRow;
 pub use runs::RunFilter;
 pub use tx::{RunEnd, Tx};
 
@@ -493,6 +495,17 @@ impl Store {
                 let kind = rows::kind(&kind)?;
                 Ok((EntityRef { kind, id: id as u64 }, entry.unwrap_or(0) as u64))
             })
+            .collect()
+    }
+
+    /// The custom fields of a kind's entities with ids after `after`, a page
+    /// of at most `limit` in id order.
+    pub async fn custom_values(&self, kind: EntityKind, after: u64, limit: u32) -> Result<Vec<(u64, Fields)>> {
+        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as(
+            "SELECT id, custom_fields FROM entities WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(kind.as_str()).bind(after as i64).bind(i64::from(limit)).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|(id, fields)| Ok((id as u64, from_json("entity custom fields", &fields)?)))
             .collect()
     }
 

@@ -24,7 +24,7 @@ use crate::domain::{
 };
 
 /// Bind parameters per statement, within both backends' limits.
-const MAX_BINDS: usize = 30_000;
+pub(super) const MAX_BINDS: usize = 30_000;
 
 /// How a leased run ends: finished with a status, or queued again.
 pub struct RunEnd {
@@ -140,6 +140,22 @@ impl Tx {
         let spec = to_json(field);
         let n = on!(&mut self.conn, t => sqlx::query("INSERT INTO custom_fields (kind, code, spec) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(field.kind.as_str()).bind(&field.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await?;
+        Ok(n == 1)
+    }
+
+    /// Declares a custom field, or replaces its declaration.
+    pub async fn put_field(&mut self, field: &FieldDecl) -> Result<()> {
+        let spec = to_json(field);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO custom_fields (kind, code, spec) VALUES ($1, $2, $3) ON CONFLICT (kind, code) DO UPDATE SET spec = excluded.spec")
+            .bind(field.kind.as_str()).bind(&field.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    /// Removes a custom field's declaration; `false` when there was none.
+    pub async fn remove_field(&mut self, kind: EntityKind, code: &str) -> Result<bool> {
+        let n = on!(&mut self.conn, t => sqlx::query("DELETE FROM custom_fields WHERE kind = $1 AND code = $2")
+            .bind(kind.as_str()).bind(code).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("settings").await?;
         Ok(n == 1)
     }

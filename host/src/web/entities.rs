@@ -268,7 +268,10 @@ fn event_line(
                 .unwrap_or_default();
             format!("{} {}", t.event_updated, fields.join(", "))
         }
-        "responsible-changed" => t.event_responsible.to_owned(),
+        "responsible-changed" => {
+            let user = |key: &str| user_name(directory, data.get(key).and_then(Json::as_u64));
+            format!("{}: {} → {}", t.event_responsible, user("from"), user("to"))
+        }
         "trigger-fired" => format!("{} {}", t.event_trigger, text("code")),
         "trigger-ignored" => format!("{} {}", t.event_trigger_ignored, text("code")),
         "received" => format!("{} {}", t.event_received, text("code")),
@@ -285,6 +288,8 @@ fn event_line(
         }
     } else if let Some(run) = data.get("run").and_then(Json::as_u64) {
         (format!("{} #{run}", t.robot_run), Some(format!("/runs/{run}")))
+    } else if let Some(job) = data.get("job").and_then(Json::as_u64) {
+        (format!("{} #{job}", t.bulk_job), None)
     } else if let Some(endpoint) = data.get("endpoint").and_then(Json::as_str) {
         (format!("{} {endpoint}", t.endpoint), None)
     } else if data.pointer("/cause/cause").and_then(Json::as_str) == Some("trigger")

@@ -1,0 +1,392 @@
+//! Custom fields as declared: what each kind's `UF_` fields hold, and the
+//! check every write of them passes ([`Schema::conform`]), whoever writes
+//! (the API, a robot's effect, an inbound trigger, a template, a bulk job).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::{Choice, Localized, ValueType};
+use super::entity::Fields;
+use super::kind::EntityKind;
+use super::value::{FieldValue, Value};
+
+/// A custom field of one entity kind.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDecl {
+    pub kind: EntityKind,
+    /// Starts with `UF_`.
+    pub code: String,
+    #[serde(rename = "type")]
+    pub value_type: ValueType,
+    #[serde(default)]
+    pub names: Localized,
+    /// The choices of an `option` field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<Choice>,
+    /// Holds a list of values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiple: bool,
+    /// Every entity of its kind has a value: given when one is created,
+    /// never removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+}
+
+/// A value refused for a field: the field and what it expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+impl FieldDecl {
+    /// Whether the declaration itself makes sense.
+    pub fn check(&self) -> Result<(), FieldError> {
+        let refuse = |problem: String| {
+            Err(FieldError {
+                field: self.code.clone(),
+                problem,
+            })
+        };
+        let tail = self.code.strip_prefix("UF_").unwrap_or("");
+        if tail.is_empty()
+            || !tail
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            return refuse(
+                "a custom field's code is `UF_` and capital letters, digits or `_`, such as UF_SEGMENT".into(),
+            );
+        }
+        match (self.value_type, self.options.is_empty()) {
+            (ValueType::Any, _) => refuse(
+                "`any` is not a field type; use text, integer, decimal, money, boolean, date, datetime, user, entity, option or file".into(),
+            ),
+            (ValueType::Option, true) => refuse("an option field lists its options".into()),
+            (ValueType::Option, false) => Ok(()),
+            (other, false) => refuse(format!("only an option field has options, and this one is {}", type_name(other))),
+            (_, true) => Ok(()),
+        }
+    }
+
+    /// `value` as this field holds it: of its type (text is read as its
+    /// type, as forms and CSV files give every value), a list only when
+    /// multiple, an option among its choices.
+    pub fn conform(&self, value: FieldValue) -> Result<FieldValue, String> {
+        match value {
+            FieldValue::Empty if self.required => Err("is required and cannot be emptied".into()),
+            FieldValue::Empty => Ok(FieldValue::Empty),
+            FieldValue::Single(v) if self.multiple => self.conform(FieldValue::List(vec![v])),
+            FieldValue::Single(v) => match self.conform_one(v)? {
+                Value::Text(t) if t.is_empty() && self.value_type != ValueType::Text => self.conform(FieldValue::Empty),
+                v => Ok(FieldValue::Single(v)),
+            },
+            FieldValue::List(vs) if self.multiple => {
+                let blank = |v: &Value| matches!(v, Value::Text(t) if t.is_empty());
+                let vs = (vs.into_iter().filter(|v| !blank(v)))
+                    .map(|v| self.conform_one(v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(if vs.is_empty() {
+                    self.conform(FieldValue::Empty)?
+                } else {
+                    FieldValue::List(vs)
+                })
+            }
+            FieldValue::List(vs) if vs.len() <= 1 => {
+                self.conform(vs.into_iter().next().map_or(FieldValue::Empty, FieldValue::Single))
+            }
+            FieldValue::List(vs) => Err(format!("holds one value, not a list of {}", vs.len())),
+        }
+    }
+
+    fn conform_one(&self, value: Value) -> Result<Value, String> {
+        let expected = type_name(self.value_type);
+        let value = match (self.value_type, value) {
+            (_, Value::Text(t)) if t.is_empty() => return Ok(Value::Text(t)),
+            (ValueType::Text, Value::Text(t)) => Value::Text(t),
+            // Any other value reads as text, as it would be shown.
+            (ValueType::Text, Value::File(f)) => return Err(format!("expected text, got the file `{}`", f.name)),
+            (ValueType::Text, v) => Value::Text(v.to_string()),
+            (ty, Value::Text(t)) => parse(ty, t.trim()).map_err(|e| format!("expected {expected}: {e}"))?,
+            (ValueType::Decimal, Value::Integer(i)) => Value::Decimal(super::value::Decimal::new(i, 0)),
+            (_, v) if v.type_name() == expected => v,
+            (_, v) => return Err(format!("expected {expected}, got `{v}`")),
+        };
+        match &value {
+            Value::Option(code) if !self.options.iter().any(|c| &c.code == code) => {
+                let codes: Vec<&str> = self.options.iter().map(|c| c.code.as_str()).collect();
+                Err(format!("`{code}` is not one of its options: {}", codes.join(", ")))
+            }
+            _ => Ok(value),
+        }
+    }
+}
+
+/// The name of a field type, as written in declarations and messages.
+fn type_name(ty: ValueType) -> &'static str {
+    match ty {
+        ValueType::Text => "text",
+        ValueType::Integer => "integer",
+        ValueType::Decimal => "decimal",
+        ValueType::Money => "money",
+        ValueType::Boolean => "boolean",
+        ValueType::Date => "date",
+        ValueType::Datetime => "datetime",
+        ValueType::User => "user",
+        ValueType::Entity => "entity",
+        ValueType::Option => "option",
+        ValueType::File => "file",
+        ValueType::Any => "any",
+    }
+}
+
+/// Text read as a value of type `ty`.
+fn parse(ty: ValueType, text: &str) -> Result<Value, String> {
+    let tagged = |tag: &str| Value::from_json(&serde_json::json!({ tag: text })).map_err(|e| e.to_string());
+    match ty {
+        ValueType::Text | ValueType::Any => Ok(Value::Text(text.to_owned())),
+        ValueType::Integer => text
+            .parse()
+            .map(Value::Integer)
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        ValueType::Boolean => match text {
+            "Y" | "y" | "true" | "yes" | "1" => Ok(Value::Boolean(true)),
+            "N" | "n" | "false" | "no" | "0" => Ok(Value::Boolean(false)),
+            _ => Err(format!("`{text}` is not yes or no")),
+        },
+        ValueType::User => text
+            .parse()
+            .map(Value::User)
+            .map_err(|_| format!("`{text}` is not a user's number")),
+        ValueType::Option => Ok(Value::Option(text.to_owned())),
+        ValueType::File => Err(format!("`{text}` is not a file; give {{\"file\": {{\"id\": …}}}}")),
+        ValueType::Decimal => tagged("decimal"),
+        ValueType::Money => tagged("money"),
+        ValueType::Date => tagged("date"),
+        ValueType::Datetime => tagged("datetime"),
+        ValueType::Entity => tagged("entity"),
+    }
+}
+
+/// The portal's declared custom fields, by kind and code.
+#[derive(Clone, Debug, Default)]
+pub struct Schema {
+    fields: HashMap<(EntityKind, String), FieldDecl>,
+}
+
+impl Schema {
+    pub fn new(decls: impl IntoIterator<Item = FieldDecl>) -> Schema {
+        Schema {
+            fields: decls.into_iter().map(|d| ((d.kind, d.code.clone()), d)).collect(),
+        }
+    }
+
+    pub fn get(&self, kind: EntityKind, code: &str) -> Option<&FieldDecl> {
+        self.fields.get(&(kind, code.to_owned()))
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &FieldDecl> {
+        self.fields.values()
+    }
+
+    /// The declarations of one kind.
+    pub fn of(&self, kind: EntityKind) -> impl Iterator<Item = &FieldDecl> {
+        self.fields.values().filter(move |d| d.kind == kind)
+    }
+
+    /// Conforms custom fields written to an entity of `kind`: each must be
+    /// declared for it and hold what its declaration says
+    /// ([`FieldDecl::conform`]); values are replaced by their typed form.
+    pub fn conform(&self, kind: EntityKind, fields: &mut Fields) -> Result<(), FieldError> {
+        for (code, value) in fields.iter_mut() {
+            let Some(decl) = self.get(kind, code) else {
+                return Err(FieldError {
+                    field: code.clone(),
+                    problem: format!(
+                        "is not a declared {} field; declare it first (PUT /api/fields/{}/{code})",
+                        kind.as_str(),
+                        kind.as_str()
+                    ),
+                });
+            };
+            *value = decl.conform(std::mem::take(value)).map_err(|problem| FieldError {
+                field: code.clone(),
+                problem,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// [`Schema::conform`] for the `UF_` codes among fields that may also
+    /// hold standard ones.
+    pub fn conform_custom(&self, kind: EntityKind, fields: &mut Fields) -> Result<(), FieldError> {
+        let custom = fields
+            .keys()
+            .filter(|c| c.starts_with("UF_"))
+            .cloned()
+            .collect::<Vec<_>>();
+        let mut split: Fields = custom.iter().filter_map(|c| fields.remove_entry(c)).collect();
+        let conformed = self.conform(kind, &mut split);
+        fields.extend(split);
+        conformed
+    }
+
+    /// On creation: every required field of `kind` has a value.
+    pub fn check_required(&self, kind: EntityKind, fields: &Fields) -> Result<(), FieldError> {
+        let mut required: Vec<&FieldDecl> = self.of(kind).filter(|d| d.required).collect();
+        required.sort_by(|a, b| a.code.cmp(&b.code));
+        match required
+            .into_iter()
+            .find(|d| fields.get(&d.code).is_none_or(|v| *v == FieldValue::Empty))
+        {
+            Some(d) => Err(FieldError {
+                field: d.code.clone(),
+                problem: format!("is required for every {}; give it a value", kind.as_str()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Why a stored value does not fit its field any more (the field was
+    /// removed or changed since), if it does not.
+    pub fn misfit(&self, kind: EntityKind, code: &str, value: &FieldValue) -> Option<String> {
+        let Some(decl) = self.get(kind, code) else {
+            return Some(format!("is not a declared {} field", kind.as_str()));
+        };
+        match decl.conform(value.clone()) {
+            Ok(conformed) if conformed == *value => None,
+            Ok(_) => Some(format!(
+                "is stored in another form than a {} holds",
+                type_name(decl.value_type)
+            )),
+            Err(problem) => Some(problem),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(spec: serde_json::Value) -> FieldDecl {
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn schema() -> Schema {
+        Schema::new([
+            decl(serde_json::json!({"kind": "deal", "code": "UF_COUNT", "type": "integer"})),
+            decl(
+                serde_json::json!({"kind": "deal", "code": "UF_SEGMENT", "type": "option", "required": true,
+                "options": [{"code": "vip", "names": {}}, {"code": "regular", "names": {}}]}),
+            ),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_DAYS", "type": "date", "multiple": true})),
+        ])
+    }
+
+    fn fields(spec: serde_json::Value) -> Fields {
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn refusal(spec: serde_json::Value) -> String {
+        schema()
+            .conform(EntityKind::Deal, &mut fields(spec))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn values_are_typed_as_declared() {
+        let mut given = fields(serde_json::json!({"UF_COUNT": "12", "UF_SEGMENT": "vip", "UF_DAYS": "2026-12-01"}));
+        schema().conform(EntityKind::Deal, &mut given).unwrap();
+        assert_eq!(
+            given,
+            fields(serde_json::json!({"UF_COUNT": 12, "UF_SEGMENT": {"option": "vip"},
+                "UF_DAYS": [{"date": "2026-12-01"}]}))
+        );
+    }
+
+    #[test]
+    fn each_violation_names_the_field_and_what_it_expected() {
+        assert_eq!(
+            refusal(serde_json::json!({"UF_NOPE": 1})),
+            "field `UF_NOPE`: is not a declared deal field; declare it first (PUT /api/fields/deal/UF_NOPE)"
+        );
+        assert_eq!(
+            refusal(serde_json::json!({"UF_COUNT": "many"})),
+            "field `UF_COUNT`: expected integer: `many` is not a whole number"
+        );
+        assert_eq!(
+            refusal(serde_json::json!({"UF_COUNT": true})),
+            "field `UF_COUNT`: expected integer, got `true`"
+        );
+        assert_eq!(
+            refusal(serde_json::json!({"UF_SEGMENT": {"option": "gold"}})),
+            "field `UF_SEGMENT`: `gold` is not one of its options: vip, regular"
+        );
+        assert_eq!(
+            refusal(serde_json::json!({"UF_COUNT": [1, 2]})),
+            "field `UF_COUNT`: holds one value, not a list of 2"
+        );
+        assert_eq!(
+            refusal(serde_json::json!({"UF_SEGMENT": null})),
+            "field `UF_SEGMENT`: is required and cannot be emptied"
+        );
+        assert_eq!(
+            refusal(serde_json::json!({"UF_COUNT": {"user": 3}})),
+            "field `UF_COUNT`: expected integer, got `user 3`"
+        );
+    }
+
+    #[test]
+    fn a_new_entity_needs_its_required_fields() {
+        let problem = schema().check_required(EntityKind::Deal, &fields(serde_json::json!({"UF_COUNT": 1})));
+        assert_eq!(
+            problem.unwrap_err().to_string(),
+            "field `UF_SEGMENT`: is required for every deal; give it a value"
+        );
+        assert!(schema().check_required(EntityKind::Lead, &Fields::new()).is_ok());
+    }
+
+    #[test]
+    fn a_declaration_that_makes_no_sense_is_refused() {
+        let bad = |spec| decl(spec).check().unwrap_err().to_string();
+        assert!(bad(serde_json::json!({"kind": "deal", "code": "SEGMENT", "type": "text"})).contains("`UF_`"));
+        assert!(
+            bad(serde_json::json!({"kind": "deal", "code": "UF_S", "type": "option"})).contains("lists its options")
+        );
+        assert!(bad(serde_json::json!({"kind": "deal", "code": "UF_S", "type": "any"})).contains("not a field type"));
+    }
+
+    #[test]
+    fn stored_values_that_no_longer_fit_are_told() {
+        let s = schema();
+        assert_eq!(
+            s.misfit(EntityKind::Deal, "UF_COUNT", &FieldValue::Single(Value::Integer(3))),
+            None
+        );
+        assert_eq!(
+            s.misfit(
+                EntityKind::Deal,
+                "UF_COUNT",
+                &FieldValue::Single(Value::Text("x".into()))
+            )
+            .unwrap(),
+            "expected integer: `x` is not a whole number"
+        );
+        assert_eq!(
+            s.misfit(EntityKind::Lead, "UF_COUNT", &FieldValue::Empty).unwrap(),
+            "is not a declared lead field"
+        );
+    }
+}
