@@ -175,18 +175,23 @@ impl Store {
     }
 
     pub async fn directory(&self) -> Result<Directory> {
-        let users: Vec<(i64, String, Option<i64>, bool)> = on!(&*self.db, c => sqlx::query_as("SELECT id, name, department, active FROM users ORDER BY id").fetch_all(c).await)?;
+        type UserRow = (i64, String, Option<i64>, bool, Option<String>, Option<String>);
+        let users: Vec<UserRow> = on!(&*self.db, c => sqlx::query_as("SELECT id, name, department, active, away, hours FROM users ORDER BY id").fetch_all(c).await)?;
         let departments: Vec<(i64, String, Option<i64>, Option<i64>)> = on!(&*self.db, c => sqlx::query_as("SELECT id, name, head, parent FROM departments ORDER BY id").fetch_all(c).await)?;
         Ok(Directory {
             users: users
                 .into_iter()
-                .map(|(id, name, department, active)| User {
-                    id: id as u64,
-                    name,
-                    department: department.map(|d| d as u64),
-                    active,
+                .map(|(id, name, department, active, away, hours)| {
+                    Ok(User {
+                        id: id as u64,
+                        name,
+                        department: department.map(|d| d as u64),
+                        active,
+                        away: away.map(|a| from_json("a user's absence", &a)).transpose()?,
+                        hours: hours.map(|h| from_json("a user's working hours", &h)).transpose()?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             departments: departments
                 .into_iter()
                 .map(|(id, name, head, parent)| Department {

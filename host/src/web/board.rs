@@ -252,6 +252,19 @@ fn recipient(r: &Recipient, t: &Text) -> String {
         Recipient::Supervisor => t.supervisor.to_owned(),
         Recipient::User(id) => format!("{} {id}", t.user),
         Recipient::Constant(code) => format!("{{=GlobalConst.{code}}}"),
+        Recipient::Among(among) => {
+            let people = (among.users.iter().map(|id| format!("{} {id}", t.user))).chain(
+                among
+                    .departments
+                    .iter()
+                    .map(|id| format!("{} {id}", t.department_lower)),
+            );
+            let people = people.collect::<Vec<_>>().join(", ");
+            match among.skip_absent {
+                true => format!("{} {people}, {}", t.one_of_people, t.those_present),
+                false => format!("{} {people}", t.one_of_people),
+            }
+        }
     }
 }
 

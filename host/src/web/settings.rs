@@ -393,11 +393,15 @@ async fn save_user(engine: &Engine, session: &Session, id: Option<u64>, body: &[
     if problems.is_empty()
         && let Some(id) = id
     {
+        // Absence and own hours are set through the API; the form keeps them.
+        let kept = directory.user(id);
         let user = User {
             id,
             name,
             department,
             active: value(&fields, "active") == "on",
+            away: kept.and_then(|u| u.away),
+            hours: kept.and_then(|u| u.hours.clone()),
         };
         match engine.put_user(&user).await {
             Ok(()) => return Redirect::to("/settings/people").into_response(),
