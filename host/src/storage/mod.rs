@@ -685,7 +685,11 @@ impl Store {
         );
         let found: Vec<rows::ClaimRow> = on!(&*self.writer, c => sqlx::query_as(&sql)
             .bind(owner).bind(until.0).bind(now.0).bind(limit as i64).fetch_all(c).await)?;
-        found.into_iter().map(rows::claim).collect()
+        // RETURNING keeps no order: the batch runs in the order runs came
+        // due, as they were queued, so runs taking turns take them in order.
+        let mut claims = found.into_iter().map(rows::claim).collect::<Result<Vec<Claim>>>()?;
+        claims.sort_by_key(|c| (c.due_at, c.run_id));
+        Ok(claims)
     }
 
     /// Extends the leases `owner` still holds on `runs`.

@@ -445,11 +445,14 @@ impl Robot for ChangeResponsible {
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
         let people = cx.prop_users("recipient")?;
-        let user = match (people.as_slice(), cx.opt_option("distribution")?.unwrap_or("in_turn")) {
-            ([one], _) => *one,
-            (_, "random") => people[random_index(cx, people.len())],
-            (_, "in_turn") => next_in_turn(&people)?,
-            (_, other) => {
+        // One person is no distribution; the one of a group left present
+        // (a list, however short) still takes their turn.
+        let one = matches!(cx.property("recipient"), Some(FieldValue::Single(_)));
+        let user = match cx.opt_option("distribution")?.unwrap_or("in_turn") {
+            _ if one => people[0],
+            "random" => people[random_index(cx, people.len())],
+            "in_turn" => next_in_turn(&people)?,
+            other => {
                 return Err(Failure::bad_property(
                     "distribution",
                     format!("`{other}` is not a distribution; choose in_turn or random"),
