@@ -23,7 +23,10 @@ pub struct StoreData {
 /// batch reads them rather than the store, so runs that take turns (a
 /// counter, "in turn" distribution) each see the turn before theirs.
 #[derive(Clone, Default)]
-pub struct Written(Arc<Mutex<HashMap<(String, String), Option<Vec<u8>>>>>);
+pub struct Written(Arc<Mutex<HashMap<NamespacedKey, Option<Vec<u8>>>>>);
+
+/// A plugin's namespace and a key in it.
+type NamespacedKey = (String, String);
 
 impl Written {
     /// Records a successful run's writes in `namespace`.
