@@ -901,6 +901,25 @@ mod tests {
     }
 
     #[test]
+    fn every_recipient_reads_back_from_its_form_unchanged() {
+        let mut binding = binding();
+        for recipient in [
+            r#""responsible""#,
+            r#""supervisor""#,
+            r#"{"user": 7}"#,
+            r#"{"constant": "Clerk"}"#,
+            r#"{"among": {"users": [11, 12], "departments": [2]}}"#,
+            r#"{"among": {"departments": [1], "skip_absent": false}}"#,
+            r#"{"among": {"users": [11]}}"#,
+        ] {
+            binding.recipient = Some(serde_json::from_str(recipient).unwrap());
+            let (read, problems) = round_trip(&binding);
+            assert_eq!(problems, []);
+            assert_eq!(read.recipient, binding.recipient, "{recipient}");
+        }
+    }
+
+    #[test]
     fn what_a_form_cannot_read_is_named_by_its_field() {
         let mut fields = binding_fields(&binding(), &info());
         let set = |fields: &mut Vec<(String, String)>, name: &str, value: &str| {
