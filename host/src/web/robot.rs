@@ -577,10 +577,7 @@ async fn robot_form(
                         departments: vec![d.id],
                         skip_absent: true,
                     };
-                    let words = format!(
-                        "{} {} {}, {}",
-                        t.one_of_people, t.department_lower, d.name, t.those_present
-                    );
+                    let words = format!("{}: {} ({})", t.one_of_people, d.name, t.those_present);
                     choices.push((among_choice(&among), words));
                 }
                 let current = posted(RECIPIENT);

@@ -80,6 +80,8 @@ pub struct Text {
     /// A group recipient: "one of" its people.
     pub one_of_people: &'static str,
     pub department_lower: &'static str,
+    /// A user among a group recipient's people.
+    pub member: &'static str,
     /// Said of a group recipient that skips those away.
     pub those_present: &'static str,
     pub disabled: &'static str,
@@ -373,6 +375,7 @@ pub const EN: Text = Text {
     user: "user",
     one_of_people: "one of",
     department_lower: "department",
+    member: "user",
     those_present: "those present",
     disabled: "Disabled",
     not_found: "No such page.",
@@ -671,7 +674,8 @@ pub const RU: Text = Text {
     user: "пользователю",
     one_of_people: "одному из",
     department_lower: "отдел",
-    those_present: "из присутствующих",
+    member: "сотрудник",
+    those_present: "только присутствующие",
     disabled: "Отключён",
     not_found: "Такой страницы нет.",
     csrf_refused: "Форма пришла без ключа безопасности, ничего не сделано: обновите страницу и отправьте её снова.",
