@@ -55,7 +55,7 @@ pub(super) async fn put_user(
         else from now). Distribution among those present skips the user on these days, in their time zone"),
     responses(
         (status = 200, description = "The user as stored", body = Object),
-        (status = 404, description = "No such user", body = Object),
+        (status = 404, description = "No such user", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -73,7 +73,7 @@ pub(super) async fn put_absence(
     params(("id" = u64, Path)),
     responses(
         (status = 200, description = "The user as stored, present", body = Object),
-        (status = 404, description = "No such user", body = Object),
+        (status = 404, description = "No such user", body = super::error::ErrorBody),
     ),
     security(("bearer" = ["admin"])),
 )]
