@@ -115,6 +115,34 @@ def test_an_admin_sets_up_people_calendar_and_tokens(host, page):
     users = {u["id"]: u for u in host.api("GET", "/api/users", token).body}
     assert users[2]["department"] == 10
 
+    # Ivan goes on leave and works from Vladivostok: both show in the list,
+    # reach the API, and fill the form again when it is opened.
+    page.locator('tr[data-user="2"]').get_by_role("link", name="Edit").click()
+    page.get_by_label("Away from").fill("2026-12-01")
+    page.get_by_label("Away until").fill("14 December")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('[data-field="away_until"] .error')).to_contain_text("not a date")
+    page.get_by_label("Away until").fill("2026-12-14")
+    page.get_by_label("Time zone").fill("Asia/Vladivostok")
+    page.get_by_label("Working day starts").fill("8:00")
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/settings/people$"))
+    row = page.locator('tr[data-user="2"]')
+    expect(row).to_contain_text("away 2026-12-01 – 2026-12-14")
+    expect(row).to_contain_text("Own working hours: Asia/Vladivostok 08:00–")
+    users = {u["id"]: u for u in host.api("GET", "/api/users", token).body}
+    assert users[2]["away"] == {"from": "2026-12-01", "until": "2026-12-14"}, users[2]
+    assert users[2]["hours"] == {"time_zone": "Asia/Vladivostok", "work_start": "08:00:00"}, users[2]
+    assert users[2]["department"] == 10
+    row.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Away until")).to_have_value("2026-12-14")
+    expect(page.get_by_label("Time zone")).to_have_value("Asia/Vladivostok")
+    page.get_by_label("Away from").fill("")
+    page.get_by_label("Away until").fill("")
+    page.get_by_role("button", name="Save").click()
+    users = {u["id"]: u for u in host.api("GET", "/api/users", token).body}
+    assert "away" not in users[2] and users[2]["hours"]["time_zone"] == "Asia/Vladivostok", users[2]
+
     # A number taken is refused by its field.
     page.get_by_role("link", name="Add a user").click()
     page.get_by_label("Number").fill("1")

@@ -626,7 +626,77 @@ async fn a_robot_on_a_schedule_runs_for_each_entity_in_its_stage_once_per_firing
     assert!(e.contains("`timing.schedule`") && e.contains("drop the delay"), "{e}");
 }
 
+/// A robot addressed to someone counts working time by their own hours and
+/// time zone, else by the portal's.
+async fn working_time_is_the_recipients_own_when_they_keep_their_hours(db: Db) {
+    let (engine, clock) = portal(db).await;
+    let user = |id: u64, name: &str, hours: serde_json::Value| -> robohost::domain::User {
+        serde_json::from_value(serde_json::json!({"id": id, "name": name, "hours": hours})).unwrap()
+    };
+    // Olga works 9 to 18 in Vladivostok, seven hours ahead of Moscow; Ivan
+    // from 14:00 in the portal's zone; Pavel keeps the portal's hours.
+    engine
+        .put_user(&user(7, "Olga", serde_json::json!({"time_zone": "Asia/Vladivostok"})))
+        .await
+        .unwrap();
+    engine
+        .put_user(&user(8, "Ivan", serde_json::json!({"work_start": "14:00:00"})))
+        .await
+        .unwrap();
+    engine
+        .put_user(&user(9, "Pavel", serde_json::Value::Null))
+        .await
+        .unwrap();
+    // Hours that leave no working time with the portal's are refused.
+    let late = user(10, "Late", serde_json::json!({"work_start": "19:00:00"}));
+    let e = engine.put_user(&late).await.unwrap_err().to_string();
+    assert!(
+        e.contains("`hours`") && e.contains("must start before they end, not 19:00:00 to 18:00:00"),
+        "{e}"
+    );
+    let e = serde_json::from_value::<robohost::domain::User>(
+        serde_json::json!({"id": 10, "name": "Late", "hours": {"time_zone": "Mars/Olympus"}}),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("`Mars/Olympus` is not an IANA time zone"), "{e}");
+
+    let timing = r#", "recipient": "responsible", "properties": {"text": "two working hours later"},
+        "timing": {"delay_seconds": 7200, "working_time": true}"#;
+    engine.add_robot(&robot("NEW", "bench", "echo", timing)).await.unwrap();
+    let deal_for = async |responsible: u64| {
+        let mut request = robohost_tests::fixtures::deal("NEW", "100");
+        request["responsible"] = serde_json::json!(responsible);
+        create(&engine, serde_json::from_value(request).unwrap()).await
+    };
+    // Wednesday 10:00 in Moscow is 17:00 in Vladivostok: Olga's last hour.
+    let due = async |deal: &Entity| engine.store().runs(Some(deal.reference()), 10).await.unwrap()[0].due_at;
+    let olgas = deal_for(7).await;
+    assert_eq!(due(&olgas).await, at("2026-11-26T10:00:00+10:00"));
+    let ivans = deal_for(8).await;
+    assert_eq!(due(&ivans).await, at("2026-11-25T16:00:00+03:00"));
+    let pavels = deal_for(9).await;
+    assert_eq!(due(&pavels).await, at("2026-11-25T12:00:00+03:00"));
+
+    // "Only in working time": at 08:00 in Moscow it is Olga's 15:00, so
+    // hers runs, and the portal's (Pavel's) is skipped.
+    let skip = r#", "recipient": "responsible", "properties": {"text": "now or never"},
+        "timing": {"skip_outside_working_time": true}"#;
+    engine.add_robot(&robot("WORK", "bench", "echo", skip)).await.unwrap();
+    clock.set(at("2026-11-26T08:00:00+03:00"));
+    for deal in [&olgas, &pavels] {
+        engine.move_entity(deal.reference(), None, "WORK").await.unwrap();
+    }
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(field(&engine, olgas.reference(), "UF_ECHO").await, text("now or never"));
+    assert_eq!(field(&engine, pavels.reference(), "UF_ECHO").await, FieldValue::Empty);
+    let runs = engine.store().runs(Some(pavels.reference()), 10).await.unwrap();
+    let skipped = runs.iter().find(|r| r.status == RunStatus::Skipped).unwrap();
+    let report = skipped.report.as_ref().unwrap();
+    assert_eq!(report.reason, Some(NotRun::OutsideWorkingTime));
+}
+
 robohost_tests::on_both!(
+    working_time_is_the_recipients_own_when_they_keep_their_hours,
     concurrent_creations_share_commits_and_each_gets_its_own_entry,
     a_run_cancelled_between_attempts_keeps_its_last_failure,
     a_change_made_by_one_process_reaches_the_others,

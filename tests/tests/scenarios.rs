@@ -1174,8 +1174,204 @@ async fn a_leaving_managers_companies_are_reassigned_from_a_file(db: Db) {
     assert_eq!(responsible("deal", open_deal).await, 4);
 }
 
+/// Scenario 10, deal distribution: a new deal goes to a sales manager
+/// picked at random among those present; a VIP client's deal to the VIP
+/// manager; a deal of a million or more in turn to the key account managers
+/// present; a service deal to the service engineer. A manager on leave gets
+/// nothing until the leave is over, and none present is a failed run that
+/// says who is away.
+async fn new_deals_are_distributed_among_the_managers_present(db: Db) {
+    let s = server(db).await;
+    s.engine.install_standard().await.unwrap();
+    let at = robohost_tests::fixtures::at;
+    s.json("PUT", "/api/calendar", &s.admin, robohost_tests::fixtures::calendar())
+        .await
+        .expect(200);
+    // The client's type and the deal's category, as the portal declares them.
+    let vip = json!({"type": "boolean", "names": {"en": "VIP client"}});
+    s.json("PUT", "/api/fields/deal/UF_VIP", &s.admin, vip)
+        .await
+        .expect(200);
+    let category = json!({"type": "text", "names": {"en": "Category"}});
+    s.json("PUT", "/api/fields/deal/UF_CATEGORY", &s.admin, category)
+        .await
+        .expect(200);
+    for (id, name) in [(1, "Sales"), (2, "Key accounts")] {
+        let path = format!("/api/departments/{id}");
+        s.json("PUT", &path, &s.admin, json!({"name": name})).await.expect(200);
+    }
+    let people = [
+        (11, "Anna", Some(1)),
+        (12, "Boris", Some(1)),
+        (13, "Vera", Some(1)),
+        (21, "Kirill", Some(2)),
+        (22, "Lena", Some(2)),
+        (23, "Mark", Some(2)),
+        (31, "Polina", None),
+        (41, "Sergey", None),
+    ];
+    for (id, name, department) in people {
+        let user = json!({"name": name, "department": department});
+        s.json("PUT", &format!("/api/users/{id}"), &s.admin, user)
+            .await
+            .expect(200);
+    }
+    // Boris is on leave until Friday; Mark from next Monday for a week.
+    let boris = s
+        .json("PUT", "/api/users/12/away", &s.admin, json!({"until": "2026-11-27"}))
+        .await
+        .expect(200);
+    assert_eq!(boris["away"], json!({"until": "2026-11-27"}));
+    let mark = json!({"from": "2026-11-30", "until": "2026-12-04"});
+    s.json("PUT", "/api/users/23/away", &s.admin, mark).await.expect(200);
+    let backwards = json!({"from": "2026-12-05", "until": "2026-12-01"});
+    s.json("PUT", "/api/users/23/away", &s.admin, backwards).await.error(
+        422,
+        "invalid",
+        Some("away"),
+        "starts (2026-12-05) after it ends (2026-12-01)",
+    );
+    s.json("PUT", "/api/users/99/away", &s.admin, json!({"until": "2026-12-01"}))
+        .await
+        .error(404, "not_found", None, "user 99");
+
+    let sales = json!({"kind": "deal", "names": {"en": "Sales"}, "stages": [
+        {"code": "NEW", "names": {"en": "New"}, "semantic": "in-progress"},
+        {"code": "WON", "names": {"en": "Won"}, "semantic": "success"}]});
+    s.json("PUT", "/api/pipelines/sales", &s.admin, sales).await.expect(200);
+    let not_vip = json!({"compare": {"field": "UF_VIP", "op": "ne", "value": true}});
+    let big = |op: &str| json!({"compare": {"field": "OPPORTUNITY", "op": op, "value": 1_000_000}});
+    let service = |op: &str| json!({"compare": {"field": "UF_CATEGORY", "op": op, "value": "service"}});
+    let robots = [
+        json!({"title": "VIP clients to Polina", "recipient": {"user": 31},
+            "condition": {"compare": {"field": "UF_VIP", "op": "eq", "value": true}}}),
+        json!({"title": "A million or more in turn to key accounts", "recipient": {"among": {"departments": [2]}},
+            "properties": {"distribution": {"option": "in_turn"}}, "condition": {"all": [not_vip, big("ge")]}}),
+        json!({"title": "Service to Sergey", "recipient": {"user": 41},
+            "condition": {"all": [not_vip, big("lt"), service("eq")]}}),
+        json!({"title": "The rest at random to sales", "recipient": {"among": {"departments": [1]}},
+            "properties": {"distribution": {"option": "random"}},
+            "condition": {"all": [not_vip, big("lt"), service("ne")]}}),
+    ];
+    for mut robot in robots {
+        robot["plugin"] = json!("standard");
+        robot["robot"] = json!("change_responsible");
+        s.json("POST", "/api/pipelines/sales/stages/NEW/robots", &s.admin, robot)
+            .await
+            .expect(201);
+    }
+    // Several people are for a robot that picks one, and must exist.
+    let task = json!({"plugin": "standard", "robot": "task", "recipient": {"among": {"users": [11, 13]}},
+        "properties": {"title": "Call the client"}});
+    s.json("POST", "/api/pipelines/sales/stages/NEW/robots", &s.admin, task)
+        .await
+        .error(
+            422,
+            "invalid",
+            Some("recipient"),
+            "robot `task` is addressed to one person",
+        );
+    let nowhere =
+        json!({"plugin": "standard", "robot": "change_responsible", "recipient": {"among": {"departments": [9]}}});
+    s.json("POST", "/api/pipelines/sales/stages/NEW/robots", &s.admin, nowhere)
+        .await
+        .error(422, "invalid", Some("recipient"), "there is no department 9");
+
+    let deal = async |amount: i64, custom: Value| {
+        let made = json!({"kind": "deal", "pipeline": "sales", "fields": {"TITLE": "Pumps",
+            "OPPORTUNITY": {"money": format!("{amount}.00 RUB")}}, "custom_fields": custom});
+        let made = s.json("POST", "/api/entities", &s.admin, made).await.expect(201);
+        EntityRef {
+            kind: EntityKind::Deal,
+            id: made["id"].as_u64().unwrap(),
+        }
+    };
+    let goods = || json!({"UF_CATEGORY": "goods"});
+    let responsible = async |deals: &[EntityRef]| {
+        let mut who = Vec::new();
+        for d in deals {
+            who.push(s.entity(*d).await["responsible"].as_u64().unwrap_or(0));
+        }
+        who
+    };
+
+    // Wednesday: ordinary deals go to Anna or Vera, never to Boris, away.
+    let mut ordinary = Vec::new();
+    for _ in 0..30 {
+        ordinary.push(deal(50_000, goods()).await);
+    }
+    // Key accounts in turn, the deals made together: Kirill, Lena, Mark, ...
+    let mut large = Vec::new();
+    for _ in 0..6 {
+        large.push(deal(1_500_000, goods()).await);
+    }
+    let vip = deal(2_000_000, json!({"UF_VIP": true})).await;
+    let repair = deal(80_000, json!({"UF_CATEGORY": "service"})).await;
+    s.engine.run_until_idle().await.unwrap();
+    let picked = responsible(&ordinary).await;
+    assert!(picked.iter().all(|u| [11, 13].contains(u)), "{picked:?}");
+    assert!(picked.contains(&11) && picked.contains(&13), "at random: {picked:?}");
+    assert_eq!(responsible(&large).await, [21, 22, 23, 21, 22, 23]);
+    assert_eq!(responsible(&[vip, repair]).await, [31, 41]);
+    let runs = s.runs(vip).await;
+    let skipped: Vec<&Value> = runs.iter().filter(|r| r["status"] == "skipped").collect();
+    assert_eq!(skipped.len(), 3, "only the VIP robot ran: {runs:?}");
+    let ran = runs.iter().find(|r| r["status"] == "succeeded").unwrap();
+    assert_eq!(ran["report"]["returns"]["assigned_user"], json!({"user": 31}));
+
+    // Tuesday: Boris is back and gets deals too; Mark is on leave, so the
+    // turn goes on between Kirill and Lena, Kirill first as he waited longest.
+    s.clock.set(at("2026-12-01T10:00:00+03:00"));
+    let mut ordinary = Vec::new();
+    for _ in 0..40 {
+        ordinary.push(deal(50_000, goods()).await);
+    }
+    let mut large = Vec::new();
+    for _ in 0..3 {
+        large.push(deal(1_500_000, goods()).await);
+    }
+    s.engine.run_until_idle().await.unwrap();
+    let picked = responsible(&ordinary).await;
+    assert!(picked.iter().all(|u| [11, 12, 13].contains(u)), "{picked:?}");
+    assert!(picked.contains(&12), "Boris is back: {picked:?}");
+    assert_eq!(responsible(&large).await, [21, 22, 21]);
+
+    // Kirill and Lena go on leave too: no one of key accounts is present,
+    // and the run fails saying who is away; the deal keeps no responsible.
+    for id in [21, 22] {
+        let path = format!("/api/users/{id}/away");
+        s.json("PUT", &path, &s.admin, json!({"until": "2026-12-02"}))
+            .await
+            .expect(200);
+    }
+    let nobody = deal(3_000_000, goods()).await;
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(responsible(&[nobody]).await, [0]);
+    let runs = s.runs(nobody).await;
+    let dead = runs.iter().find(|r| r["status"] == "dead").unwrap();
+    assert_eq!(
+        dead["report"]["outcome"]["message"],
+        "no one the robot may choose is present: user 21 (Kirill) is away until 2026-12-02; \
+         user 22 (Lena) is away until 2026-12-02; user 23 (Mark) is away until 2026-12-04"
+    );
+
+    // Lena's leave is called off; on Thursday Kirill's is over as well.
+    let lena = s
+        .send("DELETE", "/api/users/22/away", Some(&s.admin), None, "")
+        .await
+        .expect(200);
+    assert_eq!(lena.get("away"), None);
+    let first = deal(1_200_000, goods()).await;
+    s.engine.run_until_idle().await.unwrap();
+    s.clock.set(at("2026-12-03T09:00:00+03:00"));
+    let second = deal(1_200_000, goods()).await;
+    s.engine.run_until_idle().await.unwrap();
+    assert_eq!(responsible(&[first, second]).await, [22, 21]);
+}
+
 on_both!(
     a_leaving_managers_companies_are_reassigned_from_a_file,
+    new_deals_are_distributed_among_the_managers_present,
     a_won_deal_starts_a_repeat_sale_and_reminds_the_manager,
     clients_move_between_rf_segments_every_night_as_they_buy,
     a_messenger_message_finds_its_contact_or_makes_a_lead,

@@ -32,6 +32,8 @@ async fn portal() -> (Arc<Engine>, Arc<ManualClock>) {
             name: name.into(),
             department: Some(1),
             active: true,
+            away: None,
+            hours: None,
         };
         engine.put_user(&user).await.unwrap();
     }

@@ -12,7 +12,7 @@ use super::auth::{Admin, AnyRole, Auth};
 use super::automation::with_path_key;
 use super::error::ApiError;
 use super::extract::{JsonBody, JsonObject, PathParams};
-use crate::domain::{Calendar, Constants, Department, FieldValue, User};
+use crate::domain::{Absence, Calendar, Constants, Department, FieldValue, User};
 use crate::engine::Engine;
 
 #[utoipa::path(
@@ -30,7 +30,9 @@ pub(super) async fn list_users(
 #[utoipa::path(
     put, path = "/api/users/{id}", tag = "directory",
     params(("id" = u64, Path)),
-    request_body(content = Object, description = "`name`; optional `department`, `active` (true); \
+    request_body(content = Object, description = "`name`; optional `department`, `active` (true), \
+        `away` (`{\"from\": \"2026-12-01\", \"until\": \"2026-12-14\"}`, days included, `from` optional), \
+        `hours` (their own `time_zone`, `work_start`, `work_end`, `weekend`; the portal's for what is left out); \
         `id` may be left out, else it must equal the path's"),
     responses((status = 200, description = "The user as stored", body = Object)),
     security(("bearer" = ["admin"])),
@@ -44,6 +46,43 @@ pub(super) async fn put_user(
     let user: User = with_path_key(body, "id", JsonValue::from(path.id("id")?))?;
     engine.put_user(&user).await?;
     Ok(Json(user))
+}
+
+#[utoipa::path(
+    put, path = "/api/users/{id}/away", tag = "directory",
+    params(("id" = u64, Path)),
+    request_body(content = Object, description = "`until` (a date, included); optional `from` (a date, included; \
+        else from now). Distribution among those present skips the user on these days, in their time zone"),
+    responses(
+        (status = 200, description = "The user as stored", body = Object),
+        (status = 404, description = "No such user", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn put_absence(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+    JsonBody(away): JsonBody<Absence>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(engine.set_absence(path.id("id")?, Some(away)).await?))
+}
+
+#[utoipa::path(
+    delete, path = "/api/users/{id}/away", tag = "directory",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "The user as stored, present", body = Object),
+        (status = 404, description = "No such user", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
+pub(super) async fn delete_absence(
+    _auth: Auth<Admin>,
+    State(engine): State<Arc<Engine>>,
+    path: PathParams,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(engine.set_absence(path.id("id")?, None).await?))
 }
 
 #[utoipa::path(

@@ -129,6 +129,7 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(automation::replace_trigger, automation::remove_trigger))
         .routes(routes!(directory::list_users))
         .routes(routes!(directory::put_user))
+        .routes(routes!(directory::put_absence, directory::delete_absence))
         .routes(routes!(directory::list_departments))
         .routes(routes!(directory::put_department))
         .routes(routes!(directory::list_constants))

@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use chrono::NaiveDate;
+
+use super::calendar::{Calendar, WorkingHours};
 use super::catalog::Localized;
 use super::kind::{EntityKind, UserId};
-use super::value::FieldValue;
+use super::value::{FieldValue, Timestamp};
 
 /// What reaching a stage means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,6 +69,55 @@ pub struct User {
     pub department: Option<DepartmentId>,
     #[serde(default = "yes")]
     pub active: bool,
+    /// On leave or otherwise away: distribution among those present skips
+    /// them while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away: Option<Absence>,
+    /// Their own working hours and time zone, where they differ from the
+    /// portal's: a robot addressed to them counts working time by these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<WorkingHours>,
+}
+
+/// A stretch of days away, both ends included, in the user's time zone (or
+/// the portal's): `{"until": "2026-12-14"}` is away until the end of the
+/// 14th, from now; with `from`, from the start of that day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Absence {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    pub until: NaiveDate,
+}
+
+impl Absence {
+    /// Whether `day` falls in it.
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.from.is_none_or(|from| from <= day) && day <= self.until
+    }
+}
+
+impl User {
+    /// The calendar the user works by: the portal's with their own hours,
+    /// or the portal's alone when they set none (or theirs do not fit it).
+    pub fn calendar(&self, portal: &Calendar) -> Calendar {
+        self.hours
+            .as_ref()
+            .and_then(|hours| portal.with_hours(hours).ok())
+            .unwrap_or_else(|| portal.clone())
+    }
+
+    /// Why the user is not present at `at`, if they are not: inactive, or
+    /// away that day in their time zone.
+    pub fn absent_at(&self, at: Timestamp, portal: &Calendar) -> Option<String> {
+        if !self.active {
+            return Some(format!("user {} ({}) is inactive", self.id, self.name));
+        }
+        let away = self.away?;
+        let day = self.calendar(portal).date_of(at);
+        away.covers(day)
+            .then(|| format!("user {} ({}) is away until {}", self.id, self.name, away.until))
+    }
 }
 
 fn is_unset(id: &u64) -> bool {
@@ -102,6 +154,76 @@ impl Directory {
         self.users.iter().find(|u| u.id == id)
     }
 
+    pub fn department(&self, id: DepartmentId) -> Option<&Department> {
+        self.departments.iter().find(|d| d.id == id)
+    }
+
+    /// The members of a department and of the departments under it, by id.
+    pub fn members(&self, id: DepartmentId) -> Vec<UserId> {
+        let mut within = vec![id];
+        let mut i = 0;
+        while let Some(&d) = within.get(i) {
+            for below in self.departments.iter().filter(|x| x.parent == Some(d)) {
+                if !within.contains(&below.id) {
+                    within.push(below.id);
+                }
+            }
+            i += 1;
+        }
+        let mut members: Vec<UserId> = self
+            .users
+            .iter()
+            .filter(|u| u.department.is_some_and(|d| within.contains(&d)))
+            .map(|u| u.id)
+            .collect();
+        members.sort_unstable();
+        members
+    }
+
+    /// The people of a group recipient: its users, then its departments'
+    /// members, each once.
+    pub fn people(&self, users: &[UserId], departments: &[DepartmentId]) -> Vec<UserId> {
+        let mut everyone: Vec<UserId> = Vec::new();
+        let all = users
+            .iter()
+            .copied()
+            .chain(departments.iter().flat_map(|&d| self.members(d)));
+        for id in all {
+            if !everyone.contains(&id) {
+                everyone.push(id);
+            }
+        }
+        everyone
+    }
+
+    /// The people of a group recipient ([`Directory::people`]) who are
+    /// present at `at`; or, when none is, why each is not.
+    pub fn present(
+        &self,
+        users: &[UserId],
+        departments: &[DepartmentId],
+        at: Timestamp,
+        calendar: &Calendar,
+    ) -> Result<Vec<UserId>, Vec<String>> {
+        let everyone = self.people(users, departments);
+        let mut present = Vec::new();
+        let mut why = Vec::new();
+        for id in everyone {
+            match self.user(id).map(|u| u.absent_at(at, calendar)) {
+                None => why.push(format!("user {id} does not exist")),
+                Some(Some(reason)) => why.push(reason),
+                Some(None) => present.push(id),
+            }
+        }
+        if present.is_empty() {
+            if why.is_empty() {
+                why.push("the list is empty and the departments have no members".into());
+            }
+            return Err(why);
+        }
+        Ok(present)
+    }
+
     /// The head of the user's department; for a department's own head, the
     /// head of the department above.
     pub fn supervisor(&self, id: UserId) -> Option<UserId> {
@@ -131,6 +253,25 @@ pub enum Recipient {
     User(UserId),
     /// The user a global constant holds.
     Constant(String),
+    /// Several people, for a robot that picks one of them (its `recipient`
+    /// takes several, as "change responsible" does): these users and the
+    /// members of these departments (and of those under them). Only those
+    /// present when the run starts, unless `skip_absent` is false.
+    Among(Among),
+}
+
+/// The people of [`Recipient::Among`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Among {
+    #[serde(default)]
+    pub users: Vec<UserId>,
+    #[serde(default)]
+    pub departments: Vec<DepartmentId>,
+    /// Leave out the inactive and those away (Bitrix24's "skip absent
+    /// employees").
+    #[serde(default = "yes")]
+    pub skip_absent: bool,
 }
 
 /// When a robot runs after the entity enters its stage.
@@ -268,4 +409,126 @@ pub struct TriggerBinding {
     /// every entity of its pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: UserId, name: &str, department: Option<DepartmentId>) -> User {
+        User {
+            id,
+            name: name.into(),
+            department,
+            active: true,
+            away: None,
+            hours: None,
+        }
+    }
+
+    fn at(text: &str) -> Timestamp {
+        let t = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        Timestamp::from_datetime(t.with_timezone(&chrono::Utc))
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn moscow() -> Calendar {
+        serde_json::from_str(r#"{"time_zone": "Europe/Moscow"}"#).unwrap()
+    }
+
+    /// Sales (1) with Anna and Boris, and under it Export (2) with Vera;
+    /// Gleb in no department.
+    fn directory() -> Directory {
+        let department = |id, name: &str, parent| Department {
+            id,
+            name: name.into(),
+            head: None,
+            parent,
+        };
+        Directory {
+            users: vec![
+                user(1, "Anna", Some(1)),
+                user(2, "Boris", Some(1)),
+                user(3, "Vera", Some(2)),
+                user(4, "Gleb", None),
+            ],
+            departments: vec![department(1, "Sales", None), department(2, "Export", Some(1))],
+        }
+    }
+
+    #[test]
+    fn an_absence_covers_its_days_in_the_users_own_zone() {
+        let mut boris = user(2, "Boris", None);
+        boris.away = Some(serde_json::from_str(r#"{"from": "2026-12-01", "until": "2026-12-04"}"#).unwrap());
+        let absent = |t: &str| boris.absent_at(at(t), &moscow());
+        assert_eq!(absent("2026-11-30T23:59:59+03:00"), None);
+        assert_eq!(
+            absent("2026-12-01T00:00:00+03:00").as_deref(),
+            Some("user 2 (Boris) is away until 2026-12-04")
+        );
+        assert!(absent("2026-12-04T23:59:59+03:00").is_some());
+        assert_eq!(
+            absent("2026-12-05T00:00:00+03:00"),
+            None,
+            "an absence that ended is over"
+        );
+        // In Vladivostok the 5th begins seven hours before it does in Moscow.
+        boris.hours = Some(serde_json::from_str(r#"{"time_zone": "Asia/Vladivostok"}"#).unwrap());
+        assert_eq!(boris.absent_at(at("2026-12-04T18:00:00+03:00"), &moscow()), None);
+        // Without `from`, away from any day up to `until`.
+        boris.away = Some(Absence {
+            from: None,
+            until: date("2026-12-04"),
+        });
+        assert!(boris.absent_at(at("2020-01-01T12:00:00+03:00"), &moscow()).is_some());
+        boris.away = None;
+        boris.active = false;
+        assert_eq!(
+            boris.absent_at(at("2026-12-01T12:00:00+03:00"), &moscow()).as_deref(),
+            Some("user 2 (Boris) is inactive")
+        );
+    }
+
+    #[test]
+    fn a_group_is_its_users_then_its_departments_members_present() {
+        let mut directory = directory();
+        assert_eq!(directory.members(1), [1, 2, 3], "Export is under Sales");
+        assert_eq!(directory.members(2), [3]);
+        assert_eq!(directory.people(&[4, 2], &[1]), [4, 2, 1, 3], "each once, in order");
+        directory.users[1].away = Some(Absence {
+            from: None,
+            until: date("2026-12-04"),
+        });
+        let now = at("2026-12-01T12:00:00+03:00");
+        assert_eq!(directory.present(&[4], &[1], now, &moscow()), Ok(vec![4, 1, 3]));
+        directory.users[0].active = false;
+        directory.users[2].away = directory.users[1].away;
+        assert_eq!(
+            directory.present(&[9], &[1], now, &moscow()),
+            Err(vec![
+                "user 9 does not exist".to_owned(),
+                "user 1 (Anna) is inactive".to_owned(),
+                "user 2 (Boris) is away until 2026-12-04".to_owned(),
+                "user 3 (Vera) is away until 2026-12-04".to_owned(),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_group_recipient_reads_from_json_and_skips_the_absent_by_default() {
+        let among: Recipient = serde_json::from_str(r#"{"among": {"departments": [1]}}"#).unwrap();
+        assert_eq!(
+            among,
+            Recipient::Among(Among {
+                users: vec![],
+                departments: vec![1],
+                skip_absent: true
+            })
+        );
+        let e = serde_json::from_str::<Recipient>(r#"{"among": {"department": [1]}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `department`"), "{e}");
+    }
 }

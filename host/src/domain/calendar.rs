@@ -1,6 +1,9 @@
 //! The portal's working-time calendar: working hours, weekend days and
 //! holidays, in the portal's time zone. Robots delayed "in working time" and
-//! the `calendar` host interface both count time with it.
+//! the `calendar` host interface both count time with it. An employee may
+//! keep their own hours and time zone ([`WorkingHours`]): a robot addressed
+//! to them counts time with [`Calendar::with_hours`], the portal's holidays
+//! kept.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
@@ -102,7 +105,96 @@ impl From<Calendar> for CalendarSpec {
     }
 }
 
+/// An employee's own working hours: what they set replaces the portal's,
+/// what they leave out (and the holidays) stays the portal's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "HoursSpec", into = "HoursSpec")]
+pub struct WorkingHours {
+    time_zone: Option<Tz>,
+    work_start: Option<NaiveTime>,
+    work_end: Option<NaiveTime>,
+    weekend: Option<Vec<Weekday>>,
+}
+
+/// Working hours as written in JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    work_start: Option<NaiveTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    work_end: Option<NaiveTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weekend: Option<Vec<Weekday>>,
+}
+
+impl TryFrom<HoursSpec> for WorkingHours {
+    type Error = CalendarError;
+    fn try_from(spec: HoursSpec) -> Result<Self, CalendarError> {
+        let time_zone = match spec.time_zone {
+            Some(name) => Some(name.parse().map_err(|_| CalendarError::UnknownTimeZone(name.clone()))?),
+            None => None,
+        };
+        if let (Some(start), Some(end)) = (spec.work_start, spec.work_end)
+            && start >= end
+        {
+            return Err(CalendarError::EmptyDay { start, end });
+        }
+        if spec.weekend.as_ref().is_some_and(|w| {
+            let days: std::collections::HashSet<&Weekday> = w.iter().collect();
+            days.len() == 7
+        }) {
+            return Err(CalendarError::NoWorkingDays);
+        }
+        Ok(WorkingHours {
+            time_zone,
+            work_start: spec.work_start,
+            work_end: spec.work_end,
+            weekend: spec.weekend,
+        })
+    }
+}
+
+impl From<WorkingHours> for HoursSpec {
+    fn from(h: WorkingHours) -> Self {
+        HoursSpec {
+            time_zone: h.time_zone.map(|tz| tz.name().to_owned()),
+            work_start: h.work_start,
+            work_end: h.work_end,
+            weekend: h.weekend,
+        }
+    }
+}
+
+impl WorkingHours {
+    /// The time zone, when the employee set one.
+    pub fn time_zone(&self) -> Option<Tz> {
+        self.time_zone
+    }
+}
+
 impl Calendar {
+    /// This calendar with an employee's own hours: their time zone, hours
+    /// and weekend where they set them, the portal's holidays. An error
+    /// when the two together leave no working day (the employee's start
+    /// after the portal's end, say).
+    pub fn with_hours(&self, hours: &WorkingHours) -> Result<Calendar, CalendarError> {
+        Calendar::new(
+            hours.time_zone.unwrap_or(self.time_zone),
+            hours.work_start.unwrap_or(self.work_start),
+            hours.work_end.unwrap_or(self.work_end),
+            hours.weekend.clone().unwrap_or_else(|| self.weekend.clone()),
+            self.holidays.clone(),
+        )
+    }
+
+    /// The calendar date of `at` in this calendar's time zone.
+    pub fn date_of(&self, at: Timestamp) -> NaiveDate {
+        self.local(at).date()
+    }
+
     pub fn new(
         time_zone: Tz,
         work_start: NaiveTime,
@@ -291,6 +383,47 @@ mod tests {
                 .unwrap(),
             at("2026-11-09T10:00:00+03:00")
         );
+    }
+
+    #[test]
+    fn own_hours_replace_the_portals_and_keep_its_holidays() {
+        let hours: WorkingHours =
+            serde_json::from_str(r#"{"time_zone": "Asia/Vladivostok", "work_start": "08:00:00"}"#).unwrap();
+        let cal = moscow().with_hours(&hours).unwrap();
+        assert_eq!(cal.time_zone(), chrono_tz::Asia::Vladivostok);
+        assert!(cal.is_working_time(at("2026-11-25T08:00:00+10:00")));
+        assert!(
+            !cal.is_working_time(at("2026-11-25T18:00:00+10:00")),
+            "the portal's end"
+        );
+        assert!(
+            !cal.is_working_time(at("2026-11-04T12:00:00+10:00")),
+            "the portal's holiday"
+        );
+        // Friday 17:00 in Vladivostok + 2 working hours: Monday 09:00 there.
+        assert_eq!(
+            cal.add_working_time(at("2026-11-27T17:00:00+10:00"), Duration::hours(2))
+                .unwrap(),
+            at("2026-11-30T09:00:00+10:00")
+        );
+        assert_eq!(cal.date_of(at("2026-11-25T23:00:00+03:00")).to_string(), "2026-11-26");
+        // What they leave out stays the portal's; their own end before the
+        // portal's start leaves no working time.
+        assert_eq!(moscow().with_hours(&WorkingHours::default()).unwrap(), moscow());
+        let early: WorkingHours = serde_json::from_str(r#"{"work_end": "08:00:00"}"#).unwrap();
+        assert_eq!(
+            moscow().with_hours(&early).unwrap_err().to_string(),
+            "working hours must start before they end, not 09:00:00 to 08:00:00"
+        );
+    }
+
+    #[test]
+    fn unusable_own_hours_are_refused() {
+        let err = |json: &str| serde_json::from_str::<WorkingHours>(json).unwrap_err().to_string();
+        assert!(err(r#"{"time_zone": "Mars/Olympus"}"#).contains("not an IANA time zone"));
+        assert!(err(r#"{"work_start": "18:00:00", "work_end": "09:00:00"}"#).contains("must start before they end"));
+        assert!(err(r#"{"weekend": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"]}"#).contains("no working time"));
+        assert!(err(r#"{"lunch": "13:00:00"}"#).contains("unknown field `lunch`"));
     }
 
     #[test]

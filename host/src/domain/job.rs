@@ -309,6 +309,8 @@ mod tests {
             name: name.into(),
             department: None,
             active,
+            away: None,
+            hours: None,
         };
         Directory {
             users: vec![

@@ -28,10 +28,10 @@ mod value;
 
 pub use address::{AddressClass, address_class, canonical_address};
 pub use automation::{
-    Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient, RelativeTo, RobotBinding,
-    Semantic, Stage, Timing, TriggerBinding, User,
+    Absence, Among, Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient,
+    RelativeTo, RobotBinding, Semantic, Stage, Timing, TriggerBinding, User,
 };
-pub use calendar::{Calendar, CalendarError};
+pub use calendar::{Calendar, CalendarError, WorkingHours};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType, World};
 pub use condition::{ConditionError, Verdict, evaluate, evaluate_with};
 pub use digest::Digest;

@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{Engine, EngineError, Handler, Installed, Result, invalid};
-use crate::domain::{Pipeline, RobotBinding, Timing, TriggerBinding, check};
+use crate::domain::{Among, Directory, Pipeline, Recipient, RobotBinding, Timing, TriggerBinding, check};
 use crate::runtime::Plugin;
 
 /// The longest code that becomes a database key (a trigger's code, a
@@ -198,13 +198,48 @@ fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Vec<Refusal> 
             let problem = format!("robot `{}` has no property `{code}`", robot.robot);
             Refusal::field(format!("properties.{code}"), problem)
         });
+    let mut refusals = Vec::new();
+    if matches!(robot.recipient, Some(Recipient::Among(_)))
+        && !info.properties.iter().any(|p| p.code == "recipient" && p.multiple)
+    {
+        let problem = format!(
+            "robot `{}` is addressed to one person: choose a user, the responsible, the supervisor or a constant \
+             (several people are for a robot that picks one of them, such as change_responsible)",
+            robot.robot
+        );
+        refusals.push(Refusal::field("recipient", problem));
+    }
     let given = |code: &str| robot.properties.contains_key(code) || (code == "recipient" && robot.recipient.is_some());
     let missing = info
         .properties
         .iter()
         .filter(|p| p.required && p.default.is_none() && !given(&p.code))
         .map(|spec| Refusal::field(format!("properties.{}", spec.code), "is required"));
-    unknown.chain(missing).collect()
+    refusals.extend(unknown.chain(missing));
+    refusals
+}
+
+/// A group recipient names people who exist: at least one, each user and
+/// department known.
+fn check_among(directory: &Directory, among: &Among) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    if among.users.is_empty() && among.departments.is_empty() {
+        let problem = "name at least one user or department to choose among";
+        refusals.push(Refusal::field("recipient", problem));
+    }
+    for id in among.users.iter().filter(|id| directory.user(**id).is_none()) {
+        let problem = format!("there is no user {id}; add them under settings, people first");
+        refusals.push(Refusal::field("recipient", problem));
+    }
+    for id in among
+        .departments
+        .iter()
+        .filter(|id| directory.department(**id).is_none())
+    {
+        let problem = format!("there is no department {id}; add it under settings, people first");
+        refusals.push(Refusal::field("recipient", problem));
+    }
+    refusals
 }
 
 impl Engine {
@@ -227,6 +262,9 @@ impl Engine {
                 plugin: robot.plugin.clone(),
             }),
             Some(installed) => refusals.extend(self.check_against_plugin(robot, &installed)),
+        }
+        if let Some(Recipient::Among(among)) = &robot.recipient {
+            refusals.extend(check_among(&self.settings().directory, among));
         }
         for (code, value) in &robot.properties {
             if let Err(e) = check(value) {

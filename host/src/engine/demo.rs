@@ -40,6 +40,8 @@ impl Engine {
                     name: name.into(),
                     department: Some(1),
                     active: true,
+                    away: None,
+                    hours: None,
                 };
                 self.put_user(&user).await?;
             }

@@ -35,7 +35,7 @@ impl Engine {
         let Some((entity, _)) = tx.entity_for_update(target).await? else {
             return Ok(());
         };
-        let due = due_at(&next.timing, now, &entity, &settings.calendar);
+        let due = due_at(next, now, &entity, settings);
         tx.release_waiting(target, entry, next.id, due).await?;
         Ok(())
     }

@@ -49,7 +49,7 @@ use crate::storage::{Store, StoreError};
 
 pub use binding::MAX_CODE;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use data::StoreData;
+pub use data::{StoreData, Written};
 pub use delivery::{Delivery, DeliveryConfig, GatewayConfig, LogDelivery, SmtpConfig};
 pub use endpoints::{CatalogTrigger, new_secret};
 pub use fields::{Misfit, Misfits};
@@ -315,10 +315,17 @@ impl Engine {
     /// What a run (or a plugin's `describe`) of plugin `namespace` reads
     /// through: the store, the calendar, its key-value namespace.
     fn context(&self, namespace: &str) -> RunContext {
+        self.context_after(namespace, data::Written::default())
+    }
+
+    /// [`Engine::context`] for a run of a batch, which reads what the
+    /// batch's earlier runs wrote.
+    fn context_after(&self, namespace: &str, written: data::Written) -> RunContext {
         RunContext {
             data: Arc::new(StoreData {
                 store: self.store.clone(),
                 handle: tokio::runtime::Handle::current(),
+                written,
             }),
             calendar: self.settings().calendar.clone(),
             kv_namespace: namespace.into(),

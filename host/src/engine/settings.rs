@@ -4,12 +4,14 @@
 //! ([`Engine::reload`]). Whether a robot or trigger may be placed is
 //! `binding.rs`'s to decide.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Engine, EngineError, Result, binding, invalid};
 use crate::domain::{
-    Calendar, Constants, Department, Directory, FieldValue, Pipeline, RobotBinding, Schema, TriggerBinding, User,
+    Absence, Calendar, Constants, Department, Directory, Entity, FieldValue, Pipeline, Recipient, RobotBinding, Schema,
+    TriggerBinding, User, UserId, Value,
 };
 use crate::storage::Tx;
 
@@ -83,6 +85,39 @@ impl Settings {
 
     pub(super) fn robot(&self, id: u64) -> Option<&RobotBinding> {
         self.robots.values().flatten().find(|r| r.id == id)
+    }
+
+    /// The one user a recipient names for `entity`: `None` when it names
+    /// no one (no responsible, a department head missing) or several
+    /// ([`Recipient::Among`]); an error for a constant that holds no user.
+    pub(super) fn addressee(&self, recipient: &Recipient, entity: &Entity) -> Result<Option<UserId>, String> {
+        Ok(match recipient {
+            Recipient::Responsible => entity.responsible,
+            Recipient::Supervisor => entity.responsible.and_then(|u| self.directory.supervisor(u)),
+            Recipient::User(u) => Some(*u),
+            Recipient::Constant(name) => match self.constants.get(name) {
+                Some(FieldValue::Single(Value::User(u))) => Some(*u),
+                Some(_) => return Err(format!("constant `{name}` does not hold a user")),
+                None => return Err(format!("constant `{name}` is not set")),
+            },
+            Recipient::Among(_) => None,
+        })
+    }
+
+    /// The calendar `robot` counts working time by for `entity`: that of
+    /// the one person it is addressed to, when they keep their own hours;
+    /// else the portal's.
+    pub(super) fn calendar_for(&self, robot: &RobotBinding, entity: &Entity) -> Cow<'_, Calendar> {
+        let own = robot
+            .recipient
+            .as_ref()
+            .and_then(|r| self.addressee(r, entity).ok().flatten())
+            .and_then(|u| self.directory.user(u))
+            .filter(|u| u.hours.is_some());
+        match own {
+            Some(user) => Cow::Owned(user.calendar(&self.calendar)),
+            None => Cow::Borrowed(&self.calendar),
+        }
     }
 }
 
@@ -201,8 +236,43 @@ impl Engine {
         self.put_pipeline(&pipeline).await
     }
 
+    /// Stores a user, refusing an absence that ends before it starts and
+    /// working hours that leave no working time with the portal's calendar.
     pub async fn put_user(&self, user: &User) -> Result<()> {
+        if let Some(away) = &user.away
+            && away.from.is_some_and(|from| from > away.until)
+        {
+            let problem = format!(
+                "the absence starts ({}) after it ends ({}); give `from` on or before `until`",
+                away.from.unwrap_or(away.until),
+                away.until
+            );
+            return Err(invalid("away", problem));
+        }
+        if let Some(hours) = &user.hours
+            && let Err(e) = self.settings().calendar.with_hours(hours)
+        {
+            return Err(invalid(
+                "hours",
+                format!("{e}, with the portal's calendar filling in the rest"),
+            ));
+        }
         self.configure(async |tx| tx.put_user(user).await).await
+    }
+
+    /// Sets or clears (`None`) a user's absence; returns the user as stored.
+    pub async fn set_absence(&self, id: u64, away: Option<Absence>) -> Result<User> {
+        let mut user = self
+            .settings()
+            .directory
+            .user(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound {
+                what: format!("user {id}"),
+            })?;
+        user.away = away;
+        self.put_user(&user).await?;
+        Ok(user)
     }
 
     pub async fn put_department(&self, department: &Department) -> Result<()> {

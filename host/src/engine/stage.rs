@@ -102,10 +102,7 @@ pub(super) async fn enter(
         let (status, due_at) = if waiting {
             (RunStatus::Waiting, now)
         } else {
-            (
-                RunStatus::Queued,
-                due_at(&robot.timing, now, entity, &settings.calendar),
-            )
+            (RunStatus::Queued, due_at(robot, now, entity, settings))
         };
         tx.insert_run(NewRun {
             entry_id: id,
@@ -132,8 +129,15 @@ pub(super) fn is_completed(entity: &Entity) -> bool {
         )
 }
 
+/// When `robot` is due, counting from `from`; working time by the calendar
+/// of the person it is addressed to ([`Settings::calendar_for`]).
+pub(super) fn due_at(robot: &RobotBinding, from: Timestamp, entity: &Entity, settings: &Settings) -> Timestamp {
+    let calendar = settings.calendar_for(robot, entity);
+    timed(&robot.timing, from, entity, &calendar)
+}
+
 /// When a robot with `timing` is due, counting from `from`.
-pub(super) fn due_at(timing: &Timing, from: Timestamp, entity: &Entity, calendar: &Calendar) -> Timestamp {
+fn timed(timing: &Timing, from: Timestamp, entity: &Entity, calendar: &Calendar) -> Timestamp {
     let base = timing
         .relative_to
         .as_ref()

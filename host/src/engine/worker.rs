@@ -284,7 +284,10 @@ impl Engine {
             return Vec::new();
         }
         let sandbox = self.sandbox.clone();
-        let contexts: Vec<_> = runs.iter().map(|j| self.context(&j.robot.plugin)).collect();
+        let written = super::data::Written::default();
+        let contexts: Vec<_> = (runs.iter())
+            .map(|j| self.context_after(&j.robot.plugin, written.clone()))
+            .collect();
         tokio::task::spawn_blocking(move || {
             runs.into_iter()
                 .zip(contexts)
@@ -310,6 +313,11 @@ impl Engine {
                     // What the sandbox logs while it runs carries the run.
                     let span = tracing::info_span!("run", id = run.claim.run_id, robot = run.claim.robot_id);
                     let report = span.in_scope(|| sandbox.run(plugin, request));
+                    if let Ok(attempt) = &report
+                        && attempt.outcome.is_success()
+                    {
+                        written.record(&run.robot.plugin, &attempt.effects);
+                    }
                     (run, report)
                 })
                 .collect()
@@ -407,7 +415,9 @@ impl Engine {
             let message = format!("plugin `{}` is a trigger plugin: it has no robots", robot.plugin);
             return failed(claim, Outcome::ConfigurationError { message });
         }
-        if robot.timing.skip_outside_working_time && !settings.calendar.is_working_time(claim.due_at) {
+        if robot.timing.skip_outside_working_time
+            && !settings.calendar_for(&robot, &entity).is_working_time(claim.due_at)
+        {
             return not_run(claim, NotRun::OutsideWorkingTime);
         }
         if let Some(condition) = &robot.condition {
@@ -439,7 +449,16 @@ impl Engine {
         } else {
             BTreeMap::new()
         };
-        match self.properties(settings, &robot, &installed, &entity, &returns, claim.cause.event()) {
+        let now = self.now();
+        match self.properties(
+            settings,
+            &robot,
+            &installed,
+            &entity,
+            &returns,
+            claim.cause.event(),
+            now,
+        ) {
             Ok(properties) => Ok(Step::Run(Box::new(Prepared {
                 claim,
                 robot,
@@ -463,7 +482,9 @@ impl Engine {
     }
 
     /// The robot's properties: defaults, then the binding's values with
-    /// expressions resolved, then the recipient.
+    /// expressions resolved, then the recipient: one user, or for a group
+    /// the list of its people present `now`.
+    #[allow(clippy::too_many_arguments)]
     fn properties(
         &self,
         settings: &Settings,
@@ -472,6 +493,7 @@ impl Engine {
         entity: &Entity,
         returns: &BTreeMap<String, Fields>,
         event: &Fields,
+        now: Timestamp,
     ) -> Result<Fields, String> {
         let scope = Scope {
             entity,
@@ -502,19 +524,29 @@ impl Engine {
             }
             properties.insert(code.clone(), value);
         }
-        if let Some(recipient) = &robot.recipient {
-            let user = match recipient {
-                Recipient::Responsible => entity.responsible,
-                Recipient::Supervisor => entity.responsible.and_then(|u| settings.directory.supervisor(u)),
-                Recipient::User(u) => Some(*u),
-                Recipient::Constant(name) => match settings.constants.get(name) {
-                    Some(FieldValue::Single(Value::User(u))) => Some(*u),
-                    Some(_) => return Err(format!("constant `{name}` does not hold a user")),
-                    None => return Err(format!("constant `{name}` is not set")),
-                },
-            };
-            let user = user.ok_or_else(|| format!("the recipient ({recipient:?}) resolves to no user"))?;
-            properties.insert("recipient".into(), FieldValue::Single(Value::User(user)));
+        match &robot.recipient {
+            Some(Recipient::Among(among)) => {
+                let directory = &settings.directory;
+                let people = if among.skip_absent {
+                    directory
+                        .present(&among.users, &among.departments, now, &settings.calendar)
+                        .map_err(|why| format!("no one the robot may choose is present: {}", why.join("; ")))?
+                } else {
+                    let people = directory.people(&among.users, &among.departments);
+                    if people.is_empty() {
+                        return Err("the recipients' list is empty and their departments have no members".into());
+                    }
+                    people
+                };
+                let people = people.into_iter().map(Value::User).collect();
+                properties.insert("recipient".into(), FieldValue::List(people));
+            }
+            Some(recipient) => {
+                let user = settings.addressee(recipient, entity)?;
+                let user = user.ok_or_else(|| format!("the recipient ({recipient:?}) resolves to no user"))?;
+                properties.insert("recipient".into(), FieldValue::Single(Value::User(user)));
+            }
+            None => {}
         }
         Ok(properties)
     }

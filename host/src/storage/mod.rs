@@ -177,18 +177,23 @@ impl Store {
     }
 
     pub async fn directory(&self) -> Result<Directory> {
-        let users: Vec<(i64, String, Option<i64>, bool)> = on!(&*self.db, c => sqlx::query_as("SELECT id, name, department, active FROM users ORDER BY id").fetch_all(c).await)?;
+        type UserRow = (i64, String, Option<i64>, bool, Option<String>, Option<String>);
+        let users: Vec<UserRow> = on!(&*self.db, c => sqlx::query_as("SELECT id, name, department, active, away, hours FROM users ORDER BY id").fetch_all(c).await)?;
         let departments: Vec<(i64, String, Option<i64>, Option<i64>)> = on!(&*self.db, c => sqlx::query_as("SELECT id, name, head, parent FROM departments ORDER BY id").fetch_all(c).await)?;
         Ok(Directory {
             users: users
                 .into_iter()
-                .map(|(id, name, department, active)| User {
-                    id: id as u64,
-                    name,
-                    department: department.map(|d| d as u64),
-                    active,
+                .map(|(id, name, department, active, away, hours)| {
+                    Ok(User {
+                        id: id as u64,
+                        name,
+                        department: department.map(|d| d as u64),
+                        active,
+                        away: away.map(|a| from_json("a user's absence", &a)).transpose()?,
+                        hours: hours.map(|h| from_json("a user's working hours", &h)).transpose()?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             departments: departments
                 .into_iter()
                 .map(|(id, name, head, parent)| Department {
@@ -693,7 +698,11 @@ impl Store {
         );
         let found: Vec<rows::ClaimRow> = on!(&*self.writer, c => sqlx::query_as(&sql)
             .bind(owner).bind(until.0).bind(now.0).bind(limit as i64).fetch_all(c).await)?;
-        found.into_iter().map(rows::claim).collect()
+        // RETURNING keeps no order: the batch runs in the order runs came
+        // due, as they were queued, so runs taking turns take them in order.
+        let mut claims = found.into_iter().map(rows::claim).collect::<Result<Vec<Claim>>>()?;
+        claims.sort_by_key(|c| (c.due_at, c.run_id));
+        Ok(claims)
     }
 
     /// Extends the leases `owner` still holds on `runs`.

@@ -81,9 +81,13 @@ impl Tx {
     }
 
     pub async fn put_user(&mut self, user: &User) -> Result<()> {
-        on!(&mut self.conn, t => sqlx::query("INSERT INTO users (id, name, department, active) VALUES ($1, $2, $3, $4) \
-            ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, active = excluded.active")
-            .bind(user.id as i64).bind(&user.name).bind(user.department.map(|d| d as i64)).bind(user.active).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        let away = user.away.as_ref().map(to_json);
+        let hours = user.hours.as_ref().map(to_json);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO users (id, name, department, active, away, hours) VALUES ($1, $2, $3, $4, $5, $6) \
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, active = excluded.active, \
+            away = excluded.away, hours = excluded.hours")
+            .bind(user.id as i64).bind(&user.name).bind(user.department.map(|d| d as i64)).bind(user.active)
+            .bind(&away).bind(&hours).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("settings").await
     }
 

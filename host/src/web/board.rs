@@ -252,6 +252,15 @@ fn recipient(r: &Recipient, t: &Text) -> String {
         Recipient::Supervisor => t.supervisor.to_owned(),
         Recipient::User(id) => format!("{} {id}", t.user),
         Recipient::Constant(code) => format!("{{=GlobalConst.{code}}}"),
+        Recipient::Among(among) => {
+            let users = among.users.iter().map(|id| format!("{} {id}", t.member));
+            let departments = (among.departments.iter()).map(|id| format!("{} {id}", t.department_lower));
+            let people = users.chain(departments).collect::<Vec<_>>().join(", ");
+            match among.skip_absent {
+                true => format!("{}: {people} ({})", t.one_of_people, t.those_present),
+                false => format!("{}: {people}", t.one_of_people),
+            }
+        }
     }
 }
 
@@ -295,6 +304,19 @@ mod tests {
             ),
             "After 5 min, only in working time, else skipped"
         );
+    }
+
+    #[test]
+    fn a_group_recipient_reads_as_one_of_its_people() {
+        let (en, ru) = (Lang::En.text(), Lang::Ru.text());
+        let among: Recipient = serde_json::from_str(r#"{"among": {"users": [11], "departments": [2]}}"#).unwrap();
+        assert_eq!(recipient(&among, en), "one of: user 11, department 2 (those present)");
+        assert_eq!(
+            recipient(&among, ru),
+            "одному из: сотрудник 11, отдел 2 (только присутствующие)"
+        );
+        let all: Recipient = serde_json::from_str(r#"{"among": {"users": [11, 12], "skip_absent": false}}"#).unwrap();
+        assert_eq!(recipient(&all, en), "one of: user 11, user 12");
     }
 
     #[test]

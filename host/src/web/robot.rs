@@ -18,7 +18,7 @@ use super::session::Session;
 use super::text::{Lang, Text};
 use super::{Frame, form_fields};
 use crate::domain::{
-    Condition, EntityKind, FieldDecl, FieldValue, Pipeline, PropertySpec, Recipient, RelativeTo, RobotBinding,
+    Among, Condition, EntityKind, FieldDecl, FieldValue, Pipeline, PropertySpec, Recipient, RelativeTo, RobotBinding,
     RobotInfo, Timing, Value, ValueType,
 };
 use crate::engine::Engine;
@@ -303,6 +303,28 @@ fn owner(field: &str) -> Option<String> {
     None
 }
 
+/// A group recipient as the form's choice: `among:USERS;DEPARTMENTS`
+/// (those present) or `among-all:...`, ids separated by commas.
+fn among_choice(among: &Among) -> String {
+    let ids = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let how = if among.skip_absent { "among" } else { "among-all" };
+    format!("{how}:{};{}", ids(&among.users), ids(&among.departments))
+}
+
+fn read_among(people: &str, skip_absent: bool) -> Option<Recipient> {
+    let (users, departments) = people.split_once(';')?;
+    let ids = |text: &str| -> Option<Vec<u64>> {
+        (text.split(',').filter(|id| !id.trim().is_empty()))
+            .map(|id| id.trim().parse().ok())
+            .collect()
+    };
+    Some(Recipient::Among(Among {
+        users: ids(users)?,
+        departments: ids(departments)?,
+        skip_absent,
+    }))
+}
+
 /// A binding as the form posts it.
 fn binding_fields(binding: &RobotBinding, info: &RobotInfo) -> Vec<(String, String)> {
     let mut fields = vec![("title".to_owned(), binding.title.clone())];
@@ -323,6 +345,7 @@ fn binding_fields(binding: &RobotBinding, info: &RobotInfo) -> Vec<(String, Stri
         Some(Recipient::Supervisor) => "supervisor".into(),
         Some(Recipient::User(id)) => format!("user:{id}"),
         Some(Recipient::Constant(code)) => format!("constant:{code}"),
+        Some(Recipient::Among(among)) => among_choice(among),
     };
     fields.push((RECIPIENT.into(), recipient));
     let timing = &binding.timing;
@@ -433,6 +456,7 @@ fn read_form(
         other => match other.split_once(':') {
             Some(("user", id)) => id.parse().ok().map(Recipient::User),
             Some(("constant", code)) => Some(Recipient::Constant(code.to_owned())),
+            Some((how @ ("among" | "among-all"), people)) => read_among(people, how == "among"),
             _ => None,
         },
     };
@@ -543,6 +567,23 @@ async fn robot_form(
                     _ => continue,
                 };
                 choices.push((format!("constant:{name}"), format!("{{=GlobalConst.{name}}}: {holds}")));
+            }
+            // A robot that picks one of several offers each department's
+            // people present, and keeps a group set through the API.
+            if spec.multiple {
+                for d in &directory.departments {
+                    let among = Among {
+                        users: Vec::new(),
+                        departments: vec![d.id],
+                        skip_absent: true,
+                    };
+                    let words = format!("{}: {} ({})", t.one_of_people, d.name, t.those_present);
+                    choices.push((among_choice(&among), words));
+                }
+                let current = posted(RECIPIENT);
+                if current.starts_with("among") && !choices.iter().any(|(v, _)| *v == current) {
+                    choices.push((current.clone(), current));
+                }
             }
             inputs.push(
                 Input::new(RECIPIENT, label, "select")
@@ -853,6 +894,25 @@ mod tests {
             let (read, problems) = round_trip(&binding);
             assert_eq!(problems, []);
             assert_eq!(read, binding);
+        }
+    }
+
+    #[test]
+    fn every_recipient_reads_back_from_its_form_unchanged() {
+        let mut binding = binding();
+        for recipient in [
+            r#""responsible""#,
+            r#""supervisor""#,
+            r#"{"user": 7}"#,
+            r#"{"constant": "Clerk"}"#,
+            r#"{"among": {"users": [11, 12], "departments": [2]}}"#,
+            r#"{"among": {"departments": [1], "skip_absent": false}}"#,
+            r#"{"among": {"users": [11]}}"#,
+        ] {
+            binding.recipient = Some(serde_json::from_str(recipient).unwrap());
+            let (read, problems) = round_trip(&binding);
+            assert_eq!(problems, []);
+            assert_eq!(read.recipient, binding.recipient, "{recipient}");
         }
     }
 

@@ -17,7 +17,9 @@ use super::session::{Session, same_token};
 use super::text::Text;
 use super::{Frame, csrf_refused, form_fields, page};
 use crate::api::{ApiError, Role};
-use crate::domain::{Calendar, Department, Directory, FieldValue, Timestamp, User, Value, ValueType};
+use crate::domain::{
+    Absence, Calendar, Department, Directory, FieldValue, Timestamp, User, Value, ValueType, WorkingHours,
+};
 use crate::engine::{Engine, EngineError, InstallReport};
 
 /// A constant as listed: its code, name, type, value in words, and the
@@ -233,7 +235,8 @@ pub async fn bind_constant(
 struct PeoplePage {
     frame: Frame,
     /// (id, name, department, active, heads).
-    users: Vec<(u64, String, String, bool, String)>,
+    /// (id, name, department, active, heads, absence and own hours).
+    users: Vec<(u64, String, String, bool, String, String)>,
     /// (id, name, head, parent).
     departments: Vec<(u64, String, String, String)>,
 }
@@ -242,6 +245,7 @@ pub async fn people(State(engine): State<Arc<Engine>>, session: Session) -> Resp
     if let Some(refused) = admin_only(&session) {
         return refused;
     }
+    let t = session.lang.text();
     let directory = engine.directory();
     let department = |id: Option<u64>| {
         id.map_or(String::new(), |id| {
@@ -263,12 +267,25 @@ pub async fn people(State(engine): State<Arc<Engine>>, session: Session) -> Resp
                 .filter(|d| d.head == Some(u.id))
                 .map(|d| d.name.as_str())
                 .collect();
+            let mut note = Vec::new();
+            if let Some(away) = u.away {
+                let from = away.from.map(|d| format!("{d} – ")).unwrap_or_default();
+                note.push(format!("{} {from}{}", t.away, away.until));
+            }
+            if let Some(hours) = u.hours.as_ref().and_then(|h| serde_json::to_value(h).ok()) {
+                let part = |key: &str| hours[key].as_str().and_then(|t| t.get(..5)).unwrap_or("").to_owned();
+                let zone = hours["time_zone"].as_str().unwrap_or_default();
+                let times = format!("{}–{}", part("work_start"), part("work_end"));
+                let times = if times == "–" { String::new() } else { times };
+                note.push(format!("{}: {zone} {times}", t.own_hours).trim().to_owned());
+            }
             (
                 u.id,
                 u.name.clone(),
                 department(u.department),
                 u.active,
                 heads.join(", "),
+                note.join("; "),
             )
         })
         .collect();
@@ -323,6 +340,17 @@ fn user_form(engine: &Engine, session: &Session, id: Option<u64>, fields: &[(Str
             .value(posted("department"))
             .choices(department_choices(&engine.directory())),
         Input::new("active", t.active, "check").value(posted("active")),
+        Input::new("away_from", t.away_from, "text")
+            .value(posted("away_from"))
+            .heading(t.absence)
+            .help(t.away_help),
+        Input::new("away_until", t.away_until, "text").value(posted("away_until")),
+        Input::new("time_zone", t.time_zone, "text")
+            .value(posted("time_zone"))
+            .heading(t.own_hours)
+            .help(t.own_hours_help),
+        Input::new("work_start", t.work_start, "text").value(posted("work_start")),
+        Input::new("work_end", t.work_end, "text").value(posted("work_end")),
     ]);
     FormPage {
         frame: Frame::of(session, action.clone()),
@@ -359,7 +387,30 @@ pub async fn edit_user(State(engine): State<Arc<Engine>>, session: Session, Path
             user.department.map(|d| d.to_string()).unwrap_or_default(),
         ),
         ("active".to_owned(), if user.active { "on" } else { "" }.to_owned()),
+        (
+            "away_from".to_owned(),
+            (user.away.and_then(|a| a.from))
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "away_until".to_owned(),
+            user.away.map(|a| a.until.to_string()).unwrap_or_default(),
+        ),
     ];
+    let mut fields = fields.to_vec();
+    if let Some(hours) = serde_json::to_value(&user.hours).ok().filter(|h| h.is_object()) {
+        for key in ["time_zone", "work_start", "work_end"] {
+            let text = hours[key].as_str().unwrap_or_default();
+            // `08:00:00` as `08:00`; a time zone whole.
+            let text = if key == "time_zone" {
+                text
+            } else {
+                text.get(..5).unwrap_or(text)
+            };
+            fields.push((key.to_owned(), text.to_owned()));
+        }
+    }
     user_form(&engine, &session, Some(id), &fields).respond()
 }
 
@@ -390,14 +441,21 @@ async fn save_user(engine: &Engine, session: &Session, id: Option<u64>, body: &[
         problems.push(("name".to_owned(), t.required.to_owned()));
     }
     let department = value(&fields, "department").parse().ok();
+    let away = absence_of(&fields, t, &mut problems);
+    let hours = hours_of(&fields, &mut problems);
     if problems.is_empty()
         && let Some(id) = id
     {
+        // The weekend of one's own is set through the API; the form keeps it.
+        let weekend = directory.user(id).and_then(|u| u.hours.clone());
+        let hours = merge_weekend(hours, weekend);
         let user = User {
             id,
             name,
             department,
             active: value(&fields, "active") == "on",
+            away,
+            hours,
         };
         match engine.put_user(&user).await {
             Ok(()) => return Redirect::to("/settings/people").into_response(),
@@ -612,6 +670,73 @@ pub async fn post_calendar(State(engine): State<Arc<Engine>>, session: Session, 
             .with_problems(vec![problem], |_| None)
             .respond(),
     }
+}
+
+/// The absence a user's form gives: none when both dates are empty.
+fn absence_of(fields: &[(String, String)], t: &Text, problems: &mut Vec<(String, String)>) -> Option<Absence> {
+    let mut date = |name: &str| -> Option<chrono::NaiveDate> {
+        let text = value(fields, name).trim();
+        if text.is_empty() {
+            return None;
+        }
+        let parsed = text.parse().ok();
+        if parsed.is_none() {
+            problems.push((name.to_owned(), t.not_a_date.to_owned()));
+        }
+        parsed
+    };
+    let (from, until) = (date("away_from"), date("away_until"));
+    match until {
+        Some(until) => Some(Absence { from, until }),
+        None if from.is_some() => {
+            problems.push(("away_until".to_owned(), t.required.to_owned()));
+            None
+        }
+        None => None,
+    }
+}
+
+/// The working hours of one's own a user's form gives: none when all are empty.
+fn hours_of(fields: &[(String, String)], problems: &mut Vec<(String, String)>) -> Option<WorkingHours> {
+    let mut spec = serde_json::Map::new();
+    let zone = value(fields, "time_zone").trim();
+    if !zone.is_empty() {
+        spec.insert("time_zone".into(), zone.into());
+    }
+    for key in ["work_start", "work_end"] {
+        let time = value(fields, key).trim();
+        if !time.is_empty() {
+            spec.insert(key.into(), time_of_day(time).into());
+        }
+    }
+    if spec.is_empty() {
+        return None;
+    }
+    match serde_json::from_value(spec.into()) {
+        Ok(hours) => Some(hours),
+        Err(e) => {
+            let field = if e.to_string().contains("time zone") {
+                "time_zone"
+            } else {
+                "work_start"
+            };
+            problems.push((field.to_owned(), e.to_string()));
+            None
+        }
+    }
+}
+
+/// The form's hours with the weekend a user keeps (set through the API).
+fn merge_weekend(hours: Option<WorkingHours>, kept: Option<WorkingHours>) -> Option<WorkingHours> {
+    let weekend = kept
+        .and_then(|k| serde_json::to_value(k).ok())
+        .map(|k| k["weekend"].clone());
+    let Some(weekend) = weekend.filter(|w| !w.is_null()) else {
+        return hours;
+    };
+    let mut spec = serde_json::to_value(hours.unwrap_or_default()).ok()?;
+    spec["weekend"] = weekend;
+    serde_json::from_value(spec).ok()
 }
 
 /// `9:00` as `09:00:00`, the form the calendar reads.

@@ -7,12 +7,14 @@
 //! Each uses only the public WIT contract through the SDK, like any
 //! integrator's robot. "To whom" is the binding's recipient, which the host
 //! resolves (a user, the responsible, the supervisor, a constant) and passes
-//! as the property `recipient`.
+//! as the property `recipient`; for "change responsible", whose recipient
+//! takes several, a list or departments, which the host narrows to those
+//! present, and the robot picks one in turn or at random.
 
 use robohost_sdk::effects::{self, Channel};
 use robohost_sdk::{
-    Capability, Context, EntityKind, EntityRef, Failure, FieldValue, Property, Returns, Robot, RobotInfo, Timestamp,
-    Value, crm,
+    Capability, Choice, Context, EntityKind, EntityRef, Failure, FieldValue, Property, Returns, Robot, RobotInfo,
+    Timestamp, UserId, Value, crm,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -388,29 +390,111 @@ impl Robot for MoveToPipeline {
 
 struct ChangeResponsible;
 
+/// How "change responsible" picks one of several people.
+const DISTRIBUTIONS: [(&str, &str, &str); 2] = [
+    ("in_turn", "In turn", "По очереди"),
+    ("random", "At random", "Случайно"),
+];
+
 impl Robot for ChangeResponsible {
     const CODE: &'static str = "change_responsible";
 
     fn info() -> RobotInfo {
+        let mut distribution = named(
+            Property::option("distribution").default(Value::Option("in_turn".into())),
+            "Distribution",
+            "Распределение",
+        )
+        .description(
+            "en",
+            "With several people: in turn (whoever has waited longest since this robot last assigned them) \
+             or at random.",
+        )
+        .description(
+            "ru",
+            "Если сотрудников несколько: по очереди (тому, кто дольше всех ждёт с прошлого назначения) \
+             или случайно.",
+        );
+        for (code, en, ru) in DISTRIBUTIONS {
+            distribution = distribution.choice(Choice::new(code).name("en", en).name("ru", ru));
+        }
         info(
             Self::CODE,
             ["Change responsible", "Сменить ответственного"],
             [
-                "Assigns this entity to another employee; the previous one stays in its history.",
-                "Назначает элементу другого ответственного; прежний остаётся в истории.",
+                "Assigns this entity to another employee, or to one of several (a list or a department, \
+                 those present only unless told otherwise) in turn or at random; the previous one stays in its history.",
+                "Назначает элементу другого ответственного или одного из нескольких (список или отдел, \
+                 только присутствующих, если не сказано иначе) по очереди или случайно; прежний остаётся в истории.",
             ],
         )
         .capability(Capability::ChangeResponsible)
-        .property(recipient())
+        .capability(Capability::KvStore)
+        .property(named(
+            Property::user("recipient").required().multiple(),
+            "Responsible",
+            "Ответственный",
+        ))
+        .property(distribution)
+        .returns(named(
+            Property::user("assigned_user"),
+            "Assigned user",
+            "Назначенный сотрудник",
+        ))
     }
 
     fn run(cx: &Context) -> Result<Returns, Failure> {
-        let user = cx.prop_user("recipient")?;
+        let people = cx.prop_users("recipient")?;
+        // One person is no distribution; the one of a group left present
+        // (a list, however short) still takes their turn.
+        let one = matches!(cx.property("recipient"), Some(FieldValue::Single(_)));
+        let user = match cx.opt_option("distribution")?.unwrap_or("in_turn") {
+            _ if one => people[0],
+            "random" => people[random_index(cx, people.len())],
+            "in_turn" => next_in_turn(&people)?,
+            other => {
+                return Err(Failure::bad_property(
+                    "distribution",
+                    format!("`{other}` is not a distribution; choose in_turn or random"),
+                ));
+            }
+        };
         if cx.entity().responsible != Some(user) {
             effects::change_responsible(cx.this(), user)?;
         }
-        Ok(Returns::new())
+        Ok(Returns::new().set("assigned_user", Value::User(user)))
     }
+}
+
+/// An index below `n` drawn from the system's random source (WASI random,
+/// through the standard library's hasher keys).
+fn random_index(cx: &Context, n: usize) -> usize {
+    use std::hash::BuildHasher;
+    let draw = std::collections::hash_map::RandomState::new().hash_one(&cx.invocation().run_id);
+    (draw % n as u64) as usize
+}
+
+/// Whoever of `people` has waited longest since this robot last assigned
+/// them in turn (never, first), the first in the list of those who waited
+/// as long; recorded in the plugin's key-value store, so the turn goes on
+/// across runs, robots and an absence.
+fn next_in_turn(people: &[UserId]) -> Result<UserId, Failure> {
+    let read = |key: &str| -> Result<u64, Failure> {
+        Ok(robohost_sdk::kv::get(key)?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes))
+    };
+    let mut chosen = (people[0], u64::MAX);
+    for &user in people {
+        let last = read(&format!("in-turn/user/{user}"))?;
+        if last < chosen.1 {
+            chosen = (user, last);
+        }
+    }
+    let turn = read("in-turn/count")? + 1;
+    robohost_sdk::kv::set("in-turn/count", &turn.to_le_bytes())?;
+    robohost_sdk::kv::set(&format!("in-turn/user/{}", chosen.0), &turn.to_le_bytes())?;
+    Ok(chosen.0)
 }
 
 struct Comment;

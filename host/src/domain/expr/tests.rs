@@ -19,6 +19,8 @@ fn directory() -> Directory {
         name: name.into(),
         department: Some(1),
         active: true,
+        away: None,
+        hours: None,
     };
     Directory {
         users: vec![user(5, "Anna"), user(9, "Boris")],
