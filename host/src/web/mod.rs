@@ -8,6 +8,7 @@ pub mod board;
 mod edit;
 mod entities;
 mod forms;
+mod jobs;
 mod packages;
 mod robot;
 pub mod runs;
@@ -66,6 +67,15 @@ pub fn router() -> Router<Arc<Engine>> {
         .route("/runs", get(runs::log))
         .route("/runs/{id}", get(runs::run_page))
         .route("/runs/retry", post(runs::retry))
+        .route(
+            "/jobs",
+            get(jobs::jobs)
+                .post(jobs::plan)
+                .layer(DefaultBodyLimit::max(crate::api::CSV_BODY_LIMIT + 64 * 1024)),
+        )
+        .route("/jobs/{id}", get(jobs::job))
+        .route("/jobs/{id}/start", post(jobs::start))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/entities/{pipeline}", get(entities::kanban))
         .route("/entities/{kind}/{id}", get(entities::entity))
         .route("/packages", get(packages::packages))
