@@ -7,6 +7,7 @@
 pub mod board;
 mod edit;
 mod entities;
+mod fields;
 mod forms;
 mod jobs;
 mod packages;
@@ -118,6 +119,9 @@ pub fn router() -> Router<Arc<Engine>> {
             get(settings::calendar).post(settings::post_calendar),
         )
         .route("/settings/tokens", get(settings::tokens).post(settings::create_token))
+        .route("/settings/fields", get(fields::fields))
+        .route("/settings/fields/new", get(fields::new_field).post(fields::post_field))
+        .route("/settings/fields/{kind}/{code}/remove", post(fields::remove_field))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/static/board.css", get(stylesheet))
         .route("/static/board.js", get(script))
