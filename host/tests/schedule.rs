@@ -24,7 +24,9 @@ const GAP: u32 = 5;
 /// A cron expression (the portal's zone is UTC) that fires exactly twice:
 /// at least `lead` from now, and `GAP` seconds later, in the same minute.
 fn twice_from(lead: chrono::Duration) -> (String, Timestamp, Timestamp) {
-    let mut first = (Utc::now() + lead).duration_trunc(chrono::Duration::seconds(1)).unwrap();
+    let mut first = (Utc::now() + lead)
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap();
     if first.second() + GAP > 59 {
         first = first.duration_trunc(chrono::Duration::minutes(1)).unwrap() + chrono::Duration::minutes(1);
     }
@@ -98,10 +100,7 @@ async fn two_hosts_run_a_scheduled_robot_once_per_firing_for_every_deal_in_its_s
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let fired: usize = hosts
-        .iter()
-        .map(|h| h.lines("a robot's schedule came due"))
-        .sum();
+    let fired: usize = hosts.iter().map(|h| h.lines("a robot's schedule came due")).sum();
     let pids: Vec<u32> = hosts.iter().map(Host::pid).collect();
     for host in hosts {
         host.kill();
@@ -121,7 +120,11 @@ async fn two_hosts_run_a_scheduled_robot_once_per_firing_for_every_deal_in_its_s
             at.len() == 2 && first <= at[0] && at[0] < second && second <= at[1],
             "{deal}: one run per firing, queued at {at:?} (firings at {first:?} and {second:?})"
         );
-        assert_eq!(comments(store, *deal, "tick ").await, 2, "{deal}: one comment per firing");
+        assert_eq!(
+            comments(store, *deal, "tick ").await,
+            2,
+            "{deal}: one comment per firing"
+        );
     }
     assert!(by_deal.is_empty(), "runs for deals not in the stage: {by_deal:?}");
     assert_eq!(runs.len(), 2 * DEALS, "two firings, one run per deal each");
