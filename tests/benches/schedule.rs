@@ -70,7 +70,10 @@ async fn drained(store: &Store, total: u64, start: Instant) -> (Duration, Durati
                 assert_eq!(store.count_runs(RunStatus::Succeeded).await.unwrap(), total);
                 return (queued.unwrap(), done);
             }
-            None => {}
+            None => {
+                let dead = store.count_runs(RunStatus::Dead).await.unwrap();
+                assert_eq!(dead, 0, "runs ended dead: see the run log");
+            }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -118,6 +121,8 @@ async fn main() {
     a.put_pipeline(&pipeline).await.unwrap();
     let wasm = std::fs::read(plugin_path("bench")).unwrap();
     a.install_plugin("bench", wasm, Capability::ALL.to_vec()).await.unwrap();
+    let echo = serde_json::from_value(serde_json::json!({"kind": "deal", "code": "UF_ECHO", "type": "text"})).unwrap();
+    a.declare_field(&echo).await.unwrap();
     place(&a, None).await;
     // The second host starts on the portal set up, as `engine.rs`'s do.
     let b = engine(&url).await;
