@@ -242,6 +242,29 @@ impl Schema {
         conformed
     }
 
+    /// Why a robot on `kind`'s pipeline may not be timed relative to
+    /// `code`, if it may not: a custom field must be declared as a date or
+    /// date-time. Standard fields (`DATE_CREATE`, `CLOSEDATE`...) are the
+    /// CRM's own and pass.
+    pub fn date_field_problem(&self, kind: EntityKind, code: &str) -> Option<String> {
+        if !code.starts_with("UF_") {
+            return None;
+        }
+        match self.get(kind, code) {
+            None => Some(format!(
+                "`{code}` is not a declared {} field; declare it as a date or datetime field first",
+                kind.as_str()
+            )),
+            Some(decl) if matches!(decl.value_type, ValueType::Date | ValueType::Datetime) && !decl.multiple => None,
+            Some(decl) => {
+                let holds = serde_json::to_value(decl.value_type).unwrap_or_default();
+                let holds = holds.as_str().unwrap_or("other values");
+                let many = if decl.multiple { "a list of " } else { "" };
+                Some(format!("`{code}` holds {many}{holds} values, not one date or date-time"))
+            }
+        }
+    }
+
     /// On creation: every required field of `kind` has a value.
     pub fn check_required(&self, kind: EntityKind, fields: &Fields) -> Result<(), FieldError> {
         let mut required: Vec<&FieldDecl> = self.of(kind).filter(|d| d.required).collect();
@@ -303,6 +326,33 @@ mod tests {
             .conform(EntityKind::Deal, &mut fields(spec))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn robots_are_timed_by_declared_date_fields_only() {
+        let schema = Schema::new([
+            decl(serde_json::json!({"kind": "deal", "code": "UF_WEBINAR_AT", "type": "datetime"})),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_DUE", "type": "date"})),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_COUNT", "type": "integer"})),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_DAYS", "type": "date", "multiple": true})),
+        ]);
+        let problem = |code| schema.date_field_problem(EntityKind::Deal, code);
+        assert_eq!(problem("UF_WEBINAR_AT"), None);
+        assert_eq!(problem("UF_DUE"), None);
+        assert_eq!(problem("CLOSEDATE"), None, "a standard field is the CRM's own");
+        assert_eq!(
+            problem("UF_MISSING").unwrap(),
+            "`UF_MISSING` is not a declared deal field; declare it as a date or datetime field first"
+        );
+        assert_eq!(
+            problem("UF_COUNT").unwrap(),
+            "`UF_COUNT` holds integer values, not one date or date-time"
+        );
+        assert_eq!(
+            problem("UF_DAYS").unwrap(),
+            "`UF_DAYS` holds a list of date values, not one date or date-time"
+        );
+        assert!(schema.date_field_problem(EntityKind::Lead, "UF_DUE").is_some(), "declared for deals only");
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn verdict(run: Option<&Run>, t: &Text) -> Verdict {
         RunStatus::Queued => ("waiting", t.waiting, format!("{} {}", t.until, run.due_at)),
         RunStatus::Leased => ("waiting", t.waiting, t.running.to_owned()),
         RunStatus::Waiting => ("waiting", t.waiting, t.for_previous.to_owned()),
+        RunStatus::WaitingForDate => ("waiting", t.waiting, t.for_date.to_owned()),
         RunStatus::Skipped => ("skipped", t.skipped, reason()),
         RunStatus::Cancelled => ("cancelled", t.cancelled, reason()),
     };
@@ -292,6 +293,7 @@ mod tests {
             relative_to: Some(RelativeTo {
                 field: "UF_WEBINAR".into(),
                 offset_seconds: -86_400,
+                if_empty: crate::domain::IfEmpty::Wait,
             }),
             ..Timing::default()
         };
