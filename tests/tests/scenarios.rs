@@ -349,6 +349,15 @@ async fn a_webinar_chain_runs_around_the_webinars_date(db: Db) {
     s.json("PUT", "/api/pipelines/warming", &s.admin, warming)
         .await
         .expect(200);
+    // A robot may be timed only by a declared date field.
+    let declared = json!({"type": "datetime", "names": {"en": "Webinar at"}});
+    s.json("PUT", "/api/fields/deal/UF_WEBINAR_AT", &s.admin, declared)
+        .await
+        .expect(200);
+    let bought = json!({"type": "text", "names": {"en": "Bought"}});
+    s.json("PUT", "/api/fields/deal/UF_BOUGHT", &s.admin, bought)
+        .await
+        .expect(200);
     let around =
         |offset_seconds: i64| json!({"relative_to": {"field": "UF_WEBINAR_AT", "offset_seconds": offset_seconds}});
     let sms = |offset: i64, text: &str| json!({"plugin": "standard", "robot": "sms", "timing": around(offset), "properties": {"text": text}});
