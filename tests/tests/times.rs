@@ -247,7 +247,30 @@ async fn holidays_may_be_ranges(db: Db) {
     assert_eq!(runs(&s, r).await[0].1, "2027-01-11T07:00:00.000Z");
 }
 
+/// A notification names the entity it is about, in the API's listing.
+async fn notifications_name_their_entity(db: Db) {
+    let s = portal(db).await;
+    let notify = json!({"plugin": "standard", "robot": "notify", "recipient": "responsible",
+        "properties": {"text": "call the client before {=Document.UF_MEETING}"}});
+    robot(&s, "NEW", notify).await.expect(201);
+    let r = deal(&s, json!({"TITLE": "Pumps", "UF_MEETING": {"datetime": "2026-11-27T15:00:00+03:00"}})).await;
+    s.engine.run_until_idle().await.unwrap();
+    let listed = s.get("/api/notifications?user=7", &s.admin).await.expect(200);
+    let id = r.id;
+    assert_eq!(
+        listed,
+        json!([{
+            "at": at("2026-11-25T10:00:00+03:00").0,
+            "text": "call the client before 27.11.2026 15:00",
+            "entity": format!("deal:{id}"),
+            "entity_name": format!("Deal #{id} Pumps"),
+            "headline": format!("Deal #{id} Pumps: call the client before 27.11.2026 15:00"),
+        }])
+    );
+}
+
 on_both!(
+    notifications_name_their_entity,
     texts_read_dates_in_the_portals_zone,
     a_date_field_counts_from_the_portals_midnight,
     an_empty_date_field_waits_or_skips,
