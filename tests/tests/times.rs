@@ -269,7 +269,58 @@ async fn notifications_name_their_entity(db: Db) {
     );
 }
 
+/// A task's deadline may be a time from the run: minutes, hours, or
+/// working days by the portal's calendar (Monday 30 November is a holiday);
+/// anything else fails the run naming the property.
+async fn task_deadlines_may_be_relative(db: Db) {
+    let s = portal(db).await;
+    let task = |title: &str, deadline: &str| {
+        json!({"plugin": "standard", "robot": "task", "recipient": "responsible",
+            "properties": {"title": title, "deadline": deadline, "wait": false}})
+    };
+    for (title, deadline) in [
+        ("soon", "in 15 minutes"),
+        ("later", "in 2 hours"),
+        ("after the weekend", "in 2 working days"),
+        ("russian", "через 1 рабочий день"),
+    ] {
+        robot(&s, "NEW", task(title, deadline)).await.expect(201);
+    }
+    let broken = robot(&s, "NEW", task("never", "in 2 fortnights")).await.expect(201);
+    // Friday 27 November, 10:00 in Moscow.
+    s.clock.set(at("2026-11-27T10:00:00+03:00"));
+    let r = deal(&s, json!({"TITLE": "Pumps"})).await;
+    s.engine.run_until_idle().await.unwrap();
+    let tasks = s.get("/api/entities/task", &s.admin).await.expect(200);
+    let mut deadlines: Vec<(String, String)> = (tasks.as_array().unwrap().iter())
+        .map(|t| {
+            let title = t["fields"]["TITLE"].as_str().unwrap().to_owned();
+            (title, t["fields"]["DEADLINE"]["datetime"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    deadlines.sort();
+    assert_eq!(
+        deadlines,
+        [
+            // Over the weekend and Monday's holiday: Tuesday, Wednesday.
+            ("after the weekend".to_owned(), "2026-12-02T07:00:00.000Z".to_owned()),
+            ("later".to_owned(), "2026-11-27T09:00:00.000Z".to_owned()),
+            ("russian".to_owned(), "2026-12-01T07:00:00.000Z".to_owned()),
+            ("soon".to_owned(), "2026-11-27T07:15:00.000Z".to_owned()),
+        ]
+    );
+    let failed = s.runs(r).await.into_iter().find(|run| run["robot_id"] == broken["id"]).unwrap();
+    assert_eq!(failed["status"], "dead");
+    let message = failed["report"]["outcome"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("`in 2 fortnights` is neither a date-time nor a time from now"),
+        "{}",
+        failed["report"]
+    );
+}
+
 on_both!(
+    task_deadlines_may_be_relative,
     notifications_name_their_entity,
     texts_read_dates_in_the_portals_zone,
     a_date_field_counts_from_the_portals_midnight,
