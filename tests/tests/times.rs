@@ -59,7 +59,13 @@ async fn runs(s: &Server, r: EntityRef) -> Vec<(String, String, String)> {
     runs.sort_by_key(|run| run["id"].as_u64());
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     runs.iter()
-        .map(|run| (text(&run["status"]), text(&run["due_at"]), text(&run["report"]["reason"]["reason"])))
+        .map(|run| {
+            (
+                text(&run["status"]),
+                text(&run["due_at"]),
+                text(&run["report"]["reason"]["reason"]),
+            )
+        })
         .collect()
 }
 
@@ -68,13 +74,21 @@ async fn runs(s: &Server, r: EntityRef) -> Vec<(String, String, String)> {
 async fn texts_read_dates_in_the_portals_zone(db: Db) {
     let s = portal(db).await;
     let text = "Meeting {=Document.UF_MEETING}, pay by {=Document.UF_DUE}, created {=Document.DATE_CREATE}";
-    robot(&s, "NEW", json!({"plugin": "standard", "robot": "comment", "properties": {"text": text}}))
-        .await
-        .expect(201);
+    robot(
+        &s,
+        "NEW",
+        json!({"plugin": "standard", "robot": "comment", "properties": {"text": text}}),
+    )
+    .await
+    .expect(201);
     // A text property that is one expression alone reads the same way.
-    robot(&s, "NEW", json!({"plugin": "standard", "robot": "comment", "properties": {"text": "{=Document.UF_MEETING}"}}))
-        .await
-        .expect(201);
+    robot(
+        &s,
+        "NEW",
+        json!({"plugin": "standard", "robot": "comment", "properties": {"text": "{=Document.UF_MEETING}"}}),
+    )
+    .await
+    .expect(201);
     let r = deal(
         &s,
         json!({"TITLE": "Pumps", "UF_MEETING": {"datetime": "2026-12-06T11:30:00Z"}, "UF_DUE": {"date": "2026-12-31"}}),
@@ -97,9 +111,13 @@ async fn texts_read_dates_in_the_portals_zone(db: Db) {
 async fn a_date_field_counts_from_the_portals_midnight(db: Db) {
     let s = portal(db).await;
     let timing = json!({"relative_to": {"field": "UF_DUE", "offset_seconds": 9 * 3600}});
-    robot(&s, "NEW", json!({"plugin": "standard", "robot": "comment", "timing": timing, "properties": {"text": "due"}}))
-        .await
-        .expect(201);
+    robot(
+        &s,
+        "NEW",
+        json!({"plugin": "standard", "robot": "comment", "timing": timing, "properties": {"text": "due"}}),
+    )
+    .await
+    .expect(201);
     let r = deal(&s, json!({"TITLE": "Pumps", "UF_DUE": {"date": "2026-12-01"}})).await;
     s.engine.run_until_idle().await.unwrap();
     assert_eq!(
@@ -120,14 +138,15 @@ async fn a_date_field_counts_from_the_portals_midnight(db: Db) {
 /// from it; with `if_empty: skip` it is skipped, saying why.
 async fn an_empty_date_field_waits_or_skips(db: Db) {
     let s = portal(db).await;
-    let around = |if_empty: &str| {
-        json!({"relative_to": {"field": "UF_MEETING", "offset_seconds": -3600, "if_empty": if_empty}})
-    };
-    let reminder = |text: &str, if_empty: &str| {
-        json!({"plugin": "standard", "robot": "comment", "timing": around(if_empty), "properties": {"text": text}})
-    };
-    let waits = robot(&s, "NEW", reminder("an hour to the meeting", "wait")).await.expect(201);
-    robot(&s, "NEW", reminder("skipped without a date", "skip")).await.expect(201);
+    let around =
+        |if_empty: &str| json!({"relative_to": {"field": "UF_MEETING", "offset_seconds": -3600, "if_empty": if_empty}});
+    let reminder = |text: &str, if_empty: &str| json!({"plugin": "standard", "robot": "comment", "timing": around(if_empty), "properties": {"text": text}});
+    let waits = robot(&s, "NEW", reminder("an hour to the meeting", "wait"))
+        .await
+        .expect(201);
+    robot(&s, "NEW", reminder("skipped without a date", "skip"))
+        .await
+        .expect(201);
     // Read back as chosen; `wait` is the default and left out.
     let listed = s
         .get("/api/pipelines/general/stages/NEW/robots", &s.admin)
@@ -147,7 +166,12 @@ async fn an_empty_date_field_waits_or_skips(db: Db) {
             ("skipped".into(), now.clone(), "date-empty".into()),
         ]
     );
-    let skipped = &s.runs(r).await.into_iter().find(|run| run["status"] == "skipped").unwrap();
+    let skipped = &s
+        .runs(r)
+        .await
+        .into_iter()
+        .find(|run| run["status"] == "skipped")
+        .unwrap();
     assert_eq!(skipped["report"]["reason"]["field"], "UF_MEETING");
     assert!(comments(&s, r).await.is_empty(), "nothing ran at entry");
     // Hours pass; nothing runs without the date.
@@ -158,7 +182,12 @@ async fn an_empty_date_field_waits_or_skips(db: Db) {
     let path = format!("/api/entities/deal/{}", r.id);
     let meeting = json!({"fields": {"UF_MEETING": {"datetime": "2026-11-27T15:00:00+03:00"}}});
     s.json("PATCH", &path, &s.admin, meeting).await.expect(200);
-    let waiting = s.runs(r).await.into_iter().find(|run| run["robot_id"] == waits["id"]).unwrap();
+    let waiting = s
+        .runs(r)
+        .await
+        .into_iter()
+        .find(|run| run["robot_id"] == waits["id"])
+        .unwrap();
     assert_eq!(
         (waiting["status"].as_str(), waiting["due_at"].as_str()),
         (Some("queued"), Some("2026-11-27T11:00:00.000Z"))
@@ -217,7 +246,9 @@ timing = { relative_to = { field = "UF_CALL_AT", offset_seconds = 0 } }
     let body = reply.json().to_string();
     assert_eq!(reply.status, 422, "{body}");
     assert!(
-        body.contains("its timing: `UF_CALL_AT` is not a declared deal field; declare it as a date or datetime field first"),
+        body.contains(
+            "its timing: `UF_CALL_AT` is not a declared deal field; declare it as a date or datetime field first"
+        ),
         "{body}"
     );
 }
@@ -238,9 +269,13 @@ async fn holidays_may_be_ranges(db: Db) {
         "the holidays `2027-01-08..2026-12-31` end before they start",
     );
     let timing = json!({"delay_seconds": 86_400, "working_time": true});
-    robot(&s, "NEW", json!({"plugin": "standard", "robot": "comment", "timing": timing, "properties": {"text": "next day"}}))
-        .await
-        .expect(201);
+    robot(
+        &s,
+        "NEW",
+        json!({"plugin": "standard", "robot": "comment", "timing": timing, "properties": {"text": "next day"}}),
+    )
+    .await
+    .expect(201);
     s.clock.set(at("2026-12-30T10:00:00+03:00"));
     let r = deal(&s, json!({"TITLE": "Pumps"})).await;
     // One working day after Wednesday 30 December: Monday 11 January.
@@ -253,7 +288,11 @@ async fn notifications_name_their_entity(db: Db) {
     let notify = json!({"plugin": "standard", "robot": "notify", "recipient": "responsible",
         "properties": {"text": "call the client before {=Document.UF_MEETING}"}});
     robot(&s, "NEW", notify).await.expect(201);
-    let r = deal(&s, json!({"TITLE": "Pumps", "UF_MEETING": {"datetime": "2026-11-27T15:00:00+03:00"}})).await;
+    let r = deal(
+        &s,
+        json!({"TITLE": "Pumps", "UF_MEETING": {"datetime": "2026-11-27T15:00:00+03:00"}}),
+    )
+    .await;
     s.engine.run_until_idle().await.unwrap();
     let listed = s.get("/api/notifications?user=7", &s.admin).await.expect(200);
     let id = r.id;
@@ -309,9 +348,17 @@ async fn task_deadlines_may_be_relative(db: Db) {
             ("soon".to_owned(), "2026-11-27T07:15:00.000Z".to_owned()),
         ]
     );
-    let failed = s.runs(r).await.into_iter().find(|run| run["robot_id"] == broken["id"]).unwrap();
+    let failed = s
+        .runs(r)
+        .await
+        .into_iter()
+        .find(|run| run["robot_id"] == broken["id"])
+        .unwrap();
     assert_eq!(failed["status"], "dead");
-    let message = failed["report"]["outcome"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = failed["report"]["outcome"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         message.contains("`in 2 fortnights` is neither a date-time nor a time from now"),
         "{}",
@@ -319,7 +366,61 @@ async fn task_deadlines_may_be_relative(db: Db) {
     );
 }
 
+/// Converting a lead copies to the deal only the custom fields deals
+/// declare; the run's log names those it left out.
+async fn a_converted_lead_copies_only_declared_fields(db: Db) {
+    let s = portal(db).await;
+    let leads = json!({"code": "leads", "kind": "lead", "names": {"en": "Leads"}, "stages": [
+        {"code": "NEW", "names": {}, "semantic": "in-progress"},
+        {"code": "TARGET", "names": {}, "semantic": "success"}]});
+    s.json("PUT", "/api/pipelines/leads", &s.admin, leads).await.expect(200);
+    for (code, kind) in [("UF_COUNT", "integer"), ("UF_FAIR", "text"), ("UF_MEETING", "datetime")] {
+        let decl = json!({"type": kind});
+        s.json("PUT", &format!("/api/fields/lead/{code}"), &s.admin, decl)
+            .await
+            .expect(200);
+    }
+    let convert = json!({"plugin": "standard", "robot": "convert_lead", "properties": {"deal_pipeline": "general"}});
+    s.json("POST", "/api/pipelines/leads/stages/TARGET/robots", &s.admin, convert)
+        .await
+        .expect(201);
+    let lead = json!({"kind": "lead", "pipeline": "leads", "fields": {"TITLE": "Pumps", "NAME": "Ivan",
+        "UF_COUNT": 20, "UF_FAIR": "Metalloobrabotka", "UF_MEETING": {"datetime": "2026-11-27T12:00:00Z"}}});
+    let lead = s.json("POST", "/api/entities", &s.admin, lead).await.expect(201);
+    let lead = EntityRef {
+        kind: EntityKind::Lead,
+        id: lead["id"].as_u64().unwrap(),
+    };
+    s.move_to(lead, "TARGET").await;
+    s.engine.run_until_idle().await.unwrap();
+    let run = &s.runs(lead).await[0];
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let deal: EntityRef = run["report"]["returns"]["deal"]["entity"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deal = s.entity(deal).await;
+    // Deals declare UF_COUNT and UF_MEETING (the portal's), not UF_FAIR.
+    assert_eq!(
+        deal["custom_fields"],
+        json!({"UF_COUNT": 20, "UF_MEETING": {"datetime": "2026-11-27T12:00:00.000Z"}})
+    );
+    assert_eq!(deal["fields"]["TITLE"], "Pumps");
+    let logs: Vec<&str> = (run["report"]["logs"].as_array().unwrap().iter())
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        logs,
+        [format!(
+            "not copied to the new deal deal:{}: UF_FAIR (not declared for deals)",
+            deal["id"]
+        )]
+    );
+}
+
 on_both!(
+    a_converted_lead_copies_only_declared_fields,
     task_deadlines_may_be_relative,
     notifications_name_their_entity,
     texts_read_dates_in_the_portals_zone,

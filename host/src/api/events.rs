@@ -155,7 +155,9 @@ pub(super) async fn list_notifications(
             }),
             None => None,
         };
-        let headline = name.as_ref().map_or_else(|| text.clone(), |name| format!("{name}: {text}"));
+        let headline = name
+            .as_ref()
+            .map_or_else(|| text.clone(), |name| format!("{name}: {text}"));
         listed.push(Notification {
             at: at.0,
             text,

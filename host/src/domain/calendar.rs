@@ -520,7 +520,8 @@ mod tests {
         );
         let err = |json: &str| serde_json::from_str::<Calendar>(json).unwrap_err().to_string();
         assert!(
-            err(r#"{"holidays": ["2027-01-08..2026-12-31"]}"#).contains("the holidays `2027-01-08..2026-12-31` end before they start"),
+            err(r#"{"holidays": ["2027-01-08..2026-12-31"]}"#)
+                .contains("the holidays `2027-01-08..2026-12-31` end before they start"),
         );
         assert!(err(r#"{"holidays": ["2026-01-01..2027-06-01"]}"#).contains("last more than 366 days"));
         assert!(err(r#"{"holidays": ["New Year"]}"#).contains(

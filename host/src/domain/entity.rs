@@ -372,7 +372,10 @@ mod tests {
         let entity = |fields: serde_json::Value| -> Entity {
             serde_json::from_value(serde_json::json!({"kind": "deal", "id": 12, "fields": fields})).unwrap()
         };
-        assert_eq!(entity(serde_json::json!({"TITLE": "Pumps"})).caption(), "Deal #12 Pumps");
+        assert_eq!(
+            entity(serde_json::json!({"TITLE": "Pumps"})).caption(),
+            "Deal #12 Pumps"
+        );
         assert_eq!(entity(serde_json::json!({"NAME": "Ivan"})).caption(), "Deal #12 Ivan");
         assert_eq!(entity(serde_json::json!({"TITLE": "  "})).caption(), "Deal #12");
         let lead = EntityRef {

@@ -45,7 +45,11 @@ pub const DATE_FORMAT: &str = "%d.%m.%Y";
 /// [`DATETIME_FORMAT`] (in `time_zone`), anything else as its text.
 pub fn readable(value: &Value, time_zone: Tz) -> String {
     match value {
-        Value::DateTime(at) => at.to_datetime().with_timezone(&time_zone).format(DATETIME_FORMAT).to_string(),
+        Value::DateTime(at) => at
+            .to_datetime()
+            .with_timezone(&time_zone)
+            .format(DATETIME_FORMAT)
+            .to_string(),
         Value::Date(day) => day.format(DATE_FORMAT).to_string(),
         other => other.to_string(),
     }

@@ -260,9 +260,31 @@ impl Schema {
                 let holds = serde_json::to_value(decl.value_type).unwrap_or_default();
                 let holds = holds.as_str().unwrap_or("other values");
                 let many = if decl.multiple { "a list of " } else { "" };
-                Some(format!("`{code}` holds {many}{holds} values, not one date or date-time"))
+                Some(format!(
+                    "`{code}` holds {many}{holds} values, not one date or date-time"
+                ))
             }
         }
+    }
+
+    /// Takes out of `fields`, written to a new entity of `kind` copied from
+    /// `source` (a converted lead's deal, say), the custom fields `kind`
+    /// does not declare whose values are `source`'s own under the same
+    /// code: a copy goes only where the target has such a field, as in
+    /// Bitrix24's conversion. Returns their codes. Any other undeclared
+    /// field stays, for [`Schema::conform`] to refuse.
+    pub fn drop_uncopied(&self, kind: EntityKind, fields: &mut Fields, source: &super::entity::Entity) -> Vec<String> {
+        let copied: Vec<String> = fields
+            .iter()
+            .filter(|(code, value)| {
+                code.starts_with("UF_") && self.get(kind, code).is_none() && source.field(code) == Some(*value)
+            })
+            .map(|(code, _)| code.clone())
+            .collect();
+        for code in &copied {
+            fields.remove(code);
+        }
+        copied
     }
 
     /// On creation: every required field of `kind` has a value.
@@ -329,6 +351,28 @@ mod tests {
     }
 
     #[test]
+    fn copies_go_only_where_the_target_declares_the_field() {
+        let schema = Schema::new([
+            decl(serde_json::json!({"kind": "deal", "code": "UF_SOURCE", "type": "text"})),
+            decl(serde_json::json!({"kind": "lead", "code": "UF_SOURCE", "type": "text"})),
+            decl(serde_json::json!({"kind": "lead", "code": "UF_REQUEST", "type": "text"})),
+        ]);
+        let lead: super::super::entity::Entity = serde_json::from_value(serde_json::json!({
+            "kind": "lead", "id": 3,
+            "custom_fields": {"UF_SOURCE": "fair", "UF_REQUEST": "20 pumps"}}))
+        .unwrap();
+        let mut deal = fields(serde_json::json!({
+            "TITLE": "Pumps", "UF_SOURCE": "fair", "UF_REQUEST": "20 pumps", "UF_OTHER": "set by the robot"}));
+        let dropped = schema.drop_uncopied(EntityKind::Deal, &mut deal, &lead);
+        assert_eq!(dropped, ["UF_REQUEST"]);
+        assert_eq!(
+            deal,
+            fields(serde_json::json!({"TITLE": "Pumps", "UF_SOURCE": "fair", "UF_OTHER": "set by the robot"})),
+            "a declared copy stays; a value that is no copy stays, to be refused"
+        );
+    }
+
+    #[test]
     fn robots_are_timed_by_declared_date_fields_only() {
         let schema = Schema::new([
             decl(serde_json::json!({"kind": "deal", "code": "UF_WEBINAR_AT", "type": "datetime"})),
@@ -352,7 +396,10 @@ mod tests {
             problem("UF_DAYS").unwrap(),
             "`UF_DAYS` holds a list of date values, not one date or date-time"
         );
-        assert!(schema.date_field_problem(EntityKind::Lead, "UF_DUE").is_some(), "declared for deals only");
+        assert!(
+            schema.date_field_problem(EntityKind::Lead, "UF_DUE").is_some(),
+            "declared for deals only"
+        );
     }
 
     #[test]

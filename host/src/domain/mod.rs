@@ -28,8 +28,8 @@ mod value;
 
 pub use address::{AddressClass, address_class, canonical_address};
 pub use automation::{
-    Absence, Among, Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient,
-    IfEmpty, RelativeTo, RobotBinding, Semantic, Stage, Timing, TriggerBinding, User,
+    Absence, Among, Condition, Constants, Department, DepartmentId, Directory, Fuel, IfEmpty, Op, Pipeline, Recipient,
+    RelativeTo, RobotBinding, Semantic, Stage, Timing, TriggerBinding, User,
 };
 pub use calendar::{Calendar, CalendarError, Holiday, WorkingHours};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType, World};

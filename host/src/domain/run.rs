@@ -254,9 +254,7 @@ impl NotRun {
     /// The status a run ends in for this reason.
     pub fn status(&self) -> RunStatus {
         match self {
-            NotRun::ConditionFalse { .. } | NotRun::OutsideWorkingTime | NotRun::DateEmpty { .. } => {
-                RunStatus::Skipped
-            }
+            NotRun::ConditionFalse { .. } | NotRun::OutsideWorkingTime | NotRun::DateEmpty { .. } => RunStatus::Skipped,
             _ => RunStatus::Cancelled,
         }
     }

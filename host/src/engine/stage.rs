@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, IfEmpty, Ignored, RobotBinding, RobotNote, RunStatus,
-    Semantic, Timestamp, Timing, TriggerBinding, Value, evaluate_with,
+    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, IfEmpty, Ignored, RobotBinding, RobotNote,
+    RunStatus, Semantic, Timestamp, Timing, TriggerBinding, Value, evaluate_with,
 };
 use crate::storage::{NewRun, Tx};
 

@@ -13,8 +13,8 @@ use super::effects::next_waiting;
 use super::stage;
 use super::{Engine, Result, Settings};
 use crate::domain::{
-    Effect, Entity, EntityRef, FieldValue, Fields, IfEmpty, NotRun, Outcome, Recipient, Reference, RobotBinding, RobotNote,
-    RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate_with, readable, resolve,
+    Effect, Entity, EntityRef, FieldValue, Fields, IfEmpty, LogLevel, LogLine, NotRun, Outcome, Recipient, Reference,
+    RobotBinding, RobotNote, RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate_with, readable, resolve,
 };
 use futures_util::future::join_all;
 
@@ -421,7 +421,11 @@ impl Engine {
         {
             return not_run(claim, NotRun::OutsideWorkingTime);
         }
-        if let Some(rel) = robot.timing.relative_to.as_ref().filter(|r| r.if_empty == IfEmpty::Skip)
+        if let Some(rel) = robot
+            .timing
+            .relative_to
+            .as_ref()
+            .filter(|r| r.if_empty == IfEmpty::Skip)
             && stage::date_of(&entity, &rel.field, &settings.calendar).is_none()
         {
             let field = rel.field.clone();
@@ -582,6 +586,25 @@ impl Engine {
         if !outcome.is_success() {
             let retryable = outcome.is_retryable();
             return self.fail(run.claim, report, retryable, now);
+        }
+        // A conversion's copies go only where the new entity's kind
+        // declares the field; what was left out is logged on the run.
+        for effect in &mut report.effects {
+            if let Effect::CreateEntity { id, entity: new } = effect
+                && new.parent == Some(run.entity.reference())
+            {
+                let dropped = settings.fields.drop_uncopied(id.kind, &mut new.fields, &run.entity);
+                if !dropped.is_empty() {
+                    let kind = id.kind.as_str();
+                    report.logs.push(LogLine {
+                        level: LogLevel::Info,
+                        message: format!(
+                            "not copied to the new {kind} {id}: {} (not declared for {kind}s)",
+                            dropped.join(", ")
+                        ),
+                    });
+                }
+            }
         }
         if let Err(problem) = self.check_effects(settings, &run.entity, &report.effects).await {
             let outcome = Outcome::RobotError {

@@ -385,10 +385,12 @@ impl Store {
             .map(|(at, text, kind, id)| {
                 let about = match (kind, id) {
                     (Some(kind), Some(id)) => Some(EntityRef {
-                        kind: kind.parse().map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
-                            what: "entity kind",
-                            detail: e.to_string(),
-                        })?,
+                        kind: kind
+                            .parse()
+                            .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
+                                what: "entity kind",
+                                detail: e.to_string(),
+                            })?,
                         id: id as u64,
                     }),
                     _ => None,

@@ -533,9 +533,8 @@ impl Tx {
             Some(due) => (RunStatus::Queued, Some(due)),
             None => (RunStatus::WaitingForDate, None),
         };
-        let ours = |r: &&mut NewRun| {
-            r.entity == target && r.entry_id == entry && r.robot_id == robot_id && r.status == from
-        };
+        let ours =
+            |r: &&mut NewRun| r.entity == target && r.entry_id == entry && r.robot_id == robot_id && r.status == from;
         if let Some(run) = self.pending.runs.iter_mut().find(ours) {
             run.status = status;
             if let Some(due) = due_at {

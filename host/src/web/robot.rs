@@ -18,8 +18,8 @@ use super::session::Session;
 use super::text::{Lang, Text};
 use super::{Frame, form_fields};
 use crate::domain::{
-    Among, Condition, EntityKind, FieldDecl, FieldValue, IfEmpty, Pipeline, PropertySpec, Recipient, RelativeTo, RobotBinding,
-    RobotInfo, Timing, Value, ValueType,
+    Among, Condition, EntityKind, FieldDecl, FieldValue, IfEmpty, Pipeline, PropertySpec, Recipient, RelativeTo,
+    RobotBinding, RobotInfo, Timing, Value, ValueType,
 };
 use crate::engine::Engine;
 
