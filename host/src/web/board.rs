@@ -181,6 +181,13 @@ pub fn when(timing: &Timing, lang: Lang, t: &Text) -> String {
         (None, 0) => t.immediately.to_owned(),
         (None, delay) => format!("{} {}", t.after, duration(delay, lang)),
     };
+    if timing
+        .relative_to
+        .as_ref()
+        .is_some_and(|at| at.if_empty == crate::domain::IfEmpty::Skip)
+    {
+        text = format!("{text}, {}", t.skipped_if_empty);
+    }
     if timing.after_previous && (timing.delay_seconds > 0 || timing.relative_to.is_some()) {
         text = format!("{text}, {}", t.after_previous);
     }
@@ -298,6 +305,15 @@ mod tests {
             ..Timing::default()
         };
         assert_eq!(when(&before, Lang::En, en), "1 d before UF_WEBINAR");
+        let skipped = Timing {
+            relative_to: Some(RelativeTo {
+                field: "UF_WEBINAR".into(),
+                offset_seconds: -86_400,
+                if_empty: crate::domain::IfEmpty::Skip,
+            }),
+            ..Timing::default()
+        };
+        assert_eq!(when(&skipped, Lang::En, en), "1 d before UF_WEBINAR, skipped if it is empty");
         assert_eq!(
             when(
                 &timing(r#"{"delay_seconds": 300, "skip_outside_working_time": true}"#),
