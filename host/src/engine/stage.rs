@@ -99,12 +99,13 @@ pub(super) async fn enter(
     });
     for (i, robot) in entry_robots(settings, pipeline, stage).enumerate() {
         let waiting = robot.timing.after_previous && i > 0;
-        let (status, due_at) = match waiting {
-            true => (RunStatus::Waiting, now),
-            false => match due_at(robot, now, entity, settings) {
-                Some(due) => (RunStatus::Queued, due),
-                None => (RunStatus::WaitingForDate, now),
-            },
+        let (status, due_at) = if waiting {
+            (RunStatus::Waiting, now)
+        } else if let Some(due) = due_at(robot, now, entity, settings) {
+            (RunStatus::Queued, due)
+        } else {
+            // Its date field is empty: it waits for a value.
+            (RunStatus::WaitingForDate, now)
         };
         tx.insert_run(NewRun {
             entry_id: id,

@@ -313,7 +313,10 @@ mod tests {
             }),
             ..Timing::default()
         };
-        assert_eq!(when(&skipped, Lang::En, en), "1 d before UF_WEBINAR, skipped if it is empty");
+        assert_eq!(
+            when(&skipped, Lang::En, en),
+            "1 d before UF_WEBINAR, skipped if it is empty"
+        );
         assert_eq!(
             when(
                 &timing(r#"{"delay_seconds": 300, "skip_outside_working_time": true}"#),
