@@ -158,13 +158,13 @@ def test_an_admin_sets_up_people_calendar_and_tokens(host, page):
     expect(page.get_by_role("alert")).to_contain_text("Mars/Olympus")
     page.get_by_label("Time zone").fill("Europe/Moscow")
     page.get_by_label("Working day starts").fill("10:00")
-    page.get_by_label("Holidays").fill("2026-12-31\n2027-01-01")
+    page.get_by_label("Holidays").fill("2026-11-04\n2026-12-31..2027-01-08")
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(r"/settings/calendar$"))
     calendar = host.api("GET", "/api/calendar", token).body
     assert calendar["time_zone"] == "Europe/Moscow"
     assert calendar["work_start"] == "10:00:00"
-    assert calendar["holidays"] == ["2026-12-31", "2027-01-01"]
+    assert calendar["holidays"] == ["2026-11-04", "2026-12-31..2027-01-08"]
     assert calendar["weekend"] == ["Sat", "Sun"]
 
     # A token made (shown once), listed, usable, then revoked.

@@ -342,13 +342,21 @@ async fn a_lead_magnet_form_emails_the_guide_and_follows_up(db: Db) {
 async fn a_webinar_chain_runs_around_the_webinars_date(db: Db) {
     let s = server(db).await;
     s.engine.install_standard().await.unwrap();
-    robohost_tests::declare(&s.engine, &[("deal", "UF_WEBINAR_AT", "datetime")]).await;
     let webinar = serde_json::to_value(robohost_tests::fixtures::pipeline("webinar", "deal", &["REGISTERED"])).unwrap();
     let warming = serde_json::to_value(robohost_tests::fixtures::pipeline("warming", "deal", &["NURTURE"])).unwrap();
     s.json("PUT", "/api/pipelines/webinar", &s.admin, webinar)
         .await
         .expect(200);
     s.json("PUT", "/api/pipelines/warming", &s.admin, warming)
+        .await
+        .expect(200);
+    // A robot may be timed only by a declared date field.
+    let declared = json!({"type": "datetime", "names": {"en": "Webinar at"}});
+    s.json("PUT", "/api/fields/deal/UF_WEBINAR_AT", &s.admin, declared)
+        .await
+        .expect(200);
+    let bought = json!({"type": "text", "names": {"en": "Bought"}});
+    s.json("PUT", "/api/fields/deal/UF_BOUGHT", &s.admin, bought)
         .await
         .expect(200);
     let around =

@@ -45,14 +45,7 @@ async fn portal() -> (Arc<Engine>, Arc<ManualClock>) {
     for pipeline in [general(), pipeline("shipment", "deal", &["ORDER", "SHIP"]), leads] {
         engine.put_pipeline(&pipeline).await.unwrap();
     }
-    let fields = [
-        ("deal", "UF_IN_STOCK", "boolean"),
-        ("lead", "UF_REQUEST", "text"),
-        ("contact", "UF_REQUEST", "text"),
-        ("company", "UF_REQUEST", "text"),
-        ("deal", "UF_REQUEST", "text"),
-    ];
-    robohost_tests::declare(&engine, &fields).await;
+    robohost_tests::declare(&engine, &[("deal", "UF_IN_STOCK", "boolean")]).await;
     (engine, clock)
 }
 
@@ -424,6 +417,14 @@ async fn copy_deal_copies_fields_into_another_pipeline() {
 #[tokio::test]
 async fn convert_lead_makes_a_contact_a_company_and_a_linked_deal() {
     let (engine, _) = portal().await;
+    // The request is a field of leads and of deals; the source only of leads.
+    for decl in [
+        r#"{"kind": "lead", "code": "UF_REQUEST", "type": "text"}"#,
+        r#"{"kind": "deal", "code": "UF_REQUEST", "type": "text"}"#,
+        r#"{"kind": "lead", "code": "UF_SOURCE", "type": "text"}"#,
+    ] {
+        engine.declare_field(&json(decl)).await.unwrap();
+    }
     place(
         &engine,
         "leads",
@@ -437,7 +438,7 @@ async fn convert_lead_makes_a_contact_a_company_and_a_linked_deal() {
         "lead",
         "leads",
         r#"{"TITLE": "Pumps for a plant", "NAME": "Ivan", "PHONE": "+7 900 000-00-00",
-            "COMPANY_TITLE": "Plant LLC", "UF_REQUEST": "ten pumps"}"#,
+            "COMPANY_TITLE": "Plant LLC", "UF_REQUEST": "ten pumps", "UF_SOURCE": "fair"}"#,
     )
     .await;
     engine.move_entity(lead.reference(), None, "TARGET").await.unwrap();
@@ -455,6 +456,18 @@ async fn convert_lead_makes_a_contact_a_company_and_a_linked_deal() {
     assert_eq!(
         (text(&deal, "TITLE"), text(&deal, "UF_REQUEST")),
         ("Pumps for a plant".into(), "ten pumps".into())
+    );
+    // Only fields deals declare are copied; the run says what was not.
+    assert_eq!(deal.field("UF_SOURCE"), None);
+    let logs: Vec<&str> = (run.report.as_ref().unwrap().logs.iter())
+        .map(|l| l.message.as_str())
+        .collect();
+    assert_eq!(
+        logs,
+        [format!(
+            "not copied to the new deal deal:{}: UF_SOURCE (not declared for deals)",
+            deal.id
+        )]
     );
     assert_eq!(
         (deal.pipeline.as_deref(), deal.stage.as_deref()),

@@ -170,7 +170,7 @@ pub(super) async fn get_calendar(
 #[utoipa::path(
     put, path = "/api/calendar", tag = "directory",
     request_body(content = Object, description = "Optional `time_zone` (IANA, UTC), `work_start` (09:00:00), \
-        `work_end` (18:00:00), `weekend` ([\"Sat\", \"Sun\"]), `holidays` ([\"2026-11-30\"])"),
+        `work_end` (18:00:00), `weekend` ([\"Sat\", \"Sun\"]), `holidays` ([\"2026-11-30\", \"2026-12-31..2027-01-08\"]: days or ranges)"),
     responses((status = 200, description = "The calendar as stored", body = Object)),
     security(("bearer" = ["admin"])),
 )]

@@ -1,6 +1,7 @@
 //! Events posted from outside (a call came in...) that fire triggers, and
 //! what robots sent: the outbox and users' notifications.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -99,12 +100,25 @@ pub(super) async fn post_event(
     Ok(Json(Moved { moved, fired }))
 }
 
-/// A notification robots sent a user.
+/// A notification robots sent a user, with the entity it is about.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(super) struct Notification {
     /// Milliseconds since 1970.
     at: i64,
+    /// The robot's text.
     text: String,
+    /// The entity it is about, such as `deal:12`; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "deal:12")]
+    entity: Option<String>,
+    /// That entity as people name it, such as `Deal #12 Pumps` (its kind
+    /// and number alone once it is deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Deal #12 Pumps")]
+    entity_name: Option<String>,
+    /// The text as shown: the entity's name first, such as
+    /// `Deal #12 Pumps: call the client`.
+    headline: String,
 }
 
 #[utoipa::path(
@@ -124,12 +138,35 @@ pub(super) async fn list_notifications(
         message: "`user`: name the user, such as `?user=7`".into(),
     })?;
     let found = engine.store().notifications(user).await?;
-    Ok(Json(
-        found
-            .into_iter()
-            .map(|(at, text)| Notification { at: at.0, text })
-            .collect(),
-    ))
+    let mut names: HashMap<EntityRef, String> = HashMap::new();
+    let mut listed = Vec::with_capacity(found.len());
+    for (at, text, about) in found {
+        let name = match about {
+            Some(about) => Some(match names.get(&about) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = match engine.store().entity(about).await? {
+                        Some(entity) => entity.caption(),
+                        None => about.caption(),
+                    };
+                    names.insert(about, name.clone());
+                    name
+                }
+            }),
+            None => None,
+        };
+        let headline = name
+            .as_ref()
+            .map_or_else(|| text.clone(), |name| format!("{name}: {text}"));
+        listed.push(Notification {
+            at: at.0,
+            text,
+            entity: about.map(|a| a.to_string()),
+            entity_name: name,
+            headline,
+        });
+    }
+    Ok(Json(listed))
 }
 
 #[utoipa::path(

@@ -312,6 +312,28 @@ pub struct Timing {
 pub struct RelativeTo {
     pub field: String,
     pub offset_seconds: i64,
+    /// What happens when the field is empty as the entity enters the
+    /// stage: the run waits for it to get a value (the default), or is
+    /// skipped with the reason.
+    #[serde(default, skip_serializing_if = "IfEmpty::is_wait")]
+    pub if_empty: IfEmpty,
+}
+
+/// What a robot timed relative to an empty date field does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IfEmpty {
+    /// Wait until the field gets a value, then count from it.
+    #[default]
+    Wait,
+    /// Skip the run, recording that the field was empty.
+    Skip,
+}
+
+impl IfEmpty {
+    pub fn is_wait(&self) -> bool {
+        *self == IfEmpty::Wait
+    }
 }
 
 /// A comparison of entity fields, combined with all/any.

@@ -24,7 +24,71 @@ pub struct Calendar {
     work_start: NaiveTime,
     work_end: NaiveTime,
     weekend: Vec<Weekday>,
-    holidays: Vec<NaiveDate>,
+    holidays: Vec<Holiday>,
+}
+
+/// The longest holiday range, in days: a year. A longer one is a typing
+/// mistake, and would leave the calendar searching for working time.
+const MAX_HOLIDAY_DAYS: i64 = 366;
+
+/// A holiday: one day (`2026-11-04`), or the days from `first` to `last`
+/// inclusive (`2026-12-31..2027-01-08`), as written in JSON and TOML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Holiday {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl Holiday {
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.first <= day && day <= self.last
+    }
+}
+
+impl std::str::FromStr for Holiday {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let date = |part: &str| {
+            NaiveDate::parse_from_str(part.trim(), "%Y-%m-%d").map_err(|_| {
+                format!("`{text}` is not a holiday: write a date such as 2026-12-31 or a range such as 2026-12-31..2027-01-08")
+            })
+        };
+        let (first, last) = match text.split_once("..") {
+            Some((first, last)) => (date(first)?, date(last)?),
+            None => (date(text)?, date(text)?),
+        };
+        if last < first {
+            return Err(format!("the holidays `{text}` end before they start"));
+        }
+        if (last - first).num_days() >= MAX_HOLIDAY_DAYS {
+            return Err(format!("the holidays `{text}` last more than {MAX_HOLIDAY_DAYS} days"));
+        }
+        Ok(Holiday { first, last })
+    }
+}
+
+impl TryFrom<String> for Holiday {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<Holiday> for String {
+    fn from(h: Holiday) -> String {
+        h.to_string()
+    }
+}
+
+impl std::fmt::Display for Holiday {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}..{}", self.first, self.last)
+        }
+    }
 }
 
 /// The calendar as written in JSON and TOML.
@@ -40,7 +104,7 @@ struct CalendarSpec {
     #[serde(default = "saturday_sunday")]
     weekend: Vec<Weekday>,
     #[serde(default)]
-    holidays: Vec<NaiveDate>,
+    holidays: Vec<Holiday>,
 }
 
 fn utc() -> String {
@@ -200,7 +264,7 @@ impl Calendar {
         work_start: NaiveTime,
         work_end: NaiveTime,
         weekend: Vec<Weekday>,
-        mut holidays: Vec<NaiveDate>,
+        mut holidays: Vec<Holiday>,
     ) -> Result<Self, CalendarError> {
         if work_start >= work_end {
             return Err(CalendarError::EmptyDay {
@@ -228,7 +292,14 @@ impl Calendar {
     }
 
     fn is_working_day(&self, day: NaiveDate) -> bool {
-        !self.weekend.contains(&day.weekday()) && self.holidays.binary_search(&day).is_err()
+        !self.weekend.contains(&day.weekday()) && !self.holidays.iter().any(|h| h.contains(day))
+    }
+
+    /// The first instant of `day` in this calendar's time zone (midnight,
+    /// or the first instant after a daylight-saving gap): where a date-only
+    /// field counts from.
+    pub fn start_of_day(&self, day: NaiveDate) -> Timestamp {
+        Timestamp::from_datetime(self.instant(day.and_time(NaiveTime::MIN)))
     }
 
     fn local(&self, at: Timestamp) -> NaiveDateTime {
@@ -424,6 +495,45 @@ mod tests {
         assert!(err(r#"{"work_start": "18:00:00", "work_end": "09:00:00"}"#).contains("must start before they end"));
         assert!(err(r#"{"weekend": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"]}"#).contains("no working time"));
         assert!(err(r#"{"lunch": "13:00:00"}"#).contains("unknown field `lunch`"));
+    }
+
+    #[test]
+    fn holidays_may_be_ranges() {
+        let cal: Calendar = serde_json::from_str(
+            r#"{"time_zone": "Europe/Moscow", "holidays": ["2026-12-31..2027-01-08", "2027-02-23"]}"#,
+        )
+        .unwrap();
+        assert!(!cal.is_working_time(at("2026-12-31T12:00:00+03:00")), "first day");
+        assert!(!cal.is_working_time(at("2027-01-05T12:00:00+03:00")), "inside");
+        assert!(!cal.is_working_time(at("2027-01-08T12:00:00+03:00")), "last day");
+        assert!(cal.is_working_time(at("2027-01-11T12:00:00+03:00")), "the Monday after");
+        assert!(cal.is_working_time(at("2026-12-30T12:00:00+03:00")), "the day before");
+        // Wednesday 30 December + 1 working day: Monday 11 January.
+        assert_eq!(
+            cal.add_working_days(at("2026-12-30T10:00:00+03:00"), 1).unwrap(),
+            at("2027-01-11T10:00:00+03:00")
+        );
+        // Read back as written: a single day stays a day.
+        assert_eq!(
+            serde_json::to_value(&cal).unwrap()["holidays"],
+            serde_json::json!(["2026-12-31..2027-01-08", "2027-02-23"])
+        );
+        let err = |json: &str| serde_json::from_str::<Calendar>(json).unwrap_err().to_string();
+        assert!(
+            err(r#"{"holidays": ["2027-01-08..2026-12-31"]}"#)
+                .contains("the holidays `2027-01-08..2026-12-31` end before they start"),
+        );
+        assert!(err(r#"{"holidays": ["2026-01-01..2027-06-01"]}"#).contains("last more than 366 days"));
+        assert!(err(r#"{"holidays": ["New Year"]}"#).contains(
+            "`New Year` is not a holiday: write a date such as 2026-12-31 or a range such as 2026-12-31..2027-01-08"
+        ));
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_in_the_calendars_zone() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        assert_eq!(moscow().start_of_day(day), at("2026-12-06T00:00:00+03:00"));
+        assert_eq!(Calendar::default().start_of_day(day), at("2026-12-06T00:00:00Z"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ValueError;
 use super::kind::{EntityId, EntityKind, EntityRef, UserId};
-use super::value::{FieldValue, Timestamp};
+use super::value::{FieldValue, Timestamp, Value};
 
 /// Field values by code. Ordered, so output and comparisons are stable.
 pub type Fields = BTreeMap<String, FieldValue>;
@@ -48,6 +48,21 @@ impl Entity {
     /// A standard or custom field.
     pub fn field(&self, code: &str) -> Option<&FieldValue> {
         self.fields.get(code).or_else(|| self.custom_fields.get(code))
+    }
+
+    /// The entity as people name it in a notification or a list: its kind,
+    /// number and title (else name), such as `Deal #12 Pumps`.
+    pub fn caption(&self) -> String {
+        let mut caption = self.reference().caption();
+        let title = ["TITLE", "NAME"].iter().find_map(|code| match self.field(code) {
+            Some(FieldValue::Single(Value::Text(t))) if !t.trim().is_empty() => Some(t.trim()),
+            _ => None,
+        });
+        if let Some(title) = title {
+            caption.push(' ');
+            caption.push_str(title);
+        }
+        caption
     }
 }
 
@@ -345,5 +360,28 @@ impl Cause {
             Cause::Trigger { data, .. } => data,
             _ => &NONE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entity_is_named_by_its_kind_number_and_title() {
+        let entity = |fields: serde_json::Value| -> Entity {
+            serde_json::from_value(serde_json::json!({"kind": "deal", "id": 12, "fields": fields})).unwrap()
+        };
+        assert_eq!(
+            entity(serde_json::json!({"TITLE": "Pumps"})).caption(),
+            "Deal #12 Pumps"
+        );
+        assert_eq!(entity(serde_json::json!({"NAME": "Ivan"})).caption(), "Deal #12 Ivan");
+        assert_eq!(entity(serde_json::json!({"TITLE": "  "})).caption(), "Deal #12");
+        let lead = EntityRef {
+            kind: EntityKind::Lead,
+            id: 3,
+        };
+        assert_eq!(lead.caption(), "Lead #3");
     }
 }

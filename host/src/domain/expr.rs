@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono_tz::Tz;
+
 use super::automation::{Constants, Directory};
 use super::entity::{Entity, Fields};
 use super::kind::UserId;
@@ -27,6 +29,30 @@ pub struct Scope<'a> {
     /// The data of the event whose trigger moved the entity here; empty
     /// when no trigger did.
     pub event: &'a Fields,
+    /// The portal's time zone: dates and times inside texts read in it.
+    pub time_zone: Tz,
+}
+
+/// How a date-time reads inside a text: day, month, year, hours and
+/// minutes in the portal's time zone, as Bitrix24 shows them
+/// (`06.12.2026 14:30`).
+pub const DATETIME_FORMAT: &str = "%d.%m.%Y %H:%M";
+
+/// How a date reads inside a text (`06.12.2026`).
+pub const DATE_FORMAT: &str = "%d.%m.%Y";
+
+/// A value as people read it: dates and date-times in [`DATE_FORMAT`] and
+/// [`DATETIME_FORMAT`] (in `time_zone`), anything else as its text.
+pub fn readable(value: &Value, time_zone: Tz) -> String {
+    match value {
+        Value::DateTime(at) => at
+            .to_datetime()
+            .with_timezone(&time_zone)
+            .format(DATETIME_FORMAT)
+            .to_string(),
+        Value::Date(day) => day.format(DATE_FORMAT).to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// What one expression refers to.
@@ -101,7 +127,8 @@ pub fn check(value: &FieldValue) -> Result<Vec<Reference>, ExprError> {
 ///
 /// A text that is exactly one expression keeps the referenced value's type;
 /// a text mixing literal text and expressions stays text, with user names
-/// in place of user ids because people read these texts.
+/// in place of user ids and dates and times as people read them
+/// ([`readable`]), because people read these texts.
 ///
 /// An absent entity field or returned value is Empty, as in Bitrix24; an
 /// unknown global constant or robot key is an error, as is bad syntax.
@@ -267,7 +294,7 @@ fn resolve_text(text: &str, scope: &Scope) -> Result<FieldValue, ExprError> {
         match piece {
             Piece::Text(literal) => out.push_str(literal),
             Piece::Expr(reference) => {
-                out.push_str(&display(&lookup(reference, scope)?, scope.directory));
+                out.push_str(&display(&lookup(reference, scope)?, scope));
             }
         }
     }
@@ -323,11 +350,12 @@ fn known<'k>(names: impl Iterator<Item = &'k String>) -> String {
     }
 }
 
-/// A value as it reads inside a text: empty is nothing, users by name.
-fn display(value: &FieldValue, directory: &Directory) -> String {
+/// A value as it reads inside a text: empty is nothing, users by name,
+/// dates and times [`readable`].
+fn display(value: &FieldValue, scope: &Scope) -> String {
     let one = |value: &Value| match value {
-        Value::User(id) => user_name(directory, *id),
-        other => other.to_string(),
+        Value::User(id) => user_name(scope.directory, *id),
+        other => readable(other, scope.time_zone),
     };
     match value {
         FieldValue::Empty => String::new(),

@@ -242,6 +242,51 @@ impl Schema {
         conformed
     }
 
+    /// Why a robot on `kind`'s pipeline may not be timed relative to
+    /// `code`, if it may not: a custom field must be declared as a date or
+    /// date-time. Standard fields (`DATE_CREATE`, `CLOSEDATE`...) are the
+    /// CRM's own and pass.
+    pub fn date_field_problem(&self, kind: EntityKind, code: &str) -> Option<String> {
+        if !code.starts_with("UF_") {
+            return None;
+        }
+        match self.get(kind, code) {
+            None => Some(format!(
+                "`{code}` is not a declared {} field; declare it as a date or datetime field first",
+                kind.as_str()
+            )),
+            Some(decl) if matches!(decl.value_type, ValueType::Date | ValueType::Datetime) && !decl.multiple => None,
+            Some(decl) => {
+                let holds = serde_json::to_value(decl.value_type).unwrap_or_default();
+                let holds = holds.as_str().unwrap_or("other values");
+                let many = if decl.multiple { "a list of " } else { "" };
+                Some(format!(
+                    "`{code}` holds {many}{holds} values, not one date or date-time"
+                ))
+            }
+        }
+    }
+
+    /// Takes out of `fields`, written to a new entity of `kind` copied from
+    /// `source` (a converted lead's deal, say), the custom fields `kind`
+    /// does not declare whose values are `source`'s own under the same
+    /// code: a copy goes only where the target has such a field, as in
+    /// Bitrix24's conversion. Returns their codes. Any other undeclared
+    /// field stays, for [`Schema::conform`] to refuse.
+    pub fn drop_uncopied(&self, kind: EntityKind, fields: &mut Fields, source: &super::entity::Entity) -> Vec<String> {
+        let copied: Vec<String> = fields
+            .iter()
+            .filter(|(code, value)| {
+                code.starts_with("UF_") && self.get(kind, code).is_none() && source.field(code) == Some(*value)
+            })
+            .map(|(code, _)| code.clone())
+            .collect();
+        for code in &copied {
+            fields.remove(code);
+        }
+        copied
+    }
+
     /// On creation: every required field of `kind` has a value.
     pub fn check_required(&self, kind: EntityKind, fields: &Fields) -> Result<(), FieldError> {
         let mut required: Vec<&FieldDecl> = self.of(kind).filter(|d| d.required).collect();
@@ -303,6 +348,58 @@ mod tests {
             .conform(EntityKind::Deal, &mut fields(spec))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn copies_go_only_where_the_target_declares_the_field() {
+        let schema = Schema::new([
+            decl(serde_json::json!({"kind": "deal", "code": "UF_SOURCE", "type": "text"})),
+            decl(serde_json::json!({"kind": "lead", "code": "UF_SOURCE", "type": "text"})),
+            decl(serde_json::json!({"kind": "lead", "code": "UF_REQUEST", "type": "text"})),
+        ]);
+        let lead: super::super::entity::Entity = serde_json::from_value(serde_json::json!({
+            "kind": "lead", "id": 3,
+            "custom_fields": {"UF_SOURCE": "fair", "UF_REQUEST": "20 pumps"}}))
+        .unwrap();
+        let mut deal = fields(serde_json::json!({
+            "TITLE": "Pumps", "UF_SOURCE": "fair", "UF_REQUEST": "20 pumps", "UF_OTHER": "set by the robot"}));
+        let dropped = schema.drop_uncopied(EntityKind::Deal, &mut deal, &lead);
+        assert_eq!(dropped, ["UF_REQUEST"]);
+        assert_eq!(
+            deal,
+            fields(serde_json::json!({"TITLE": "Pumps", "UF_SOURCE": "fair", "UF_OTHER": "set by the robot"})),
+            "a declared copy stays; a value that is no copy stays, to be refused"
+        );
+    }
+
+    #[test]
+    fn robots_are_timed_by_declared_date_fields_only() {
+        let schema = Schema::new([
+            decl(serde_json::json!({"kind": "deal", "code": "UF_WEBINAR_AT", "type": "datetime"})),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_DUE", "type": "date"})),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_COUNT", "type": "integer"})),
+            decl(serde_json::json!({"kind": "deal", "code": "UF_DAYS", "type": "date", "multiple": true})),
+        ]);
+        let problem = |code| schema.date_field_problem(EntityKind::Deal, code);
+        assert_eq!(problem("UF_WEBINAR_AT"), None);
+        assert_eq!(problem("UF_DUE"), None);
+        assert_eq!(problem("CLOSEDATE"), None, "a standard field is the CRM's own");
+        assert_eq!(
+            problem("UF_MISSING").unwrap(),
+            "`UF_MISSING` is not a declared deal field; declare it as a date or datetime field first"
+        );
+        assert_eq!(
+            problem("UF_COUNT").unwrap(),
+            "`UF_COUNT` holds integer values, not one date or date-time"
+        );
+        assert_eq!(
+            problem("UF_DAYS").unwrap(),
+            "`UF_DAYS` holds a list of date values, not one date or date-time"
+        );
+        assert!(
+            schema.date_field_problem(EntityKind::Lead, "UF_DUE").is_some(),
+            "declared for deals only"
+        );
     }
 
     #[test]

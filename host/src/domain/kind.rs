@@ -64,6 +64,14 @@ pub struct EntityRef {
     pub id: EntityId,
 }
 
+impl EntityRef {
+    /// Its kind and number as people read them, such as `Deal #12`.
+    pub fn caption(&self) -> String {
+        let kind = self.kind.as_str();
+        format!("{}{} #{}", kind[..1].to_uppercase(), &kind[1..], self.id)
+    }
+}
+
 impl fmt::Display for EntityRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind.as_str(), self.id)

@@ -28,16 +28,16 @@ mod value;
 
 pub use address::{AddressClass, address_class, canonical_address};
 pub use automation::{
-    Absence, Among, Condition, Constants, Department, DepartmentId, Directory, Fuel, Op, Pipeline, Recipient,
+    Absence, Among, Condition, Constants, Department, DepartmentId, Directory, Fuel, IfEmpty, Op, Pipeline, Recipient,
     RelativeTo, RobotBinding, Semantic, Stage, Timing, TriggerBinding, User,
 };
-pub use calendar::{Calendar, CalendarError, WorkingHours};
+pub use calendar::{Calendar, CalendarError, Holiday, WorkingHours};
 pub use catalog::{Choice, Localized, PropertySpec, RobotInfo, TriggerInfo, ValueType, World};
 pub use condition::{ConditionError, Verdict, evaluate, evaluate_with};
 pub use digest::Digest;
 pub use entity::{Author, Capability, Cause, Channel, Effect, Entity, Fields, Message, NewEntity};
 pub use error::ValueError;
-pub use expr::{ExprError, Reference, Scope, check, resolve};
+pub use expr::{DATE_FORMAT, DATETIME_FORMAT, ExprError, Reference, Scope, check, readable, resolve};
 pub use field::{FieldDecl, FieldError, Schema};
 pub use form::{FORM_SUBMITTED, FormSpec, Submission, read_submission};
 pub use grant::{

@@ -22,6 +22,9 @@ use super::value::Timestamp;
 pub enum RunStatus {
     /// Waits for the previous robot of its stage to finish.
     Waiting,
+    /// Waits for the date field its robot is timed by to get a value
+    /// (`relative_to` with `if_empty: wait`); then due from it.
+    WaitingForDate,
     /// Due at its time.
     Queued,
     /// A worker holds it.
@@ -42,6 +45,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Waiting => "waiting",
+            RunStatus::WaitingForDate => "waiting-for-date",
             RunStatus::Queued => "queued",
             RunStatus::Leased => "leased",
             RunStatus::Succeeded => "succeeded",
@@ -52,8 +56,9 @@ impl RunStatus {
         }
     }
 
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
         RunStatus::Waiting,
+        RunStatus::WaitingForDate,
         RunStatus::Queued,
         RunStatus::Leased,
         RunStatus::Succeeded,
@@ -240,13 +245,16 @@ pub enum NotRun {
     /// The run came due outside working time and its robot runs only in
     /// it (the run is skipped).
     OutsideWorkingTime,
+    /// The robot is timed relative to a date field the entity left empty,
+    /// and its admin chose to skip it then (`if_empty: skip`).
+    DateEmpty { field: String },
 }
 
 impl NotRun {
     /// The status a run ends in for this reason.
     pub fn status(&self) -> RunStatus {
         match self {
-            NotRun::ConditionFalse { .. } | NotRun::OutsideWorkingTime => RunStatus::Skipped,
+            NotRun::ConditionFalse { .. } | NotRun::OutsideWorkingTime | NotRun::DateEmpty { .. } => RunStatus::Skipped,
             _ => RunStatus::Cancelled,
         }
     }
@@ -261,6 +269,7 @@ impl fmt::Display for NotRun {
             NotRun::RobotDisabled { because } => write!(f, "the robot is disabled: {because}"),
             NotRun::ConditionFalse { because } => write!(f, "condition is false: {because}"),
             NotRun::OutsideWorkingTime => f.write_str("it came due outside working time"),
+            NotRun::DateEmpty { field } => write!(f, "the date field `{field}` it is timed by is empty"),
         }
     }
 }

@@ -13,7 +13,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{Engine, EngineError, Handler, Installed, Result, invalid};
-use crate::domain::{Among, Directory, Pipeline, Recipient, RobotBinding, Timing, TriggerBinding, check};
+use crate::domain::{
+    Among, Directory, EntityKind, Pipeline, Recipient, RobotBinding, Schema, Timing, TriggerBinding, check,
+};
 use crate::runtime::Plugin;
 
 /// The longest code that becomes a database key (a trigger's code, a
@@ -183,6 +185,15 @@ fn check_timing(timing: &Timing) -> Option<Refusal> {
     }
 }
 
+/// Why a robot on a pipeline of `kind` may not be timed as `timing` says
+/// by the custom fields `fields` declares, if it may not: relative to an
+/// undeclared `UF_` field, or one that holds no date.
+pub(super) fn date_field_refusal(fields: &Schema, kind: EntityKind, timing: &Timing) -> Option<Refusal> {
+    let relative = timing.relative_to.as_ref()?;
+    let problem = fields.date_field_problem(kind, &relative.field)?;
+    Some(Refusal::field("timing.relative_to.field", problem))
+}
+
 /// Checks a robot binding against the robot's catalog entry: the robot
 /// exists, every property is known, every required one is given.
 fn check_against_catalog(robot: &RobotBinding, plugin: &Plugin) -> Vec<Refusal> {
@@ -307,8 +318,20 @@ impl Engine {
     /// (field, problem) pairs naming the fields as the API does: what a
     /// form shows next to each field.
     pub fn robot_problems(&self, robot: &RobotBinding) -> Vec<(String, String)> {
-        let (_, refusals) = self.check_robot(&self.settings().pipelines, robot);
+        let refusals = self.check_placed_robot(robot);
         refusals.iter().map(|r| (r.field_name(), r.to_string())).collect()
+    }
+
+    /// [`Engine::check_robot`] on the portal's pipelines, and the date field
+    /// a robot is timed by must be one the portal declares
+    /// ([`date_field_refusal`]; a template checks its own declarations).
+    pub(super) fn check_placed_robot(&self, robot: &RobotBinding) -> Vec<Refusal> {
+        let settings = self.settings();
+        let (pipeline, mut refusals) = self.check_robot(&settings.pipelines, robot);
+        if let Some(pipeline) = pipeline {
+            refusals.extend(date_field_refusal(&settings.fields, pipeline.kind, &robot.timing));
+        }
+        refusals
     }
 
     /// Every reason `trigger` cannot be placed, as [`Engine::robot_problems`].

@@ -23,6 +23,31 @@ pub(super) struct FieldChange {
     pub responsible: Option<u64>,
 }
 
+/// Queues the runs of the entity's stage entry that waited for a date field
+/// now given a value, due from it.
+async fn release_dated(
+    tx: &mut Tx,
+    settings: &Settings,
+    entity: &Entity,
+    entry: u64,
+    changed: &[String],
+    now: Timestamp,
+) -> Result<()> {
+    let (Some(pipeline), Some(stage)) = (entity.pipeline.as_deref(), entity.stage.as_deref()) else {
+        return Ok(());
+    };
+    for robot in stage::entry_robots(settings, pipeline, stage) {
+        let Some(rel) = &robot.timing.relative_to else { continue };
+        if !changed.contains(&rel.field) {
+            continue;
+        }
+        if let Some(due) = stage::due_at(robot, now, entity, settings) {
+            tx.release_dated(entity.reference(), entry, robot.id, due).await?;
+        }
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Changes fields (an empty value removes one) and the responsible.
     /// Then fires the triggers with code [`UPDATED`] for the entity, so a
@@ -106,8 +131,8 @@ impl Engine {
         let (fields, mut custom) = stage::split_custom(change.fields);
         custom.extend(change.custom_fields);
         settings.fields.conform(target.kind, &mut custom)?;
-        let codes: Vec<&String> = fields.keys().chain(custom.keys()).collect();
-        let mut data = json!({ "fields": codes });
+        let changed: Vec<String> = fields.keys().chain(custom.keys()).cloned().collect();
+        let mut data = json!({ "fields": changed });
         by.mark(&mut data);
         tx.insert_event(target, "updated", &data, now);
         stage::set_fields(&mut entity.fields, fields);
@@ -118,6 +143,9 @@ impl Engine {
         entity.updated_at = now;
         tx.put_entity(&entity, entry).await?;
         self.completed(tx, settings, &entity, now).await?;
+        if let Some(entry) = entry {
+            release_dated(tx, settings, &entity, entry, &changed, now).await?;
+        }
         Ok(entity)
     }
 

@@ -35,6 +35,7 @@ impl Engine {
         let Some((entity, _)) = tx.entity_for_update(target).await? else {
             return Ok(());
         };
+        // Its date field may still be empty: then it waits for that.
         let due = due_at(next, now, &entity, settings);
         tx.release_waiting(target, entry, next.id, due).await?;
         Ok(())

@@ -290,8 +290,7 @@ impl Engine {
     /// Places a robot on a stage, if [`Engine::check_robot`] finds nothing
     /// against it. Returns its id.
     pub async fn add_robot(&self, robot: &RobotBinding) -> Result<u64> {
-        let (_, refusals) = self.check_robot(&self.settings().pipelines, robot);
-        binding::first(refusals)?;
+        binding::first(self.check_placed_robot(robot))?;
         self.configure(async |tx| tx.add_robot(robot).await).await
     }
 
@@ -300,8 +299,7 @@ impl Engine {
     /// the new binding.
     pub async fn replace_robot(&self, robot: &RobotBinding) -> Result<()> {
         robot_on(&self.settings(), &robot.pipeline, &robot.stage, robot.id)?;
-        let (_, refusals) = self.check_robot(&self.settings().pipelines, robot);
-        binding::first(refusals)?;
+        binding::first(self.check_placed_robot(robot))?;
         let found = self.configure(async |tx| tx.replace_robot(robot).await).await?;
         if !found {
             return Err(robot_missing(&robot.pipeline, &robot.stage, robot.id));

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{EngineError, Result, Settings, invalid};
 use crate::domain::{
-    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, Ignored, RobotBinding, RobotNote, RunStatus,
-    Semantic, Timestamp, Timing, TriggerBinding, Value, evaluate_with,
+    Author, Calendar, Cause, Entity, EntityKind, FieldValue, Fields, IfEmpty, Ignored, RobotBinding, RobotNote,
+    RunStatus, Semantic, Timestamp, Timing, TriggerBinding, Value, evaluate_with,
 };
 use crate::storage::{NewRun, Tx};
 
@@ -101,8 +101,11 @@ pub(super) async fn enter(
         let waiting = robot.timing.after_previous && i > 0;
         let (status, due_at) = if waiting {
             (RunStatus::Waiting, now)
+        } else if let Some(due) = due_at(robot, now, entity, settings) {
+            (RunStatus::Queued, due)
         } else {
-            (RunStatus::Queued, due_at(robot, now, entity, settings))
+            // Its date field is empty: it waits for a value.
+            (RunStatus::WaitingForDate, now)
         };
         tx.insert_run(NewRun {
             entry_id: id,
@@ -130,32 +133,41 @@ pub(super) fn is_completed(entity: &Entity) -> bool {
 }
 
 /// When `robot` is due, counting from `from`; working time by the calendar
-/// of the person it is addressed to ([`Settings::calendar_for`]).
-pub(super) fn due_at(robot: &RobotBinding, from: Timestamp, entity: &Entity, settings: &Settings) -> Timestamp {
+/// of the person it is addressed to ([`Settings::calendar_for`]). `None`
+/// when it is timed relative to a date field the entity leaves empty and
+/// waits for it (`if_empty: wait`); with `if_empty: skip` it is due at
+/// `from`, and the worker skips it with the reason.
+pub(super) fn due_at(robot: &RobotBinding, from: Timestamp, entity: &Entity, settings: &Settings) -> Option<Timestamp> {
     let calendar = settings.calendar_for(robot, entity);
-    timed(&robot.timing, from, entity, &calendar)
+    let base = match &robot.timing.relative_to {
+        None => from,
+        Some(rel) => match date_of(entity, &rel.field, &settings.calendar) {
+            Some(at) => Timestamp(at.0 + rel.offset_seconds * 1000),
+            None if rel.if_empty == IfEmpty::Skip => return Some(from),
+            None => return None,
+        },
+    };
+    Some(timed(&robot.timing, base, &calendar))
 }
 
-/// When a robot with `timing` is due, counting from `from`.
-fn timed(timing: &Timing, from: Timestamp, entity: &Entity, calendar: &Calendar) -> Timestamp {
-    let base = timing
-        .relative_to
-        .as_ref()
-        .and_then(|rel| {
-            // `DATE_CREATE` is when the entity was created, as in Bitrix24.
-            let created = Value::DateTime(entity.created_at);
-            let value = match rel.field.as_str() {
-                "DATE_CREATE" => &created,
-                field => entity.field(field)?.single()?,
-            };
-            let at = match value {
-                Value::DateTime(t) => *t,
-                Value::Date(d) => Timestamp::from_datetime(d.and_hms_opt(0, 0, 0)?.and_utc()),
-                _ => return None,
-            };
-            Some(Timestamp(at.0 + rel.offset_seconds * 1000))
-        })
-        .unwrap_or(from);
+/// The instant a date or date-time field of `entity` holds: a date counts
+/// from midnight in the portal's time zone. `None` when it is empty or not
+/// a date. `DATE_CREATE` is when the entity was created, as in Bitrix24.
+pub(super) fn date_of(entity: &Entity, field: &str, portal: &Calendar) -> Option<Timestamp> {
+    let created = Value::DateTime(entity.created_at);
+    let value = match field {
+        "DATE_CREATE" => &created,
+        field => entity.field(field)?.single()?,
+    };
+    match value {
+        Value::DateTime(t) => Some(*t),
+        Value::Date(d) => Some(portal.start_of_day(*d)),
+        _ => None,
+    }
+}
+
+/// When a robot with `timing` is due, counting from `base`.
+fn timed(timing: &Timing, base: Timestamp, calendar: &Calendar) -> Timestamp {
     let delay = chrono::Duration::seconds(timing.delay_seconds as i64);
     const DAY: u64 = 86_400;
     if timing.working_time {

@@ -124,6 +124,11 @@ impl Known {
         if let (Some(kind), Some(condition)) = (kind, &robot.condition) {
             self.check_condition(kind, condition, problems);
         }
+        if let Some(refusal) =
+            kind.and_then(|kind| super::binding::date_field_refusal(&self.fields, kind, &robot.timing))
+        {
+            problems.push(format!("its timing: {refusal}"));
+        }
     }
 
     fn check_field(&self, kind: EntityKind, field: &str, user: &str, problems: &mut Vec<String>) {

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::effects::next_waiting;
+use super::stage;
 use super::{Engine, Result, Settings};
 use crate::domain::{
-    Effect, Entity, EntityRef, FieldValue, Fields, NotRun, Outcome, Recipient, Reference, RobotBinding, RobotNote,
-    RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate_with, resolve,
+    Effect, Entity, EntityRef, FieldValue, Fields, IfEmpty, LogLevel, LogLine, NotRun, Outcome, Recipient, Reference,
+    RobotBinding, RobotNote, RunReport, RunStatus, Scope, Timestamp, Value, check, evaluate_with, readable, resolve,
 };
 use futures_util::future::join_all;
 
@@ -420,6 +421,16 @@ impl Engine {
         {
             return not_run(claim, NotRun::OutsideWorkingTime);
         }
+        if let Some(rel) = robot
+            .timing
+            .relative_to
+            .as_ref()
+            .filter(|r| r.if_empty == IfEmpty::Skip)
+            && stage::date_of(&entity, &rel.field, &settings.calendar).is_none()
+        {
+            let field = rel.field.clone();
+            return not_run(claim, NotRun::DateEmpty { field });
+        }
         if let Some(condition) = &robot.condition {
             match evaluate_with(condition, &entity, claim.cause.event()) {
                 Ok(verdict) if !verdict.passed => {
@@ -501,6 +512,7 @@ impl Engine {
             constants: &settings.constants,
             returns,
             event,
+            time_zone: settings.calendar.time_zone(),
         };
         let mut properties = Fields::new();
         let info = match &installed.handler {
@@ -520,7 +532,7 @@ impl Engine {
             // gave: `{=Document.X}` of an option field is its code.
             let spec = info.and_then(|info| info.properties.iter().find(|p| &p.code == code));
             if spec.is_some_and(|p| p.value_type == crate::domain::ValueType::Text) {
-                value = as_text(value);
+                value = as_text(value, scope.time_zone);
             }
             properties.insert(code.clone(), value);
         }
@@ -575,6 +587,25 @@ impl Engine {
             let retryable = outcome.is_retryable();
             return self.fail(run.claim, report, retryable, now);
         }
+        // A conversion's copies go only where the new entity's kind
+        // declares the field; what was left out is logged on the run.
+        for effect in &mut report.effects {
+            if let Effect::CreateEntity { id, entity: new } = effect
+                && new.parent == Some(run.entity.reference())
+            {
+                let dropped = settings.fields.drop_uncopied(id.kind, &mut new.fields, &run.entity);
+                if !dropped.is_empty() {
+                    let kind = id.kind.as_str();
+                    report.logs.push(LogLine {
+                        level: LogLevel::Info,
+                        message: format!(
+                            "not copied to the new {kind} {id}: {} (not declared for {kind}s)",
+                            dropped.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
         if let Err(problem) = self.check_effects(settings, &run.entity, &report.effects).await {
             let outcome = Outcome::RobotError {
                 code: "effect-refused".into(),
@@ -614,10 +645,10 @@ impl Engine {
 }
 
 /// A value as text: each value written as it reads.
-fn as_text(value: FieldValue) -> FieldValue {
+fn as_text(value: FieldValue, time_zone: chrono_tz::Tz) -> FieldValue {
     let text = |v: Value| match v {
         Value::Text(t) => Value::Text(t),
-        other => Value::Text(other.to_string()),
+        other => Value::Text(readable(&other, time_zone)),
     };
     match value {
         FieldValue::Single(v) => FieldValue::Single(text(v)),

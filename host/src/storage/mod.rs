@@ -379,9 +379,35 @@ impl Store {
     }
 
     /// Notifications to a user, oldest first.
-    pub async fn notifications(&self, user: u64) -> Result<Vec<(Timestamp, String)>> {
-        let rows: Vec<(i64, String)> = on!(&*self.db, c => sqlx::query_as("SELECT at, text FROM notifications WHERE user_id = $1 ORDER BY id").bind(user as i64).fetch_all(c).await)?;
-        Ok(rows.into_iter().map(|(at, text)| (Timestamp(at), text)).collect())
+    pub async fn notifications(&self, user: u64) -> Result<Vec<(Timestamp, String, Option<EntityRef>)>> {
+        let rows: Vec<(i64, String, Option<String>, Option<i64>)> = on!(&*self.db, c => sqlx::query_as("SELECT at, text, about_kind, about_id FROM notifications WHERE user_id = $1 ORDER BY id").bind(user as i64).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|(at, text, kind, id)| {
+                let about = match (kind, id) {
+                    (Some(kind), Some(id)) => Some(EntityRef {
+                        kind: kind
+                            .parse()
+                            .map_err(|e: crate::domain::ValueError| StoreError::Corrupt {
+                                what: "entity kind",
+                                detail: e.to_string(),
+                            })?,
+                        id: id as u64,
+                    }),
+                    _ => None,
+                };
+                Ok((Timestamp(at), text, about))
+            })
+            .collect()
+    }
+
+    /// The notifications robots sent about an entity, oldest first: (at,
+    /// user, text, run).
+    pub async fn notifications_about(&self, target: EntityRef) -> Result<Vec<(Timestamp, u64, String, Option<u64>)>> {
+        let rows: Vec<(i64, i64, String, Option<i64>)> = on!(&*self.db, c => sqlx::query_as("SELECT at, user_id, text, run_id FROM notifications WHERE about_kind = $1 AND about_id = $2 ORDER BY id").bind(target.kind.as_str()).bind(target.id as i64).fetch_all(c).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, user, text, run)| (Timestamp(at), user as u64, text, run.map(|r| r as u64)))
+            .collect())
     }
 
     /// Events of an entity, oldest first: (event, data).

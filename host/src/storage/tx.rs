@@ -209,7 +209,7 @@ impl Tx {
         ).bind(id).fetch_all(&mut **t).await)?;
         // One statement per number of attempts, which the report repeats.
         let attempts: Vec<i64> = on!(&mut self.conn, t => sqlx::query_scalar(
-            "SELECT DISTINCT attempts FROM runs WHERE robot_id = $1 AND status IN ('waiting', 'queued')"
+            "SELECT DISTINCT attempts FROM runs WHERE robot_id = $1 AND status IN ('waiting', 'waiting-for-date', 'queued')"
         ).bind(id).fetch_all(&mut **t).await)?;
         for attempt in attempts {
             let report = to_json(&RunReport::not_run(
@@ -218,7 +218,7 @@ impl Tx {
                 NotRun::RobotRemoved,
             ));
             on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'cancelled', finished_at = $1, report = $2 \
-                WHERE robot_id = $3 AND attempts = $4 AND status IN ('waiting', 'queued')")
+                WHERE robot_id = $3 AND attempts = $4 AND status IN ('waiting', 'waiting-for-date', 'queued')")
                 .bind(at.0).bind(&report).bind(id).bind(attempt).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         }
         on!(&mut self.conn, t => sqlx::query("DELETE FROM robots WHERE id = $1").bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))?;
@@ -426,7 +426,10 @@ impl Tx {
     ) -> Result<()> {
         let ours = |r: &NewRun| r.entity == target && r.entry_id == entry;
         for run in self.pending.runs.iter_mut().filter(|r| ours(r)) {
-            if matches!(run.status, RunStatus::Waiting | RunStatus::Queued) {
+            if matches!(
+                run.status,
+                RunStatus::Waiting | RunStatus::WaitingForDate | RunStatus::Queued
+            ) {
                 run.status = RunStatus::Cancelled;
                 run.finished_at = Some(at);
                 run.report = Some(RunReport::not_run(robot(run.robot_id), 0, NotRun::LeftStage));
@@ -444,7 +447,7 @@ impl Tx {
         let (kind, id) = (target.kind.as_str(), target.id as i64);
         on!(&mut self.conn, t => sqlx::query("UPDATE stage_entries SET left_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry = $4")
             .bind(at.0).bind(kind).bind(id).bind(entry as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
-        let cancelled: Vec<(i64, i64, i64, Option<String>)> = on!(&mut self.conn, t => sqlx::query_as("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND status IN ('waiting', 'queued') RETURNING id, robot_id, attempts, report")
+        let cancelled: Vec<(i64, i64, i64, Option<String>)> = on!(&mut self.conn, t => sqlx::query_as("UPDATE runs SET status = 'cancelled', finished_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND status IN ('waiting', 'waiting-for-date', 'queued') RETURNING id, robot_id, attempts, report")
             .bind(at.0).bind(kind).bind(id).bind(entry as i64).fetch_all(&mut **t).await)?;
         if cancelled.is_empty() {
             return Ok(());
@@ -522,24 +525,57 @@ impl Tx {
             .execute(&mut **t).await.map(|r| r.rows_affected()))?)
     }
 
-    /// Queues the waiting run of `robot_id` in a stage entry, due at `due_at`.
+    /// Queues the waiting run of `robot_id` in a stage entry, due at
+    /// `due_at`; with no due time (its date field is empty), it waits for
+    /// the date instead.
     pub async fn release_waiting(
+        &mut self,
+        target: EntityRef,
+        entry: u64,
+        robot_id: u64,
+        due_at: Option<Timestamp>,
+    ) -> Result<()> {
+        self.requeue(target, entry, robot_id, RunStatus::Waiting, due_at).await
+    }
+
+    /// Queues the run of `robot_id` in a stage entry that waits for its date
+    /// field, due at `due_at`.
+    pub async fn release_dated(
         &mut self,
         target: EntityRef,
         entry: u64,
         robot_id: u64,
         due_at: Timestamp,
     ) -> Result<()> {
-        let waiting = |r: &&mut NewRun| {
-            r.entity == target && r.entry_id == entry && r.robot_id == robot_id && r.status == RunStatus::Waiting
+        self.requeue(target, entry, robot_id, RunStatus::WaitingForDate, Some(due_at))
+            .await
+    }
+
+    /// Moves the run of `robot_id` in a stage entry from `from` to queued at
+    /// `due_at`, or to waiting for its date without one.
+    async fn requeue(
+        &mut self,
+        target: EntityRef,
+        entry: u64,
+        robot_id: u64,
+        from: RunStatus,
+        due_at: Option<Timestamp>,
+    ) -> Result<()> {
+        let (status, due_at) = match due_at {
+            Some(due) => (RunStatus::Queued, Some(due)),
+            None => (RunStatus::WaitingForDate, None),
         };
-        if let Some(run) = self.pending.runs.iter_mut().find(waiting) {
-            run.status = RunStatus::Queued;
-            run.due_at = due_at;
+        let ours =
+            |r: &&mut NewRun| r.entity == target && r.entry_id == entry && r.robot_id == robot_id && r.status == from;
+        if let Some(run) = self.pending.runs.iter_mut().find(ours) {
+            run.status = status;
+            if let Some(due) = due_at {
+                run.due_at = due;
+            }
             return Ok(());
         }
-        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = 'queued', due_at = $1 WHERE kind = $2 AND entity_id = $3 AND entry_id = $4 AND robot_id = $5 AND status = 'waiting'")
-            .bind(due_at.0).bind(target.kind.as_str()).bind(target.id as i64).bind(entry as i64).bind(robot_id as i64).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        on!(&mut self.conn, t => sqlx::query("UPDATE runs SET status = $1, due_at = COALESCE($2, due_at) WHERE kind = $3 AND entity_id = $4 AND entry_id = $5 AND robot_id = $6 AND status = $7")
+            .bind(status.as_str()).bind(due_at.map(|d| d.0)).bind(target.kind.as_str()).bind(target.id as i64).bind(entry as i64).bind(robot_id as i64).bind(from.as_str()).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

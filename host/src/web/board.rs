@@ -51,6 +51,7 @@ fn verdict(run: Option<&Run>, t: &Text) -> Verdict {
         RunStatus::Queued => ("waiting", t.waiting, format!("{} {}", t.until, run.due_at)),
         RunStatus::Leased => ("waiting", t.waiting, t.running.to_owned()),
         RunStatus::Waiting => ("waiting", t.waiting, t.for_previous.to_owned()),
+        RunStatus::WaitingForDate => ("waiting", t.waiting, t.for_date.to_owned()),
         RunStatus::Skipped => ("skipped", t.skipped, reason()),
         RunStatus::Cancelled => ("cancelled", t.cancelled, reason()),
     };
@@ -180,6 +181,13 @@ pub fn when(timing: &Timing, lang: Lang, t: &Text) -> String {
         (None, 0) => t.immediately.to_owned(),
         (None, delay) => format!("{} {}", t.after, duration(delay, lang)),
     };
+    if timing
+        .relative_to
+        .as_ref()
+        .is_some_and(|at| at.if_empty == crate::domain::IfEmpty::Skip)
+    {
+        text = format!("{text}, {}", t.skipped_if_empty);
+    }
     if timing.after_previous && (timing.delay_seconds > 0 || timing.relative_to.is_some()) {
         text = format!("{text}, {}", t.after_previous);
     }
@@ -292,10 +300,23 @@ mod tests {
             relative_to: Some(RelativeTo {
                 field: "UF_WEBINAR".into(),
                 offset_seconds: -86_400,
+                if_empty: crate::domain::IfEmpty::Wait,
             }),
             ..Timing::default()
         };
         assert_eq!(when(&before, Lang::En, en), "1 d before UF_WEBINAR");
+        let skipped = Timing {
+            relative_to: Some(RelativeTo {
+                field: "UF_WEBINAR".into(),
+                offset_seconds: -86_400,
+                if_empty: crate::domain::IfEmpty::Skip,
+            }),
+            ..Timing::default()
+        };
+        assert_eq!(
+            when(&skipped, Lang::En, en),
+            "1 d before UF_WEBINAR, skipped if it is empty"
+        );
         assert_eq!(
             when(
                 &timing(r#"{"delay_seconds": 300, "skip_outside_working_time": true}"#),

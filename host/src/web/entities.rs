@@ -17,7 +17,7 @@ use super::session::Session;
 use super::text::Text;
 use super::{Frame, page};
 use crate::api::{ApiError, Role};
-use crate::domain::{Directory, Entity, EntityRef, FieldValue, Semantic, Timestamp};
+use crate::domain::{Directory, Entity, EntityRef, FieldValue, Semantic, Timestamp, readable};
 use crate::engine::Engine;
 
 /// Entities shown per kanban column.
@@ -165,11 +165,12 @@ pub async fn entity(
         let entity = store.entity(reference).await?;
         let events = store.events(reference).await?;
         let comments = store.comments(reference).await?;
+        let notes = store.notifications_about(reference).await?;
         let runs = store.runs(Some(reference), 200).await?;
-        Ok::<_, crate::storage::StoreError>((entity, events, comments, runs))
+        Ok::<_, crate::storage::StoreError>((entity, events, comments, notes, runs))
     };
-    let (entity, events, comments, runs) = match read.await {
-        Ok((Some(entity), events, comments, runs)) => (entity, events, comments, runs),
+    let (entity, events, comments, notes, runs) = match read.await {
+        Ok((Some(entity), events, comments, notes, runs)) => (entity, events, comments, notes, runs),
         Ok((None, ..)) => return super::not_found(&session),
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -194,8 +195,16 @@ pub async fn entity(
             .map_or(String::new(), |s| stage_name(Some(p), s));
         (format!("/board/{p}?entity={reference}"), format!("{name} · {stage}"))
     });
+    // Dates and times as people read them, in the portal's zone.
     let fields = (entity.fields.iter().chain(&entity.custom_fields))
-        .map(|(code, value)| (code.clone(), value.to_string()))
+        .map(|(code, value)| {
+            let shown = match value {
+                FieldValue::Single(v) => readable(v, zone),
+                FieldValue::List(vs) => vs.iter().map(|v| readable(v, zone)).collect::<Vec<_>>().join(", "),
+                FieldValue::Empty => String::new(),
+            };
+            (code.clone(), shown)
+        })
         .collect();
     let mut timeline: Vec<(i64, Line)> = events
         .iter()
@@ -214,6 +223,20 @@ pub async fn entity(
         let line = Line {
             at: local(at, zone),
             what: format!("{}: {text}", t.comment),
+            by,
+            by_link,
+        };
+        timeline.push((at.0, line));
+    }
+    for (at, user, text, run) in notes {
+        let (by, by_link) = match run {
+            Some(run) => (format!("{} #{run}", t.robot_run), Some(format!("/runs/{run}"))),
+            None => (String::new(), None),
+        };
+        let to = user_name(&directory, Some(user));
+        let line = Line {
+            at: local(at, zone),
+            what: format!("{} {to}: {text}", t.notification_to),
             by,
             by_link,
         };

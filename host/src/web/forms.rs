@@ -191,10 +191,15 @@ pub fn problem_of(error: crate::engine::EngineError) -> (String, String) {
 
 /// A property's or constant's text as a value of its type. Text holding an
 /// expression stays text: the expression gives the value when the robot
-/// runs.
+/// runs; so does a time from the run ("in 15 minutes", "через 2 рабочих
+/// дня") for a date-time, which the robot counts when it runs.
 pub fn typed(value_type: ValueType, choices: &[Choice], text: &str, t: &Text) -> Result<Value, String> {
     if text.contains("{=") {
         return Ok(Value::Text(text.to_owned()));
+    }
+    let lower = text.trim_start().to_lowercase();
+    if value_type == ValueType::Datetime && (lower.starts_with("in ") || lower.starts_with("через ")) {
+        return Ok(Value::Text(text.trim().to_owned()));
     }
     let tagged = |tag: &str| Value::from_json(&serde_json::json!({ tag: text })).map_err(|e| e.to_string());
     match value_type {

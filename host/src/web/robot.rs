@@ -18,8 +18,8 @@ use super::session::Session;
 use super::text::{Lang, Text};
 use super::{Frame, form_fields};
 use crate::domain::{
-    Among, Condition, EntityKind, FieldDecl, FieldValue, Pipeline, PropertySpec, Recipient, RelativeTo, RobotBinding,
-    RobotInfo, Timing, Value, ValueType,
+    Among, Condition, EntityKind, FieldDecl, FieldValue, IfEmpty, Pipeline, PropertySpec, Recipient, RelativeTo,
+    RobotBinding, RobotInfo, Timing, Value, ValueType,
 };
 use crate::engine::Engine;
 
@@ -349,6 +349,10 @@ fn binding_fields(binding: &RobotBinding, info: &RobotInfo) -> Vec<(String, Stri
     };
     fields.push((RECIPIENT.into(), recipient));
     let timing = &binding.timing;
+    let if_empty = match timing.relative_to.as_ref().map(|at| at.if_empty) {
+        Some(IfEmpty::Skip) => "skip",
+        _ => "wait",
+    };
     let (when, seconds, field, direction) = match (&timing.relative_to, timing.delay_seconds) {
         _ if timing.schedule.is_some() => ("schedule", 0, String::new(), "after"),
         (Some(at), _) => {
@@ -379,6 +383,7 @@ fn binding_fields(binding: &RobotBinding, info: &RobotInfo) -> Vec<(String, Stri
         ("unit".into(), unit.into()),
         ("date_field".into(), field),
         ("direction".into(), direction.into()),
+        ("if_empty".into(), if_empty.into()),
         ("after_previous".into(), check(timing.after_previous)),
         ("schedule".into(), timing.schedule.clone().unwrap_or_default()),
         ("working".into(), working.into()),
@@ -490,6 +495,11 @@ fn read_form(
                         -offset
                     } else {
                         offset
+                    },
+                    if_empty: if value(fields, "if_empty") == "skip" {
+                        IfEmpty::Skip
+                    } else {
+                        IfEmpty::Wait
                     },
                 });
             }
@@ -658,6 +668,12 @@ async fn robot_form(
             .choices(vec![
                 ("after".into(), t.after_the_date.into()),
                 ("before".into(), t.before_the_date.into()),
+            ]),
+        Input::new("if_empty", t.if_empty, "select")
+            .value(posted("if_empty"))
+            .choices(vec![
+                ("wait".into(), t.if_empty_wait.into()),
+                ("skip".into(), t.if_empty_skip.into()),
             ]),
         Input::new("schedule", t.schedule_label, "text")
             .value(posted("schedule"))
@@ -882,6 +898,15 @@ mod tests {
                 relative_to: Some(RelativeTo {
                     field: "UF_WEBINAR".into(),
                     offset_seconds: -86_400,
+                    if_empty: IfEmpty::Wait,
+                }),
+                ..Timing::default()
+            },
+            Timing {
+                relative_to: Some(RelativeTo {
+                    field: "UF_WEBINAR".into(),
+                    offset_seconds: 3_600,
+                    if_empty: IfEmpty::Skip,
                 }),
                 ..Timing::default()
             },

@@ -11,10 +11,12 @@
 //! takes several, a list or departments, which the host narrows to those
 //! present, and the robot picks one in turn or at random.
 
+mod relative;
+
 use robohost_sdk::effects::{self, Channel};
 use robohost_sdk::{
     Capability, Choice, Context, EntityKind, EntityRef, Failure, FieldValue, Property, Returns, Robot, RobotInfo,
-    Timestamp, UserId, Value, crm,
+    Timestamp, UserId, Value, calendar, crm,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -45,12 +47,60 @@ fn text_values(value: &FieldValue) -> impl Iterator<Item = &str> {
     })
 }
 
-/// A moment `hours` from now, or the property `at` when set.
+/// The property `at` when set: a date-time, or a time relative to the run
+/// ("in 15 minutes", "in 2 working days", see [`relative`]); else a moment
+/// `hours` from now, when that is set.
 fn moment(cx: &Context, at: &str, hours: &str) -> Result<Option<Timestamp>, Failure> {
+    if let Some(FieldValue::Single(Value::Text(text))) = cx.property(at) {
+        let Some((amount, unit)) = relative::parse(text) else {
+            return Err(Failure::bad_property(
+                at,
+                format!(
+                    "`{text}` is neither a date-time nor a time from now such as `in 15 minutes`, `in 2 hours` or `in 2 working days`"
+                ),
+            ));
+        };
+        return from_now(cx, amount, unit).map(Some);
+    }
     if let Some(at) = cx.opt_datetime(at)? {
         return Ok(Some(at));
     }
     Ok(cx.opt_integer(hours)?.map(|h| cx.now() + h * HOUR_MS))
+}
+
+/// `amount` of `unit` after the run's start; working days and hours by the
+/// portal's calendar.
+fn from_now(cx: &Context, amount: i64, unit: relative::Unit) -> Result<Timestamp, Failure> {
+    use relative::Unit;
+    const MINUTE_MS: i64 = 60_000;
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    let now = cx.now();
+    Ok(match unit {
+        Unit::Minutes => now + amount * MINUTE_MS,
+        Unit::Hours => now + amount * HOUR_MS,
+        Unit::Days => now + amount * DAY_MS,
+        Unit::Weeks => now + amount * 7 * DAY_MS,
+        Unit::WorkingHours => calendar::add_working_time(now, (amount * HOUR_MS) as u64)?,
+        Unit::WorkingDays => {
+            // The same time of day, from the next working moment, on the
+            // `amount`-th working day after it: a day is a working one when
+            // that time of it is working time.
+            let start = calendar::next_working_moment(now)?;
+            let (mut at, mut left) = (start, amount);
+            let mut steps = 0;
+            while left > 0 {
+                at += DAY_MS;
+                steps += 1;
+                if steps > 3 * 366 + amount {
+                    return Err(Failure::new("no_working_time", "the calendar has no working day ahead"));
+                }
+                if calendar::is_working_time(at)? {
+                    left -= 1;
+                }
+            }
+            at
+        }
+    })
 }
 
 /// The address for a message: the property `to`, else the entity's field
@@ -122,7 +172,12 @@ fn task_properties(robot: RobotInfo, wait_by_default: bool) -> RobotInfo {
             "Co-executors",
             "Соисполнители",
         ))
-        .property(named(Property::datetime("deadline"), "Deadline", "Крайний срок"))
+        .capability(Capability::Calendar)
+        .property(
+            named(Property::datetime("deadline"), "Deadline", "Крайний срок")
+                .description("en", "A date-time, or a time from the run: in 15 minutes, in 2 hours, in 2 working days.")
+                .description("ru", "Дата и время или срок от запуска: через 15 минут, через 2 часа, через 2 рабочих дня."),
+        )
         .property(named(
             Property::integer("deadline_hours"),
             "Deadline in hours from now",
@@ -282,7 +337,12 @@ fn schedule_properties(robot: RobotInfo) -> RobotInfo {
         .property(named(Property::text("subject").required(), "Subject", "Тема"))
         .property(named(Property::text("description"), "Description", "Описание"))
         .property(recipient())
-        .property(named(Property::datetime("start"), "Start", "Начало"))
+        .capability(Capability::Calendar)
+        .property(
+            named(Property::datetime("start"), "Start", "Начало")
+                .description("en", "A date-time, or a time from the run: in 15 minutes, in 2 hours, in 2 working days.")
+                .description("ru", "Дата и время или срок от запуска: через 15 минут, через 2 часа, через 2 рабочих дня."),
+        )
         .property(named(
             Property::integer("start_hours"),
             "Start in hours from now",

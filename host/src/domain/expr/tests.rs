@@ -55,6 +55,7 @@ fn resolves_in(entity: &Entity, input: &str, expected: &str) {
         constants: &constants,
         returns: &returns,
         event: &event,
+        time_zone: chrono_tz::Europe::Moscow,
     };
     let actual = match resolve(&value(input), &scope) {
         Ok(resolved) => resolved.to_json().to_string(),
@@ -102,6 +103,38 @@ fn a_lone_expression_keeps_its_type() {
         (r#""{=Event.ORDER}""#, "null"),
     ] {
         resolves(input, expected);
+    }
+}
+
+#[test]
+fn dates_and_times_read_in_the_portals_zone() {
+    let mut entity = entity();
+    entity
+        .custom_fields
+        .insert("UF_MEETING".into(), value(r#"{"datetime": "2026-12-06T11:30:00Z"}"#));
+    entity
+        .custom_fields
+        .insert("UF_DUE".into(), value(r#"{"date": "2026-12-31"}"#));
+    entity
+        .custom_fields
+        .insert("UF_LATE".into(), value(r#"{"datetime": "2026-12-06T22:05:00Z"}"#));
+    for (input, expected) in [
+        // Moscow is UTC+3: 11:30Z is 14:30 there.
+        (
+            r#""Meeting at {=Document.UF_MEETING}""#,
+            r#""Meeting at 06.12.2026 14:30""#,
+        ),
+        (r#""Pay by {=Document.UF_DUE}""#, r#""Pay by 31.12.2026""#),
+        // 22:05Z is the next day in Moscow.
+        (r#""Late: {=Document.UF_LATE}""#, r#""Late: 07.12.2026 01:05""#),
+        (r#""Created {=Document.DATE_CREATE}""#, r#""Created 25.11.2026 12:00""#),
+        // Alone, a date-time keeps its type: a robot gets the instant.
+        (
+            r#""{=Document.UF_MEETING}""#,
+            r#"{"datetime":"2026-12-06T11:30:00.000Z"}"#,
+        ),
+    ] {
+        resolves_in(&entity, input, expected);
     }
 }
 
