@@ -50,6 +50,7 @@ macro_rules! on {
 mod accounts;
 mod inbound;
 mod jobs;
+mod templates;
 mod runs;
 mod tx;
 
