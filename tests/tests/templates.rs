@@ -238,7 +238,10 @@ async fn templates_install_and_export_over_http(db: Db) {
     assert_eq!(listed[0]["version"], "1.0.0");
     assert_eq!(listed[0]["installed_at"], s.engine.now().0);
     assert_eq!(listed[0]["pipelines"], serde_json::json!(["general", "shipment"]));
-    assert_eq!(listed[0]["fields"], serde_json::json!(["deal.UF_IN_STOCK", "deal.UF_PAYMENT"]));
+    assert_eq!(
+        listed[0]["fields"],
+        serde_json::json!(["deal.UF_IN_STOCK", "deal.UF_PAYMENT"])
+    );
     assert_eq!(listed[0]["constants"], serde_json::json!(["Clerk"]));
     assert_eq!(listed[0]["robots"].as_object().unwrap().len(), 3, "{listed}");
     assert_eq!(listed[0]["triggers"].as_object().unwrap().len(), 1, "{listed}");
@@ -395,15 +398,19 @@ async fn a_newer_version_adds_what_it_adds_and_keeps_what_the_admin_changed(db: 
     engine.install_template(SAMPLE).await.unwrap();
     // The admin rewords the shipment notice.
     let mut notice = engine.store().robots_at("shipment", "ORDER").await.unwrap().remove(0);
-    notice
-        .properties
-        .insert("text".into(), FieldValue::Single(Value::Text("Order the goods today".into())));
+    notice.properties.insert(
+        "text".into(),
+        FieldValue::Single(Value::Text("Order the goods today".into())),
+    );
     engine.replace_robot(&notice).await.unwrap();
     let task_id = engine.store().robots_at("general", "CONTRACT").await.unwrap()[0].id;
     let trigger = engine.store().all_triggers().await.unwrap();
 
     let v2 = sample_1_1();
-    assert!(v2.contains("DELIVERY") && v2.contains("Courier") && !v2.contains("incoming_call"), "{v2}");
+    assert!(
+        v2.contains("DELIVERY") && v2.contains("Courier") && !v2.contains("incoming_call"),
+        "{v2}"
+    );
     let report = engine.install_template(&v2).await.unwrap();
     assert_eq!(report.previous_version.as_deref(), Some("1.0.0"));
     assert_eq!(report.version, "1.1.0");
@@ -418,9 +425,15 @@ async fn a_newer_version_adds_what_it_adds_and_keeps_what_the_admin_changed(db: 
     );
     assert_eq!(report.updated, ["robot standard.task at general/CONTRACT"]);
     assert_eq!(report.kept, ["robot standard.notify at shipment/ORDER"]);
-    assert_eq!(report.removed_from_template, ["trigger general/CONTRACT/incoming_call#1"]);
+    assert_eq!(
+        report.removed_from_template,
+        ["trigger general/CONTRACT/incoming_call#1"]
+    );
     assert_eq!((report.robots_added, report.triggers_added), (1, 0));
-    assert!(report.pipelines_created.is_empty() && report.pipelines_kept.is_empty(), "{report:?}");
+    assert!(
+        report.pipelines_created.is_empty() && report.pipelines_kept.is_empty(),
+        "{report:?}"
+    );
     assert_eq!(report.to_bind, ["Clerk", "Courier"]);
 
     let general = engine.store().pipeline("general").await.unwrap().unwrap();
@@ -439,7 +452,11 @@ async fn a_newer_version_adds_what_it_adds_and_keeps_what_the_admin_changed(db: 
         "the admin's wording is kept"
     );
     assert_eq!(engine.store().robots_at("general", "DELIVERY").await.unwrap().len(), 1);
-    assert_eq!(engine.store().all_triggers().await.unwrap(), trigger, "the trigger stays");
+    assert_eq!(
+        engine.store().all_triggers().await.unwrap(),
+        trigger,
+        "the trigger stays"
+    );
     let fields = engine.store().custom_fields().await.unwrap();
     assert!(fields.iter().any(|f| f.code == "UF_DELIVERY_DATE"), "{fields:?}");
 
@@ -462,7 +479,10 @@ async fn a_newer_version_adds_what_it_adds_and_keeps_what_the_admin_changed(db: 
     assert!(report.added.is_empty() && report.updated.is_empty(), "{report:?}");
     assert_eq!(report.kept, ["robot standard.task at general/CONTRACT"]);
     let task = &engine.store().robots_at("general", "CONTRACT").await.unwrap()[0];
-    assert_eq!(task.properties["title"], FieldValue::Single(Value::Text("Our contract".into())));
+    assert_eq!(
+        task.properties["title"],
+        FieldValue::Single(Value::Text("Our contract".into()))
+    );
 
     // The older 1.1.0 again is refused, and changes nothing.
     let Err(EngineError::Template(problems)) = engine.install_template(&v2).await else {
@@ -486,7 +506,10 @@ async fn a_stage_the_admin_removed_is_not_brought_back(db: Db) {
     let general = engine.store().pipeline("general").await.unwrap().unwrap();
     let stages: Vec<&str> = general.stages.iter().map(|s| s.code.as_str()).collect();
     assert_eq!(stages, ["NEW", "CONTRACT", "DELIVERY"]);
-    assert!(report.added.contains(&"stage general/DELIVERY".to_owned()), "{report:?}");
+    assert!(
+        report.added.contains(&"stage general/DELIVERY".to_owned()),
+        "{report:?}"
+    );
 }
 
 async fn constants_are_bound_only_to_values_of_their_type(db: Db) {
@@ -503,8 +526,13 @@ async fn constants_are_bound_only_to_values_of_their_type(db: Db) {
     let put = |code: &'static str, value: serde_json::Value| {
         let s = &s;
         async move {
-            s.json("PUT", &format!("/api/constants/{code}"), &s.admin, serde_json::json!({ "value": value }))
-                .await
+            s.json(
+                "PUT",
+                &format!("/api/constants/{code}"),
+                &s.admin,
+                serde_json::json!({ "value": value }),
+            )
+            .await
         }
     };
     put("Clerk", serde_json::json!("Olga")).await.error(
@@ -527,10 +555,7 @@ async fn constants_are_bound_only_to_values_of_their_type(db: Db) {
     );
     let constants = s.get("/api/constants", &s.admin).await.expect(200);
     assert_eq!(constants, serde_json::json!({}), "nothing was bound");
-    s.engine
-        .put_user(&json(r#"{"id": 7, "name": "Olga"}"#))
-        .await
-        .unwrap();
+    s.engine.put_user(&json(r#"{"id": 7, "name": "Olga"}"#)).await.unwrap();
     put("Clerk", serde_json::json!({ "user": 7 })).await.expect(200);
     put("Greeting", serde_json::json!("Hello")).await.expect(200);
     put("Clerk", serde_json::Value::Null).await.expect(200);
@@ -550,11 +575,17 @@ async fn robots_use_constants_only_where_their_type_fits(db: Db) {
         .await
         .expect(200);
     let path = "/api/pipelines/general/stages/NEW/robots";
-    let robot = |recipient: serde_json::Value, properties: serde_json::Value| {
-        serde_json::json!({ "plugin": "standard", "robot": "task", "recipient": recipient, "properties": properties })
-    };
+    let robot = |recipient: serde_json::Value, properties: serde_json::Value| serde_json::json!({ "plugin": "standard", "robot": "task", "recipient": recipient, "properties": properties });
     let refused = s
-        .json("POST", path, &s.admin, robot(serde_json::json!({ "constant": "Greeting" }), serde_json::json!({ "title": "Hi" })))
+        .json(
+            "POST",
+            path,
+            &s.admin,
+            robot(
+                serde_json::json!({ "constant": "Greeting" }),
+                serde_json::json!({ "title": "Hi" }),
+            ),
+        )
         .await;
     refused.error(
         422,
@@ -563,14 +594,19 @@ async fn robots_use_constants_only_where_their_type_fits(db: Db) {
         "constant `Greeting` is declared as text, not a user: a robot is addressed to a user",
     );
     let observers = serde_json::json!({ "title": "Hi", "observers": ["{=GlobalConst.Greeting}"] });
-    s.json("POST", path, &s.admin, robot(serde_json::json!("responsible"), observers))
-        .await
-        .error(
-            422,
-            "invalid",
-            Some("properties.observers"),
-            "constant `Greeting` is declared as text; this property takes user",
-        );
+    s.json(
+        "POST",
+        path,
+        &s.admin,
+        robot(serde_json::json!("responsible"), observers),
+    )
+    .await
+    .error(
+        422,
+        "invalid",
+        Some("properties.observers"),
+        "constant `Greeting` is declared as text; this property takes user",
+    );
     let inside = serde_json::json!({ "title": "Hi", "deadline_hours": "1{=GlobalConst.Clerk}" });
     s.json("POST", path, &s.admin, robot(serde_json::json!("responsible"), inside))
         .await
@@ -582,14 +618,22 @@ async fn robots_use_constants_only_where_their_type_fits(db: Db) {
         );
     // Where the types fit: a user constant as observer and in a title.
     let fits = serde_json::json!({ "title": "For {=GlobalConst.Clerk}: {=GlobalConst.Greeting}", "observers": ["{=GlobalConst.Clerk}"] });
-    s.json("POST", path, &s.admin, robot(serde_json::json!({ "constant": "Clerk" }), fits))
-        .await
-        .expect(201);
+    s.json(
+        "POST",
+        path,
+        &s.admin,
+        robot(serde_json::json!({ "constant": "Clerk" }), fits),
+    )
+    .await
+    .expect(201);
 
     // In a template, both are problems on the robot's line.
     let engine = standard_portal(db).await;
     let bad = with_text
-        .replace(r#"recipient = { constant = "Clerk" }"#, r#"recipient = { constant = "Greeting" }"#)
+        .replace(
+            r#"recipient = { constant = "Clerk" }"#,
+            r#"recipient = { constant = "Greeting" }"#,
+        )
         .replace(
             "properties = { text = \"Order the goods\" }",
             "properties = { text = \"Order the goods\", recipient = \"{=GlobalConst.Greeting}\" }",
@@ -675,17 +719,24 @@ async fn robot_references_in_a_template_survive_install_and_export(db: Db) {
 
     // A portal's own robots get ids on export: `robot1`, ...
     let own = standard_portal(db).await;
-    own.put_pipeline(&engine.store().pipeline("sales").await.unwrap().unwrap()).await.unwrap();
+    own.put_pipeline(&engine.store().pipeline("sales").await.unwrap().unwrap())
+        .await
+        .unwrap();
     let mut task = robots[0].clone();
     task.id = 0;
     let id = own.add_robot(&task).await.unwrap();
     let mut comment = robots[1].clone();
     comment.id = 0;
     let text = format!("Made {{=Robot.{id}.task}}");
-    comment.properties.insert("text".into(), FieldValue::Single(Value::Text(text)));
+    comment
+        .properties
+        .insert("text".into(), FieldValue::Single(Value::Text(text)));
     own.add_robot(&comment).await.unwrap();
     let exported = own.export_template("own", "1.0.0").await.unwrap();
-    assert!(exported.contains("id = \"robot1\"") && exported.contains("{=Robot.robot1.task}"), "{exported}");
+    assert!(
+        exported.contains("id = \"robot1\"") && exported.contains("{=Robot.robot1.task}"),
+        "{exported}"
+    );
     let into = standard_portal(db).await;
     into.install_template(&exported).await.unwrap();
     assert_eq!(into.export_template("own", "1.0.0").await.unwrap(), exported);
@@ -695,8 +746,11 @@ async fn robot_references_a_template_cannot_resolve_are_refused(db: Db) {
     let engine = standard_portal(db).await;
     let bad = CHAINED
         .replace("{=Robot.prepare.task}", "{=Robot.7.task} {=Robot.later.task}")
-        .replace(r#"id = "prepare""#, r#"id = "prepare"
-"#);
+        .replace(
+            r#"id = "prepare""#,
+            r#"id = "prepare"
+"#,
+        );
     let Err(EngineError::Template(problems)) = engine.install_template(&bad).await else {
         panic!("the template was accepted");
     };

@@ -43,10 +43,20 @@ impl From<InstalledTemplate> for TemplateListing {
                 .filter(|p| !t.foreign.contains(&p.code))
                 .map(|p| p.code.clone())
                 .collect(),
-            fields: t.fields.iter().map(|f| format!("{}.{}", f.kind.as_str(), f.code)).collect(),
+            fields: t
+                .fields
+                .iter()
+                .map(|f| format!("{}.{}", f.kind.as_str(), f.code))
+                .collect(),
             constants: t.constants.iter().map(|c| c.code.clone()).collect(),
-            robots: (t.robots.iter()).filter(|(_, r)| placed(r.id)).map(|(k, r)| (k.clone(), r.id)).collect(),
-            triggers: (t.triggers.iter()).filter(|(_, r)| placed(r.id)).map(|(k, r)| (k.clone(), r.id)).collect(),
+            robots: (t.robots.iter())
+                .filter(|(_, r)| placed(r.id))
+                .map(|(k, r)| (k.clone(), r.id))
+                .collect(),
+            triggers: (t.triggers.iter())
+                .filter(|(_, r)| placed(r.id))
+                .map(|(k, r)| (k.clone(), r.id))
+                .collect(),
             code: t.code,
             version: t.version,
             installed_at: t.installed_at.0,

@@ -239,7 +239,10 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
     let parts = |v: &str| v.trim().split(['.', '-']).map(str::to_owned).collect::<Vec<_>>();
     let (a, b) = (parts(a), parts(b));
     for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).map_or("0", String::as_str), b.get(i).map_or("0", String::as_str));
+        let (x, y) = (
+            a.get(i).map_or("0", String::as_str),
+            b.get(i).map_or("0", String::as_str),
+        );
         let order = match (x.parse::<u64>(), y.parse::<u64>()) {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => x.cmp(y),
@@ -403,7 +406,13 @@ mod tests {
         let again = Template::parse(&template.to_toml()).unwrap();
         assert_eq!(again.robots[0].get_ref(), template.robots[0].get_ref());
         assert_eq!(again.robots[1].get_ref(), template.robots[1].get_ref());
-        assert!(template.to_toml().contains("[[robots]]\nid = \"call1\"\npipeline = \"p\""), "{}", template.to_toml());
+        assert!(
+            template
+                .to_toml()
+                .contains("[[robots]]\nid = \"call1\"\npipeline = \"p\""),
+            "{}",
+            template.to_toml()
+        );
     }
 
     #[test]
@@ -416,7 +425,10 @@ mod tests {
         let problem = Template::parse(&numeric).unwrap_err();
         assert_eq!(problem.line, 6, "{problem}");
         assert!(problem.message.contains("expected a string"), "{problem}");
-        let wrong = TWO.replace("stage = \"S\"\nplugin = \"standard\"\nrobot = \"call\"", "stage = 5\nplugin = \"standard\"\nrobot = \"call\"");
+        let wrong = TWO.replace(
+            "stage = \"S\"\nplugin = \"standard\"\nrobot = \"call\"",
+            "stage = 5\nplugin = \"standard\"\nrobot = \"call\"",
+        );
         let problem = Template::parse(&wrong).unwrap_err();
         assert_eq!((problem.line, problem.column), (8, 9), "{problem}");
     }
@@ -436,7 +448,12 @@ mod tests {
             ])
         );
         assert_eq!(referenced_robots(&value), ["call1", "7"]);
-        assert_eq!(rename_robots(&FieldValue::Single(Value::Text("{=Robot.a".into())), &|_| Some("b".into())), FieldValue::Single(Value::Text("{=Robot.a".into())));
+        assert_eq!(
+            rename_robots(&FieldValue::Single(Value::Text("{=Robot.a".into())), &|_| Some(
+                "b".into()
+            )),
+            FieldValue::Single(Value::Text("{=Robot.a".into()))
+        );
     }
 
     #[test]

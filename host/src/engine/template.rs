@@ -487,9 +487,8 @@ fn robot_reference_problems(template: &Template, text: &str) -> Vec<Problem> {
         }
         if let Some(key) = &robot.key {
             if !is_local_id(key) {
-                let message = format!(
-                    "{name}: id `{key}` is not a name of letters, digits, `_` and `-` (and not only digits)"
-                );
+                let message =
+                    format!("{name}: id `{key}` is not a name of letters, digits, `_` and `-` (and not only digits)");
                 problems.push(at(spanned.span(), message));
             } else if earlier.iter().any(|(k, _, _)| k == key) {
                 problems.push(at(spanned.span(), format!("{name}: id `{key}` is given to two robots")));

@@ -50,8 +50,8 @@ macro_rules! on {
 mod accounts;
 mod inbound;
 mod jobs;
-mod templates;
 mod runs;
+mod templates;
 mod tx;
 
 pub use accounts::{StoredAccount, StoredSession};

@@ -19,8 +19,9 @@ use pending::{CommentRow, EntryRow, EventRow, Held, MessageRow, NotificationRow,
 use super::{Backend, Result, rows, to_json};
 use super::{NewRun, StoredPackage, StoredPlugin};
 use crate::domain::{
-    Calendar, Channel, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue, InstalledTemplate,
-    Message, NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp, TriggerBinding, User,
+    Calendar, Channel, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue,
+    InstalledTemplate, Message, NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp,
+    TriggerBinding, User,
 };
 
 /// Bind parameters per statement, within both backends' limits.

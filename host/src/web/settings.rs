@@ -136,7 +136,12 @@ async fn settings_page(
     let templates = installed
         .into_iter()
         .map(|i| {
-            let when = i.installed_at.to_datetime().with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string();
+            let when = i
+                .installed_at
+                .to_datetime()
+                .with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
             (i.code, lang.pick(&i.names, "").to_owned(), i.version, when)
         })
         .collect();

@@ -93,7 +93,8 @@ impl Engine {
         };
         let mut tx = self.store.begin().await?;
         self.apply_fields(&mut tx, template, &before, &portal, report).await?;
-        self.apply_constants(&mut tx, template, &before, &portal, report).await?;
+        self.apply_constants(&mut tx, template, &before, &portal, report)
+            .await?;
         let ours = apply_pipelines(&mut tx, template, &before, &mut after, &portal, report).await?;
         apply_robots(&mut tx, template, &before, &mut after, &portal, &ours, report).await?;
         apply_triggers(&mut tx, template, &before, &mut after, &portal, &ours, report).await?;
@@ -119,7 +120,9 @@ impl Engine {
             match (earlier, now) {
                 (None, None) => {
                     tx.declare_field(field).await?;
-                    report.fields_declared.push(format!("{}.{}", field.kind.as_str(), field.code));
+                    report
+                        .fields_declared
+                        .push(format!("{}.{}", field.kind.as_str(), field.code));
                     report.added.push(name);
                 }
                 (None, Some(_)) => {}
@@ -132,7 +135,11 @@ impl Engine {
             }
         }
         for field in &before.fields {
-            if !template.fields.iter().any(|f| f.get_ref().kind == field.kind && f.get_ref().code == field.code) {
+            if !template
+                .fields
+                .iter()
+                .any(|f| f.get_ref().kind == field.kind && f.get_ref().code == field.code)
+            {
                 (report.removed_from_template).push(format!("field {}.{}", field.kind.as_str(), field.code));
             }
         }
@@ -259,7 +266,9 @@ fn merge_pipeline(declared: &Pipeline, earlier: &Pipeline, now: &Pipeline, repor
     }
     for stage in &earlier.stages {
         if declared.stage(&stage.code).is_none() {
-            report.removed_from_template.push(format!("stage {code}/{}", stage.code));
+            report
+                .removed_from_template
+                .push(format!("stage {code}/{}", stage.code));
         }
     }
     merged
@@ -288,7 +297,10 @@ async fn apply_robots(
         for value in binding.properties.values_mut() {
             *value = rename_robots(value, &|local| ids.get(local).cloned());
         }
-        let place = format!("{}.{} at {}/{}", binding.plugin, binding.robot, binding.pipeline, binding.stage);
+        let place = format!(
+            "{}.{} at {}/{}",
+            binding.plugin, binding.robot, binding.pipeline, binding.stage
+        );
         let name = match &robot.key {
             Some(key) => format!("robot {key} ({place})"),
             None => format!("robot {place}"),
@@ -297,7 +309,9 @@ async fn apply_robots(
         let id = match earlier {
             None if !placeable(ours, &binding.pipeline, &binding.stage) => {
                 if ours.contains_key(&binding.pipeline) {
-                    report.kept.push(format!("{name} (its stage was removed from the portal)"));
+                    report
+                        .kept
+                        .push(format!("{name} (its stage was removed from the portal)"));
                 }
                 0
             }
