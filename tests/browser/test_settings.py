@@ -108,11 +108,12 @@ def test_an_admin_installs_a_template_and_binds_its_constant(host, page, tmp_pat
     )
     page.get_by_label("Template file").set_input_files(str(newer))
     page.get_by_role("button", name="Install").click()
-    expect(page.get_by_role("status")).to_contain_text("service 1.1.0 (1.0.0 →)")
+    expect(page.get_by_role("status")).to_contain_text("service 1.0.0 → 1.1.0")
     expect(page.get_by_role("status")).to_contain_text("Added: stage service/WAIT")
     expect(page.locator('tr[data-template="service"] .version')).to_have_text("1.1.0")
     stages = [s["code"] for s in host.api("GET", "/api/pipelines", token).body[0]["stages"]]
     assert stages == ["NEW", "WAIT", "DONE"], stages
+    screenshot(page, "template-upgrade")
 
 
 def test_an_admin_sets_up_people_calendar_and_tokens(host, page):
