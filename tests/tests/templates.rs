@@ -655,6 +655,19 @@ async fn robots_use_constants_only_where_their_type_fits(db: Db) {
             ),
         ]
     );
+    // A template declaring a constant the portal has with another type.
+    let clash = SAMPLE.replace("code = \"Clerk\"\ntype = \"user\"", "code = \"Clerk\"\ntype = \"text\"");
+    let Err(EngineError::Template(problems)) = s.engine.install_template(&clash.replace("1.0.0", "2.0.0")).await else {
+        panic!("the template was accepted");
+    };
+    let found: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.message.as_str())).collect();
+    assert_eq!(
+        found[0],
+        (
+            8,
+            "constant `Clerk` is declared in the portal as user; the template declares text"
+        )
+    );
 }
 
 /// Two robots of one stage: the second uses the task the first made.

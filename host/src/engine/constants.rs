@@ -152,3 +152,26 @@ impl Engine {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_property_takes_a_constant_of_its_type_and_text_takes_any() {
+        assert!(accepts(ValueType::User, ValueType::User));
+        assert!(accepts(ValueType::Text, ValueType::User));
+        assert!(accepts(ValueType::Decimal, ValueType::Integer));
+        assert!(accepts(ValueType::Any, ValueType::Date));
+        assert!(!accepts(ValueType::User, ValueType::Text));
+        assert!(!accepts(ValueType::Integer, ValueType::Decimal));
+    }
+
+    #[test]
+    fn an_expression_alone_is_its_value_and_inside_a_text_is_text() {
+        assert!(alone("{=GlobalConst.Clerk}"));
+        assert!(alone(" {=GlobalConst.Clerk} "));
+        assert!(!alone("For {=GlobalConst.Clerk}"));
+        assert!(!alone("{=GlobalConst.A}{=GlobalConst.B}"));
+    }
+}

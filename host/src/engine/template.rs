@@ -550,6 +550,25 @@ impl Engine {
             .map(|c| (c.code.clone(), c.clone()))
             .collect();
         let mut problems = Vec::new();
+        for spanned in &template.constants {
+            let constant = spanned.get_ref();
+            if let Some(ours) = portal.get(&constant.code)
+                && ours.value_type != constant.value_type
+            {
+                let (line, column) = location(text, spanned.span().start);
+                let type_name = |decl: &ConstantDecl| {
+                    let name = serde_json::to_value(decl.value_type).unwrap_or_default();
+                    name.as_str().unwrap_or("?").to_owned()
+                };
+                let message = format!(
+                    "constant `{}` is declared in the portal as {}; the template declares {}",
+                    constant.code,
+                    type_name(ours),
+                    type_name(constant)
+                );
+                problems.push(Problem { line, column, message });
+            }
+        }
         for spanned in &template.robots {
             let binding = &spanned.get_ref().binding;
             let name = format!("robot `{}` at {}/{}", binding.robot, binding.pipeline, binding.stage);
