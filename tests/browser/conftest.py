@@ -104,13 +104,17 @@ class Host:
         """A board account (admin, integrator or manager) with this password."""
         self.robohost("account", "set", name, "--role", role, stdin=password + "\n")
 
-    def api(self, method, path, token=None, json=None) -> Reply:
-        """One HTTP request; 4xx and 5xx answers are returned, not raised."""
+    def api(self, method, path, token=None, json=None, text=None, content_type="text/plain") -> Reply:
+        """One HTTP request with a JSON body, or a `text` one of
+        `content_type`; 4xx and 5xx answers are returned, not raised."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = None
         if json is not None:
             data = jsonlib.dumps(json).encode()
             headers["Content-Type"] = "application/json"
+        elif text is not None:
+            data = text.encode()
+            headers["Content-Type"] = content_type
         request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:

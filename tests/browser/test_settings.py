@@ -209,3 +209,40 @@ def test_an_admin_sets_up_people_calendar_and_tokens(host, page):
     row.get_by_role("button", name="Revoke").click()
     expect(page.locator("tr", has_text="telephony")).to_have_count(0)
     assert host.api("GET", "/api/pipelines", made).status == 401
+
+
+def test_an_admin_declares_a_custom_field_and_sees_the_values_that_no_longer_fit(host, page, screenshot):
+    token = host.token("admin")
+    host.account("anna", "admin", PASSWORD)
+    sign_in(page, host)
+    page.goto(f"{host.url}/settings/fields")
+    page.get_by_role("link", name="+ Declare a field").click()
+    page.get_by_label("Kind").select_option("deal")
+    page.get_by_label("Code").fill("SEGMENT")
+    page.get_by_label("Type").select_option("option")
+    page.get_by_role("button", name="Save").click()
+    # Refused by its field, nothing declared.
+    expect(page.locator("#f-code-error")).to_contain_text("UF_")
+    assert host.api("GET", "/api/fields", token).body == []
+
+    page.get_by_label("Code").fill("UF_SEGMENT")
+    page.get_by_label("Options").fill("vip = VIP\nregular")
+    page.get_by_label("Name (English)").fill("Segment")
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/settings/fields$"))
+    expect(page.locator("tr[data-field='deal.UF_SEGMENT']")).to_contain_text("vip, regular")
+    # The API now refuses what does not fit, naming the field.
+    refused = host.api("POST", "/api/entities", token, {"kind": "deal", "fields": {"UF_SEGMENT": "gold"}})
+    assert refused.status == 422 and refused.body["error"]["field"] == "UF_SEGMENT", refused
+    made = host.api("POST", "/api/entities", token, {"kind": "deal", "fields": {"UF_SEGMENT": "vip"}})
+    assert made.status == 201, made
+
+    # Declared again as a number: the stored value stays and is listed as not fitting.
+    page.get_by_role("link", name="+ Declare a field").click()
+    page.get_by_label("Kind").select_option("deal")
+    page.get_by_label("Code").fill("UF_SEGMENT")
+    page.get_by_label("Type").select_option("integer")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-misfits]")).to_have_text("1")
+    expect(page.locator("table.misfits")).to_contain_text(f"deal:{made.body['id']}")
+    screenshot(page, "fields")

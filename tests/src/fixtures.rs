@@ -87,6 +87,8 @@ pub async fn create(engine: &Engine, request: NewEntityRequest) -> Entity {
 pub async fn portal(db: Db) -> (Arc<Engine>, Arc<ManualClock>) {
     let (engine, clock) = engine(db, wednesday(), EngineConfig::default()).await;
     engine.put_pipeline(&general()).await.unwrap();
+    // What the bench `echo` robot writes.
+    crate::declare(&engine, &[("deal", "UF_ECHO", "text")]).await;
     let calendar: Calendar = serde_json::from_value(calendar()).unwrap();
     engine.set_calendar(&calendar).await.unwrap();
     for name in SCENARIO_PLUGINS {

@@ -207,3 +207,16 @@ pub async fn echo_webhook() -> String {
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{address}/robot")
 }
+
+/// Declares custom fields as a portal's admin does before robots or people
+/// write them: `(kind, code, type)`, such as `("deal", "UF_ECHO", "text")`.
+pub async fn declare(engine: &robohost::engine::Engine, fields: &[(&str, &str, &str)]) {
+    for (kind, code, value_type) in fields {
+        let decl = serde_json::json!({"kind": kind, "code": code, "type": value_type});
+        let decl = serde_json::from_value(decl).unwrap();
+        engine
+            .declare_field(&decl)
+            .await
+            .unwrap_or_else(|e| panic!("declaring {code}: {e}"));
+    }
+}

@@ -27,6 +27,7 @@ async fn portal(db: Db) -> Server {
     for name in SCENARIO_PLUGINS {
         s.install(name, &all).await;
     }
+    robohost_tests::declare(&s.engine, &[("deal", "UF_ECHO", "text")]).await;
     s
 }
 

@@ -16,6 +16,7 @@ async fn portal(db: Db) -> Server {
     s.general_pipeline().await;
     s.install("bench", &Capability::ALL.map(Capability::as_str).join(","))
         .await;
+    robohost_tests::declare(&s.engine, &[("deal", "UF_ECHO", "text")]).await;
     s
 }
 

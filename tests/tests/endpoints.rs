@@ -101,6 +101,7 @@ async fn a_signed_call_moves_the_callers_deal(db: Db) {
     let deal = telephony(&s).await;
     // WORK's robot writes what the call that moved the deal there says.
     s.install("bench", "set-fields").await;
+    robohost_tests::declare(&s.engine, &[("deal", "UF_ECHO", "text")]).await;
     let echo = json!({"plugin": "bench", "robot": "echo", "properties": {"text": "a call of {=Event.DURATION} s"}});
     s.json("POST", "/api/pipelines/general/stages/WORK/robots", &s.admin, echo)
         .await

@@ -442,6 +442,7 @@ async fn a_change_made_by_one_process_reaches_the_others(db: Db) {
     };
     let (admin, worker) = (start().await, start().await);
     admin.put_pipeline(&general()).await.unwrap();
+    robohost_tests::declare(&admin, &[("deal", "UF_ECHO", "text")]).await;
     let wasm = std::fs::read(plugin_path("bench")).unwrap();
     admin
         .install_plugin("bench", wasm, Capability::ALL.to_vec())

@@ -419,6 +419,11 @@ async fn a_robot_reaches_only_the_kinds_and_fields_its_package_was_granted(db: D
     ] {
         engine.put_pipeline(&pipeline).await.unwrap();
     }
+    let fields = [
+        ("company", "UF_DEALS_COUNT", "integer"),
+        ("company", "UF_DEALS_TOTAL", "money"),
+    ];
+    robohost_tests::declare(&engine, &fields).await;
     // Granted contacts, not deals.
     let v1 = totals_package(
         "1.0.0",

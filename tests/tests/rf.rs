@@ -75,6 +75,18 @@ async fn segments_from(wasm: Vec<u8>) {
         (report.plugins, report.signed_by.as_deref()),
         (vec!["rf".to_owned()], Some("acme"))
     );
+    let fields = [
+        ("contact", "UF_PURCHASES", "integer"),
+        ("contact", "UF_LAST_PURCHASE", "date"),
+    ];
+    robohost_tests::declare(&engine, &fields).await;
+    let segments = ["new", "promising", "wandering", "dormant", "loyal", "at_risk", "lost"];
+    let segment = serde_json::json!({"kind": "contact", "code": "UF_RF_SEGMENT", "type": "option",
+        "options": segments.map(|code| serde_json::json!({"code": code, "names": {}}))});
+    engine
+        .declare_field(&serde_json::from_value(segment).unwrap())
+        .await
+        .unwrap();
     engine
         .put_pipeline(&pipeline("clients", "contact", &["ACTIVE"]))
         .await

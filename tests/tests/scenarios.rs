@@ -237,6 +237,7 @@ async fn an_unprocessed_lead_is_escalated_on_working_days_only(db: Db) {
 async fn a_lead_magnet_form_emails_the_guide_and_follows_up(db: Db) {
     let s = server(db).await;
     s.engine.install_standard().await.unwrap();
+    robohost_tests::declare(&s.engine, &[("lead", "UF_MAILING", "text")]).await;
     let leads = serde_json::to_value(robohost_tests::fixtures::pipeline("leads", "lead", &["NEW", "OPENED"])).unwrap();
     s.json("PUT", "/api/pipelines/leads", &s.admin, leads).await.expect(200);
     let add = async |stage: &str, binding: Value| {
@@ -341,6 +342,7 @@ async fn a_lead_magnet_form_emails_the_guide_and_follows_up(db: Db) {
 async fn a_webinar_chain_runs_around_the_webinars_date(db: Db) {
     let s = server(db).await;
     s.engine.install_standard().await.unwrap();
+    robohost_tests::declare(&s.engine, &[("deal", "UF_WEBINAR_AT", "datetime")]).await;
     let webinar = serde_json::to_value(robohost_tests::fixtures::pipeline("webinar", "deal", &["REGISTERED"])).unwrap();
     let warming = serde_json::to_value(robohost_tests::fixtures::pipeline("warming", "deal", &["NURTURE"])).unwrap();
     s.json("PUT", "/api/pipelines/webinar", &s.admin, webinar)
@@ -795,6 +797,12 @@ async fn clients_move_between_rf_segments_every_night_as_they_buy(db: Db) {
     let s = server(db).await;
     s.engine.install_standard().await.unwrap();
     s.install("rf_segmentation", "set-fields").await;
+    let fields = [
+        ("contact", "UF_PURCHASES", "integer"),
+        ("contact", "UF_LAST_PURCHASE", "date"),
+        ("contact", "UF_RF_SEGMENT", "text"),
+    ];
+    robohost_tests::declare(&s.engine, &fields).await;
     let segments = ["new", "promising", "wandering", "dormant", "loyal", "at_risk", "lost"];
     let mut stages = vec![json!({"code": "incoming", "names": {"en": "Incoming"}, "semantic": "in-progress"})];
     stages.extend(segments.map(|code| json!({"code": code, "names": {"en": code}, "semantic": "in-progress"})));

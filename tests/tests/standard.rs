@@ -45,6 +45,14 @@ async fn portal() -> (Arc<Engine>, Arc<ManualClock>) {
     for pipeline in [general(), pipeline("shipment", "deal", &["ORDER", "SHIP"]), leads] {
         engine.put_pipeline(&pipeline).await.unwrap();
     }
+    let fields = [
+        ("deal", "UF_IN_STOCK", "boolean"),
+        ("lead", "UF_REQUEST", "text"),
+        ("contact", "UF_REQUEST", "text"),
+        ("company", "UF_REQUEST", "text"),
+        ("deal", "UF_REQUEST", "text"),
+    ];
+    robohost_tests::declare(&engine, &fields).await;
     (engine, clock)
 }
 

@@ -52,6 +52,7 @@ use utoipa_axum::routes;
 pub use auth::{Role, TokenError, create_token, create_token_for};
 pub use entities::NewEntityRequest;
 pub use error::ApiError;
+pub use extract::CSV_BODY_LIMIT;
 
 use crate::engine::Engine;
 

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::changes::{Firing, Trace};
 use super::{Engine, Result};
-use crate::domain::{Cause, Entity, EntityRef, Fields, RunStatus, Timestamp};
-use crate::storage::{NewRun, Scheduled};
+use crate::domain::{Cause, Entity, EntityRef, Fields, Timestamp};
+use crate::storage::Scheduled;
 
 impl Engine {
     /// Fires the scheduled triggers whose time has come, each once however
@@ -39,12 +39,15 @@ impl Engine {
             match seen {
                 None => {
                     if let Some(next) = next_after(now) {
-                        self.store.advance_schedule(of, None, next).await?;
+                        self.store.start_schedule(of, next).await?;
                     }
                 }
                 Some(due) if due <= now => {
                     let next = next_after(now).unwrap_or(Timestamp(i64::MAX));
-                    if !self.store.advance_schedule(of, Some(due), next).await? {
+                    // The move commits with what the firing moved, or
+                    // neither does.
+                    let mut tx = self.store.begin().await?;
+                    if !tx.advance_schedule(of, due, next).await? {
                         continue;
                     }
                     let candidates: Vec<EntityRef> = self
@@ -63,7 +66,6 @@ impl Engine {
                         data: &none,
                         trace: Trace::MovesOnly,
                     };
-                    let mut tx = self.store.begin().await?;
                     let fired = self.fire(&mut tx, &settings, &firing, &candidates, now).await?;
                     tx.commit().await?;
                     self.wake.notify_waiters();
@@ -101,33 +103,27 @@ impl Engine {
             match self.store.schedule_next(of).await? {
                 None => {
                     if let Some(next) = next_after(now) {
-                        self.store.advance_schedule(of, None, next).await?;
+                        self.store.start_schedule(of, next).await?;
                     }
                 }
                 Some(due) if due <= now => {
                     let next = next_after(now).unwrap_or(Timestamp(i64::MAX));
-                    if !self.store.advance_schedule(of, Some(due), next).await? {
+                    // The runs commit with the move, or neither does: a
+                    // firing is never lost to a process dying in between,
+                    // and never taken by two. They are queued by one
+                    // statement, whatever the stage holds.
+                    let mut tx = self.store.begin().await?;
+                    if !tx.advance_schedule(of, due, next).await? {
                         continue;
                     }
-                    let members = self.store.stage_members(&robot.pipeline, &robot.stage).await?;
-                    let mut tx = self.store.begin().await?;
-                    for &(entity, entry_id) in &members {
-                        tx.insert_run(NewRun {
-                            entry_id,
-                            robot_id: robot.id,
-                            entity,
-                            status: RunStatus::Queued,
-                            cause: Cause::Schedule { name: expr.clone() },
-                            due_at: now,
-                            created_at: now,
-                            finished_at: None,
-                            report: None,
-                        });
-                    }
+                    let cause = Cause::Schedule { name: expr.clone() };
+                    let runs = tx
+                        .queue_stage_runs(&robot.pipeline, &robot.stage, robot.id, &cause, now)
+                        .await?;
                     tx.commit().await?;
-                    tracing::info!(robot = robot.id, runs = members.len(), schedule = %expr, "a robot's schedule came due");
+                    tracing::info!(robot = robot.id, runs, schedule = %expr, "a robot's schedule came due");
                     self.wake.notify_waiters();
-                    queued += members.len();
+                    queued += runs as usize;
                 }
                 Some(_) => {}
             }

@@ -474,34 +474,13 @@ impl Store {
         Ok(at.map(Timestamp))
     }
 
-    /// Moves a schedule's next firing from `seen` (`None`: not yet known) to
-    /// `next`; `false` when another process moved it first.
-    pub async fn advance_schedule(&self, of: Scheduled, seen: Option<Timestamp>, next: Timestamp) -> Result<bool> {
+    /// Sets a schedule's first firing, unless another process set it; each
+    /// firing then moves it on ([`Tx::advance_schedule`]).
+    pub async fn start_schedule(&self, of: Scheduled, next: Timestamp) -> Result<()> {
         let (table, key, id) = of.row();
-        let n = match seen {
-            None => {
-                let sql = format!("INSERT INTO {table} ({key}, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING");
-                on!(&*self.writer, c => sqlx::query(&sql).bind(id).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?
-            }
-            Some(seen) => {
-                let sql = format!("UPDATE {table} SET next_at = $1 WHERE {key} = $2 AND next_at = $3");
-                on!(&*self.writer, c => sqlx::query(&sql).bind(next.0).bind(id).bind(seen.0).execute(c).await.map(|r| r.rows_affected()))?
-            }
-        };
-        Ok(n == 1)
-    }
-
-    /// The entities in a stage, each with its current entry.
-    pub async fn stage_members(&self, pipeline: &str, stage: &str) -> Result<Vec<(EntityRef, u64)>> {
-        let rows: Vec<(String, i64, Option<i64>)> = on!(&*self.db, c => sqlx::query_as(
-            "SELECT kind, id, entry_id FROM entities WHERE pipeline = $1 AND stage = $2 ORDER BY kind, id")
-            .bind(pipeline).bind(stage).fetch_all(c).await)?;
-        rows.into_iter()
-            .map(|(kind, id, entry)| {
-                let kind = rows::kind(&kind)?;
-                Ok((EntityRef { kind, id: id as u64 }, entry.unwrap_or(0) as u64))
-            })
-            .collect()
+        let sql = format!("INSERT INTO {table} ({key}, next_at) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+        on!(&*self.writer, c => sqlx::query(&sql).bind(id).bind(next.0).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// The custom fields of a kind's entities with ids after `after`, a page

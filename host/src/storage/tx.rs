@@ -17,9 +17,9 @@ mod pending;
 use pending::{CommentRow, EntryRow, EventRow, Held, MessageRow, NotificationRow, Pending};
 
 use super::{Backend, Result, rows, to_json};
-use super::{NewRun, StoredPackage, StoredPlugin};
+use super::{NewRun, Scheduled, StoredPackage, StoredPlugin};
 use crate::domain::{
-    Calendar, Channel, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue,
+    Calendar, Cause, Channel, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue,
     InstalledTemplate, Message, NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp,
     TriggerBinding, User,
 };
@@ -506,6 +506,38 @@ impl Tx {
     /// Queues a new run (written at commit).
     pub fn insert_run(&mut self, run: NewRun) {
         self.pending.runs.push(run);
+    }
+
+    /// Moves a schedule's next firing from `seen` to `next`, holding its row
+    /// until this transaction ends; `false` when another process moved it
+    /// first (PostgreSQL makes a concurrent mover wait for this
+    /// transaction, then finds `seen` gone). What the firing does commits
+    /// with the move, or neither does: a firing happens exactly once.
+    pub async fn advance_schedule(&mut self, of: Scheduled, seen: Timestamp, next: Timestamp) -> Result<bool> {
+        let (table, key, id) = of.row();
+        let sql = format!("UPDATE {table} SET next_at = $1 WHERE {key} = $2 AND next_at = $3");
+        let n = on!(&mut self.conn, t => sqlx::query(&sql).bind(next.0).bind(id).bind(seen.0).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Queues a run of `robot_id`, due at `at`, for every entity in a stage,
+    /// on its current entry: one statement however many there are, so a
+    /// firing over a large stage reads nothing into the process. Returns
+    /// how many it queued.
+    pub async fn queue_stage_runs(
+        &mut self,
+        pipeline: &str,
+        stage: &str,
+        robot_id: u64,
+        cause: &Cause,
+        at: Timestamp,
+    ) -> Result<u64> {
+        let cause = to_json(cause);
+        Ok(on!(&mut self.conn, t => sqlx::query(
+            "INSERT INTO runs (entry_id, robot_id, kind, entity_id, status, cause, due_at, created_at) \
+             SELECT COALESCE(entry_id, 0), $1, kind, id, 'queued', $2, $3, $3 FROM entities WHERE pipeline = $4 AND stage = $5")
+            .bind(robot_id as i64).bind(&cause).bind(at.0).bind(pipeline).bind(stage)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))?)
     }
 
     /// Queues the waiting run of `robot_id` in a stage entry, due at `due_at`.

@@ -234,7 +234,7 @@ pub async fn entity(
 }
 
 /// A moment as people read it, in the portal's time zone.
-fn local(at: Timestamp, zone: chrono_tz::Tz) -> String {
+pub(super) fn local(at: Timestamp, zone: chrono_tz::Tz) -> String {
     at.to_datetime()
         .with_timezone(&zone)
         .format("%Y-%m-%d %H:%M:%S")

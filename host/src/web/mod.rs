@@ -7,7 +7,9 @@
 pub mod board;
 mod edit;
 mod entities;
+mod fields;
 mod forms;
+mod jobs;
 mod packages;
 mod robot;
 pub mod runs;
@@ -66,6 +68,15 @@ pub fn router() -> Router<Arc<Engine>> {
         .route("/runs", get(runs::log))
         .route("/runs/{id}", get(runs::run_page))
         .route("/runs/retry", post(runs::retry))
+        .route(
+            "/jobs",
+            get(jobs::jobs)
+                .post(jobs::plan)
+                .layer(DefaultBodyLimit::max(crate::api::CSV_BODY_LIMIT + 64 * 1024)),
+        )
+        .route("/jobs/{id}", get(jobs::job))
+        .route("/jobs/{id}/start", post(jobs::start))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/entities/{pipeline}", get(entities::kanban))
         .route("/entities/{kind}/{id}", get(entities::entity))
         .route("/packages", get(packages::packages))
@@ -108,6 +119,9 @@ pub fn router() -> Router<Arc<Engine>> {
             get(settings::calendar).post(settings::post_calendar),
         )
         .route("/settings/tokens", get(settings::tokens).post(settings::create_token))
+        .route("/settings/fields", get(fields::fields))
+        .route("/settings/fields/new", get(fields::new_field).post(fields::post_field))
+        .route("/settings/fields/{kind}/{code}/remove", post(fields::remove_field))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/static/board.css", get(stylesheet))
         .route("/static/board.js", get(script))

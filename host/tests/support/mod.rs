@@ -96,6 +96,11 @@ impl Host {
     pub fn logged(&self, text: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(text))
     }
+
+    /// How many lines of the log so far contain `text`.
+    pub fn lines(&self, text: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|l| l.contains(text)).count()
+    }
 }
 
 /// A configuration file: short leases, quick polling, and `extra`.
