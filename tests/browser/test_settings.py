@@ -86,6 +86,35 @@ def test_an_admin_installs_a_template_and_binds_its_constant(host, page, tmp_pat
     assert constants["Dispatcher"] == {"user": 7}, constants
     screenshot(page, "settings")
 
+    # A user who does not exist (a forged choice) is refused by the input,
+    # naming the constant, and the binding stays.
+    row = page.locator('tr[data-constant="Dispatcher"]')
+    row.locator("select").evaluate("s => { s.add(new Option('ghost', '999')); s.value = '999'; }")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator('tr[data-constant="Dispatcher"] p.error')).to_have_text(
+        "constant `Dispatcher` is a user, and there is no user 999; add them under settings, people first"
+    )
+    assert host.api("GET", "/api/constants", token).body["Dispatcher"] == {"user": 7}
+
+    # The installed template is listed with its version; a newer version
+    # adds its stage and says what it added.
+    page.goto(host.url + "/settings")
+    expect(page.locator('tr[data-template="service"] .version')).to_have_text("1.0.0")
+    newer = tmp_path / "service-1.1.toml"
+    newer.write_text(
+        TEMPLATE.replace('version = "1.0.0"', 'version = "1.1.0"').replace(
+            '    { code = "DONE"', '    { code = "WAIT", semantic = "in-progress", names = { en = "Waiting" } },\n    { code = "DONE"'
+        )
+    )
+    page.get_by_label("Template file").set_input_files(str(newer))
+    page.get_by_role("button", name="Install").click()
+    expect(page.get_by_role("status")).to_contain_text("service 1.0.0 → 1.1.0")
+    expect(page.get_by_role("status")).to_contain_text("Added: stage service/WAIT")
+    expect(page.locator('tr[data-template="service"] .version')).to_have_text("1.1.0")
+    stages = [s["code"] for s in host.api("GET", "/api/pipelines", token).body[0]["stages"]]
+    assert stages == ["NEW", "WAIT", "DONE"], stages
+    screenshot(page, "template-upgrade")
+
 
 def test_an_admin_sets_up_people_calendar_and_tokens(host, page):
     token = host.token("admin")

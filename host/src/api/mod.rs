@@ -167,7 +167,7 @@ fn routes() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(packages::rollback_package))
         .routes(routes!(packages::remove_package))
         .routes(routes!(packages::get_trust, packages::put_trust))
-        .routes(routes!(templates::install_template))
+        .routes(routes!(templates::install_template, templates::list_templates))
         .routes(routes!(templates::export_template))
         .routes(routes!(auth::post_token, auth::list_tokens))
         .routes(routes!(auth::revoke_token))

@@ -618,6 +618,9 @@ async fn template(sandbox: SandboxConfig, config: EngineConfig, command: Templat
             match engine.install_template(&text).await {
                 Ok(report) => {
                     println!("{}", serde_json::to_string_pretty(&report)?);
+                    if let Some(unchanged) = &report.unchanged {
+                        eprintln!("robohost: {unchanged}");
+                    }
                     if !report.to_bind.is_empty() {
                         eprintln!(
                             "robohost: bind these constants before their robots run: {}",

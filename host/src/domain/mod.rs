@@ -55,6 +55,9 @@ pub use kind::{EntityId, EntityKind, EntityRef, UserId};
 pub use lookup::{Matching, phone_digits};
 pub use run::{Blame, Denial, LogLevel, LogLine, NotRun, Outcome, RobotNote, Run, RunReport, RunStatus};
 pub use signature::{SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S, check_signature, sign};
-pub use template::{ConstantDecl, Problem, TEMPLATE_FORMAT, Template, location};
+pub use template::{
+    ConstantDecl, InstalledTemplate, InstalledVersion, Problem, TEMPLATE_FORMAT, Template, TemplateRobot,
+    compare_versions, location, referenced_robots, rename_robots,
+};
 pub use tracking::{EMAIL_OPENED, LINK_CLICKED, links, tracked};
 pub use value::{Date, Decimal, FieldValue, FileRef, Money, Timestamp, Value};

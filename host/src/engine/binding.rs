@@ -283,6 +283,9 @@ impl Engine {
                 refusals.push(Refusal::Value { code, problem });
             }
         }
+        let decls = &self.settings().constant_decls;
+        let misused = self.constant_type_problems(robot, decls).into_iter();
+        refusals.extend(misused.map(|(field, problem)| Refusal::Field { field, problem }));
         (pipeline, refusals)
     }
 

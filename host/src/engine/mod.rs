@@ -19,6 +19,7 @@
 mod binding;
 mod changes;
 mod clock;
+mod constants;
 mod create;
 mod data;
 mod delivery;

@@ -70,6 +70,9 @@ pub(crate) struct Settings {
     pub(super) triggers: HashMap<String, Vec<TriggerBinding>>,
     pub(super) directory: Directory,
     pub(super) constants: Constants,
+    /// The constants' declared types, which bindings and uses are checked
+    /// against.
+    pub(super) constant_decls: HashMap<String, crate::domain::ConstantDecl>,
     pub(super) calendar: Arc<Calendar>,
     /// The declared custom fields every write is checked against.
     pub(super) fields: Schema,
@@ -134,6 +137,9 @@ impl Engine {
                 .collect(),
             directory: self.store.directory().await?,
             constants: self.store.constants().await?,
+            constant_decls: (self.store.constant_decls().await?.into_iter())
+                .map(|c| (c.code.clone(), c))
+                .collect(),
             calendar: Arc::new(self.store.calendar().await?),
             fields: Schema::new(self.store.custom_fields().await?),
             ..Settings::default()
@@ -277,10 +283,6 @@ impl Engine {
 
     pub async fn put_department(&self, department: &Department) -> Result<()> {
         self.configure(async |tx| tx.put_department(department).await).await
-    }
-
-    pub async fn set_constant(&self, code: &str, value: &FieldValue) -> Result<()> {
-        self.configure(async |tx| tx.set_constant(code, value).await).await
     }
 
     pub async fn set_calendar(&self, calendar: &Calendar) -> Result<()> {

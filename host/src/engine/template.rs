@@ -2,11 +2,15 @@
 //!
 //! A template is checked whole before anything is written; every problem is
 //! reported with its place in the file. Installing adds what the portal does
-//! not have and never deletes or overwrites: a pipeline whose code exists is
-//! kept as it is, with its robots and triggers, and the template's robots
-//! and triggers for it are left out. What the admin must still bind (the
+//! not have and never deletes or overwrites what the admin changed: a
+//! pipeline whose code exists is kept as it is, with its robots and
+//! triggers, and the template's robots and triggers for it are left out.
+//! The version installed is recorded; installing a newer one adds what it
+//! adds and reports what changed (see [`install`]), the same one again does
+//! nothing, and an older one is refused. What the admin must still bind (the
 //! template's constants without a value) is reported.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -16,9 +20,12 @@ use toml::Spanned;
 use super::binding::{Refusal, check_trigger};
 use super::{Engine, EngineError, Result};
 use crate::domain::{
-    Condition, EntityKind, FieldDecl, FieldValue, Op, Pipeline, Problem, Recipient, Reference, RobotBinding, Schema,
-    Template, TriggerBinding, Value, check, location,
+    Condition, ConstantDecl, EntityKind, FieldDecl, FieldValue, Op, Pipeline, Problem, Recipient, Reference,
+    RobotBinding, Schema, Template, TemplateRobot, TriggerBinding, Value, check, compare_versions, location,
+    referenced_robots, rename_robots,
 };
+
+mod install;
 
 /// The Prom2B industry template (`templates/prom2b.toml`), shipped with
 /// the host.
@@ -27,6 +34,26 @@ pub const PROM2B: &str = include_str!("../../../templates/prom2b.toml");
 /// What installing a template did.
 #[derive(Debug, Default, PartialEq, Serialize)]
 pub struct InstallReport {
+    /// The template's code and the version now installed.
+    pub template: String,
+    pub version: String,
+    /// The version this one was installed over.
+    pub previous_version: Option<String>,
+    /// Why nothing was done: this version is installed already.
+    pub unchanged: Option<String>,
+    /// Each item added, such as `pipeline general`, `stage general/WON`,
+    /// `field deal.UF_X`, `constant Clerk`, `robot call1 (standard.call at
+    /// leads/NEW)`, `trigger general/WON/incoming_call#1`.
+    pub added: Vec<String>,
+    /// Items the template changed since the version installed, which the
+    /// admin had left as it was: now as the new version has them.
+    pub updated: Vec<String>,
+    /// Items the template changed that the admin had changed or removed
+    /// too: kept as the admin has them.
+    pub kept: Vec<String>,
+    /// Items of the version installed before that this one no longer has:
+    /// kept in the portal.
+    pub removed_from_template: Vec<String>,
     pub pipelines_created: Vec<String>,
     /// Pipelines the portal already had: kept as they are, without the
     /// template's robots and triggers.
@@ -199,60 +226,41 @@ fn describe(refusal: Refusal, packages: &[String]) -> String {
 }
 
 impl Engine {
-    /// Checks and installs a template, all or nothing.
+    /// Checks and installs a template, all or nothing: the first time, or
+    /// a newer version over the one installed.
     pub async fn install_template(&self, text: &str) -> Result<InstallReport> {
         let template = Template::parse(text).map_err(|p| EngineError::Template(vec![p]))?;
+        let previous = self.store.template(&template.code).await?;
+        let mut report = InstallReport {
+            template: template.code.clone(),
+            version: template.version.clone(),
+            ..InstallReport::default()
+        };
+        if let Some(previous) = &previous {
+            let (code, installed, given) = (&template.code, &previous.version, &template.version);
+            match compare_versions(given, installed) {
+                Ordering::Equal => {
+                    report.unchanged = Some(format!(
+                        "template `{code}` {installed} is installed already: nothing to do"
+                    ));
+                    return Ok(report);
+                }
+                Ordering::Less => {
+                    let (line, column) = version_place(text);
+                    let message = format!(
+                        "template `{code}` {installed} is installed; {given} is older, so nothing was installed \
+                         (install a version newer than {installed})"
+                    );
+                    return Err(EngineError::Template(vec![Problem { line, column, message }]));
+                }
+                Ordering::Greater => {}
+            }
+        }
         let problems = self.check_template(&template, text).await?;
         if !problems.is_empty() {
             return Err(EngineError::Template(problems));
         }
-        let settings = self.settings();
-        let mut report = InstallReport::default();
-        let mut tx = self.store.begin().await?;
-        for field in &template.fields {
-            let field = field.get_ref();
-            if tx.declare_field(field).await? {
-                report
-                    .fields_declared
-                    .push(format!("{}.{}", field.kind.as_str(), field.code));
-            }
-        }
-        for constant in &template.constants {
-            if tx.declare_constant(constant.get_ref()).await? {
-                report.constants_declared.push(constant.get_ref().code.clone());
-            }
-        }
-        for pipeline in &template.pipelines {
-            let pipeline = pipeline.get_ref();
-            if settings.pipelines.contains_key(&pipeline.code) {
-                report.pipelines_kept.push(pipeline.code.clone());
-            } else {
-                tx.put_pipeline(pipeline).await?;
-                report.pipelines_created.push(pipeline.code.clone());
-            }
-        }
-        let created = |code: &String| report.pipelines_created.contains(code);
-        let robots: Vec<&RobotBinding> = template
-            .robots
-            .iter()
-            .map(Spanned::get_ref)
-            .filter(|r| created(&r.pipeline))
-            .collect();
-        for robot in &robots {
-            tx.add_robot(robot).await?;
-        }
-        let triggers: Vec<&TriggerBinding> = template
-            .triggers
-            .iter()
-            .map(Spanned::get_ref)
-            .filter(|t| created(&t.pipeline))
-            .collect();
-        for trigger in &triggers {
-            tx.add_trigger(trigger).await?;
-        }
-        (report.robots_added, report.triggers_added) = (robots.len(), triggers.len());
-        tx.commit().await?;
-        self.reload().await?;
+        self.apply_template(&template, previous, &mut report).await?;
         let bound = &self.settings().constants;
         report.to_bind = template
             .constants
@@ -270,6 +278,11 @@ impl Engine {
             .into_iter()
             .collect();
         Ok(report)
+    }
+
+    /// The templates installed, each with its version and what it declared.
+    pub async fn installed_templates(&self) -> Result<Vec<crate::domain::InstalledTemplate>> {
+        Ok(self.store.templates().await?)
     }
 
     /// Every problem of a template against this portal, each with its place.
@@ -351,8 +364,10 @@ impl Engine {
             known.constants.insert(spanned.get_ref().code.clone());
         }
 
+        problems.extend(robot_reference_problems(template, text));
+        problems.extend(self.constant_problems(template, text));
         for spanned in &template.robots {
-            let robot = spanned.get_ref();
+            let robot = &spanned.get_ref().binding;
             let name = format!("robot `{}` at {}/{}", robot.robot, robot.pipeline, robot.stage);
             let (pipeline, refusals) = self.check_robot(&known.pipelines, robot);
             let mut found: Vec<String> = refusals.into_iter().map(|r| describe(r, &template.packages)).collect();
@@ -386,6 +401,7 @@ impl Engine {
         robots.sort_by_key(|r| (position(&r.pipeline, &r.stage), r.id));
         let mut triggers = self.store.all_triggers().await?;
         triggers.sort_by_key(|t| (position(&t.pipeline, &t.stage), t.id));
+        let keys = self.export_keys(&robots).await?;
         let mut packages: Vec<String> = robots.iter().map(|r| r.plugin.clone()).collect();
         packages.sort();
         packages.dedup();
@@ -400,7 +416,16 @@ impl Engine {
             pipelines: pipelines.into_iter().map(spanned).collect(),
             robots: robots
                 .into_iter()
-                .map(|r| spanned(RobotBinding { id: 0, ..r }))
+                .map(|mut r| {
+                    let key = keys.get(&r.id.to_string()).cloned();
+                    for value in r.properties.values_mut() {
+                        *value = rename_robots(value, &|id| keys.get(id).cloned());
+                    }
+                    spanned(TemplateRobot {
+                        key,
+                        binding: RobotBinding { id: 0, ..r },
+                    })
+                })
                 .collect(),
             triggers: triggers
                 .into_iter()
@@ -408,5 +433,156 @@ impl Engine {
                 .collect(),
         };
         Ok(template.to_toml())
+    }
+}
+
+/// Where the `version` key stands, for a problem with the version.
+fn version_place(text: &str) -> (usize, usize) {
+    text.lines()
+        .position(|l| l.trim_start().starts_with("version"))
+        .map_or((1, 1), |i| (i + 1, 1))
+}
+
+/// Whether a template-local robot id can be written in `{=Robot.ID.X}`
+/// and told from a stored robot's number.
+fn is_local_id(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !key.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Problems with the robots' template-local ids and the `{=Robot.ID.X}`
+/// references between them: an id is a name used once; a reference names
+/// an earlier robot of the same stage by its id.
+fn robot_reference_problems(template: &Template, text: &str) -> Vec<Problem> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = location(text, span.start);
+        Problem { line, column, message }
+    };
+    let mut problems = Vec::new();
+    let mut earlier: Vec<(&str, &str, &str)> = Vec::new();
+    for spanned in &template.robots {
+        let robot = spanned.get_ref();
+        let binding = &robot.binding;
+        let name = format!("robot `{}` at {}/{}", binding.robot, binding.pipeline, binding.stage);
+        for (code, value) in &binding.properties {
+            for key in referenced_robots(value) {
+                if key.chars().all(|c| c.is_ascii_digit()) {
+                    problems.push(at(
+                        spanned.span(),
+                        format!(
+                            "{name}: property `{code}`: `{{=Robot.{key}...}}` names a robot by a portal's number; \
+                             in a template give the robot an `id` (such as `id = \"call1\"`) and write `{{=Robot.call1...}}`"
+                        ),
+                    ));
+                } else if !earlier
+                    .iter()
+                    .any(|(k, p, s)| *k == key && *p == binding.pipeline && *s == binding.stage)
+                {
+                    problems.push(at(
+                        spanned.span(),
+                        format!(
+                            "{name}: property `{code}`: no earlier robot of {}/{} in the template has the id `{key}`",
+                            binding.pipeline, binding.stage
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(key) = &robot.key {
+            if !is_local_id(key) {
+                let message =
+                    format!("{name}: id `{key}` is not a name of letters, digits, `_` and `-` (and not only digits)");
+                problems.push(at(spanned.span(), message));
+            } else if earlier.iter().any(|(k, _, _)| k == key) {
+                problems.push(at(spanned.span(), format!("{name}: id `{key}` is given to two robots")));
+            }
+            earlier.push((key, &binding.pipeline, &binding.stage));
+        }
+    }
+    problems
+}
+
+impl Engine {
+    /// The template-local ids exported robots get, by stored id: only
+    /// robots another robot names in `{=Robot.ID.X}` get one. A robot a
+    /// template installed keeps that template's id for it; the others are
+    /// `robot1`, `robot2`... in export order.
+    async fn export_keys(&self, robots: &[RobotBinding]) -> Result<HashMap<String, String>> {
+        let mut installed: HashMap<String, String> = HashMap::new();
+        for template in self.store.templates().await? {
+            for (key, robot) in template.robots {
+                if robot.id != 0 && is_local_id(&key) {
+                    installed.insert(robot.id.to_string(), key);
+                }
+            }
+        }
+        let named: HashSet<String> = robots
+            .iter()
+            .flat_map(|r| r.properties.values().flat_map(referenced_robots))
+            .collect();
+        let mut keys = HashMap::new();
+        let mut n = 0;
+        for robot in robots {
+            let id = robot.id.to_string();
+            if !named.contains(&id) {
+                continue;
+            }
+            let key = match installed.get(&id) {
+                Some(key) if !keys.values().any(|k| k == key) => key.clone(),
+                _ => loop {
+                    n += 1;
+                    let key = format!("robot{n}");
+                    if !installed.values().any(|k| *k == key) {
+                        break key;
+                    }
+                },
+            };
+            keys.insert(id, key);
+        }
+        Ok(keys)
+    }
+
+    /// Problems with how the template's robots use constants of declared
+    /// types: the portal's declarations, else the template's.
+    fn constant_problems(&self, template: &Template, text: &str) -> Vec<Problem> {
+        // The portal's own declarations are checked with every robot
+        // (`check_robot`); these are the ones the template adds.
+        let portal = &self.settings().constant_decls;
+        let decls: HashMap<String, ConstantDecl> = (template.constants.iter().map(Spanned::get_ref))
+            .filter(|c| !portal.contains_key(&c.code))
+            .map(|c| (c.code.clone(), c.clone()))
+            .collect();
+        let mut problems = Vec::new();
+        for spanned in &template.constants {
+            let constant = spanned.get_ref();
+            if let Some(ours) = portal.get(&constant.code)
+                && ours.value_type != constant.value_type
+            {
+                let (line, column) = location(text, spanned.span().start);
+                let type_name = |decl: &ConstantDecl| {
+                    let name = serde_json::to_value(decl.value_type).unwrap_or_default();
+                    name.as_str().unwrap_or("?").to_owned()
+                };
+                let message = format!(
+                    "constant `{}` is declared in the portal as {}; the template declares {}",
+                    constant.code,
+                    type_name(ours),
+                    type_name(constant)
+                );
+                problems.push(Problem { line, column, message });
+            }
+        }
+        for spanned in &template.robots {
+            let binding = &spanned.get_ref().binding;
+            let name = format!("robot `{}` at {}/{}", binding.robot, binding.pipeline, binding.stage);
+            for (field, problem) in self.constant_type_problems(binding, &decls) {
+                let (line, column) = location(text, spanned.span().start);
+                let message = format!("{name}: `{field}`: {problem}");
+                problems.push(Problem { line, column, message });
+            }
+        }
+        problems
     }
 }

@@ -51,6 +51,7 @@ mod accounts;
 mod inbound;
 mod jobs;
 mod runs;
+mod templates;
 mod tx;
 
 pub use accounts::{StoredAccount, StoredSession};

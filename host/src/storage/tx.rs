@@ -20,7 +20,8 @@ use super::{Backend, Result, rows, to_json};
 use super::{NewRun, Scheduled, StoredPackage, StoredPlugin};
 use crate::domain::{
     Calendar, Cause, Channel, ConstantDecl, Department, Entity, EntityId, EntityKind, EntityRef, FieldDecl, FieldValue,
-    Message, NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp, TriggerBinding, User,
+    InstalledTemplate, Message, NotRun, Pipeline, RobotBinding, RobotNote, RunReport, RunStatus, Timestamp,
+    TriggerBinding, User,
 };
 
 /// Bind parameters per statement, within both backends' limits.
@@ -172,6 +173,23 @@ impl Tx {
             .bind(&constant.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
         self.bump("settings").await?;
         Ok(n == 1)
+    }
+
+    /// Records a template's installed version, replacing the one before.
+    pub async fn put_template(&mut self, template: &InstalledTemplate) -> Result<()> {
+        let spec = to_json(template);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO templates (code, version, installed_at, spec) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (code) DO UPDATE SET version = excluded.version, installed_at = excluded.installed_at, spec = excluded.spec")
+            .bind(&template.code).bind(&template.version).bind(template.installed_at.0).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
+    }
+
+    /// Declares a constant, or replaces its declaration.
+    pub async fn put_constant_decl(&mut self, constant: &ConstantDecl) -> Result<()> {
+        let spec = to_json(constant);
+        on!(&mut self.conn, t => sqlx::query("INSERT INTO constant_decls (code, spec) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET spec = excluded.spec")
+            .bind(&constant.code).bind(&spec).execute(&mut **t).await.map(|r| r.rows_affected()))?;
+        self.bump("settings").await
     }
 
     /// Stores a setting's JSON form under `key`.

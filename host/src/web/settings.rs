@@ -37,6 +37,8 @@ pub struct ConstantRow {
 struct SettingsPage {
     frame: Frame,
     constants: Vec<ConstantRow>,
+    /// Installed templates: code, name, version, when (in the portal's zone).
+    templates: Vec<(String, String, String, String)>,
     report: Option<InstallReport>,
     /// "line L, column C: message" of each problem of a template refused.
     problems: Vec<String>,
@@ -126,10 +128,28 @@ async fn settings_page(
             code: decl.code,
         });
     }
+    let installed = match engine.installed_templates().await {
+        Ok(installed) => installed,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let zone = engine.time_zone();
+    let templates = installed
+        .into_iter()
+        .map(|i| {
+            let when = i
+                .installed_at
+                .to_datetime()
+                .with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+            (i.code, lang.pick(&i.names, "").to_owned(), i.version, when)
+        })
+        .collect();
     let refused = !problems.is_empty() || error.is_some();
     let mut response = page(&SettingsPage {
         frame: Frame::of(session, "/settings".into()),
         constants,
+        templates,
         report,
         problems,
         error: error.filter(|(code, _)| code.is_empty()).map(|(_, e)| e),
