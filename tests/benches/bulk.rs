@@ -137,8 +137,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // `BULK_DB=sqlite` or `postgres` measures one.
+    let only = std::env::var("BULK_DB").unwrap_or_default();
     runtime.block_on(async {
-        measure(Db::Postgres).await;
-        measure(Db::Sqlite).await;
+        for (name, db) in [("postgres", Db::Postgres), ("sqlite", Db::Sqlite)] {
+            if only.is_empty() || only == name {
+                measure(db).await;
+            }
+        }
     });
 }

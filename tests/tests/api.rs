@@ -1086,7 +1086,38 @@ condition = { compare = { field = "UF_COUNT", op = "eq", value = "four" } }
     );
 }
 
+/// A reassignment file of 10,000 lines is planned whole in one request,
+/// each line kept with why it cannot apply (no such entity here).
+async fn a_large_reassignment_file_is_planned_whole(db: Db) {
+    let s = server(db).await;
+    s.json("PUT", "/api/users/7", &s.admin, json!({"id": 7, "name": "Olga"}))
+        .await
+        .expect(200);
+    let file: String = (1..=10_000).map(|id| format!("company:{id},7\n")).collect();
+    let headers = [
+        ("authorization", format!("Bearer {}", s.admin)),
+        ("content-type", "text/csv".to_owned()),
+    ];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let job = s
+        .raw("POST", "/api/jobs/reassign", &headers, file.into())
+        .await
+        .expect(201);
+    assert_eq!(job["progress"]["total"], 10_000, "{job}");
+    assert_eq!(job["plan"]["unusable"], 10_000, "{job}");
+    let last = s
+        .get(&format!("/api/jobs/{}/rows?after=9999", job["id"]), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        last,
+        json!([{"line": 10_000, "entity": {"kind": "company", "id": 10_000}, "user": 7, "status": "failed",
+        "error": "company:10000 does not exist", "deals": 0, "activities": 0, "tasks": 0}])
+    );
+}
+
 robohost_tests::on_both!(
+    a_large_reassignment_file_is_planned_whole,
     custom_fields_are_declared_and_every_write_is_checked,
     a_webhook_plugin_installs_over_http,
     a_deal_posted_through_the_api_is_assigned_by_its_robot,

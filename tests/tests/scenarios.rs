@@ -808,10 +808,14 @@ async fn clients_move_between_rf_segments_every_night_as_they_buy(db: Db) {
     let fields = [
         ("contact", "UF_PURCHASES", "integer"),
         ("contact", "UF_LAST_PURCHASE", "date"),
-        ("contact", "UF_RF_SEGMENT", "text"),
     ];
     robohost_tests::declare(&s.engine, &fields).await;
     let segments = ["new", "promising", "wandering", "dormant", "loyal", "at_risk", "lost"];
+    let options = segments.map(|code| json!({"code": code, "names": {}}));
+    let segment = json!({"type": "option", "options": options});
+    s.json("PUT", "/api/fields/contact/UF_RF_SEGMENT", &s.admin, segment)
+        .await
+        .expect(200);
     let mut stages = vec![json!({"code": "incoming", "names": {"en": "Incoming"}, "semantic": "in-progress"})];
     stages.extend(segments.map(|code| json!({"code": code, "names": {"en": code}, "semantic": "in-progress"})));
     let pipeline = json!({"kind": "contact", "names": {"en": "Clients"}, "stages": stages});

@@ -233,7 +233,8 @@ impl Tx {
     /// Adds a job's rows: pending, or failed with why. Then fails those
     /// whose entity does not exist.
     pub async fn add_job_rows(&mut self, job: u64, rows: &[NewRow]) -> Result<()> {
-        for chunk in rows.chunks(super::tx::MAX_BINDS / 6) {
+        // Seven values a row.
+        for chunk in rows.chunks(super::tx::MAX_BINDS / 7) {
             on!(&mut self.conn, t => {
                 let mut q = QueryBuilder::new("INSERT INTO job_rows (job_id, line, kind, entity_id, user_id, status, error) ");
                 q.push_values(chunk, |mut b, (line, read)| {
