@@ -155,24 +155,29 @@ impl Store {
         for (kind, n) in by_kind {
             plan.rows.insert(rows::kind(&kind)?, n as u64);
         }
-        // The row's entity's links, then (for the deals among them) theirs.
-        let same = "(o.responsible = e.responsible OR (o.responsible IS NULL AND e.responsible IS NULL))";
+        // The rows' entities, then their deals, each materialized first so
+        // that every join after is a lookup by key (SQLite would otherwise
+        // start from all of a kind's links and scan for each).
+        let same = |a: &str, b: &str| {
+            format!("({a}.responsible = {b}.responsible OR ({a}.responsible IS NULL AND {b}.responsible IS NULL))")
+        };
+        let rows = "rows AS MATERIALIZED (SELECT r.kind, r.entity_id AS id, e.responsible FROM job_rows r \
+             JOIN entities e ON e.kind = r.kind AND e.id = r.entity_id WHERE r.job_id = $1 AND r.status = 'pending')";
         let direct = format!(
-            "SELECT l.other_kind, COUNT(*) FROM job_rows r \
-             JOIN entities e ON e.kind = r.kind AND e.id = r.entity_id \
-             JOIN links l ON l.kind = r.kind AND l.id = r.entity_id \
-             JOIN entities o ON o.kind = l.other_kind AND o.id = l.other_id \
-             WHERE r.job_id = $1 AND r.status = 'pending' AND {same} GROUP BY l.other_kind"
+            "WITH {rows} SELECT l.other_kind, COUNT(*) FROM rows \
+             JOIN links l ON l.kind = rows.kind AND l.id = rows.id \
+             JOIN entities o ON o.kind = l.other_kind AND o.id = l.other_id WHERE {} GROUP BY l.other_kind",
+            same("o", "rows")
         );
         let through_deals = format!(
-            "SELECT l2.other_kind, COUNT(*) FROM job_rows r \
-             JOIN entities e ON e.kind = r.kind AND e.id = r.entity_id \
-             JOIN links l ON l.kind = r.kind AND l.id = r.entity_id AND l.other_kind = 'deal' AND r.kind <> 'deal' \
-             JOIN entities d ON d.kind = 'deal' AND d.id = l.other_id \
-             JOIN links l2 ON l2.kind = 'deal' AND l2.id = d.id \
-             JOIN entities o ON o.kind = l2.other_kind AND o.id = l2.other_id \
-             WHERE r.job_id = $1 AND r.status = 'pending' AND (d.responsible = e.responsible OR (d.responsible IS NULL AND e.responsible IS NULL)) \
-             AND {same} GROUP BY l2.other_kind"
+            "WITH {rows}, deals AS MATERIALIZED (SELECT d.id, d.responsible FROM rows \
+             JOIN links l ON l.kind = rows.kind AND l.id = rows.id \
+             JOIN entities d ON d.kind = l.other_kind AND d.id = l.other_id \
+             WHERE l.other_kind = 'deal' AND rows.kind <> 'deal' AND {}) \
+             SELECT l2.other_kind, COUNT(*) FROM deals JOIN links l2 ON l2.kind = 'deal' AND l2.id = deals.id \
+             JOIN entities o ON o.kind = l2.other_kind AND o.id = l2.other_id WHERE {} GROUP BY l2.other_kind",
+            same("d", "rows"),
+            same("o", "deals")
         );
         for sql in [direct, through_deals] {
             let counts: Vec<(String, i64)> =
