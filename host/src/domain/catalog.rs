@@ -30,6 +30,26 @@ pub enum ValueType {
     Any,
 }
 
+impl ValueType {
+    /// The type's name, as written in declarations, JSON and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Integer => "integer",
+            ValueType::Decimal => "decimal",
+            ValueType::Money => "money",
+            ValueType::Boolean => "boolean",
+            ValueType::Date => "date",
+            ValueType::Datetime => "datetime",
+            ValueType::User => "user",
+            ValueType::Entity => "entity",
+            ValueType::Option => "option",
+            ValueType::File => "file",
+            ValueType::Any => "any",
+        }
+    }
+}
+
 /// One choice of an option property.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {

@@ -75,7 +75,7 @@ impl FieldDecl {
             ),
             (ValueType::Option, true) => refuse("an option field lists its options".into()),
             (ValueType::Option, false) => Ok(()),
-            (other, false) => refuse(format!("only an option field has options, and this one is {}", type_name(other))),
+            (other, false) => refuse(format!("only an option field has options, and this one is {}", other.as_str())),
             (_, true) => Ok(()),
         }
     }
@@ -111,7 +111,7 @@ impl FieldDecl {
     }
 
     fn conform_one(&self, value: Value) -> Result<Value, String> {
-        let expected = type_name(self.value_type);
+        let expected = self.value_type.as_str();
         let value = match (self.value_type, value) {
             (_, Value::Text(t)) if t.is_empty() => return Ok(Value::Text(t)),
             (ValueType::Text, Value::Text(t)) => Value::Text(t),
@@ -130,24 +130,6 @@ impl FieldDecl {
             }
             _ => Ok(value),
         }
-    }
-}
-
-/// The name of a field type, as written in declarations and messages.
-fn type_name(ty: ValueType) -> &'static str {
-    match ty {
-        ValueType::Text => "text",
-        ValueType::Integer => "integer",
-        ValueType::Decimal => "decimal",
-        ValueType::Money => "money",
-        ValueType::Boolean => "boolean",
-        ValueType::Date => "date",
-        ValueType::Datetime => "datetime",
-        ValueType::User => "user",
-        ValueType::Entity => "entity",
-        ValueType::Option => "option",
-        ValueType::File => "file",
-        ValueType::Any => "any",
     }
 }
 
@@ -257,8 +239,7 @@ impl Schema {
             )),
             Some(decl) if matches!(decl.value_type, ValueType::Date | ValueType::Datetime) && !decl.multiple => None,
             Some(decl) => {
-                let holds = serde_json::to_value(decl.value_type).unwrap_or_default();
-                let holds = holds.as_str().unwrap_or("other values");
+                let holds = decl.value_type.as_str();
                 let many = if decl.multiple { "a list of " } else { "" };
                 Some(format!(
                     "`{code}` holds {many}{holds} values, not one date or date-time"
@@ -313,7 +294,7 @@ impl Schema {
             Ok(conformed) if conformed == *value => None,
             Ok(_) => Some(format!(
                 "is stored in another form than a {} holds",
-                type_name(decl.value_type)
+                decl.value_type.as_str()
             )),
             Err(problem) => Some(problem),
         }

@@ -8,12 +8,6 @@ use std::collections::HashMap;
 use super::{Engine, Handler, Result, invalid};
 use crate::domain::{ConstantDecl, FieldValue, Recipient, Reference, RobotBinding, Value, ValueType, check};
 
-/// A type's name, as declarations write it.
-fn name(value_type: ValueType) -> String {
-    let name = serde_json::to_value(value_type).unwrap_or_default();
-    name.as_str().unwrap_or("?").to_owned()
-}
-
 /// Whether a value of type `given` may stand where `wanted` is taken: the
 /// same type, a whole number for a decimal, anything for text (it is
 /// written as text) or for `any`.
@@ -49,7 +43,7 @@ impl Engine {
             FieldValue::Single(v) => std::slice::from_ref(v),
             FieldValue::List(vs) => vs.as_slice(),
         };
-        let wanted = name(decl.value_type);
+        let wanted = decl.value_type.as_str();
         for value in values {
             let fits = match (decl.value_type, value) {
                 (ValueType::Any, _) | (ValueType::Decimal, Value::Integer(_)) => true,
@@ -94,7 +88,7 @@ impl Engine {
         {
             let problem = format!(
                 "constant `{code}` is declared as {}, not a user: a robot is addressed to a user",
-                name(decl.value_type)
+                decl.value_type.as_str()
             );
             problems.push(("recipient".to_owned(), problem));
         }
@@ -135,13 +129,13 @@ impl Engine {
                         let problem = if alone(text) {
                             format!(
                                 "constant `{constant}` is declared as {}; this property takes {}",
-                                name(decl.value_type),
-                                name(spec.value_type)
+                                decl.value_type.as_str(),
+                                spec.value_type.as_str()
                             )
                         } else {
                             format!(
                                 "constant `{constant}` inside a text makes a text; this property takes {}",
-                                name(spec.value_type)
+                                spec.value_type.as_str()
                             )
                         };
                         problems.push((format!("properties.{code}"), problem));

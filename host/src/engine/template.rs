@@ -178,8 +178,7 @@ impl Known {
 
 /// How a field's values are shaped, for telling two declarations apart.
 fn shape(field: &FieldDecl) -> String {
-    let ty = serde_json::to_value(field.value_type).unwrap_or_default();
-    let ty = ty.as_str().unwrap_or("?");
+    let ty = field.value_type.as_str();
     if field.multiple {
         format!("a list of {ty}")
     } else {
@@ -561,15 +560,11 @@ impl Engine {
                 && ours.value_type != constant.value_type
             {
                 let (line, column) = location(text, spanned.span().start);
-                let type_name = |decl: &ConstantDecl| {
-                    let name = serde_json::to_value(decl.value_type).unwrap_or_default();
-                    name.as_str().unwrap_or("?").to_owned()
-                };
                 let message = format!(
                     "constant `{}` is declared in the portal as {}; the template declares {}",
                     constant.code,
-                    type_name(ours),
-                    type_name(constant)
+                    ours.value_type.as_str(),
+                    constant.value_type.as_str()
                 );
                 problems.push(Problem { line, column, message });
             }

@@ -44,11 +44,10 @@ async fn list(engine: &Engine, session: &Session) -> Response {
         .into_iter()
         .map(|f| {
             let options: Vec<&str> = f.options.iter().map(|c| c.code.as_str()).collect();
-            let kind = serde_json::to_value(f.value_type).unwrap_or_default();
             (
                 f.kind.as_str().to_owned(),
                 f.code.clone(),
-                kind.as_str().unwrap_or_default().to_owned(),
+                f.value_type.as_str().to_owned(),
                 lang.pick(&f.names, "").to_owned(),
                 options.join(", "),
                 f.multiple,

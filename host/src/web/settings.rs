@@ -45,23 +45,6 @@ struct SettingsPage {
     error: Option<String>,
 }
 
-fn type_name(value_type: ValueType) -> &'static str {
-    match value_type {
-        ValueType::Text => "text",
-        ValueType::Integer => "integer",
-        ValueType::Decimal => "decimal",
-        ValueType::Money => "money",
-        ValueType::Boolean => "boolean",
-        ValueType::Date => "date",
-        ValueType::Datetime => "datetime",
-        ValueType::User => "user",
-        ValueType::Entity => "entity",
-        ValueType::Option => "option",
-        ValueType::File => "file",
-        ValueType::Any => "any",
-    }
-}
-
 fn user_choices(directory: &Directory) -> Vec<(String, String)> {
     let mut choices = vec![(String::new(), "—".to_owned())];
     choices.extend(
@@ -122,7 +105,7 @@ async fn settings_page(
         }
         constants.push(ConstantRow {
             name: lang.pick(&decl.names, "").to_owned(),
-            value_type: type_name(decl.value_type),
+            value_type: decl.value_type.as_str(),
             value: shown,
             input,
             code: decl.code,
